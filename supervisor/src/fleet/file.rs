@@ -1,0 +1,210 @@
+//! The fleet file as written by the user: serde + JSON Schema types, every field optional
+//! where a default or `[defaults]` can supply it. `validate` turns it into a [`super::Fleet`].
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Top level of `fleet.toml`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "clawkeep fleet file")]
+pub struct FleetFile {
+    /// The node this fleet runs on.
+    #[serde(default)]
+    pub node: NodeFile,
+    /// The read-only runtime every agent sees as its root filesystem.
+    #[serde(default)]
+    pub runtime: RuntimeFile,
+    /// Settings every agent inherits unless it overrides them.
+    #[serde(default)]
+    pub defaults: AgentSettings,
+    /// The agents: each one runs in its own sandbox.
+    #[serde(default)]
+    pub agent: Vec<AgentFile>,
+    /// Supervised processes that are not agents (store, inference server, ...), run on the host.
+    #[serde(default)]
+    pub service: Vec<ServiceFile>,
+}
+
+/// `[node]`: where and how the supervisor keeps its state.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFile {
+    /// Node name, shown by `clawkeep ps`; defaults to the host name.
+    pub name: Option<String>,
+    /// Directory for sockets, logs, bundles and agent homes (default `/var/lib/clawkeep`).
+    pub state_dir: Option<String>,
+    /// Parent cgroup, relative to each hierarchy root, under which every process gets its own
+    /// cgroup (default `clawkeep`).
+    pub cgroup: Option<String>,
+    /// First host uid/gid of the agents' id ranges: the N-th agent's ids 0..65536 map onto
+    /// host ids `uid_base + N*65536` (default 1000000000).
+    pub uid_base: Option<u32>,
+}
+
+/// `[runtime]`: the agent runtime.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeFile {
+    /// Directory holding the root filesystem every agent runs in, read-only (relative paths
+    /// are relative to the fleet file).
+    pub rootfs: Option<String>,
+}
+
+/// Restart policy of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartMode {
+    /// Restart whenever the process exits.
+    Always,
+    /// Restart only when it exits with a non-zero code, a signal or an OOM kill.
+    OnFailure,
+    /// Never restart.
+    Never,
+}
+
+/// A size: an integer number of bytes or a string such as `"512MiB"` or `"2GiB"`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SizeFile {
+    /// Bytes.
+    Bytes(u64),
+    /// A number with a unit: B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB for powers of 1000).
+    Text(String),
+}
+
+/// Exponential backoff between restarts.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffFile {
+    /// First delay, doubled after each failure (default `"1s"`).
+    pub initial: Option<String>,
+    /// Cap on the delay (default `"60s"`).
+    pub max: Option<String>,
+}
+
+/// When repeated failures put a process into the crash-loop state.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrashLoopFile {
+    /// Failures within `window` that make a crash loop (default 5).
+    pub failures: Option<u32>,
+    /// Sliding window (default `"60s"`).
+    pub window: Option<String>,
+    /// How long a crash-looping process is held before one more try (default `"5m"`).
+    pub hold: Option<String>,
+}
+
+/// Log capture of a process's stdout and stderr.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    /// Rotate the log when it reaches this size (default `"10MiB"`).
+    pub max_size: Option<SizeFile>,
+    /// Rotated files to keep besides the current one (default 3).
+    pub keep: Option<u32>,
+}
+
+/// A health check: exactly one of `command` or `http`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthFile {
+    /// Command run on the host (argv); healthy when it exits 0.
+    pub command: Option<Vec<String>>,
+    /// `http://` URL on the host's loopback; healthy on a 2xx or 3xx answer.
+    pub http: Option<String>,
+    /// Time between checks (default `"10s"`).
+    pub interval: Option<String>,
+    /// Time a check may take (default `"5s"`).
+    pub timeout: Option<String>,
+    /// Consecutive failures before the process is unhealthy (default 3).
+    pub retries: Option<u32>,
+    /// Grace after start during which failures do not count (default `"0s"`).
+    pub start_period: Option<String>,
+}
+
+/// Settings shared by `[defaults]` and each `[[agent]]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Program run inside the sandbox (a path inside the runtime).
+    pub command: Option<String>,
+    /// Its arguments.
+    pub args: Option<Vec<String>>,
+    /// Environment variables (besides HOME, PATH and HOSTNAME, which clawkeep sets).
+    pub env: Option<BTreeMap<String, String>>,
+    /// CPU cores the agent may use (e.g. 0.5, 2).
+    pub cpu: Option<f64>,
+    /// Memory limit, at least 16MiB.
+    pub memory: Option<SizeFile>,
+    /// Maximum number of processes and threads.
+    pub pids: Option<u64>,
+    /// Maximum open files (RLIMIT_NOFILE).
+    pub nofile: Option<u64>,
+    /// Size of the private /tmp.
+    pub tmp_size: Option<SizeFile>,
+    /// Restart policy (default `always`).
+    pub restart: Option<RestartMode>,
+    /// Backoff between restarts.
+    pub backoff: Option<BackoffFile>,
+    /// Crash-loop detection.
+    pub crash_loop: Option<CrashLoopFile>,
+    /// Time between SIGTERM and killing the whole cgroup on stop (default `"10s"`).
+    pub stop_grace: Option<String>,
+    /// Log capture.
+    pub log: Option<LogFile>,
+    /// Team the agent belongs to (used for grouping and, later, budgets).
+    pub team: Option<String>,
+}
+
+/// One `[[agent]]`. (No `deny_unknown_fields`: serde cannot combine it with `flatten`;
+/// unknown keys are reported by the schema check before serde runs.)
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+pub struct AgentFile {
+    /// Agent name: a DNS label (lowercase letters, digits, '-'), also its hostname.
+    pub name: Option<String>,
+    /// Markdown file copied to the agent's home as SOUL.md on first start.
+    pub soul: Option<String>,
+    /// Port on the host's loopback forwarded to 127.0.0.1:18789 inside the agent.
+    pub gateway_port: Option<u16>,
+    /// Services this agent waits for (running, and healthy if they have a check).
+    pub depends_on: Option<Vec<String>>,
+    /// Settings overriding `[defaults]`.
+    #[serde(flatten)]
+    pub settings: AgentSettings,
+}
+
+/// One `[[service]]`: a supervised process on the host, outside any sandbox.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFile {
+    /// Service name: a DNS label.
+    pub name: Option<String>,
+    /// Program: an absolute path, or a name looked up in PATH.
+    pub command: Option<String>,
+    /// Its arguments.
+    pub args: Option<Vec<String>>,
+    /// Environment variables added to the supervisor's PATH (the rest of the
+    /// supervisor's environment is not passed on).
+    pub env: Option<BTreeMap<String, String>>,
+    /// Working directory (default: the fleet file's directory).
+    pub cwd: Option<String>,
+    /// Restart policy (default `always`).
+    pub restart: Option<RestartMode>,
+    /// Backoff between restarts.
+    pub backoff: Option<BackoffFile>,
+    /// Crash-loop detection.
+    pub crash_loop: Option<CrashLoopFile>,
+    /// Services started before this one.
+    pub depends_on: Option<Vec<String>>,
+    /// Health check.
+    pub health: Option<HealthFile>,
+    /// Host ports this service listens on (checked for collisions).
+    pub ports: Option<Vec<u16>>,
+    /// Time between SIGTERM and killing the whole cgroup on stop (default `"10s"`).
+    pub stop_grace: Option<String>,
+    /// Log capture.
+    pub log: Option<LogFile>,
+}

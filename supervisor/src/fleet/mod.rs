@@ -1,0 +1,175 @@
+//! The fleet file: parsing with positions, validation that reports every problem at once,
+//! and the resolved model the supervisor runs.
+
+mod diag;
+mod file;
+mod schema_check;
+mod units;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use diag::{Diagnostic, Diagnostics};
+pub use file::{FleetFile, RestartMode};
+pub use validate::{load, parse};
+
+/// JSON Schema of the fleet file, for editors (`clawkeep schema`).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(FleetFile)).unwrap_or_default()
+}
+
+/// A validated fleet: defaults applied, sizes and durations parsed, paths absolute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fleet {
+    /// Absolute path of the fleet file.
+    pub path: PathBuf,
+    /// Node settings.
+    pub node: Node,
+    /// Absolute path of the agents' read-only root filesystem.
+    pub rootfs: PathBuf,
+    /// Agents in file order.
+    pub agents: Vec<Agent>,
+    /// Services in file order.
+    pub services: Vec<Service>,
+}
+
+/// Resolved `[node]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Node name.
+    pub name: String,
+    /// State directory (absolute).
+    pub state_dir: PathBuf,
+    /// Parent cgroup path relative to each hierarchy root, e.g. `clawkeep`.
+    pub cgroup: String,
+    /// First host id of the agents' id ranges.
+    pub uid_base: u32,
+}
+
+/// Program, arguments and environment of a process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    /// Program path (inside the sandbox for agents; on the host for services).
+    pub program: String,
+    /// Arguments after the program.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Restart policy with backoff and crash-loop detection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restart {
+    /// When to restart.
+    pub mode: RestartMode,
+    /// First backoff delay.
+    pub backoff_initial: Duration,
+    /// Backoff cap.
+    pub backoff_max: Duration,
+    /// Failures in `crash_window` that make a crash loop.
+    pub crash_failures: u32,
+    /// Crash-loop window.
+    pub crash_window: Duration,
+    /// How long a crash loop holds the process before one more try.
+    pub crash_hold: Duration,
+}
+
+/// Log rotation settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogPolicy {
+    /// Rotate at this size in bytes.
+    pub max_size: u64,
+    /// Rotated files kept.
+    pub keep: u32,
+}
+
+/// What a health check does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HealthProbe {
+    /// Run argv on the host; exit 0 is healthy.
+    Command(Vec<String>),
+    /// GET this URL; 2xx/3xx is healthy.
+    Http(String),
+}
+
+/// A resolved health check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// The probe.
+    pub probe: HealthProbe,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Time limit of one check.
+    pub timeout: Duration,
+    /// Consecutive failures before unhealthy.
+    pub retries: u32,
+    /// Grace period after start.
+    pub start_period: Duration,
+}
+
+/// Resource limits of an agent sandbox.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resources {
+    /// CPU cores (> 0).
+    pub cpu: f64,
+    /// Memory limit in bytes (>= 16 MiB).
+    pub memory: u64,
+    /// Process/thread limit.
+    pub pids: u64,
+    /// RLIMIT_NOFILE.
+    pub nofile: u64,
+    /// Size of /tmp in bytes.
+    pub tmp_size: u64,
+}
+
+/// A resolved `[[agent]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    /// DNS-label name; also the sandbox hostname.
+    pub name: String,
+    /// Position in the fleet file, which picks its host id range.
+    pub index: u32,
+    /// Team, if any.
+    pub team: Option<String>,
+    /// SOUL.md source (absolute), copied into the home on first start.
+    pub soul: Option<PathBuf>,
+    /// Host loopback port forwarded to the agent's 127.0.0.1:18789.
+    pub gateway_port: Option<u16>,
+    /// What runs inside.
+    pub command: Command,
+    /// Limits.
+    pub resources: Resources,
+    /// Restart policy.
+    pub restart: Restart,
+    /// Grace between SIGTERM and kill on stop.
+    pub stop_grace: Duration,
+    /// Log rotation.
+    pub log: LogPolicy,
+    /// Services it waits for.
+    pub depends_on: Vec<String>,
+}
+
+/// A resolved `[[service]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// DNS-label name.
+    pub name: String,
+    /// What runs (program resolved to an absolute host path).
+    pub command: Command,
+    /// Working directory (absolute).
+    pub cwd: PathBuf,
+    /// Restart policy.
+    pub restart: Restart,
+    /// Services started before this one.
+    pub depends_on: Vec<String>,
+    /// Health check.
+    pub health: Option<Health>,
+    /// Host ports it listens on.
+    pub ports: Vec<u16>,
+    /// Grace between SIGTERM and kill on stop.
+    pub stop_grace: Duration,
+    /// Log rotation.
+    pub log: LogPolicy,
+}

@@ -1,0 +1,1 @@
+//! Unknown keys and wrong types, checked against the JSON Schema.
