@@ -2,3 +2,5 @@
 //! and the control API that the `clawkeep` CLI talks to.
 
 pub mod fleet;
+pub mod sandbox;
+pub mod sys;

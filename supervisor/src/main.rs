@@ -29,6 +29,19 @@ enum Cmd {
     ///
     /// Example: clawkeep schema > fleet.schema.json
     Schema,
+    /// Run one OCI bundle in the foreground with clawkeep's launcher, like `runc run`.
+    ///
+    /// The bundle is a directory with config.json (see `clawkeep bundle`). Output goes to this
+    /// terminal; the exit code is the process's (128+N for a signal, 137 for an OOM kill).
+    ///
+    /// Example: clawkeep run /var/lib/clawkeep/agents/research/bundle
+    Run {
+        /// Bundle directory.
+        bundle: PathBuf,
+    },
+    /// The sandbox init (started by clawkeep itself inside each sandbox).
+    #[command(name = "__sandbox-init", hide = true)]
+    SandboxInit { bundle: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +62,27 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Cmd::Run { bundle } => {
+            use supervisor::sandbox::status::ExitReason;
+            match supervisor::sandbox::run::run_bundle(&bundle, &Default::default()) {
+                Ok(ExitReason::Code(c)) => ExitCode::from(c as u8),
+                Ok(ExitReason::Signal(s)) => ExitCode::from(128 + s as u8),
+                Ok(ExitReason::Oom) => {
+                    eprintln!("clawkeep: killed by the OOM killer (memory limit of the bundle)");
+                    ExitCode::from(137)
+                }
+                Ok(ExitReason::StartFailed) => ExitCode::from(125),
+                Err(e) => {
+                    eprintln!("clawkeep: {e}");
+                    ExitCode::from(125)
+                }
+            }
+        }
+        Cmd::SandboxInit { bundle } => {
+            let (status, config) = supervisor::sandbox::init::launcher_fds();
+            let _ = nix::sys::prctl::set_name(c"clawkeep-init");
+            ExitCode::from(supervisor::sandbox::init::run(&bundle, status, config) as u8)
+        }
         Cmd::Schema => {
             let schema = supervisor::fleet::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());

@@ -1,0 +1,360 @@
+//! The OCI runtime bundle of an agent: config.json generated with oci-spec, and the mount
+//! points its read-only rootfs needs. The same bundle runs under clawkeep's launcher and
+//! under `runc run`.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxIdMappingBuilder,
+    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+
+use super::{seccomp, SandboxError};
+
+/// Where the agent's writable home is mounted inside the sandbox.
+pub const AGENT_HOME: &str = "/home/agent";
+
+/// Ids mapped into each sandbox: 0..ID_RANGE inside are host ids base..base+ID_RANGE.
+pub const ID_RANGE: u32 = 65536;
+
+/// CFS period used for CPU quotas (100 ms, the kernel default).
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// PATH inside the sandbox.
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Paths hidden from the agent (runc's defaults).
+const MASKED: [&str; 11] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths the agent may read but not write (runc's defaults).
+const READONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// What an agent's sandbox is made of.
+#[derive(Debug, Clone)]
+pub struct SandboxPlan {
+    /// Agent name, also the hostname.
+    pub name: String,
+    /// The shared read-only root filesystem (absolute).
+    pub rootfs: PathBuf,
+    /// The agent's writable home on the host (absolute).
+    pub home: PathBuf,
+    /// cgroup path relative to the hierarchy roots.
+    pub cgroup: String,
+    /// First host uid/gid of the agent's id range.
+    pub host_id: u32,
+    /// argv inside the sandbox.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// CPU cores.
+    pub cpu: f64,
+    /// Memory limit in bytes.
+    pub memory: u64,
+    /// Process limit.
+    pub pids: u64,
+    /// RLIMIT_NOFILE.
+    pub nofile: u64,
+    /// Size of /tmp in bytes.
+    pub tmp_size: u64,
+}
+
+fn spec_err(e: impl std::fmt::Display) -> SandboxError {
+    SandboxError::Spec(e.to_string())
+}
+
+fn mnt(dest: &str, typ: &str, source: &str, opts: &[&str]) -> Result<Mount, SandboxError> {
+    MountBuilder::default()
+        .destination(dest)
+        .typ(typ)
+        .source(source)
+        .options(opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .build()
+        .map_err(spec_err)
+}
+
+/// Build the OCI runtime spec of an agent's sandbox.
+pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
+    let mut env = vec![
+        format!("PATH={PATH}"),
+        format!("HOME={AGENT_HOME}"),
+        format!("HOSTNAME={}", p.name),
+    ];
+    env.extend(p.env.iter().map(|(k, v)| format!("{k}={v}")));
+    let none = oci_spec::runtime::Capabilities::new;
+    let no_caps = LinuxCapabilitiesBuilder::default()
+        .bounding(none())
+        .effective(none())
+        .inheritable(none())
+        .permitted(none())
+        .ambient(none())
+        .build()
+        .map_err(spec_err)?;
+    let rlimits = vec![
+        PosixRlimitBuilder::default()
+            .typ(PosixRlimitType::RlimitNofile)
+            .soft(p.nofile)
+            .hard(p.nofile)
+            .build()
+            .map_err(spec_err)?,
+        // No core dumps: an agent's memory holds its tokens.
+        PosixRlimitBuilder::default()
+            .typ(PosixRlimitType::RlimitCore)
+            .soft(0u64)
+            .hard(0u64)
+            .build()
+            .map_err(spec_err)?,
+    ];
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .user(UserBuilder::default().uid(0u32).gid(0u32).build().map_err(spec_err)?)
+        .args(p.args.clone())
+        .env(env)
+        .cwd(AGENT_HOME)
+        .capabilities(no_caps)
+        .rlimits(rlimits)
+        .no_new_privileges(true)
+        .build()
+        .map_err(spec_err)?;
+
+    let tmp_size = format!("size={}", p.tmp_size);
+    let home = p.home.to_string_lossy().to_string();
+    let mounts = vec![
+        mnt("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mnt("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        mnt(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        )?,
+        mnt("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
+        mnt("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
+        mnt("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
+        mnt("/tmp", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=1777", &tmp_size])?,
+        mnt(AGENT_HOME, "bind", &home, &["rbind", "nosuid", "nodev", "rw"])?,
+    ];
+
+    let map = |host: u32| {
+        LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(host)
+            .size(ID_RANGE)
+            .build()
+            .map_err(spec_err)
+    };
+    let namespaces = [
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Cgroup,
+    ]
+    .into_iter()
+    .map(|t| LinuxNamespaceBuilder::default().typ(t).build().map_err(spec_err))
+    .collect::<Result<Vec<_>, _>>()?;
+    let quota = (p.cpu * CPU_PERIOD_US as f64).round().max(1000.0) as i64;
+    let resources = LinuxResourcesBuilder::default()
+        .cpu(
+            LinuxCpuBuilder::default()
+                .quota(quota)
+                .period(CPU_PERIOD_US)
+                .build()
+                .map_err(spec_err)?,
+        )
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(i64::try_from(p.memory).unwrap_or(i64::MAX))
+                .build()
+                .map_err(spec_err)?,
+        )
+        .pids(
+            LinuxPidsBuilder::default()
+                .limit(i64::try_from(p.pids).unwrap_or(i64::MAX))
+                .build()
+                .map_err(spec_err)?,
+        )
+        .build()
+        .map_err(spec_err)?;
+    let linux = LinuxBuilder::default()
+        .uid_mappings(vec![map(p.host_id)?])
+        .gid_mappings(vec![map(p.host_id)?])
+        .namespaces(namespaces)
+        .cgroups_path(PathBuf::from(format!("/{}", p.cgroup)))
+        .resources(resources)
+        .masked_paths(MASKED.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .readonly_paths(READONLY.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .seccomp(seccomp::policy()?)
+        .build()
+        .map_err(spec_err)?;
+
+    SpecBuilder::default()
+        .version("1.0.2")
+        .root(
+            RootBuilder::default()
+                .path(p.rootfs.clone())
+                .readonly(true)
+                .build()
+                .map_err(spec_err)?,
+        )
+        .hostname(p.name.clone())
+        .process(process)
+        .mounts(mounts)
+        .linux(linux)
+        .build()
+        .map_err(spec_err)
+}
+
+/// Write `config.json` into `dir` (created 0700) and return its path.
+pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, SandboxError> {
+    let io = |what: &str, path: &Path, e: std::io::Error| SandboxError::Io {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+        source: e,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io("create bundle directory", dir, e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| io("chmod bundle directory", dir, e))?;
+    let path = dir.join("config.json");
+    let tmp = dir.join("config.json.tmp");
+    let json = serde_json::to_vec_pretty(spec).map_err(spec_err)?;
+    std::fs::write(&tmp, json).map_err(|e| io("write", &tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| io("rename into place", &path, e))?;
+    Ok(path)
+}
+
+/// Create the mount points the spec needs inside the rootfs (as the host sees it).
+///
+/// Inside the sandbox the rootfs is read-only and owned by ids outside the agent's range, so
+/// the mount points must exist before the sandbox starts; runc creates them the same way.
+pub fn prepare_rootfs(spec: &Spec) -> Result<(), SandboxError> {
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .ok_or_else(|| SandboxError::Spec("config.json has no root.path".into()))?;
+    if !root.is_dir() {
+        return Err(SandboxError::Io {
+            path: root.clone(),
+            what: "use as rootfs".into(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not a directory (hint: [runtime] rootfs in the fleet file must name a root filesystem directory)",
+            ),
+        });
+    }
+    for m in spec.mounts().iter().flatten() {
+        // Only top-level mounts: /dev/pts etc. live in the /dev tmpfs, made at start.
+        let dest = m.destination();
+        if dest.parent() != Some(Path::new("/")) && !dest.starts_with("/home") {
+            continue;
+        }
+        let target = super::mounts::resolve_in(&root, dest)?;
+        if target.symlink_metadata().is_err() {
+            std::fs::create_dir_all(&target).map_err(|e| SandboxError::Io {
+                path: target.clone(),
+                what: "create mount point in the rootfs".into(),
+                source: e,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Create the agent's home (0700) owned by the agent's root, fixing ownership when the agent
+/// moved to another id range (its position in the fleet file changed).
+pub fn prepare_home(home: &Path, host_id: u32) -> Result<(), SandboxError> {
+    let io = |what: &str, path: &Path, e: std::io::Error| SandboxError::Io {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+        source: e,
+    };
+    std::fs::create_dir_all(home).map_err(|e| io("create agent home", home, e))?;
+    let md = home.symlink_metadata().map_err(|e| io("stat", home, e))?;
+    if md.uid() != host_id {
+        chown_tree(home, md.uid(), host_id).map_err(|e| io("change owner of", home, e))?;
+    }
+    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| io("chmod", home, e))
+}
+
+/// Shift the ownership of a tree from one id range to another, without following symlinks.
+fn chown_tree(path: &Path, old_base: u32, new_base: u32) -> std::io::Result<()> {
+    let md = path.symlink_metadata()?;
+    let shift = |id: u32| {
+        if id >= old_base && id - old_base < ID_RANGE {
+            new_base + (id - old_base)
+        } else {
+            new_base
+        }
+    };
+    std::os::unix::fs::lchown(path, Some(shift(md.uid())), Some(shift(md.gid())))?;
+    if md.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), old_base, new_base)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> SandboxPlan {
+        SandboxPlan {
+            name: "research".into(),
+            rootfs: "/rootfs".into(),
+            home: "/state/agents/research/home".into(),
+            cgroup: "clawkeep/research".into(),
+            host_id: 1_000_000_000,
+            args: vec!["/bin/sh".into()],
+            env: vec![("A".into(), "b".into())],
+            cpu: 0.5,
+            memory: 64 << 20,
+            pids: 64,
+            nofile: 1024,
+            tmp_size: 16 << 20,
+        }
+    }
+
+    #[test]
+    fn spec_carries_isolation_and_limits() {
+        let s = spec(&plan()).unwrap();
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["root"]["readonly"], true);
+        assert_eq!(json["hostname"], "research");
+        assert_eq!(json["process"]["noNewPrivileges"], true);
+        assert_eq!(json["process"]["capabilities"]["bounding"], serde_json::json!([]));
+        assert_eq!(json["linux"]["resources"]["cpu"]["quota"], 50_000);
+        assert_eq!(json["linux"]["resources"]["memory"]["limit"], 64 << 20);
+        assert_eq!(json["linux"]["resources"]["pids"]["limit"], 64);
+        assert_eq!(json["linux"]["uidMappings"][0]["hostID"], 1_000_000_000u32);
+        assert_eq!(json["linux"]["namespaces"].as_array().unwrap().len(), 7);
+        assert!(json["process"]["env"].as_array().unwrap().contains(&"A=b".into()));
+        let round: Spec = serde_json::from_value(json).unwrap();
+        assert_eq!(round, s);
+    }
+}

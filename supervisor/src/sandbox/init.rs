@@ -1,0 +1,351 @@
+//! The tiny init that is PID 1 inside every sandbox.
+//!
+//! The launcher execs it (`clawkeep __sandbox-init BUNDLE`) in the new namespaces as the
+//! namespace's root. It builds the filesystem view from config.json, drops every privilege,
+//! starts the agent's process, forwards signals to it, reaps every zombie, and reports over fd
+//! 3 (`started PID`, `exit code N`, `exit signal N`, `error MESSAGE`). It is single-threaded,
+//! so fork is safe here.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::mount::MsFlags;
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, PosixRlimitType, Spec};
+
+use super::{mounts, seccomp, SandboxError};
+
+/// Exit code of init when the sandbox could not be set up.
+pub const SETUP_FAILED: i32 = 125;
+
+/// Run init for the bundle in `bundle`; returns the exit code for `main` to exit with.
+///
+/// `status` is the report channel (fd 3) and `config` config.json opened by the launcher
+/// (fd 4); without it, init reads `bundle/config.json` itself.
+pub fn run(bundle: &Path, status: Option<OwnedFd>, config: Option<OwnedFd>) -> i32 {
+    let mut status = status.map(std::fs::File::from);
+    let mut report = |line: &str| {
+        if let Some(f) = status.as_mut() {
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+    };
+    let loaded = match config {
+        Some(fd) => serde_json::from_reader(std::io::BufReader::new(std::fs::File::from(fd)))
+            .map_err(|e| e.to_string()),
+        None => Spec::load(bundle.join("config.json")).map_err(|e| e.to_string()),
+    };
+    let spec: Spec = match loaded {
+        Ok(s) => s,
+        Err(e) => {
+            report(&format!("error reading {}/config.json: {e}", bundle.display()));
+            return SETUP_FAILED;
+        }
+    };
+    let prepared = match setup(&spec) {
+        Ok(p) => p,
+        Err(e) => {
+            report(&format!("error {e}"));
+            return SETUP_FAILED;
+        }
+    };
+    match supervise(&spec, prepared, &mut report) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&format!("error {e}"));
+            SETUP_FAILED
+        }
+    }
+}
+
+fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
+}
+
+fn sys_err(what: &str, e: impl std::fmt::Display) -> SandboxError {
+    SandboxError::Init(format!("{what}: {e}"))
+}
+
+/// What `setup` computed for the supervision phase.
+struct Prepared {
+    filters: Vec<seccompiler::BpfProgram>,
+}
+
+/// Namespaces, filesystem, hostname, loopback and rlimits: everything done with privileges.
+fn setup(spec: &Spec) -> Result<Prepared, SandboxError> {
+    if has_ns(spec, LinuxNamespaceType::Cgroup) {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| sys_err("unshare cgroup namespace", e))?;
+    }
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| SandboxError::Spec("config.json has no root".into()))?;
+    let rootfs: PathBuf = root.path().clone();
+    // Nothing we mount may propagate back to the host.
+    nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(|e| sys_err("make / private", e))?;
+    nix::mount::mount(Some(&rootfs), &rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| sys_err(&format!("bind rootfs {}", rootfs.display()), e))?;
+    let mut dev_mounted = false;
+    for m in spec.mounts().iter().flatten() {
+        mounts::mount_one(&rootfs, m)?;
+        dev_mounted |= m.destination() == Path::new("/dev");
+    }
+    if dev_mounted {
+        mounts::populate_dev(&rootfs, Path::new("/dev"))?;
+    }
+    mounts::pivot(&rootfs)?;
+    if let Some(linux) = spec.linux() {
+        mounts::mask(linux.masked_paths().as_deref().unwrap_or(&[]))?;
+        mounts::readonly(linux.readonly_paths().as_deref().unwrap_or(&[]))?;
+    }
+    if root.readonly() == Some(true) {
+        mounts::remount_readonly(Path::new("/"), MsFlags::empty())?;
+    }
+    if has_ns(spec, LinuxNamespaceType::Uts) {
+        if let Some(h) = spec.hostname() {
+            nix::unistd::sethostname(h).map_err(|e| sys_err("sethostname", e))?;
+        }
+    }
+    if has_ns(spec, LinuxNamespaceType::Network) {
+        crate::sys::loopback_up().map_err(|e| sys_err("bring lo up", e))?;
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| SandboxError::Spec("config.json has no process".into()))?;
+    for r in process.rlimits().iter().flatten() {
+        let res = rlimit_resource(r.typ())?;
+        nix::sys::resource::setrlimit(res, r.soft(), r.hard())
+            .map_err(|e| sys_err(&format!("setrlimit {:?}", r.typ()), e))?;
+    }
+    let filters = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => seccomp::compile(s)?,
+        None => Vec::new(),
+    };
+    Ok(Prepared { filters })
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> Result<nix::sys::resource::Resource, SandboxError> {
+    use nix::sys::resource::Resource as R;
+    Ok(match t {
+        PosixRlimitType::RlimitCpu => R::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => R::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => R::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => R::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => R::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => R::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => R::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => R::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => R::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => R::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => R::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => R::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => R::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => R::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => R::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => R::RLIMIT_RTTIME,
+    })
+}
+
+fn cap_set(list: Option<&HashSet<oci_spec::runtime::Capability>>) -> Result<caps::CapsHashSet, SandboxError> {
+    list.into_iter()
+        .flatten()
+        .map(|c| {
+            let name = serde_json::to_value(c)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            name.parse::<caps::Capability>()
+                .map_err(|e| SandboxError::Spec(format!("capability {name:?}: {e}")))
+        })
+        .collect()
+}
+
+/// Reduce this process's capabilities to `wanted` (every set, the bounding set included: a
+/// uid-0 process regains its bounding set on exec).
+fn drop_capabilities(wanted: Option<&LinuxCapabilities>) -> Result<(), SandboxError> {
+    use caps::CapSet;
+    let get = |f: fn(&LinuxCapabilities) -> &Option<HashSet<oci_spec::runtime::Capability>>| {
+        cap_set(wanted.and_then(|w| f(w).as_ref()))
+    };
+    let bounding = get(LinuxCapabilities::bounding)?;
+    for cap in caps::all() {
+        if !bounding.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| sys_err("drop bounding capability", e))?;
+        }
+    }
+    caps::set(None, CapSet::Ambient, &get(LinuxCapabilities::ambient)?)
+        .map_err(|e| sys_err("set ambient capabilities", e))?;
+    caps::set(None, CapSet::Inheritable, &get(LinuxCapabilities::inheritable)?)
+        .map_err(|e| sys_err("set inheritable capabilities", e))?;
+    caps::set(None, CapSet::Effective, &get(LinuxCapabilities::effective)?)
+        .map_err(|e| sys_err("set effective capabilities", e))?;
+    caps::set(None, CapSet::Permitted, &get(LinuxCapabilities::permitted)?)
+        .map_err(|e| sys_err("set permitted capabilities", e))
+}
+
+/// Find `prog` in the PATH of `env` when it has no slash, as execvp would.
+fn resolve_program(prog: &str, env: &[String]) -> PathBuf {
+    if prog.contains('/') {
+        return PathBuf::from(prog);
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/bin:/bin");
+    path.split(':')
+        .map(|d| Path::new(d).join(prog))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(prog))
+}
+
+/// In the forked child: become the spec's user, drop privileges, exec. Returns only on error.
+fn exec_child(spec: &Spec, filters: &[seccompiler::BpfProgram]) -> SandboxError {
+    let Some(process) = spec.process() else {
+        return SandboxError::Spec("config.json has no process".into());
+    };
+    let run = || -> Result<std::convert::Infallible, SandboxError> {
+        nix::unistd::setsid().map_err(|e| sys_err("setsid", e))?;
+        let user = process.user();
+        let gids: Vec<nix::unistd::Gid> = user
+            .additional_gids()
+            .iter()
+            .flatten()
+            .map(|g| nix::unistd::Gid::from_raw(*g))
+            .collect();
+        nix::unistd::setgroups(&gids).map_err(|e| sys_err("setgroups", e))?;
+        let gid = nix::unistd::Gid::from_raw(user.gid());
+        let uid = nix::unistd::Uid::from_raw(user.uid());
+        nix::unistd::setresgid(gid, gid, gid).map_err(|e| sys_err("setresgid", e))?;
+        nix::unistd::setresuid(uid, uid, uid).map_err(|e| sys_err("setresuid", e))?;
+        drop_capabilities(process.capabilities().as_ref())?;
+        if process.no_new_privileges() == Some(true) {
+            nix::sys::prctl::set_no_new_privs().map_err(|e| sys_err("no_new_privs", e))?;
+        }
+        nix::unistd::chdir(process.cwd()).map_err(|e| sys_err(&format!("chdir {}", process.cwd().display()), e))?;
+        let env: Vec<String> = process.env().clone().unwrap_or_default();
+        let args: Vec<String> = process.args().clone().unwrap_or_default();
+        let first = args.first().ok_or_else(|| SandboxError::Spec("process.args is empty".into()))?;
+        let prog = resolve_program(first, &env);
+        let c = |s: &str| CString::new(s).map_err(|_| SandboxError::Spec(format!("{s:?} contains NUL")));
+        let cprog = CString::new(prog.as_os_str().as_encoded_bytes())
+            .map_err(|_| SandboxError::Spec("program path contains NUL".into()))?;
+        let cargs = args.iter().map(|a| c(a)).collect::<Result<Vec<_>, _>>()?;
+        let cenv = env.iter().map(|a| c(a)).collect::<Result<Vec<_>, _>>()?;
+        SigSet::empty()
+            .thread_set_mask()
+            .map_err(|e| sys_err("restore signal mask", e))?;
+        // Last: from here on the filter also applies to us.
+        seccomp::apply(filters)?;
+        nix::unistd::execve(&cprog, &cargs, &cenv)
+            .map_err(|e| sys_err(&format!("exec {}", prog.display()), e))
+    };
+    match run() {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+/// Fork the agent's process, then reap and forward signals until it exits.
+fn supervise(spec: &Spec, prepared: Prepared, report: &mut dyn FnMut(&str)) -> Result<i32, SandboxError> {
+    let all = SigSet::all();
+    all.thread_block().map_err(|e| sys_err("block signals", e))?;
+    let (exec_r, exec_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys_err("pipe", e))?;
+    // SAFETY-free: init is single-threaded (it never starts a runtime), so fork is sound.
+    let child = match unsafe_free_fork()? {
+        ForkResult::Child => {
+            drop(exec_r);
+            let err = exec_child(spec, &prepared.filters);
+            let mut w = std::fs::File::from(exec_w);
+            let _ = w.write_all(err.to_string().as_bytes());
+            std::process::exit(127);
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(exec_w);
+    let mut msg = String::new();
+    let _ = std::fs::File::from(exec_r).read_to_string(&mut msg);
+    if msg.is_empty() {
+        report(&format!("started {child}"));
+    } else {
+        report(&format!("error {msg}"));
+    }
+
+    // Init keeps only what it needs to signal the agent (CAP_KILL when the agent runs as
+    // another user) and takes the same filter.
+    let process = spec.process().as_ref();
+    let same_user = process.is_none_or(|p| p.user().uid() == 0);
+    let keep = if same_user { Vec::new() } else { vec![caps::Capability::CAP_KILL] };
+    drop_own_privileges(&keep, &prepared.filters)?;
+
+    loop {
+        let sig = all.wait().map_err(|e| sys_err("sigwait", e))?;
+        match sig {
+            Signal::SIGCHLD => {
+                if let Some(code) = reap(child, report) {
+                    return Ok(code);
+                }
+            }
+            Signal::SIGPIPE | Signal::SIGTTIN | Signal::SIGTTOU => {}
+            other => {
+                // The agent runs in its own session; signal its whole process group.
+                if kill(Pid::from_raw(-child.as_raw()), other).is_err() {
+                    let _ = kill(child, other);
+                }
+            }
+        }
+    }
+}
+
+fn drop_own_privileges(keep: &[caps::Capability], filters: &[seccompiler::BpfProgram]) -> Result<(), SandboxError> {
+    use caps::CapSet;
+    let keep: caps::CapsHashSet = keep.iter().copied().collect();
+    for cap in caps::all() {
+        if !keep.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| sys_err("drop bounding capability", e))?;
+        }
+    }
+    caps::clear(None, CapSet::Inheritable).map_err(|e| sys_err("clear capabilities", e))?;
+    caps::set(None, CapSet::Effective, &keep).map_err(|e| sys_err("set capabilities", e))?;
+    caps::set(None, CapSet::Permitted, &keep).map_err(|e| sys_err("set capabilities", e))?;
+    nix::sys::prctl::set_no_new_privs().map_err(|e| sys_err("no_new_privs", e))?;
+    seccomp::apply(filters)
+}
+
+/// Reap every exited child; when the agent's process is among them, report and return the
+/// exit code init should exit with.
+fn reap(main: Pid, report: &mut dyn FnMut(&str)) -> Option<i32> {
+    let mut result = None;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == main => {
+                report(&format!("exit code {code}"));
+                result = Some(code);
+            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == main => {
+                report(&format!("exit signal {}", sig as i32));
+                result = Some(128 + sig as i32);
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return result,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn unsafe_free_fork() -> Result<ForkResult, SandboxError> {
+    crate::sys::fork_single_threaded().map_err(|e| sys_err("fork", e))
+}
+
+/// The fds the launcher passes to init: (status channel, config.json).
+pub fn launcher_fds() -> (Option<OwnedFd>, Option<OwnedFd>) {
+    (crate::sys::take_fd(3), crate::sys::take_fd(4))
+}

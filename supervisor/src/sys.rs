@@ -1,0 +1,345 @@
+//! The supervisor's only `unsafe` code: process creation with namespaces, and one ioctl.
+//!
+//! Everything else uses safe wrappers (nix, caps, seccompiler). Keeping the raw syscalls here
+//! makes the audit surface one file.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+
+/// A process to start: everything is prepared by the parent, because the child of a raw
+/// `clone` in a multi-threaded program may only make async-signal-safe calls until `execve`.
+pub struct SpawnPlan {
+    /// Namespaces to create (empty for a plain child).
+    pub namespaces: CloneFlags,
+    /// Absolute path of the program.
+    pub program: CString,
+    /// argv, including argv[0].
+    pub argv: Vec<CString>,
+    /// The complete environment.
+    pub envp: Vec<CString>,
+    /// Working directory, if any.
+    pub cwd: Option<CString>,
+    /// fd that becomes the child's stdin.
+    pub stdin: OwnedFd,
+    /// fd that becomes the child's stdout.
+    pub stdout: OwnedFd,
+    /// fd that becomes the child's stderr.
+    pub stderr: OwnedFd,
+    /// fds that become the child's fds 3, 4, ... in order (at most [`MAX_EXTRA_FDS`]).
+    pub extra_fds: Vec<OwnedFd>,
+    /// Start a new session (so signals can go to the whole process group).
+    pub setsid: bool,
+    /// In a new user namespace: become uid/gid 0 there before exec, so the exec keeps the
+    /// namespace's capabilities.
+    pub become_userns_root: bool,
+}
+
+/// How many extra fds a child can inherit.
+pub const MAX_EXTRA_FDS: usize = 4;
+
+/// A child created by [`spawn_paused`] that has not yet exec'd: it waits for [`Paused::resume`]
+/// so the parent can write its id maps and put it into its cgroup first.
+pub struct Paused {
+    /// Host pid of the child.
+    pub pid: Pid,
+    go: OwnedFd,
+    exec_err: OwnedFd,
+}
+
+/// Why a paused child could not exec.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// clone(2) failed.
+    #[error("clone failed: {0} (hint: creating namespaces needs root and a kernel with user namespaces enabled)")]
+    Clone(Errno),
+    /// pipe(2) failed.
+    #[error("pipe failed: {0}")]
+    Pipe(Errno),
+    /// The child could not get going: the stage names the step.
+    #[error("child failed at {stage}: {errno}")]
+    Child {
+        /// The step that failed in the child.
+        stage: &'static str,
+        /// Its error.
+        errno: Errno,
+    },
+}
+
+const STAGES: [&str; 8] = [
+    "wait for parent",
+    "setgroups",
+    "setresgid",
+    "setresuid",
+    "setsid",
+    "dup2",
+    "chdir",
+    "execve",
+];
+
+/// Start a child in new namespaces, paused before exec.
+///
+/// The child blocks until [`Paused::resume`], then execs `plan.program`. Errors in the child
+/// are reported back through a close-on-exec pipe, as std's `Command` does.
+pub fn spawn_paused(plan: &SpawnPlan) -> Result<Paused, SpawnError> {
+    let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
+    let (err_r, err_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
+
+    // dup2 onto 0..=3 in the child must not clobber a source fd: move low sources out of the
+    // way first (possible when the supervisor itself runs with a closed stdio fd).
+    if plan.extra_fds.len() > MAX_EXTRA_FDS {
+        return Err(SpawnError::Pipe(Errno::EMFILE));
+    }
+    let raised: Vec<OwnedFd> = [&plan.stdin, &plan.stdout, &plan.stderr]
+        .into_iter()
+        .chain(plan.extra_fds.iter())
+        .map(raise_fd)
+        .collect::<Result<_, _>>()
+        .map_err(SpawnError::Pipe)?;
+    let mut fds = [-1; 3 + MAX_EXTRA_FDS];
+    for (slot, fd) in fds.iter_mut().zip(raised.iter()) {
+        *slot = fd.as_raw_fd();
+    }
+
+    // Raw pointer arrays, built before the clone (no allocation is allowed after it).
+    let argv: Vec<*const libc::c_char> = plan
+        .argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = plan
+        .envp
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let child = ChildArgs {
+        go: go_r.as_raw_fd(),
+        err: err_w.as_raw_fd(),
+        program: plan.program.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: plan.cwd.as_ref().map(|c| c.as_ptr()),
+        fds,
+        setsid: plan.setsid,
+        become_root: plan.become_userns_root,
+    };
+
+    let flags = plan.namespaces.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: a fork-like clone (no new stack, no CLONE_VM): the child gets a copy-on-write
+    // copy of this address space with only the calling thread. It runs `child_after_clone`,
+    // which only makes raw syscalls on data prepared above and never returns.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if ret < 0 {
+        return Err(SpawnError::Clone(Errno::last()));
+    }
+    if ret == 0 {
+        // SAFETY: we are the freshly cloned child; see `child_after_clone`.
+        unsafe { child_after_clone(&child) }
+    }
+    drop(go_r);
+    drop(err_w);
+    drop(raised);
+    Ok(Paused {
+        pid: Pid::from_raw(ret as i32),
+        go: go_w,
+        exec_err: err_r,
+    })
+}
+
+impl Paused {
+    /// Let the child exec, and wait until it has (or has failed to).
+    pub fn resume(self) -> Result<Pid, SpawnError> {
+        nix::unistd::write(&self.go, b"g").map_err(|errno| SpawnError::Child {
+            stage: STAGES[0],
+            errno,
+        })?;
+        drop(self.go);
+        let mut buf = [0u8; 8];
+        let mut got = 0;
+        while got < buf.len() {
+            match nix::unistd::read(&self.exec_err, &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(Errno::EINTR) => continue,
+                Err(errno) => {
+                    return Err(SpawnError::Child {
+                        stage: "read exec status",
+                        errno,
+                    })
+                }
+            }
+        }
+        if got == 0 {
+            return Ok(self.pid);
+        }
+        let stage = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        // The child has _exit'ed; the reaper collects it.
+        Err(SpawnError::Child {
+            stage: STAGES.get(stage).copied().unwrap_or("unknown"),
+            errno: Errno::from_raw(errno),
+        })
+    }
+
+    /// Abandon the child: it exits without exec'ing when the go pipe closes.
+    pub fn abort(self) -> Pid {
+        self.pid
+    }
+}
+
+struct ChildArgs {
+    go: RawFd,
+    err: RawFd,
+    program: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    cwd: Option<*const libc::c_char>,
+    fds: [RawFd; 3 + MAX_EXTRA_FDS],
+    setsid: bool,
+    become_root: bool,
+}
+
+/// Runs in the cloned child until exec. Only raw syscalls: no allocation, no locks, no panics.
+///
+/// # Safety
+/// Must be called only in the child of the raw clone in [`spawn_paused`], with pointers that
+/// stay valid in the child's copy of memory.
+unsafe fn child_after_clone(a: &ChildArgs) -> ! {
+    unsafe fn fail(err: RawFd, stage: u32) -> ! {
+        let errno = *libc::__errno_location();
+        let mut rec = [0u8; 8];
+        let s = stage.to_ne_bytes();
+        let e = errno.to_ne_bytes();
+        let mut i = 0;
+        while i < 4 {
+            rec[i] = s[i];
+            rec[i + 4] = e[i];
+            i += 1;
+        }
+        libc::write(err, rec.as_ptr().cast(), rec.len());
+        libc::_exit(127)
+    }
+    // Wait for the parent to write id maps and set up the cgroup.
+    let mut b = 0u8;
+    loop {
+        let n = libc::read(a.go, (&mut b as *mut u8).cast(), 1);
+        if n == 1 {
+            break;
+        }
+        if n < 0 && *libc::__errno_location() == libc::EINTR {
+            continue;
+        }
+        // The parent gave up (pipe closed): leave quietly.
+        libc::_exit(126);
+    }
+    if a.become_root {
+        // Raw syscalls: glibc's setuid family signals every thread it knows of, and this
+        // child has only one of the parent's threads.
+        if libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) != 0 {
+            fail(a.err, 1);
+        }
+        if libc::syscall(libc::SYS_setresgid, 0u32, 0u32, 0u32) != 0 {
+            fail(a.err, 2);
+        }
+        if libc::syscall(libc::SYS_setresuid, 0u32, 0u32, 0u32) != 0 {
+            fail(a.err, 3);
+        }
+    }
+    if a.setsid && libc::setsid() < 0 {
+        fail(a.err, 4);
+    }
+    let mut target = 0;
+    while target < (3 + MAX_EXTRA_FDS) as i32 {
+        let fd = a.fds[target as usize];
+        if fd >= 0 && libc::dup2(fd, target) < 0 {
+            fail(a.err, 5);
+        }
+        target += 1;
+    }
+    // Signal dispositions that were ignored survive exec; Rust ignores SIGPIPE.
+    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    if let Some(cwd) = a.cwd {
+        if libc::chdir(cwd) != 0 {
+            fail(a.err, 6);
+        }
+    }
+    libc::execve(a.program, a.argv, a.envp);
+    fail(a.err, 7)
+}
+
+/// Bring the loopback interface of the current network namespace up (SIOCSIFFLAGS).
+///
+/// A new network namespace starts with `lo` down; PID 1 on a fresh node has the same problem.
+pub fn loopback_up() -> Result<(), Errno> {
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is a plain C struct; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes ifru_flags of a valid ifreq we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the union member ifru_flags was just written by the kernel.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+    }
+    // SAFETY: as above; SIOCSIFFLAGS reads the ifreq.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Turn a Rust string into a C string, naming it in the error when it holds a NUL byte.
+pub fn cstring(what: &str, s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("{what} {s:?} contains a NUL byte"))
+}
+
+/// A close-on-exec duplicate of `fd` numbered 10 or above.
+fn raise_fd(fd: &OwnedFd) -> Result<OwnedFd, Errno> {
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10))
+        .map(|raw| {
+            // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+            unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) }
+        })
+}
+
+/// fork(2) for a process known to be single-threaded (the sandbox init).
+pub fn fork_single_threaded() -> Result<nix::unistd::ForkResult, Errno> {
+    // SAFETY: only called by the sandbox init, which never starts a thread, so the child
+    // inherits a consistent heap and may do anything.
+    unsafe { nix::unistd::fork() }
+}
+
+/// Take ownership of an fd the launcher passed down (3 and 4 for the sandbox init), if it is
+/// open. It is made close-on-exec so the agent never inherits it.
+pub fn take_fd(fd: RawFd) -> Option<OwnedFd> {
+    let flags = nix::fcntl::fcntl(
+        // SAFETY: borrowing the fd only for the duration of this F_SETFD call; fcntl fails
+        // with EBADF if it is not open.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+    if flags.is_err() {
+        return None;
+    }
+    // SAFETY: the fd is open (F_SETFD succeeded) and by the launcher's contract nothing else
+    // in this process owns it.
+    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
