@@ -1,6 +1,10 @@
 //! clawkeep's supervisor: the fleet file, the agent sandbox, the process engine, PID-1 duties
 //! and the control API that the `clawkeep` CLI talks to.
 
+pub mod api;
+pub mod engine;
 pub mod fleet;
+pub mod pid1;
 pub mod sandbox;
 pub mod sys;
+pub mod up;

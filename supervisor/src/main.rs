@@ -1,14 +1,31 @@
 //! `clawkeep`: run a fleet of sandboxed OpenClaw agents on one node.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use supervisor::api::client::Client;
+use supervisor::api::types::{ProcessRow, PsReply};
 
-/// Run a fleet of sandboxed AI agents on hardware you own.
+/// Default state dir when neither the fleet file, --state-dir nor CLAWKEEP_STATE_DIR says.
+const DEFAULT_STATE_DIR: &str = "/var/lib/clawkeep";
+
+/// Run a fleet of sandboxed AI agents on hardware you own, with nothing leaving the node.
+///
+/// One fleet file describes the node, its agents and its services. `clawkeep up` runs them:
+/// each agent in its own sandbox (namespaces, cgroup limits, read-only runtime, no
+/// capabilities, seccomp, only loopback), restarted when it crashes. The other commands talk
+/// to the running supervisor through the Unix socket in its state dir.
+///
+/// Start with: clawkeep check fleet.toml && clawkeep up fleet.toml
 #[derive(Parser)]
-#[command(name = "clawkeep", version)]
+#[command(name = "clawkeep", version, propagate_version = true)]
 struct Cli {
+    /// State dir of the supervisor to talk to (for `up`: overrides [node] state_dir).
+    #[arg(long, global = true, env = "CLAWKEEP_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -29,25 +46,148 @@ enum Cmd {
     ///
     /// Example: clawkeep schema > fleet.schema.json
     Schema,
+    /// Run the fleet: the supervisor, in the foreground (or as PID 1 of a node).
+    ///
+    /// Validates the fleet file first (a bad file starts nothing), then starts services in
+    /// dependency order and every agent in its sandbox, restarts what crashes, and serves the
+    /// control API on STATE_DIR/clawkeep.sock. Ctrl-C, SIGTERM or `clawkeep down` stop the
+    /// agents, then the services in reverse order. As PID 1 it also mounts /proc, /sys, /dev
+    /// and /run, brings up lo, and powers off at the end.
+    ///
+    /// Example: clawkeep up examples/lab/fleet.toml
+    Up {
+        /// The fleet file.
+        fleet: PathBuf,
+    },
+    /// List agents and services: state, pid, restarts, last exit, CPU, memory, uptime.
+    ///
+    /// Example: clawkeep ps        clawkeep ps --json | jq '.processes[].state'
+    Ps {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the output of an agent or service (stdout and stderr, plus clawkeep's events).
+    ///
+    /// Example: clawkeep logs research -n 50 -f
+    Logs {
+        /// Agent or service name.
+        name: String,
+        /// Follow: keep printing new output until Ctrl-C.
+        #[arg(short, long)]
+        follow: bool,
+        /// Number of lines from the end to show first.
+        #[arg(short = 'n', long = "lines", default_value_t = 100)]
+        lines: usize,
+    },
+    /// Stop an agent or service (SIGTERM, grace period, then kill its cgroup); it stays
+    /// stopped until `clawkeep start`.
+    ///
+    /// Example: clawkeep stop research
+    Stop {
+        /// Agent or service name.
+        name: String,
+    },
+    /// Start a stopped, exited or crash-looping agent or service now.
+    ///
+    /// Example: clawkeep start research
+    Start {
+        /// Agent or service name.
+        name: String,
+    },
+    /// Stop and start an agent or service.
+    ///
+    /// Example: clawkeep restart research
+    Restart {
+        /// Agent or service name.
+        name: String,
+    },
+    /// Shut the running supervisor down in order (agents, then services) and wait for it.
+    ///
+    /// Example: clawkeep down
+    Down {
+        /// Give up waiting after this long (the shutdown itself goes on).
+        #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Write an agent's OCI bundle (config.json) as `clawkeep up` would, e.g. to run it under
+    /// runc. The bundle uses the agent's home and cgroup: do not run it while the supervisor
+    /// runs that agent.
+    ///
+    /// Example: clawkeep bundle examples/lab/fleet.toml research --out /tmp/research && runc run -b /tmp/research research
+    Bundle {
+        /// The fleet file.
+        fleet: PathBuf,
+        /// Agent name.
+        agent: String,
+        /// Directory to write config.json into.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run one OCI bundle in the foreground with clawkeep's launcher, like `runc run`.
     ///
-    /// The bundle is a directory with config.json (see `clawkeep bundle`). Output goes to this
-    /// terminal; the exit code is the process's (128+N for a signal, 137 for an OOM kill).
+    /// Output goes to this terminal; the exit code is the process's (128+N for a signal, 137
+    /// for an OOM kill, 125 when the sandbox could not be set up).
     ///
-    /// Example: clawkeep run /var/lib/clawkeep/agents/research/bundle
+    /// Example: clawkeep run /tmp/research
     Run {
         /// Bundle directory.
         bundle: PathBuf,
     },
     /// The sandbox init (started by clawkeep itself inside each sandbox).
     #[command(name = "__sandbox-init", hide = true)]
-    SandboxInit { bundle: PathBuf },
+    SandboxInit {
+        /// Bundle directory.
+        bundle: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::SandboxInit { bundle } = &cli.command {
+        // Single-threaded on purpose: the init forks. No runtime, no logging setup.
+        let (status, config) = supervisor::sandbox::init::launcher_fds();
+        let _ = nix::sys::prctl::set_name(c"clawkeep-init");
+        return ExitCode::from(supervisor::sandbox::init::run(bundle, status, config) as u8);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLAWKEEP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("clawkeep: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_fleet(path: &Path) -> std::result::Result<supervisor::fleet::Fleet, ExitCode> {
+    supervisor::fleet::load(path).map_err(|d| {
+        eprint!("{d}");
+        ExitCode::from(2)
+    })
+}
+
+fn state_dir(cli_dir: Option<PathBuf>) -> PathBuf {
+    cli_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+}
+
+fn client_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the client runtime")
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Cmd::Check { fleet } => match supervisor::fleet::load(&fleet) {
+        Cmd::Check { fleet } => Ok(match load_fleet(&fleet) {
             Ok(f) => {
                 println!(
                     "{}: ok ({} agents, {} services)",
@@ -57,36 +197,206 @@ fn main() -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
-            Err(d) => {
-                eprint!("{d}");
-                ExitCode::from(2)
-            }
-        },
-        Cmd::Run { bundle } => {
-            use supervisor::sandbox::status::ExitReason;
-            match supervisor::sandbox::run::run_bundle(&bundle, &Default::default()) {
-                Ok(ExitReason::Code(c)) => ExitCode::from(c as u8),
-                Ok(ExitReason::Signal(s)) => ExitCode::from(128 + s as u8),
-                Ok(ExitReason::Oom) => {
-                    eprintln!("clawkeep: killed by the OOM killer (memory limit of the bundle)");
-                    ExitCode::from(137)
-                }
-                Ok(ExitReason::StartFailed) => ExitCode::from(125),
-                Err(e) => {
-                    eprintln!("clawkeep: {e}");
-                    ExitCode::from(125)
-                }
-            }
-        }
-        Cmd::SandboxInit { bundle } => {
-            let (status, config) = supervisor::sandbox::init::launcher_fds();
-            let _ = nix::sys::prctl::set_name(c"clawkeep-init");
-            ExitCode::from(supervisor::sandbox::init::run(&bundle, status, config) as u8)
-        }
+            Err(code) => code,
+        }),
         Cmd::Schema => {
             let schema = supervisor::fleet::json_schema();
-            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
-            ExitCode::SUCCESS
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
         }
+        Cmd::Up { fleet } => {
+            let f = match load_fleet(&fleet) {
+                Ok(f) => f,
+                Err(code) => return Ok(code),
+            };
+            let dir = cli.state_dir.unwrap_or_else(|| f.node.state_dir.clone());
+            supervisor::up::run(f, dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Ps { json } => {
+            let client = Client::new(&state_dir(cli.state_dir))?;
+            let reply = client_runtime()?.block_on(client.ps())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reply)?);
+            } else {
+                print!("{}", ps_table(&reply));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Logs {
+            name,
+            follow,
+            lines,
+        } => {
+            let client = Client::new(&state_dir(cli.state_dir))?;
+            let mut out = std::io::stdout();
+            client_runtime()?.block_on(client.logs(&name, lines, follow, |chunk| {
+                let _ = out.write_all(chunk);
+                let _ = out.flush();
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Stop { name } => action(cli.state_dir, &name, "stop"),
+        Cmd::Start { name } => action(cli.state_dir, &name, "start"),
+        Cmd::Restart { name } => action(cli.state_dir, &name, "restart"),
+        Cmd::Down { timeout } => {
+            let client = Client::new(&state_dir(cli.state_dir))?;
+            let rt = client_runtime()?;
+            rt.block_on(client.shutdown())?;
+            eprintln!("clawkeep: shutting down (agents, then services)...");
+            let deadline = std::time::Instant::now() + timeout;
+            while rt.block_on(client.alive()) {
+                if std::time::Instant::now() > deadline {
+                    anyhow::bail!(
+                        "the supervisor is still shutting down after {}; `clawkeep ps` shows what it waits for",
+                        humantime::format_duration(timeout)
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            eprintln!("clawkeep: stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bundle { fleet, agent, out } => {
+            let f = match load_fleet(&fleet) {
+                Ok(f) => f,
+                Err(code) => return Ok(code),
+            };
+            let Some(a) = f.agents.iter().find(|a| a.name == agent) else {
+                let names: Vec<&str> = f.agents.iter().map(|a| a.name.as_str()).collect();
+                anyhow::bail!(
+                    "no agent named {agent:?} in {} (agents: {})",
+                    fleet.display(),
+                    names.join(", ")
+                );
+            };
+            let dir = cli.state_dir.unwrap_or_else(|| f.node.state_dir.clone());
+            let paths = supervisor::engine::start::Paths { state_dir: dir };
+            let plan = supervisor::engine::start::agent_plan(&f, a, &paths);
+            supervisor::engine::start::write_agent_bundle(&f, a, &paths)?;
+            let spec = supervisor::sandbox::bundle::spec(&plan)?;
+            let path = supervisor::sandbox::bundle::write(&out, &spec)?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run { bundle } => {
+            use supervisor::sandbox::status::ExitReason;
+            Ok(
+                match supervisor::sandbox::run::run_bundle(&bundle, &Default::default()) {
+                    Ok(ExitReason::Code(c)) => ExitCode::from(c as u8),
+                    Ok(ExitReason::Signal(s)) => ExitCode::from(128u8.wrapping_add(s as u8)),
+                    Ok(ExitReason::Oom) => {
+                        eprintln!(
+                            "clawkeep: killed by the OOM killer (memory limit of the bundle)"
+                        );
+                        ExitCode::from(137)
+                    }
+                    Ok(ExitReason::StartFailed) => ExitCode::from(125),
+                    Err(e) => {
+                        eprintln!("clawkeep: {e}");
+                        ExitCode::from(125)
+                    }
+                },
+            )
+        }
+        Cmd::SandboxInit { .. } => Ok(ExitCode::FAILURE),
     }
+}
+
+fn action(dir: Option<PathBuf>, name: &str, what: &str) -> Result<ExitCode> {
+    let client = Client::new(&state_dir(dir))?;
+    let row = client_runtime()?.block_on(client.action(name, what))?;
+    println!("{}: {}", row.name, row.state.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b}B")
+    } else {
+        format!("{v:.1}{}", UNITS[i])
+    }
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+fn row_cells(r: &ProcessRow) -> Vec<String> {
+    let dash = || "-".to_string();
+    let kind = match r.kind {
+        supervisor::api::types::Kind::Agent => "agent",
+        supervisor::api::types::Kind::Service => "service",
+    };
+    let health = r.health.map(|h| format!("{h:?}").to_lowercase());
+    let state = match (r.state.as_str(), health) {
+        (s, Some(h)) if r.pid.is_some() => format!("{s} ({h})"),
+        (s, _) => s.to_string(),
+    };
+    let mem = match (r.memory_bytes, r.memory_limit) {
+        (Some(m), Some(l)) => format!("{}/{}", human_bytes(m), human_bytes(l)),
+        (Some(m), None) => human_bytes(m),
+        _ => dash(),
+    };
+    vec![
+        r.name.clone(),
+        kind.to_string(),
+        state,
+        r.pid.map_or_else(dash, |p| p.to_string()),
+        r.restarts.to_string(),
+        r.last_exit
+            .as_ref()
+            .map_or_else(dash, |e| e.reason.to_string()),
+        r.cpu_percent.map_or_else(dash, |c| format!("{c:.1}")),
+        mem,
+        r.uptime_secs.map_or_else(dash, human_secs),
+        r.message.clone().unwrap_or_default(),
+    ]
+}
+
+fn ps_table(reply: &PsReply) -> String {
+    let header: Vec<String> = [
+        "NAME",
+        "KIND",
+        "STATE",
+        "PID",
+        "RESTARTS",
+        "LAST EXIT",
+        "CPU%",
+        "MEMORY",
+        "UPTIME",
+        "",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let rows: Vec<Vec<String>> = std::iter::once(header)
+        .chain(reply.processes.iter().map(row_cells))
+        .collect();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

@@ -85,7 +85,8 @@ const STAGES: [&str; 8] = [
 /// The child blocks until [`Paused::resume`], then execs `plan.program`. Errors in the child
 /// are reported back through a close-on-exec pipe, as std's `Command` does.
 pub fn spawn_paused(plan: &SpawnPlan) -> Result<Paused, SpawnError> {
-    let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
+    let (go_r, go_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     let (err_r, err_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
 
@@ -313,11 +314,10 @@ pub fn cstring(what: &str, s: &str) -> Result<CString, String> {
 
 /// A close-on-exec duplicate of `fd` numbered 10 or above.
 fn raise_fd(fd: &OwnedFd) -> Result<OwnedFd, Errno> {
-    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10))
-        .map(|raw| {
-            // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
-            unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) }
-        })
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10)).map(|raw| {
+        // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+        unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) }
+    })
 }
 
 /// fork(2) for a process known to be single-threaded (the sandbox init).

@@ -127,7 +127,13 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
     ];
     let process = ProcessBuilder::default()
         .terminal(false)
-        .user(UserBuilder::default().uid(0u32).gid(0u32).build().map_err(spec_err)?)
+        .user(
+            UserBuilder::default()
+                .uid(0u32)
+                .gid(0u32)
+                .build()
+                .map_err(spec_err)?,
+        )
         .args(p.args.clone())
         .env(env)
         .cwd(AGENT_HOME)
@@ -141,18 +147,55 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
     let home = p.home.to_string_lossy().to_string();
     let mounts = vec![
         mnt("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
-        mnt("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        mnt(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
         mnt(
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         )?,
-        mnt("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
-        mnt("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
-        mnt("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
-        mnt("/tmp", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=1777", &tmp_size])?,
-        mnt(AGENT_HOME, "bind", &home, &["rbind", "nosuid", "nodev", "rw"])?,
+        mnt(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        )?,
+        mnt(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mnt(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        )?,
+        mnt(
+            "/tmp",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "nodev", "mode=1777", &tmp_size],
+        )?,
+        mnt(
+            AGENT_HOME,
+            "bind",
+            &home,
+            &["rbind", "nosuid", "nodev", "rw"],
+        )?,
     ];
 
     let map = |host: u32| {
@@ -173,7 +216,12 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
         LinuxNamespaceType::Cgroup,
     ]
     .into_iter()
-    .map(|t| LinuxNamespaceBuilder::default().typ(t).build().map_err(spec_err))
+    .map(|t| {
+        LinuxNamespaceBuilder::default()
+            .typ(t)
+            .build()
+            .map_err(spec_err)
+    })
     .collect::<Result<Vec<_>, _>>()?;
     let quota = (p.cpu * CPU_PERIOD_US as f64).round().max(1000.0) as i64;
     let resources = LinuxResourcesBuilder::default()
@@ -347,13 +395,19 @@ mod tests {
         assert_eq!(json["root"]["readonly"], true);
         assert_eq!(json["hostname"], "research");
         assert_eq!(json["process"]["noNewPrivileges"], true);
-        assert_eq!(json["process"]["capabilities"]["bounding"], serde_json::json!([]));
+        assert_eq!(
+            json["process"]["capabilities"]["bounding"],
+            serde_json::json!([])
+        );
         assert_eq!(json["linux"]["resources"]["cpu"]["quota"], 50_000);
         assert_eq!(json["linux"]["resources"]["memory"]["limit"], 64 << 20);
         assert_eq!(json["linux"]["resources"]["pids"]["limit"], 64);
         assert_eq!(json["linux"]["uidMappings"][0]["hostID"], 1_000_000_000u32);
         assert_eq!(json["linux"]["namespaces"].as_array().unwrap().len(), 7);
-        assert!(json["process"]["env"].as_array().unwrap().contains(&"A=b".into()));
+        assert!(json["process"]["env"]
+            .as_array()
+            .unwrap()
+            .contains(&"A=b".into()));
         let round: Spec = serde_json::from_value(json).unwrap();
         assert_eq!(round, s);
     }

@@ -33,7 +33,9 @@ pub struct Usage {
 /// A supervised process's cgroup (one per hierarchy on v1, one directory on v2).
 pub struct ProcCgroup {
     path: String,
-    manager: FsManager,
+    // FsManager wants `&mut` for changes; the lock lets readers (usage sampling) and the
+    // owner share one handle.
+    manager: std::sync::Mutex<FsManager>,
     cgroup: Cgroup,
 }
 
@@ -52,9 +54,14 @@ impl ProcCgroup {
         let cgroup = Cgroup::load(hierarchies::auto(), path);
         Ok(Self {
             path: path.to_string(),
-            manager,
+            manager: std::sync::Mutex::new(manager),
             cgroup,
         })
+    }
+
+    fn manager(&self) -> std::sync::MutexGuard<'_, FsManager> {
+        // FsManager holds only paths; a panic while it was locked cannot corrupt it.
+        self.manager.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The cgroup path relative to the hierarchy roots.
@@ -70,12 +77,13 @@ impl ProcCgroup {
     /// Create the cgroup if needed, apply `resources` and move `pid` into it.
     ///
     /// The limits are written before the process is let go, so it never runs unlimited.
-    pub fn enter(&mut self, pid: Pid, resources: &LinuxResources) -> Result<(), SandboxError> {
+    pub fn enter(&self, pid: Pid, resources: &LinuxResources) -> Result<(), SandboxError> {
         let p = CgroupPid::from(pid.as_raw() as u64);
-        self.manager
+        let mut manager = self.manager();
+        manager
             .add_proc(p)
             .map_err(|e| cg_err(&self.path, &format!("add pid {pid}"), e))?;
-        self.manager.set(resources).map_err(|e| {
+        manager.set(resources).map_err(|e| {
             cg_err(
                 &self.path,
                 "apply limits",
@@ -106,12 +114,12 @@ impl ProcCgroup {
             if self.v2() && self.cgroup.kill().is_ok() {
                 // cgroup.kill did it; wait below for the kernel to finish.
             } else {
-                let frozen = self.manager.freeze(FreezerState::Frozen).is_ok();
+                let frozen = self.manager().freeze(FreezerState::Frozen).is_ok();
                 for pid in self.pids() {
                     let _ = kill(pid, Signal::SIGKILL);
                 }
                 if frozen {
-                    let _ = self.manager.freeze(FreezerState::Thawed);
+                    let _ = self.manager().freeze(FreezerState::Thawed);
                 }
             }
             if Instant::now() > deadline {
@@ -126,7 +134,7 @@ impl ProcCgroup {
     }
 
     /// Remove the cgroup (it must be empty: call [`ProcCgroup::kill_all`] first).
-    pub fn destroy(&mut self) -> Result<(), SandboxError> {
+    pub fn destroy(&self) -> Result<(), SandboxError> {
         if !self.pids().is_empty() {
             return Err(cg_err(
                 &self.path,
@@ -134,12 +142,14 @@ impl ProcCgroup {
                 "it still has processes; they would escape to the root cgroup",
             ));
         }
-        self.manager.destroy().map_err(|e| cg_err(&self.path, "remove", e))
+        self.manager()
+            .destroy()
+            .map_err(|e| cg_err(&self.path, "remove", e))
     }
 
     /// Current usage; zeroes for counters the host does not have.
     pub fn usage(&self) -> Usage {
-        let stats = self.manager.stats();
+        let stats = self.manager().stats();
         let mut u = Usage {
             cpu_ns: stats.cpu.cpu_acct.map(|c| c.total_usage).unwrap_or(0),
             memory: stats.memory.memory.map(|m| m.usage).unwrap_or(0),

@@ -42,7 +42,10 @@ pub fn run(bundle: &Path, status: Option<OwnedFd>, config: Option<OwnedFd>) -> i
     let spec: Spec = match loaded {
         Ok(s) => s,
         Err(e) => {
-            report(&format!("error reading {}/config.json: {e}", bundle.display()));
+            report(&format!(
+                "error reading {}/config.json: {e}",
+                bundle.display()
+            ));
             return SETUP_FAILED;
         }
     };
@@ -90,10 +93,22 @@ fn setup(spec: &Spec) -> Result<Prepared, SandboxError> {
         .ok_or_else(|| SandboxError::Spec("config.json has no root".into()))?;
     let rootfs: PathBuf = root.path().clone();
     // Nothing we mount may propagate back to the host.
-    nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|e| sys_err("make / private", e))?;
-    nix::mount::mount(Some(&rootfs), &rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| sys_err(&format!("bind rootfs {}", rootfs.display()), e))?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| sys_err("make / private", e))?;
+    nix::mount::mount(
+        Some(&rootfs),
+        &rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| sys_err(&format!("bind rootfs {}", rootfs.display()), e))?;
     let mut dev_mounted = false;
     for m in spec.mounts().iter().flatten() {
         mounts::mount_one(&rootfs, m)?;
@@ -156,7 +171,9 @@ fn rlimit_resource(t: PosixRlimitType) -> Result<nix::sys::resource::Resource, S
     })
 }
 
-fn cap_set(list: Option<&HashSet<oci_spec::runtime::Capability>>) -> Result<caps::CapsHashSet, SandboxError> {
+fn cap_set(
+    list: Option<&HashSet<oci_spec::runtime::Capability>>,
+) -> Result<caps::CapsHashSet, SandboxError> {
     list.into_iter()
         .flatten()
         .map(|c| {
@@ -180,13 +197,18 @@ fn drop_capabilities(wanted: Option<&LinuxCapabilities>) -> Result<(), SandboxEr
     let bounding = get(LinuxCapabilities::bounding)?;
     for cap in caps::all() {
         if !bounding.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| sys_err("drop bounding capability", e))?;
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| sys_err("drop bounding capability", e))?;
         }
     }
     caps::set(None, CapSet::Ambient, &get(LinuxCapabilities::ambient)?)
         .map_err(|e| sys_err("set ambient capabilities", e))?;
-    caps::set(None, CapSet::Inheritable, &get(LinuxCapabilities::inheritable)?)
-        .map_err(|e| sys_err("set inheritable capabilities", e))?;
+    caps::set(
+        None,
+        CapSet::Inheritable,
+        &get(LinuxCapabilities::inheritable)?,
+    )
+    .map_err(|e| sys_err("set inheritable capabilities", e))?;
     caps::set(None, CapSet::Effective, &get(LinuxCapabilities::effective)?)
         .map_err(|e| sys_err("set effective capabilities", e))?;
     caps::set(None, CapSet::Permitted, &get(LinuxCapabilities::permitted)?)
@@ -231,12 +253,17 @@ fn exec_child(spec: &Spec, filters: &[seccompiler::BpfProgram]) -> SandboxError 
         if process.no_new_privileges() == Some(true) {
             nix::sys::prctl::set_no_new_privs().map_err(|e| sys_err("no_new_privs", e))?;
         }
-        nix::unistd::chdir(process.cwd()).map_err(|e| sys_err(&format!("chdir {}", process.cwd().display()), e))?;
+        nix::unistd::chdir(process.cwd())
+            .map_err(|e| sys_err(&format!("chdir {}", process.cwd().display()), e))?;
         let env: Vec<String> = process.env().clone().unwrap_or_default();
         let args: Vec<String> = process.args().clone().unwrap_or_default();
-        let first = args.first().ok_or_else(|| SandboxError::Spec("process.args is empty".into()))?;
+        let first = args
+            .first()
+            .ok_or_else(|| SandboxError::Spec("process.args is empty".into()))?;
         let prog = resolve_program(first, &env);
-        let c = |s: &str| CString::new(s).map_err(|_| SandboxError::Spec(format!("{s:?} contains NUL")));
+        let c = |s: &str| {
+            CString::new(s).map_err(|_| SandboxError::Spec(format!("{s:?} contains NUL")))
+        };
         let cprog = CString::new(prog.as_os_str().as_encoded_bytes())
             .map_err(|_| SandboxError::Spec("program path contains NUL".into()))?;
         let cargs = args.iter().map(|a| c(a)).collect::<Result<Vec<_>, _>>()?;
@@ -256,10 +283,16 @@ fn exec_child(spec: &Spec, filters: &[seccompiler::BpfProgram]) -> SandboxError 
 }
 
 /// Fork the agent's process, then reap and forward signals until it exits.
-fn supervise(spec: &Spec, prepared: Prepared, report: &mut dyn FnMut(&str)) -> Result<i32, SandboxError> {
+fn supervise(
+    spec: &Spec,
+    prepared: Prepared,
+    report: &mut dyn FnMut(&str),
+) -> Result<i32, SandboxError> {
     let all = SigSet::all();
-    all.thread_block().map_err(|e| sys_err("block signals", e))?;
-    let (exec_r, exec_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys_err("pipe", e))?;
+    all.thread_block()
+        .map_err(|e| sys_err("block signals", e))?;
+    let (exec_r, exec_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys_err("pipe", e))?;
     // SAFETY-free: init is single-threaded (it never starts a runtime), so fork is sound.
     let child = match unsafe_free_fork()? {
         ForkResult::Child => {
@@ -284,7 +317,11 @@ fn supervise(spec: &Spec, prepared: Prepared, report: &mut dyn FnMut(&str)) -> R
     // another user) and takes the same filter.
     let process = spec.process().as_ref();
     let same_user = process.is_none_or(|p| p.user().uid() == 0);
-    let keep = if same_user { Vec::new() } else { vec![caps::Capability::CAP_KILL] };
+    let keep = if same_user {
+        Vec::new()
+    } else {
+        vec![caps::Capability::CAP_KILL]
+    };
     drop_own_privileges(&keep, &prepared.filters)?;
 
     loop {
@@ -306,12 +343,16 @@ fn supervise(spec: &Spec, prepared: Prepared, report: &mut dyn FnMut(&str)) -> R
     }
 }
 
-fn drop_own_privileges(keep: &[caps::Capability], filters: &[seccompiler::BpfProgram]) -> Result<(), SandboxError> {
+fn drop_own_privileges(
+    keep: &[caps::Capability],
+    filters: &[seccompiler::BpfProgram],
+) -> Result<(), SandboxError> {
     use caps::CapSet;
     let keep: caps::CapsHashSet = keep.iter().copied().collect();
     for cap in caps::all() {
         if !keep.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| sys_err("drop bounding capability", e))?;
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| sys_err("drop bounding capability", e))?;
         }
     }
     caps::clear(None, CapSet::Inheritable).map_err(|e| sys_err("clear capabilities", e))?;

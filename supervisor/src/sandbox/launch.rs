@@ -62,13 +62,17 @@ impl Starting {
     pub fn start(self) -> Result<Started, SandboxError> {
         let Starting {
             paused,
-            mut cgroup,
+            cgroup,
             status,
         } = self;
         match paused.resume() {
-            Ok(pid) => Ok(Started { pid, cgroup, status }),
+            Ok(pid) => Ok(Started {
+                pid,
+                cgroup,
+                status,
+            }),
             Err(e) => {
-                if let Some(cg) = cgroup.as_mut() {
+                if let Some(cg) = cgroup.as_ref() {
                     let _ = cg.kill_all(std::time::Duration::from_secs(1));
                     let _ = cg.destroy();
                 }
@@ -134,12 +138,16 @@ pub fn sandbox(
             LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
             // Unshared by the init once it is inside its cgroup, so that cgroup is its root.
             LinuxNamespaceType::Cgroup => CloneFlags::empty(),
-            other => return Err(SandboxError::Spec(format!("namespace {other:?} is not supported"))),
+            other => {
+                return Err(SandboxError::Spec(format!(
+                    "namespace {other:?} is not supported"
+                )))
+            }
         };
     }
     let userns = flags.contains(CloneFlags::CLONE_NEWUSER);
-    let (status_r, status_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::Init(format!("pipe: {e}")))?;
+    let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SandboxError::Init(format!("pipe: {e}")))?;
     // The init runs as the agent's root, which cannot read the 0700 bundle directory: it
     // gets config.json as fd 4, opened here.
     let config_path = bundle.join("config.json");
@@ -177,10 +185,16 @@ pub fn sandbox(
     let finish = || -> Result<ProcCgroup, SandboxError> {
         if userns {
             let proc_dir = host.proc_root.join(pid.to_string());
-            write_map(&proc_dir.join("uid_map"), linux.uid_mappings().as_deref().unwrap_or(&[]))?;
-            write_map(&proc_dir.join("gid_map"), linux.gid_mappings().as_deref().unwrap_or(&[]))?;
+            write_map(
+                &proc_dir.join("uid_map"),
+                linux.uid_mappings().as_deref().unwrap_or(&[]),
+            )?;
+            write_map(
+                &proc_dir.join("gid_map"),
+                linux.gid_mappings().as_deref().unwrap_or(&[]),
+            )?;
         }
-        let mut cg = ProcCgroup::new(&cgroup_path)?;
+        let cg = ProcCgroup::new(&cgroup_path)?;
         let empty = LinuxResources::default();
         cg.enter(pid, linux.resources().as_ref().unwrap_or(&empty))?;
         Ok(cg)
@@ -194,7 +208,7 @@ pub fn sandbox(
         Err(e) => {
             // Closing the go pipe makes the child exit without exec'ing.
             let _ = paused.abort();
-            if let Ok(mut cg) = ProcCgroup::new(&cgroup_path) {
+            if let Ok(cg) = ProcCgroup::new(&cgroup_path) {
                 let _ = cg.kill_all(std::time::Duration::from_secs(1));
                 let _ = cg.destroy();
             }
@@ -255,7 +269,7 @@ pub fn host_process(
             status: None,
         });
     };
-    let entered = ProcCgroup::new(path).and_then(|mut cg| {
+    let entered = ProcCgroup::new(path).and_then(|cg| {
         cg.enter(paused.pid, &LinuxResources::default())?;
         Ok(cg)
     });

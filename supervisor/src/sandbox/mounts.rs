@@ -52,15 +52,35 @@ pub fn parse_options(opts: &[String]) -> Options {
             "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty(), MsFlags::empty()),
             "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME, MsFlags::empty()),
             "bind" => (MsFlags::MS_BIND, MsFlags::empty(), MsFlags::empty()),
-            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty(), MsFlags::empty()),
+            "rbind" => (
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                MsFlags::empty(),
+                MsFlags::empty(),
+            ),
             "private" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_PRIVATE),
-            "rprivate" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_PRIVATE | MsFlags::MS_REC),
+            "rprivate" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            ),
             "slave" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_SLAVE),
-            "rslave" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_SLAVE | MsFlags::MS_REC),
+            "rslave" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            ),
             "shared" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_SHARED),
-            "rshared" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_SHARED | MsFlags::MS_REC),
+            "rshared" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                MsFlags::MS_SHARED | MsFlags::MS_REC,
+            ),
             "unbindable" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_UNBINDABLE),
-            "runbindable" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
+            "runbindable" => (
+                MsFlags::empty(),
+                MsFlags::empty(),
+                MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+            ),
             other => {
                 data.push(other.to_string());
                 continue;
@@ -87,7 +107,10 @@ pub fn resolve_in(root: &Path, dest: &Path) -> Result<PathBuf, SandboxError> {
                     if md.file_type().is_symlink() {
                         return Err(SandboxError::Mount {
                             target: dest.to_path_buf(),
-                            reason: format!("{} is a symlink; clawkeep never mounts through symlinks", out.display()),
+                            reason: format!(
+                                "{} is a symlink; clawkeep never mounts through symlinks",
+                                out.display()
+                            ),
                         });
                     }
                 }
@@ -135,7 +158,8 @@ fn locked_flags(path: &Path) -> MsFlags {
 
 /// Remount an existing bind mount read-only, keeping its locked flags.
 pub fn remount_readonly(path: &Path, extra: MsFlags) -> Result<(), SandboxError> {
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(path) | extra;
+    let flags =
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(path) | extra;
     mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
         .map_err(|e| mnt_err(path, "remount read-only", e))
 }
@@ -176,14 +200,24 @@ pub fn mount_one(root: &Path, m: &Mount) -> Result<(), SandboxError> {
                 .map_err(|e| mnt_err(m.destination(), "remount bind with its options", e))?;
         }
     } else {
-        let source = m.source().as_deref().map(|p| p.to_path_buf()).unwrap_or_else(|| typ.into());
+        let source = m
+            .source()
+            .as_deref()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| typ.into());
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
         mount(Some(&source), &target, Some(typ), opts.flags, data)
             .map_err(|e| mnt_err(m.destination(), &format!("mount {typ}"), e))?;
     }
     if !opts.propagation.is_empty() {
-        mount(None::<&str>, &target, None::<&str>, opts.propagation, None::<&str>)
-            .map_err(|e| mnt_err(m.destination(), "set propagation", e))?;
+        mount(
+            None::<&str>,
+            &target,
+            None::<&str>,
+            opts.propagation,
+            None::<&str>,
+        )
+        .map_err(|e| mnt_err(m.destination(), "set propagation", e))?;
     }
     Ok(())
 }
@@ -203,8 +237,14 @@ pub fn populate_dev(root: &Path, host_dev: &Path) -> Result<(), SandboxError> {
         }
         let dst = dev.join(name);
         std::fs::File::create(&dst).map_err(|e| mnt_err(&dst, "create device mount point", e))?;
-        mount(Some(&src), &dst, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| mnt_err(&dst, &format!("bind {}", src.display()), e))?;
+        mount(
+            Some(&src),
+            &dst,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| mnt_err(&dst, &format!("bind {}", src.display()), e))?;
     }
     for (link, to) in [
         ("fd", "/proc/self/fd"),
@@ -239,13 +279,27 @@ pub fn pivot(root: &Path) -> Result<(), SandboxError> {
 pub fn mask(paths: &[String]) -> Result<(), SandboxError> {
     for p in paths {
         let path = Path::new(p);
-        let Ok(md) = path.symlink_metadata() else { continue };
+        let Ok(md) = path.symlink_metadata() else {
+            continue;
+        };
         if md.is_dir() {
-            mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
-                .map_err(|e| mnt_err(path, "mask with tmpfs", e))?;
+            mount(
+                Some("tmpfs"),
+                path,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(|e| mnt_err(path, "mask with tmpfs", e))?;
         } else {
-            mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .map_err(|e| mnt_err(path, "mask with /dev/null", e))?;
+            mount(
+                Some("/dev/null"),
+                path,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| mnt_err(path, "mask with /dev/null", e))?;
         }
     }
     Ok(())
@@ -258,8 +312,14 @@ pub fn readonly(paths: &[String]) -> Result<(), SandboxError> {
         if path.symlink_metadata().is_err() {
             continue;
         }
-        mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| mnt_err(path, "bind onto itself", e))?;
+        mount(
+            Some(path),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| mnt_err(path, "bind onto itself", e))?;
         remount_readonly(path, MsFlags::MS_REC)?;
     }
     Ok(())
@@ -279,7 +339,9 @@ mod tests {
         assert_eq!(x.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(x.data, "mode=755,size=65536k");
         let y = o(&["rbind", "ro", "rprivate"]);
-        assert!(y.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert!(y
+            .flags
+            .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
         assert_eq!(y.propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
         assert!(!o(&["ro", "rw"]).flags.contains(MsFlags::MS_RDONLY));
     }
@@ -291,7 +353,10 @@ mod tests {
         let _ = std::fs::remove_file(d.join("link"));
         symlink("/etc", d.join("link")).unwrap();
         assert_eq!(resolve_in(&d, Path::new("/real")).unwrap(), d.join("real"));
-        assert!(resolve_in(&d, Path::new("/link/x")).unwrap_err().to_string().contains("symlink"));
+        assert!(resolve_in(&d, Path::new("/link/x"))
+            .unwrap_err()
+            .to_string()
+            .contains("symlink"));
         assert!(resolve_in(&d, Path::new("/real/../x")).is_err());
         std::fs::remove_dir_all(&d).unwrap();
     }

@@ -14,7 +14,8 @@ use super::status::{parse_report, ExitReason, Report};
 use super::SandboxError;
 
 fn dup(fd: std::os::fd::BorrowedFd<'_>) -> Result<OwnedFd, SandboxError> {
-    fd.try_clone_to_owned().map_err(|e| SandboxError::Init(format!("dup stdio: {e}")))
+    fd.try_clone_to_owned()
+        .map_err(|e| SandboxError::Init(format!("dup stdio: {e}")))
 }
 
 /// Run the bundle in `dir` with this process's stdout and stderr; return how it ended.
@@ -49,7 +50,7 @@ pub fn run_bundle(dir: &Path, host: &Host) -> Result<ExitReason, SandboxError> {
         }
     };
     let mut oom = false;
-    if let Some(mut cg) = started.cgroup {
+    if let Some(cg) = started.cgroup {
         oom = cg.usage().oom_kills > 0;
         cg.kill_all(Duration::from_secs(5))?;
         cg.destroy()?;

@@ -190,9 +190,13 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SandboxError> {
     by_errno
         .into_iter()
         .map(|(errno, rules)| {
-            let filter =
-                SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno), arch)
-                    .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
+            let filter = SeccompFilter::new(
+                rules,
+                SeccompAction::Allow,
+                SeccompAction::Errno(errno),
+                arch,
+            )
+            .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
             BpfProgram::try_from(filter).map_err(|e| SandboxError::Seccomp(e.to_string()))
         })
         .collect()
@@ -258,6 +262,9 @@ mod tests {
     fn unsupported_actions_are_refused() {
         let mut p = policy().unwrap();
         p.set_default_action(LinuxSeccompAction::ScmpActKill);
-        assert!(compile(&p).unwrap_err().to_string().contains("SCMP_ACT_ALLOW"));
+        assert!(compile(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("SCMP_ACT_ALLOW"));
     }
 }

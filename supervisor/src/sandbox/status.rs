@@ -76,9 +76,18 @@ mod tests {
     #[test]
     fn reports_parse() {
         assert_eq!(parse_report("started 2\n"), Some(Report::Started(2)));
-        assert_eq!(parse_report("exit code 3"), Some(Report::Exit(ExitReason::Code(3))));
-        assert_eq!(parse_report("exit signal 9"), Some(Report::Exit(ExitReason::Signal(9))));
-        assert_eq!(parse_report("error mount /x: EPERM"), Some(Report::Error("mount /x: EPERM".into())));
+        assert_eq!(
+            parse_report("exit code 3"),
+            Some(Report::Exit(ExitReason::Code(3)))
+        );
+        assert_eq!(
+            parse_report("exit signal 9"),
+            Some(Report::Exit(ExitReason::Signal(9)))
+        );
+        assert_eq!(
+            parse_report("error mount /x: EPERM"),
+            Some(Report::Error("mount /x: EPERM".into()))
+        );
         assert_eq!(parse_report("garbage"), None);
         assert_eq!(ExitReason::Signal(9).to_string(), "SIGKILL");
         assert!(!ExitReason::Code(0).is_failure());

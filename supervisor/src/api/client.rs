@@ -1,0 +1,153 @@
+//! The CLI's side of the control API.
+
+use std::path::{Path, PathBuf};
+
+use super::types::{ApiError, ProcessRow, PsReply};
+
+/// Why a CLI request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens on the socket.
+    #[error("no clawkeep supervisor is running with state dir {state_dir} (cannot connect to {socket}: {reason}); start one with `clawkeep up FLEET`, or point --state-dir / CLAWKEEP_STATE_DIR at its state dir")]
+    NotRunning {
+        /// The state dir in use.
+        state_dir: PathBuf,
+        /// The socket path.
+        socket: PathBuf,
+        /// The connect error.
+        reason: String,
+    },
+    /// The supervisor answered with an error.
+    #[error("{0}")]
+    Api(String),
+    /// The exchange failed midway.
+    #[error("control API: {0}")]
+    Http(String),
+}
+
+/// A client bound to one supervisor's socket.
+pub struct Client {
+    http: reqwest::Client,
+    state_dir: PathBuf,
+    socket: PathBuf,
+}
+
+impl Client {
+    /// A client for the supervisor whose state dir is `state_dir`.
+    pub fn new(state_dir: &Path) -> Result<Self, ClientError> {
+        let socket = state_dir.join(super::SOCKET);
+        let http = reqwest::Client::builder()
+            .unix_socket(socket.clone())
+            .build()
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        Ok(Self {
+            http,
+            state_dir: state_dir.to_path_buf(),
+            socket,
+        })
+    }
+
+    fn url(path: &str) -> String {
+        format!("http://clawkeep{path}")
+    }
+
+    fn map_send(&self, e: reqwest::Error) -> ClientError {
+        if e.is_connect() {
+            let reason = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.to_string());
+            ClientError::NotRunning {
+                state_dir: self.state_dir.clone(),
+                socket: self.socket.clone(),
+                reason,
+            }
+        } else {
+            ClientError::Http(e.to_string())
+        }
+    }
+
+    async fn check(resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let msg = serde_json::from_str::<ApiError>(&text)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| format!("{status}: {text}"));
+        Err(ClientError::Api(msg))
+    }
+
+    /// `GET /v1/ps`.
+    pub async fn ps(&self) -> Result<PsReply, ClientError> {
+        let resp = self
+            .http
+            .get(Self::url("/v1/ps"))
+            .send()
+            .await
+            .map_err(|e| self.map_send(e))?;
+        Self::check(resp)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))
+    }
+
+    /// `POST /v1/processes/NAME/ACTION` (start, stop, restart); waits until done.
+    pub async fn action(&self, name: &str, action: &str) -> Result<ProcessRow, ClientError> {
+        let resp = self
+            .http
+            .post(Self::url(&format!("/v1/processes/{name}/{action}")))
+            .send()
+            .await
+            .map_err(|e| self.map_send(e))?;
+        Self::check(resp)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))
+    }
+
+    /// `GET /v1/logs/NAME`; calls `out` with each chunk as it arrives.
+    pub async fn logs(
+        &self,
+        name: &str,
+        lines: usize,
+        follow: bool,
+        mut out: impl FnMut(&[u8]),
+    ) -> Result<(), ClientError> {
+        let resp = self
+            .http
+            .get(Self::url(&format!(
+                "/v1/logs/{name}?lines={lines}&follow={follow}"
+            )))
+            .send()
+            .await
+            .map_err(|e| self.map_send(e))?;
+        let mut resp = Self::check(resp).await?;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?
+        {
+            out(&chunk);
+        }
+        Ok(())
+    }
+
+    /// `POST /v1/shutdown`.
+    pub async fn shutdown(&self) -> Result<(), ClientError> {
+        let resp = self
+            .http
+            .post(Self::url("/v1/shutdown"))
+            .send()
+            .await
+            .map_err(|e| self.map_send(e))?;
+        Self::check(resp).await.map(drop)
+    }
+
+    /// Whether a supervisor still answers.
+    pub async fn alive(&self) -> bool {
+        !matches!(self.ps().await, Err(ClientError::NotRunning { .. }))
+    }
+}

@@ -1,0 +1,9 @@
+//! The control API: axum over a Unix socket (mode 0600) in the state dir; the CLI is a thin
+//! client of it.
+
+pub mod client;
+pub mod server;
+pub mod types;
+
+/// File name of the control socket inside the state dir.
+pub const SOCKET: &str = "clawkeep.sock";

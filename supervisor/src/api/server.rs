@@ -1,0 +1,147 @@
+//! The control API server: axum on the supervisor's Unix socket.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::net::UnixListener;
+use tokio::sync::{oneshot, watch};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+
+use super::types::{ApiError, PsReply};
+use crate::engine::process::Command;
+use crate::engine::Shared;
+
+/// What the handlers need.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The engine's shared state.
+    pub shared: Arc<Shared>,
+    /// Set to true to ask the supervisor for an orderly shutdown.
+    pub shutdown: watch::Sender<bool>,
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(ApiError { error: msg.into() })).into_response()
+}
+
+fn unknown(shared: &Shared, name: &str) -> Response {
+    let names: Vec<&str> = shared.processes.iter().map(|p| p.def.name()).collect();
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no process named {name:?} (known: {})", names.join(", ")),
+    )
+}
+
+/// The router (exposed for tests).
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/ps", get(ps))
+        .route("/v1/logs/{name}", get(logs))
+        .route("/v1/processes/{name}/{action}", post(action))
+        .route("/v1/shutdown", post(shutdown))
+        .with_state(state)
+}
+
+/// Serve the API on `listener` until the process ends.
+pub async fn serve(listener: UnixListener, state: ApiState) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).await
+}
+
+async fn ps(State(st): State<ApiState>) -> Json<PsReply> {
+    Json(PsReply {
+        node: st.shared.fleet.node.name.clone(),
+        supervisor_pid: std::process::id() as i32,
+        processes: st.shared.processes.iter().map(|p| p.row()).collect(),
+    })
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    lines: Option<usize>,
+    follow: Option<bool>,
+}
+
+async fn logs(
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Response {
+    let Some(p) = st.shared.process(&name) else {
+        return unknown(&st.shared, &name);
+    };
+    // Subscribe before reading the tail so nothing falls between them.
+    let live = q.follow.unwrap_or(false).then(|| p.logs.follow());
+    let sink = p.logs.clone();
+    let lines = q.lines.unwrap_or(100);
+    let tail = match tokio::task::spawn_blocking(move || sink.tail(lines)).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let head = tokio_stream::once(Ok::<Bytes, std::io::Error>(Bytes::from(tail)));
+    match live {
+        None => Body::from_stream(head).into_response(),
+        Some(rx) => {
+            let rest = BroadcastStream::new(rx).map(|r| {
+                Ok(r.unwrap_or_else(|_| {
+                    Bytes::from_static(
+                        b"\n[clawkeep] log follower fell behind; some output was skipped\n",
+                    )
+                }))
+            });
+            Body::from_stream(head.chain(rest)).into_response()
+        }
+    }
+}
+
+async fn action(
+    State(st): State<ApiState>,
+    Path((name, action)): Path<(String, String)>,
+) -> Response {
+    let Some(p) = st.shared.process(&name) else {
+        return unknown(&st.shared, &name);
+    };
+    let (tx, rx) = oneshot::channel();
+    let cmd = match action.as_str() {
+        "start" => Command::Start(tx),
+        "stop" => Command::Stop(tx),
+        "restart" => Command::Restart(tx),
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("unknown action {other:?} (use start, stop or restart)"),
+            )
+        }
+    };
+    if p.commands.send(cmd).await.is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the supervisor is shutting down",
+        );
+    }
+    match rx.await {
+        Ok(Ok(())) => Json(p.row()).into_response(),
+        Ok(Err(msg)) => error(StatusCode::CONFLICT, msg),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the supervisor is shutting down",
+        ),
+    }
+}
+
+async fn shutdown(State(st): State<ApiState>) -> Response {
+    st.shutdown.send_replace(true);
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"shutdown": "started"})),
+    )
+        .into_response()
+}

@@ -1,0 +1,149 @@
+//! Health checks of services: an HTTP GET on the host's loopback or a command, feeding
+//! `clawkeep ps` and the readiness that dependents wait for.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::process::Process;
+use super::Shared;
+use crate::api::types::{Health as HealthState, State};
+use crate::fleet::{Health, HealthProbe};
+use crate::sandbox::launch::{self, HostCommand};
+
+/// Until the first success, check this often so dependents start promptly.
+const EARLY_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Check `me` for as long as the supervisor runs.
+pub async fn run(shared: Arc<Shared>, me: Arc<Process>, h: Health) {
+    let client = match reqwest::Client::builder()
+        .timeout(h.timeout)
+        .no_proxy()
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(process = me.def.name(), "health check client: {e}");
+            return;
+        }
+    };
+    loop {
+        // Wait for a run to check.
+        let started = loop {
+            let running = {
+                let st = me.status();
+                match (st.state, st.started_at) {
+                    (State::Running, Some(t)) => Some(t),
+                    _ => None,
+                }
+            };
+            if let Some(t) = running {
+                break t;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let grace_end = started + h.start_period;
+        let mut failures = 0u32;
+        let mut ever_healthy = false;
+        loop {
+            let same_run = {
+                let st = me.status();
+                st.started_at == Some(started) && st.state == State::Running
+            };
+            if !same_run {
+                break;
+            }
+            let ok = probe(&shared, &h, &client).await;
+            if ok {
+                failures = 0;
+                ever_healthy = true;
+                let was = me.status().health;
+                if was != Some(HealthState::Healthy) {
+                    me.logs.event("health check passes");
+                }
+                me.set_health(HealthState::Healthy);
+            } else if Instant::now() >= grace_end {
+                failures += 1;
+                let was = me.status().health;
+                if failures >= h.retries && was != Some(HealthState::Unhealthy) {
+                    me.logs.event(&format!(
+                        "unhealthy: {failures} health checks failed in a row"
+                    ));
+                    me.set_health(HealthState::Unhealthy);
+                }
+            }
+            let wait = if ever_healthy {
+                h.interval
+            } else {
+                h.interval.min(EARLY_INTERVAL)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+async fn probe(shared: &Arc<Shared>, h: &Health, client: &reqwest::Client) -> bool {
+    match &h.probe {
+        HealthProbe::Http(url) => client
+            .get(url)
+            .send()
+            .await
+            .map(|r| r.status().is_success() || r.status().is_redirection())
+            .unwrap_or(false),
+        HealthProbe::Command(argv) => run_command(shared, argv, h.timeout).await,
+    }
+}
+
+/// Run a check command on the host; true when it exits 0 within `timeout`.
+async fn run_command(shared: &Arc<Shared>, argv: &[String], timeout: Duration) -> bool {
+    let Some((prog, args)) = argv.split_first() else {
+        return false;
+    };
+    let cmd = HostCommand {
+        program: prog.into(),
+        args: args.to_vec(),
+        env: vec![(
+            "PATH".into(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+        )],
+        cwd: shared
+            .fleet
+            .path
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| "/".into()),
+    };
+    let reaper = shared.reaper.clone();
+    let spawned = tokio::task::spawn_blocking(move || {
+        let null = |w: bool| {
+            std::fs::OpenOptions::new()
+                .read(!w)
+                .write(w)
+                .open("/dev/null")
+                .map(std::os::fd::OwnedFd::from)
+        };
+        let (Ok(o), Ok(e)) = (null(true), null(true)) else {
+            return None;
+        };
+        let starting = launch::host_process(&cmd, None, o, e).ok()?;
+        let exited = reaper.watch(starting.pid());
+        let started = starting.start().ok()?;
+        Some((started.pid, exited))
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some((pid, exited)) = spawned else {
+        return false;
+    };
+    match tokio::time::timeout(timeout, exited).await {
+        Ok(Ok(nix::sys::wait::WaitStatus::Exited(_, 0))) => true,
+        Ok(_) => false,
+        Err(_) => {
+            let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+            false
+        }
+    }
+}

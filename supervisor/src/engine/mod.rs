@@ -1,0 +1,198 @@
+//! The process engine: every agent and service of the fleet as a supervised process with a
+//! restart policy, dependencies, health checks, logs, and an orderly shutdown.
+
+pub mod backoff;
+pub mod health;
+pub mod logs;
+pub mod process;
+pub mod reaper;
+pub mod start;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::fleet::Fleet;
+use crate::sandbox::launch::Host;
+use process::{Command, Def, Process};
+use reaper::Reaper;
+use start::Paths;
+
+/// Everything the process tasks share.
+pub struct Shared {
+    /// The validated fleet.
+    pub fleet: Fleet,
+    /// State-dir layout.
+    pub paths: Paths,
+    /// Host paths for the launcher.
+    pub host: Host,
+    /// The reaper.
+    pub reaper: Reaper,
+    /// Services then agents, in fleet order.
+    pub processes: Vec<Arc<Process>>,
+}
+
+impl Shared {
+    /// A process by name.
+    pub fn process(&self, name: &str) -> Option<&Arc<Process>> {
+        self.processes.iter().find(|p| p.def.name() == name)
+    }
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The state dir or log dir could not be prepared.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What clawkeep was doing.
+        what: &'static str,
+        /// The path.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The running engine.
+pub struct Engine {
+    /// Shared state (also used by the control API).
+    pub shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// Create the processes of `fleet` and start their lifecycle tasks (inside a tokio runtime,
+    /// with the reaper already running).
+    pub fn start(
+        fleet: Fleet,
+        paths: Paths,
+        host: Host,
+        reaper: Reaper,
+    ) -> Result<Self, EngineError> {
+        let logs_dir = paths.logs();
+        std::fs::create_dir_all(&logs_dir).map_err(|source| EngineError::Io {
+            what: "create log directory",
+            path: logs_dir.clone(),
+            source,
+        })?;
+        let mut defs: Vec<(Def, crate::fleet::LogPolicy)> = Vec::new();
+        for s in &fleet.services {
+            defs.push((Def::Service(s.clone()), s.log));
+        }
+        for a in &fleet.agents {
+            defs.push((Def::Agent(a.clone()), a.log));
+        }
+        let mut processes = Vec::new();
+        let mut receivers = Vec::new();
+        for (def, policy) in defs {
+            let sink = Arc::new(logs::LogSink::new(&logs_dir, def.name(), policy));
+            let (p, rx) = Process::new(def, sink);
+            processes.push(p);
+            receivers.push(rx);
+        }
+        let shared = Arc::new(Shared {
+            fleet,
+            paths,
+            host,
+            reaper,
+            processes,
+        });
+        for (p, rx) in shared.processes.iter().zip(receivers) {
+            tokio::spawn(process::run(shared.clone(), p.clone(), rx));
+            if let Def::Service(s) = &p.def {
+                if let Some(h) = &s.health {
+                    tokio::spawn(health::run(shared.clone(), p.clone(), h.clone()));
+                }
+            }
+        }
+        let sampler = shared.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                let s = sampler.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for p in &s.processes {
+                        p.sample();
+                    }
+                })
+                .await;
+            }
+        });
+        Ok(Self { shared })
+    }
+
+    /// Orderly shutdown: every agent at once (SIGTERM, grace, kill), then the services in
+    /// reverse start order, then the cgroup parent.
+    pub async fn shutdown(&self) {
+        let agents: Vec<_> = self
+            .shared
+            .processes
+            .iter()
+            .filter(|p| matches!(p.def, Def::Agent(_)))
+            .cloned()
+            .collect();
+        let mut all = tokio::task::JoinSet::new();
+        for p in &agents {
+            all.spawn(send_shutdown(p));
+        }
+        while all.join_next().await.is_some() {}
+        for p in start_order(&self.shared).into_iter().rev() {
+            let _ = send_shutdown(&p).await;
+        }
+        let parent = self.shared.fleet.node.cgroup.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(cg) = crate::sandbox::cgroup::ProcCgroup::new(&parent) {
+                if let Err(e) = cg.destroy() {
+                    tracing::warn!("{e}");
+                }
+            }
+        })
+        .await;
+    }
+}
+
+fn send_shutdown(p: &Arc<Process>) -> impl std::future::Future<Output = ()> + use<> {
+    let (tx, rx) = oneshot::channel();
+    let cmds = p.commands.clone();
+    async move {
+        if cmds.send(Command::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Services in dependency order (validation has ruled out cycles).
+pub fn start_order(shared: &Shared) -> Vec<Arc<Process>> {
+    let services: Vec<_> = shared
+        .processes
+        .iter()
+        .filter(|p| matches!(p.def, Def::Service(_)))
+        .cloned()
+        .collect();
+    let mut done: Vec<Arc<Process>> = Vec::new();
+    let mut left = services;
+    while !left.is_empty() {
+        let before = left.len();
+        let mut i = 0;
+        while i < left.len() {
+            let ready = left[i]
+                .def
+                .depends_on()
+                .iter()
+                .all(|d| done.iter().any(|p| p.def.name() == d));
+            if ready {
+                done.push(left.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        if left.len() == before {
+            // A cycle (impossible after validation): keep file order for the rest.
+            done.append(&mut left);
+        }
+    }
+    done
+}

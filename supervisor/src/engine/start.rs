@@ -1,0 +1,207 @@
+//! Starting one run of a supervised process: the agent's bundle and home, or the service's
+//! command line, a log pipe, and the launch. Blocking work; called from `spawn_blocking`.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::fleet::{Agent, Fleet, Service};
+use crate::sandbox::bundle::{self, SandboxPlan, ID_RANGE};
+use crate::sandbox::cgroup::ProcCgroup;
+use crate::sandbox::launch::{self, Host, HostCommand, Starting};
+use crate::sandbox::SandboxError;
+
+/// Where the supervisor keeps things, all under the state dir.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The state dir.
+    pub state_dir: PathBuf,
+}
+
+impl Paths {
+    /// Directory of the per-process logs.
+    pub fn logs(&self) -> PathBuf {
+        self.state_dir.join("logs")
+    }
+    /// An agent's directory (home and bundle).
+    pub fn agent(&self, name: &str) -> PathBuf {
+        self.state_dir.join("agents").join(name)
+    }
+    /// The control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.state_dir.join(crate::api::SOCKET)
+    }
+}
+
+/// A process cloned and paused, with the read end of its log pipe.
+pub struct Prepared {
+    /// The paused process.
+    pub starting: Starting,
+    /// Read end of its stdout+stderr pipe.
+    pub log: OwnedFd,
+    /// Processes of a previous run found in the cgroup and killed (after a supervisor crash).
+    pub killed_leftovers: usize,
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> SandboxError {
+    SandboxError::Io {
+        path: path.to_path_buf(),
+        what: what.into(),
+        source: e,
+    }
+}
+
+/// cgroup path of a supervised process.
+pub fn cgroup_path(fleet: &Fleet, name: &str) -> String {
+    format!("{}/{}", fleet.node.cgroup, name)
+}
+
+/// Kill what a previous supervisor left in this cgroup (it crashed or was SIGKILLed).
+fn clear_leftovers(path: &str) -> Result<usize, SandboxError> {
+    let cg = ProcCgroup::new(path)?;
+    let n = cg.pids().len();
+    if n > 0 {
+        cg.kill_all(Duration::from_secs(5))?;
+    }
+    Ok(n)
+}
+
+fn log_pipe() -> Result<(OwnedFd, OwnedFd, OwnedFd), SandboxError> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SandboxError::Init(format!("pipe: {e}")))?;
+    let w2 = w
+        .try_clone()
+        .map_err(|e| io("dup", Path::new("log pipe"), e))?;
+    Ok((r, w, w2))
+}
+
+/// Host id range of an agent.
+pub fn host_id(fleet: &Fleet, agent: &Agent) -> u32 {
+    fleet.node.uid_base + agent.index * ID_RANGE
+}
+
+/// Directories along the way to an agent's home must be searchable by the agent's host
+/// uid: the sandbox's init, unprivileged on the host, bind-mounts the home by path.
+fn make_traversable(dir: &Path) -> Result<(), SandboxError> {
+    std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
+    let md = dir.metadata().map_err(|e| io("stat", dir, e))?;
+    let mode = md.permissions().mode();
+    if mode & 0o001 == 0 {
+        std::fs::set_permissions(
+            dir,
+            std::fs::Permissions::from_mode((mode | 0o711) & 0o7777),
+        )
+        .map_err(|e| io("chmod o+x", dir, e))?;
+    }
+    Ok(())
+}
+
+/// The agent's OCI spec as clawkeep generates it.
+pub fn agent_plan(fleet: &Fleet, agent: &Agent, paths: &Paths) -> SandboxPlan {
+    let mut args = vec![agent.command.program.clone()];
+    args.extend(agent.command.args.iter().cloned());
+    SandboxPlan {
+        name: agent.name.clone(),
+        rootfs: fleet.rootfs.clone(),
+        home: paths.agent(&agent.name).join("home"),
+        cgroup: cgroup_path(fleet, &agent.name),
+        host_id: host_id(fleet, agent),
+        args,
+        env: agent
+            .command
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        cpu: agent.resources.cpu,
+        memory: agent.resources.memory,
+        pids: agent.resources.pids,
+        nofile: agent.resources.nofile,
+        tmp_size: agent.resources.tmp_size,
+    }
+}
+
+/// Write an agent's bundle (config.json) and prepare its home and the rootfs mount points.
+pub fn write_agent_bundle(
+    fleet: &Fleet,
+    agent: &Agent,
+    paths: &Paths,
+) -> Result<PathBuf, SandboxError> {
+    let plan = agent_plan(fleet, agent, paths);
+    make_traversable(&paths.state_dir)?;
+    make_traversable(&paths.state_dir.join("agents"))?;
+    make_traversable(&paths.agent(&agent.name))?;
+    bundle::prepare_home(&plan.home, plan.host_id)?;
+    if let Some(soul) = &agent.soul {
+        let dst = plan.home.join("SOUL.md");
+        if dst.symlink_metadata().is_err() {
+            std::fs::copy(soul, &dst).map_err(|e| io("copy soul to", &dst, e))?;
+            std::os::unix::fs::lchown(&dst, Some(plan.host_id), Some(plan.host_id))
+                .map_err(|e| io("chown", &dst, e))?;
+        }
+    }
+    let spec = bundle::spec(&plan)?;
+    bundle::prepare_rootfs(&spec)?;
+    let dir = paths.agent(&agent.name).join("bundle");
+    bundle::write(&dir, &spec)?;
+    Ok(dir)
+}
+
+/// Prepare and clone an agent's sandbox, paused.
+pub fn agent(
+    fleet: &Fleet,
+    agent: &Agent,
+    paths: &Paths,
+    host: &Host,
+) -> Result<Prepared, SandboxError> {
+    let dir = write_agent_bundle(fleet, agent, paths)?;
+    let spec = oci_spec::runtime::Spec::load(dir.join("config.json"))
+        .map_err(|e| SandboxError::Spec(e.to_string()))?;
+    let killed_leftovers = clear_leftovers(&cgroup_path(fleet, &agent.name))?;
+    let (r, w, w2) = log_pipe()?;
+    let starting = launch::sandbox(&dir, &spec, w, w2, host)?;
+    Ok(Prepared {
+        starting,
+        log: r,
+        killed_leftovers,
+    })
+}
+
+/// The environment a service gets: the supervisor's PATH plus its own variables.
+pub fn service_env(service: &Service) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    if !service.command.env.contains_key("PATH") {
+        env.push((
+            "PATH".into(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+        ));
+    }
+    env.extend(
+        service
+            .command
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    env
+}
+
+/// Clone a service, paused, in its own cgroup.
+pub fn service(fleet: &Fleet, service: &Service) -> Result<Prepared, SandboxError> {
+    let cmd = HostCommand {
+        program: PathBuf::from(&service.command.program),
+        args: service.command.args.clone(),
+        env: service_env(service),
+        cwd: service.cwd.clone(),
+    };
+    let path = cgroup_path(fleet, &service.name);
+    let killed_leftovers = clear_leftovers(&path)?;
+    let (r, w, w2) = log_pipe()?;
+    let starting = launch::host_process(&cmd, Some(&path), w, w2)?;
+    Ok(Prepared {
+        starting,
+        log: r,
+        killed_leftovers,
+    })
+}

@@ -1,0 +1,161 @@
+//! `clawkeep up`: the supervisor itself. Takes the state dir, runs the engine and the control
+//! API, and on SIGTERM/SIGINT/SIGPWR or `clawkeep down` shuts everything down in order.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::api::server::{self, ApiState};
+use crate::engine::reaper::Reaper;
+use crate::engine::start::Paths;
+use crate::engine::Engine;
+use crate::fleet::Fleet;
+use crate::pid1;
+use crate::sandbox::launch::Host;
+
+/// Why the supervisor could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    /// Another supervisor holds the state dir.
+    #[error("another clawkeep supervisor{pid} is using state dir {dir} (hint: stop it with `clawkeep down --state-dir {dir}`, or give this one its own --state-dir)")]
+    Locked {
+        /// The state dir.
+        dir: PathBuf,
+        /// " (pid N)" when known.
+        pid: String,
+    },
+    /// A file operation failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What clawkeep was doing.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The engine failed to start.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> UpError + 'a {
+    move |source| UpError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Run the supervisor for `fleet` with `state_dir` until it is told to stop.
+pub fn run(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
+    let is_pid1 = std::process::id() == 1;
+    if is_pid1 {
+        for line in pid1::mount_missing(&pid1::Mounts::default()) {
+            tracing::info!("pid 1: {line}");
+        }
+        if let Err(e) = crate::sys::loopback_up() {
+            tracing::warn!("pid 1: cannot bring lo up: {e}");
+        }
+    } else if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!(
+            "cannot become child subreaper ({e}); orphans of supervised processes will go to init"
+        );
+    }
+
+    std::fs::create_dir_all(&state_dir).map_err(io("create state dir", &state_dir))?;
+    std::fs::set_permissions(&state_dir, std::fs::Permissions::from_mode(0o711))
+        .map_err(io("chmod state dir", &state_dir))?;
+    let lock_path = state_dir.join("supervisor.lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io("open", &lock_path))?;
+    let lock = match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err((_, _)) => {
+            let pid = std::fs::read_to_string(&lock_path)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .map(|p| format!(" (pid {p})"))
+                .unwrap_or_default();
+            return Err(UpError::Locked {
+                dir: state_dir,
+                pid,
+            });
+        }
+    };
+    std::fs::write(&lock_path, format!("{}\n", std::process::id()))
+        .map_err(io("write", &lock_path))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("clawkeep")
+        .build()
+        .map_err(io("start runtime for", &state_dir))?;
+    let result = runtime.block_on(supervise(fleet, state_dir.clone()));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    let _ = std::fs::remove_file(&lock_path);
+    drop(lock);
+    result?;
+    if is_pid1 {
+        tracing::info!("pid 1: powering off");
+        pid1::power_off();
+    }
+    Ok(())
+}
+
+async fn supervise(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
+    let reaper = Reaper::default();
+    reaper
+        .start()
+        .map_err(io("watch SIGCHLD for", &state_dir))?;
+    let paths = Paths {
+        state_dir: state_dir.clone(),
+    };
+    let socket = paths.socket();
+    let _ = std::fs::remove_file(&socket);
+    let listener = tokio::net::UnixListener::bind(&socket).map_err(io("listen on", &socket))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(io("chmod", &socket))?;
+
+    let node = fleet.node.name.clone();
+    let (agents, services) = (fleet.agents.len(), fleet.services.len());
+    let engine = Engine::start(fleet, paths, Host::default(), reaper)?;
+    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let api = tokio::spawn(server::serve(
+        listener,
+        ApiState {
+            shared: engine.shared.clone(),
+            shutdown: shutdown_tx,
+        },
+    ));
+    tracing::info!(
+        "clawkeep supervising {agents} agents and {services} services on {node}; control socket {}",
+        socket.display()
+    );
+
+    let mut term = signal(SignalKind::terminate()).map_err(io("watch SIGTERM for", &state_dir))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(io("watch SIGINT for", &state_dir))?;
+    let mut pwr =
+        signal(SignalKind::from_raw(libc::SIGPWR)).map_err(io("watch SIGPWR for", &state_dir))?;
+    let why = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+        _ = pwr.recv() => "SIGPWR",
+        _ = shutdown_rx.wait_for(|s| *s) => "clawkeep down",
+    };
+    tracing::info!("{why}: stopping agents, then services");
+    engine.shutdown().await;
+    api.abort();
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("all stopped");
+    Ok(())
+}
