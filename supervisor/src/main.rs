@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use supervisor::api::client::Client;
 use supervisor::api::types::{ProcessRow, PsReply};
+use supervisor::sandbox::launch::INIT_SUBCOMMAND;
 
 /// Default state dir when neither the fleet file, --state-dir nor CLAWKEEP_STATE_DIR says.
 const DEFAULT_STATE_DIR: &str = "/var/lib/clawkeep";
@@ -143,12 +144,19 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Cmd::SandboxInit { bundle } = &cli.command {
-        // Single-threaded on purpose: the init forks. No runtime, no logging setup.
+    // The sandbox init: checked before clap, since every sandbox start pays for this path.
+    // Single-threaded on purpose (the init forks): no runtime, no logging setup.
+    let mut args = std::env::args_os();
+    if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(INIT_SUBCOMMAND)) {
+        let bundle = PathBuf::from(args.next().unwrap_or_default());
         let (status, config) = supervisor::sandbox::init::launcher_fds();
         let _ = nix::sys::prctl::set_name(c"clawkeep-init");
-        return ExitCode::from(supervisor::sandbox::init::run(bundle, status, config) as u8);
+        return ExitCode::from(supervisor::sandbox::init::run(&bundle, status, config) as u8);
+    }
+    let cli = Cli::parse();
+    if let Cmd::Run { bundle } = &cli.command {
+        // No logging setup either: `run` is measured against runc.
+        return run_bundle(bundle);
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -300,6 +308,23 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             )
         }
         Cmd::SandboxInit { .. } => Ok(ExitCode::FAILURE),
+    }
+}
+
+fn run_bundle(bundle: &Path) -> ExitCode {
+    use supervisor::sandbox::status::ExitReason;
+    match supervisor::sandbox::run::run_bundle(bundle, &Default::default()) {
+        Ok(ExitReason::Code(c)) => ExitCode::from(c as u8),
+        Ok(ExitReason::Signal(s)) => ExitCode::from(128u8.wrapping_add(s as u8)),
+        Ok(ExitReason::Oom) => {
+            eprintln!("clawkeep: killed by the OOM killer (memory limit of the bundle)");
+            ExitCode::from(137)
+        }
+        Ok(ExitReason::StartFailed) => ExitCode::from(125),
+        Err(e) => {
+            eprintln!("clawkeep: {e}");
+            ExitCode::from(125)
+        }
     }
 }
 

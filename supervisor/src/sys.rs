@@ -36,7 +36,21 @@ pub struct SpawnPlan {
     /// In a new user namespace: become uid/gid 0 there before exec, so the exec keeps the
     /// namespace's capabilities.
     pub become_userns_root: bool,
+    /// How the child enters its cgroup (see `sandbox::cgroup::Join`), if it has one.
+    pub cgroup: Option<CgroupJoin>,
 }
+
+/// Fds for entering a cgroup at creation: v1 `tasks` files the child writes "0" to itself,
+/// or a v2 cgroup directory for clone3's CLONE_INTO_CGROUP.
+pub enum CgroupJoin {
+    /// cgroup v1 `tasks` files, opened for writing.
+    Tasks(Vec<OwnedFd>),
+    /// cgroup v2 directory.
+    Dir(OwnedFd),
+}
+
+/// Most cgroup v1 hierarchies a child can join.
+const MAX_TASK_FDS: usize = 16;
 
 /// How many extra fds a child can inherit.
 pub const MAX_EXTRA_FDS: usize = 4;
@@ -69,7 +83,7 @@ pub enum SpawnError {
     },
 }
 
-const STAGES: [&str; 8] = [
+const STAGES: [&str; 9] = [
     "wait for parent",
     "setgroups",
     "setresgid",
@@ -78,6 +92,7 @@ const STAGES: [&str; 8] = [
     "dup2",
     "chdir",
     "execve",
+    "join cgroup",
 ];
 
 /// Start a child in new namespaces, paused before exec.
@@ -127,15 +142,54 @@ pub fn spawn_paused(plan: &SpawnPlan) -> Result<Paused, SpawnError> {
         envp: envp.as_ptr(),
         cwd: plan.cwd.as_ref().map(|c| c.as_ptr()),
         fds,
+        tasks: [-1; MAX_TASK_FDS],
         setsid: plan.setsid,
         become_root: plan.become_userns_root,
     };
 
-    let flags = plan.namespaces.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
-    // SAFETY: a fork-like clone (no new stack, no CLONE_VM): the child gets a copy-on-write
-    // copy of this address space with only the calling thread. It runs `child_after_clone`,
-    // which only makes raw syscalls on data prepared above and never returns.
-    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    let mut tasks = [-1; MAX_TASK_FDS];
+    let mut into_cgroup = None;
+    match &plan.cgroup {
+        Some(CgroupJoin::Tasks(fds)) => {
+            if fds.len() > MAX_TASK_FDS {
+                return Err(SpawnError::Pipe(Errno::EMFILE));
+            }
+            for (slot, fd) in tasks.iter_mut().zip(fds) {
+                *slot = fd.as_raw_fd();
+            }
+        }
+        Some(CgroupJoin::Dir(fd)) => into_cgroup = Some(fd.as_raw_fd()),
+        None => {}
+    }
+    let child = ChildArgs { tasks, ..child };
+
+    let ret = match into_cgroup {
+        None => {
+            let flags = plan.namespaces.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+            // SAFETY: a fork-like clone (no new stack, no CLONE_VM): the child gets a
+            // copy-on-write copy of this address space with only the calling thread. It runs
+            // `child_after_clone`, which only makes raw syscalls on data prepared above and
+            // never returns.
+            unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) }
+        }
+        Some(dir) => {
+            let args = CloneArgs {
+                flags: plan.namespaces.bits() as u64 | CLONE_INTO_CGROUP,
+                exit_signal: libc::SIGCHLD as u64,
+                cgroup: dir as u64,
+                ..CloneArgs::default()
+            };
+            // SAFETY: as above, fork-like (stack 0): clone3 with a valid, fully initialised
+            // clone_args of the size we pass.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &args as *const CloneArgs,
+                    std::mem::size_of::<CloneArgs>(),
+                )
+            }
+        }
+    };
     if ret < 0 {
         return Err(SpawnError::Clone(Errno::last()));
     }
@@ -202,6 +256,7 @@ struct ChildArgs {
     envp: *const *const libc::c_char,
     cwd: Option<*const libc::c_char>,
     fds: [RawFd; 3 + MAX_EXTRA_FDS],
+    tasks: [RawFd; MAX_TASK_FDS],
     setsid: bool,
     become_root: bool,
 }
@@ -226,7 +281,16 @@ unsafe fn child_after_clone(a: &ChildArgs) -> ! {
         libc::write(err, rec.as_ptr().cast(), rec.len());
         libc::_exit(127)
     }
-    // Wait for the parent to write id maps and set up the cgroup.
+    // Join the cgroups first, while still the host's root (the tasks files were opened by
+    // the parent anyway). "0" means the calling thread, which is the whole process here.
+    let mut i = 0;
+    while i < MAX_TASK_FDS {
+        if a.tasks[i] >= 0 && libc::write(a.tasks[i], b"0".as_ptr().cast(), 1) != 1 {
+            fail(a.err, 8);
+        }
+        i += 1;
+    }
+    // Wait for the parent to write id maps.
     let mut b = 0u8;
     loop {
         let n = libc::read(a.go, (&mut b as *mut u8).cast(), 1);
@@ -275,6 +339,25 @@ unsafe fn child_after_clone(a: &ChildArgs) -> ! {
     }
     libc::execve(a.program, a.argv, a.envp);
     fail(a.err, 7)
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` of clone3(2), version 2 (with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
 }
 
 /// Bring the loopback interface of the current network namespace up (SIOCSIFFLAGS).

@@ -602,7 +602,7 @@ async fn conclude(me: &Arc<Process>, run: &mut Run, st: Option<WaitStatus>) -> E
     });
     let mut oom = false;
     if let Some(cg) = run.cgroup.take() {
-        oom = cg.usage().oom_kills > 0;
+        oom = cg.oom_kills() > 0;
         let cg2 = cg.clone();
         let cleaned = tokio::task::spawn_blocking(move || {
             cg2.kill_all(Duration::from_secs(5))?;

@@ -156,6 +156,14 @@ pub fn sandbox(
         what: "open".into(),
         source: e,
     })?;
+    let cgroup_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().trim_start_matches('/').to_string())
+        .ok_or_else(|| SandboxError::Spec("config.json has no linux.cgroupsPath".into()))?;
+    let cg = ProcCgroup::new(&cgroup_path)?;
+    let empty = LinuxResources::default();
+    let join = cg.prepare(linux.resources().as_ref().unwrap_or(&empty))?;
     let bundle_s = bundle.to_string_lossy();
     let plan = SpawnPlan {
         namespaces: flags,
@@ -173,16 +181,18 @@ pub fn sandbox(
         extra_fds: vec![status_w, config.into()],
         setsid: true,
         become_userns_root: userns,
+        cgroup: Some(join.into()),
     };
-    let paused = sys::spawn_paused(&plan).map_err(SandboxError::Spawn)?;
+    let paused = match sys::spawn_paused(&plan) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = cg.destroy();
+            return Err(SandboxError::Spawn(e));
+        }
+    };
     drop(plan);
     let pid = paused.pid;
-    let cgroup_path = linux
-        .cgroups_path()
-        .as_ref()
-        .map(|p| p.to_string_lossy().trim_start_matches('/').to_string())
-        .ok_or_else(|| SandboxError::Spec("config.json has no linux.cgroupsPath".into()))?;
-    let finish = || -> Result<ProcCgroup, SandboxError> {
+    let maps = || -> Result<(), SandboxError> {
         if userns {
             let proc_dir = host.proc_root.join(pid.to_string());
             write_map(
@@ -194,25 +204,29 @@ pub fn sandbox(
                 linux.gid_mappings().as_deref().unwrap_or(&[]),
             )?;
         }
-        let cg = ProcCgroup::new(&cgroup_path)?;
-        let empty = LinuxResources::default();
-        cg.enter(pid, linux.resources().as_ref().unwrap_or(&empty))?;
-        Ok(cg)
+        Ok(())
     };
-    match finish() {
-        Ok(cgroup) => Ok(Starting {
+    match maps() {
+        Ok(()) => Ok(Starting {
             paused,
-            cgroup: Some(cgroup),
+            cgroup: Some(cg),
             status: Some(status_r),
         }),
         Err(e) => {
             // Closing the go pipe makes the child exit without exec'ing.
             let _ = paused.abort();
-            if let Ok(cg) = ProcCgroup::new(&cgroup_path) {
-                let _ = cg.kill_all(std::time::Duration::from_secs(1));
-                let _ = cg.destroy();
-            }
+            let _ = cg.kill_all(std::time::Duration::from_secs(1));
+            let _ = cg.destroy();
             Err(e)
+        }
+    }
+}
+
+impl From<super::cgroup::Join> for sys::CgroupJoin {
+    fn from(j: super::cgroup::Join) -> Self {
+        match j {
+            super::cgroup::Join::SelfMigrate(fds) => sys::CgroupJoin::Tasks(fds),
+            super::cgroup::Join::IntoCgroup(fd) => sys::CgroupJoin::Dir(fd),
         }
     }
 }
@@ -248,6 +262,18 @@ pub fn host_process(
         .iter()
         .map(|(k, v)| cstr("environment variable", &format!("{k}={v}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let cg = match cgroup {
+        Some(path) => {
+            let cg = ProcCgroup::new(path)?;
+            let join = cg.prepare(&LinuxResources::default())?;
+            Some((cg, join))
+        }
+        None => None,
+    };
+    let (cg, join) = match cg {
+        Some((cg, join)) => (Some(cg), Some(join.into())),
+        None => (None, None),
+    };
     let plan = SpawnPlan {
         namespaces: CloneFlags::empty(),
         program,
@@ -260,28 +286,12 @@ pub fn host_process(
         extra_fds: Vec::new(),
         setsid: true,
         become_userns_root: false,
+        cgroup: join,
     };
     let paused = sys::spawn_paused(&plan).map_err(SandboxError::Spawn)?;
-    let Some(path) = cgroup else {
-        return Ok(Starting {
-            paused,
-            cgroup: None,
-            status: None,
-        });
-    };
-    let entered = ProcCgroup::new(path).and_then(|cg| {
-        cg.enter(paused.pid, &LinuxResources::default())?;
-        Ok(cg)
-    });
-    match entered {
-        Ok(cgroup) => Ok(Starting {
-            paused,
-            cgroup: Some(cgroup),
-            status: None,
-        }),
-        Err(e) => {
-            let _ = paused.abort();
-            Err(e)
-        }
-    }
+    Ok(Starting {
+        paused,
+        cgroup: cg,
+        status: None,
+    })
 }

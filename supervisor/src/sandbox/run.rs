@@ -51,7 +51,7 @@ pub fn run_bundle(dir: &Path, host: &Host) -> Result<ExitReason, SandboxError> {
     };
     let mut oom = false;
     if let Some(cg) = started.cgroup {
-        oom = cg.usage().oom_kills > 0;
+        oom = cg.oom_kills() > 0;
         cg.kill_all(Duration::from_secs(5))?;
         cg.destroy()?;
     }
