@@ -4,6 +4,7 @@
 pub mod api;
 pub mod engine;
 pub mod fleet;
+pub mod netns;
 pub mod pid1;
 pub mod sandbox;
 pub mod sys;

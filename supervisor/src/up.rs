@@ -128,7 +128,7 @@ async fn supervise(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
 
     let node = fleet.node.name.clone();
     let (agents, services) = (fleet.agents.len(), fleet.services.len());
-    let engine = Engine::start(fleet, paths, Host::default(), reaper)?;
+    let engine = Engine::start(fleet, paths, Host::default(), reaper).await?;
     let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
     let api = tokio::spawn(server::serve(
         listener,

@@ -2,6 +2,7 @@
 //! restart policy, dependencies, health checks, logs, and an orderly shutdown.
 
 pub mod backoff;
+pub mod forward;
 pub mod health;
 pub mod logs;
 pub mod process;
@@ -54,6 +55,27 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// An agent's operator port could not be bound on the host's loopback.
+    #[error("gateway_port {port} of agent {agent:?} on 127.0.0.1: {source} (hint: another program uses it; pick a free port in the fleet file)")]
+    Port {
+        /// The port.
+        port: u16,
+        /// The agent.
+        agent: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    fn port(port: u16, agent: &str, source: std::io::Error) -> Self {
+        EngineError::Port {
+            port,
+            agent: agent.to_string(),
+            source,
+        }
+    }
 }
 
 /// The running engine.
@@ -65,7 +87,7 @@ pub struct Engine {
 impl Engine {
     /// Create the processes of `fleet` and start their lifecycle tasks (inside a tokio runtime,
     /// with the reaper already running).
-    pub fn start(
+    pub async fn start(
         fleet: Fleet,
         paths: Paths,
         host: Host,
@@ -99,6 +121,15 @@ impl Engine {
             reaper,
             processes,
         });
+        for p in &shared.processes {
+            if let Def::Agent(a) = &p.def {
+                if let Some(port) = a.gateway_port {
+                    forward::start(p.clone(), port)
+                        .await
+                        .map_err(|e| EngineError::port(port, &a.name, e))?;
+                }
+            }
+        }
         for (p, rx) in shared.processes.iter().zip(receivers) {
             tokio::spawn(process::run(shared.clone(), p.clone(), rx));
             if let Def::Service(s) = &p.def {

@@ -109,6 +109,7 @@ pub struct Process {
     pub logs: Arc<LogSink>,
     status: Mutex<Status>,
     cgroup: Mutex<Option<Arc<ProcCgroup>>>,
+    netns: Mutex<Option<Arc<std::os::fd::OwnedFd>>>,
     /// True while running (and healthy, if it has a health check): dependents wait for it.
     pub ready: watch::Sender<bool>,
     /// True once the first start attempt is over (agents start after every service's).
@@ -141,6 +142,7 @@ impl Process {
                 last_sample: None,
             }),
             cgroup: Mutex::new(None),
+            netns: Mutex::new(None),
             ready: watch::Sender::new(false),
             attempted: watch::Sender::new(false),
             commands: tx,
@@ -156,6 +158,15 @@ impl Process {
 
     fn set_cgroup(&self, cg: Option<Arc<ProcCgroup>>) {
         *self.cgroup.lock().unwrap_or_else(|p| p.into_inner()) = cg;
+    }
+
+    /// The network namespace of the running sandbox (agents only).
+    pub fn netns(&self) -> Option<Arc<std::os::fd::OwnedFd>> {
+        self.netns.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_netns(&self, ns: Option<Arc<std::os::fd::OwnedFd>>) {
+        *self.netns.lock().unwrap_or_else(|p| p.into_inner()) = ns;
     }
 
     fn set_state(&self, state: State, message: Option<String>) {
@@ -428,6 +439,15 @@ async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, Strin
     let reports = started.status.map(|fd| tokio::spawn(read_reports(fd)));
     let cgroup = started.cgroup.map(Arc::new);
     me.set_cgroup(cgroup.clone());
+    if let Def::Agent(_) = me.def {
+        match crate::netns::open(&shared.host.proc_root, started.pid.as_raw()) {
+            Ok(ns) => me.set_netns(Some(Arc::new(ns))),
+            Err(e) => tracing::warn!(
+                process = me.def.name(),
+                "cannot open its network namespace: {e}"
+            ),
+        }
+    }
     let now = Instant::now();
     {
         let mut st = me.status();
@@ -615,6 +635,7 @@ async fn conclude(me: &Arc<Process>, run: &mut Run, st: Option<WaitStatus>) -> E
         }
     }
     me.set_cgroup(None);
+    me.set_netns(None);
     let reason = if oom && reason.is_failure() && reason != ExitReason::StartFailed {
         ExitReason::Oom
     } else {
