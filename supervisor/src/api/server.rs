@@ -56,9 +56,17 @@ pub async fn serve(listener: UnixListener, state: ApiState) -> std::io::Result<(
 }
 
 async fn ps(State(st): State<ApiState>) -> Json<PsReply> {
+    let shared = st.shared.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for p in &shared.processes {
+            p.refresh();
+        }
+    })
+    .await;
     Json(PsReply {
         node: st.shared.fleet.node.name.clone(),
         supervisor_pid: std::process::id() as i32,
+        orphans_reaped: st.shared.reaper.orphans_reaped(),
         processes: st.shared.processes.iter().map(|p| p.row()).collect(),
     })
 }

@@ -120,6 +120,9 @@ pub struct PsReply {
     pub node: String,
     /// Supervisor pid.
     pub supervisor_pid: i32,
+    /// Orphaned processes (not started by clawkeep) the supervisor has reaped as PID 1 or
+    /// child subreaper.
+    pub orphans_reaped: u64,
     /// Every supervised process, services first, in fleet order.
     pub processes: Vec<ProcessRow>,
 }

@@ -212,6 +212,16 @@ impl Process {
         st.usage = Some(usage);
     }
 
+    /// Refresh the usage counters (CPU time, memory) without touching the CPU % sampling,
+    /// so `clawkeep ps` shows current numbers.
+    pub fn refresh(&self) {
+        let cg = self.cgroup.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(cg) = cg {
+            let usage = cg.usage();
+            self.status().usage = Some(usage);
+        }
+    }
+
     /// The `clawkeep ps` row.
     pub fn row(&self) -> ProcessRow {
         let st = self.status();

@@ -104,3 +104,216 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A `clawkeep up` running in the background on a fleet written into a scratch dir, with its
+/// own state dir and cgroup parent. Stopped (and checked clean) on drop.
+pub struct Supervisor {
+    pub child: std::process::Child,
+    pub scratch: Scratch,
+    pub state: PathBuf,
+    pub fleet: PathBuf,
+    pub cgroup: String,
+    pub stderr: PathBuf,
+}
+
+static CGROUP_N: AtomicU32 = AtomicU32::new(0);
+
+/// A cgroup parent name unique to this test process and call.
+pub fn unique_cgroup() -> String {
+    format!(
+        "clawkeep-test-{}-{}",
+        std::process::id(),
+        CGROUP_N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A fleet file in a fresh scratch dir: generated `[node]` (own state dir and cgroup) and
+/// `[runtime]` (the busybox test rootfs), then `body`.
+pub struct FleetDir {
+    pub scratch: Scratch,
+    pub fleet: PathBuf,
+    pub state: PathBuf,
+    pub cgroup: String,
+}
+
+impl FleetDir {
+    pub fn new(tag: &str, body: &str) -> Self {
+        let scratch = Scratch::new(tag);
+        let rootfs = rootfs(&scratch.dir);
+        let state = scratch.dir.join("state");
+        let cgroup = unique_cgroup();
+        let fleet = scratch.dir.join("fleet.toml");
+        let text = format!(
+            "[node]\nname = \"test-{tag}\"\nstate_dir = \"{}\"\ncgroup = \"{cgroup}\"\n\n[runtime]\nrootfs = \"{}\"\n\n{body}",
+            state.display(),
+            rootfs.display()
+        );
+        std::fs::write(&fleet, text).unwrap();
+        FleetDir {
+            scratch,
+            fleet,
+            state,
+            cgroup,
+        }
+    }
+}
+
+impl Supervisor {
+    /// Write `body` (the fleet file without `[node]` and `[runtime]`, which are generated)
+    /// and start `clawkeep up` on it; returns once the control socket answers.
+    pub fn start(tag: &str, body: &str) -> Self {
+        let FleetDir {
+            scratch,
+            fleet,
+            state,
+            cgroup,
+        } = FleetDir::new(tag, body);
+        let stderr = scratch.dir.join("supervisor.log");
+        let child = Command::new(clawkeep())
+            .arg("up")
+            .arg(&fleet)
+            .env("CLAWKEEP_LOG", "info")
+            .stdout(std::fs::File::create(scratch.dir.join("supervisor.out")).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let mut s = Supervisor {
+            child,
+            scratch,
+            state,
+            fleet,
+            cgroup,
+            stderr,
+        };
+        let sock = s.state.join("clawkeep.sock");
+        wait_for(Duration::from_secs(20), "the control socket", || {
+            if let Ok(Some(st)) = s.child.try_wait() {
+                panic!("clawkeep up exited with {st}:\n{}", s.log());
+            }
+            (sock.exists() && s.cli(&["ps"]).status.success()).then_some(())
+        });
+        s
+    }
+
+    /// The supervisor's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Run a CLI command against this supervisor.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(clawkeep())
+            .args(args)
+            .env("CLAWKEEP_STATE_DIR", &self.state)
+            .output()
+            .unwrap()
+    }
+
+    /// `clawkeep ps --json`.
+    pub fn ps(&self) -> serde_json::Value {
+        let out = self.cli(&["ps", "--json"]);
+        assert!(out.status.success(), "ps failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// One process's row of `clawkeep ps --json`.
+    pub fn row(&self, name: &str) -> serde_json::Value {
+        self.ps()["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no process {name} in ps"))
+    }
+
+    /// Wait until `name` is in `state`; returns its row.
+    pub fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> serde_json::Value {
+        wait_for(timeout, &format!("{name} to be {state}"), || {
+            let r = self.row(name);
+            (r["state"] == state).then_some(r)
+        })
+    }
+
+    /// `clawkeep logs NAME -n 1000`.
+    pub fn logs(&self, name: &str) -> String {
+        let out = self.cli(&["logs", name, "-n", "1000"]);
+        assert!(out.status.success(), "logs failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `clawkeep down`, then wait for the supervisor to exit.
+    pub fn down(&mut self) {
+        let out = self.cli(&["down"]);
+        assert!(out.status.success(), "down failed: {}", String::from_utf8_lossy(&out.stderr));
+        let st = self.child.wait().unwrap();
+        assert!(st.success(), "supervisor exited with {st}:\n{}", self.log());
+    }
+
+    /// Whether the log file of `name` (read from disk, works after shutdown) contains `text`.
+    pub fn logs_dir_has(&self, name: &str, text: &str) -> bool {
+        std::fs::read_to_string(self.state.join("logs").join(format!("{name}.log")))
+            .map(|s| s.contains(text))
+            .unwrap_or(false)
+    }
+
+    /// cgroup directories of this fleet left on the host.
+    pub fn leftover_cgroups(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let p = entry.path().join(&self.cgroup);
+            if p.exists() {
+                out.push(p);
+            }
+        }
+        let v2 = Path::new("/sys/fs/cgroup").join(&self.cgroup);
+        if v2.exists() && !out.contains(&v2) {
+            out.push(v2);
+        }
+        out
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- supervisor log ---\n{}", self.log());
+        }
+    }
+}
+
+/// The script the isolation checks run inside an agent (needs HOST_PORT in its env).
+pub const CHECKS: &str = r#"
+echo "hostname=$(hostname)"
+echo "uid=$(id -u)"
+echo "links=$(ls /sys/class/net | tr '\n' ' ')"
+echo "procs=$(ls -d /proc/[0-9]* | wc -l)"
+echo "pid1=$(cat /proc/1/comm)"
+echo "capeff=$(grep CapEff /proc/self/status | cut -f2)"
+touch /bin/x 2>/dev/null && echo runtime=writable || echo runtime=read-only
+touch /home/agent/written && echo home=writable
+touch /tmp/t && echo tmp=writable
+ckprobe mount
+ckprobe unshare
+ckprobe ptrace
+ckprobe clone-ns
+ckprobe connect 127.0.0.1 $HOST_PORT
+echo "uidmap=$(cat /proc/self/uid_map | tr -s ' ')"
+echo done=yes
+"#;
+
+/// `key=value` and `name: result` lines of the checks' output.
+pub fn facts(log: &str) -> std::collections::HashMap<String, String> {
+    log.lines()
+        .filter(|l| !l.starts_with("[clawkeep"))
+        .filter_map(|l| l.split_once('=').or_else(|| l.split_once(": ")))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}

@@ -1,0 +1,202 @@
+//! The process engine through the CLI: restarts with backoff, crash loops, orderly shutdown
+//! that leaves nothing behind, logs, and stop/start/restart.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{wait_for, Supervisor};
+
+fn pid_of(sup: &Supervisor, name: &str) -> Option<i32> {
+    sup.row(name)["pid"].as_i64().map(|p| p as i32)
+}
+
+#[test]
+fn killed_agent_is_restarted_after_backoff() {
+    let sup = Supervisor::start(
+        "restart",
+        r#"
+[[agent]]
+name = "worker"
+command = "/bin/sh"
+args = ["-c", "echo worker up; exec sleep 1000"]
+backoff = { initial = "1s", max = "10s" }
+"#,
+    );
+    let first = wait_for(Duration::from_secs(20), "worker to run", || pid_of(&sup, "worker"));
+    let killed_at = Instant::now();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let second = wait_for(Duration::from_secs(20), "worker to come back", || {
+        pid_of(&sup, "worker").filter(|p| *p != first)
+    });
+    let took = killed_at.elapsed();
+    assert!(took >= Duration::from_millis(900), "restarted after {took:?}, before the 1s backoff");
+    let row = sup.row("worker");
+    assert_eq!(row["state"], "running");
+    assert_eq!(row["restarts"], 1);
+    assert_eq!(row["last_exit"]["reason"]["kind"], "signal");
+    assert_eq!(row["last_exit"]["reason"]["value"], 9);
+    assert_ne!(first, second);
+    let logs = sup.logs("worker");
+    assert_eq!(logs.matches("worker up").count(), 2, "{logs}");
+    assert!(logs.contains("exited: SIGKILL"), "{logs}");
+}
+
+#[test]
+fn always_failing_command_ends_in_crash_loop() {
+    let sup = Supervisor::start(
+        "crashloop",
+        r#"
+[[agent]]
+name = "broken"
+command = "/bin/sh"
+args = ["-c", "echo cannot work; exit 3"]
+backoff = { initial = "100ms", max = "200ms" }
+crash_loop = { failures = 4, window = "60s", hold = "10m" }
+"#,
+    );
+    let row = sup.wait_state("broken", "crash-loop", Duration::from_secs(30));
+    assert_eq!(row["last_exit"]["reason"], serde_json::json!({"kind": "code", "value": 3}));
+    assert_eq!(row["restarts"], 3, "{row}");
+    assert!(row["message"].as_str().unwrap().contains("next try in"), "{row}");
+    let table = String::from_utf8(sup.cli(&["ps"]).stdout).unwrap();
+    assert!(table.lines().any(|l| l.starts_with("broken") && l.contains("crash-loop")), "{table}");
+    // It stays held: no new attempt within the hold.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sup.row("broken")["restarts"], 3);
+    // The operator can try again at once.
+    let out = sup.cli(&["start", "broken"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(sup.logs("broken").contains("crash loop: 4 restarts within 1m"));
+}
+
+#[test]
+fn down_stops_agents_then_services_in_reverse_order_and_leaves_nothing() {
+    let marker = format!("{}", 500_000 + std::process::id());
+    let mut sup = Supervisor::start(
+        "down",
+        &format!(
+            r#"
+[[service]]
+name = "store"
+command = "sleep"
+args = ["{marker}"]
+
+[[service]]
+name = "models"
+command = "/bin/sh"
+args = ["-c", "sleep {marker} & sleep {marker} & wait"]
+depends_on = ["store"]
+
+[[agent]]
+name = "alpha"
+command = "/bin/sleep"
+args = ["{marker}"]
+depends_on = ["models"]
+
+[[agent]]
+name = "beta"
+command = "/bin/sh"
+args = ["-c", "trap 'echo beta got TERM; exit 0' TERM; while true; do sleep 1; done"]
+"#
+        ),
+    );
+    for n in ["store", "models", "alpha", "beta"] {
+        sup.wait_state(n, "running", Duration::from_secs(30));
+    }
+    assert!(!sup.leftover_cgroups().is_empty());
+    sup.down();
+    // The order, from the supervisor's own log.
+    let log = sup.log();
+    let pos = |name: &str| {
+        log.lines()
+            .position(|l| l.contains("exited") && l.contains(&format!("process=\"{name}\"")))
+            .unwrap_or_else(|| panic!("no exit of {name} in:\n{log}"))
+    };
+    assert!(pos("alpha") < pos("models") && pos("beta") < pos("models"), "{log}");
+    assert!(pos("models") < pos("store"), "{log}");
+    assert!(sup.logs_dir_has("beta", "beta got TERM"), "beta was stopped with SIGTERM first");
+    // Nothing left: no process with our marker, no cgroup.
+    let left = std::process::Command::new("pgrep").args(["-f", &marker]).output().unwrap();
+    assert!(left.stdout.is_empty(), "processes left: {}", String::from_utf8_lossy(&left.stdout));
+    assert_eq!(sup.leftover_cgroups(), Vec::<std::path::PathBuf>::new());
+    assert!(!sup.state.join("clawkeep.sock").exists());
+}
+
+#[test]
+fn stop_start_restart_and_logs() {
+    let mut sup = Supervisor::start(
+        "control",
+        r#"
+[[agent]]
+name = "echo"
+command = "/bin/sh"
+args = ["-c", "echo started-$$; exec sleep 1000"]
+"#,
+    );
+    sup.wait_state("echo", "running", Duration::from_secs(20));
+    let out = sup.cli(&["stop", "echo"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "echo: stopped\n");
+    assert_eq!(sup.row("echo")["pid"], serde_json::Value::Null);
+    let out = sup.cli(&["start", "echo"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "echo: running\n");
+    let out = sup.cli(&["restart", "echo"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "echo: running\n");
+    wait_for(Duration::from_secs(10), "three starts in the log", || {
+        (sup.logs("echo").matches("started-").count() == 3).then_some(())
+    });
+    let tail = String::from_utf8(sup.cli(&["logs", "echo", "-n", "1"]).stdout).unwrap();
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    // Unknown names get a clear error listing what exists.
+    let out = sup.cli(&["stop", "nope"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no process named \"nope\" (known: echo)"), "{err}");
+    sup.down();
+    // A CLI without a supervisor explains what to do.
+    let out = sup.cli(&["ps"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("start one with `clawkeep up FLEET`"));
+}
+
+#[test]
+fn logs_follow_streams_new_output() {
+    let sup = Supervisor::start(
+        "follow",
+        r#"
+[[agent]]
+name = "ticker"
+command = "/bin/sh"
+args = ["-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"]
+"#,
+    );
+    sup.wait_state("ticker", "running", Duration::from_secs(20));
+    let mut child = std::process::Command::new(support::clawkeep())
+        .args(["logs", "ticker", "-f", "-n", "0"])
+        .env("CLAWKEEP_STATE_DIR", &sup.state)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = vec![0u8; 4096];
+        let mut got = String::new();
+        while !got.matches("tick-").count().ge(&3) {
+            let n = out.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        got
+    });
+    let got = wait_for(Duration::from_secs(10), "three followed ticks", || {
+        reader.is_finished().then_some(())
+    });
+    let _ = got;
+    let text = reader.join().unwrap();
+    assert!(text.matches("tick-").count() >= 3, "{text}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

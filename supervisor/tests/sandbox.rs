@@ -1,0 +1,156 @@
+//! The agent sandbox as a user sees it through `clawkeep up`, `ps` and `logs`: isolation
+//! from inside, and the cgroup limits (memory, pids, CPU). Real namespaces and cgroups; root.
+
+mod support;
+
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use support::{facts, Supervisor, CHECKS};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn isolation_from_inside() {
+    // A listener on the host's loopback: the agent must not reach it.
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = host.local_addr().unwrap().port();
+    let mut sup = Supervisor::start(
+        "isolation",
+        &format!(
+            r#"
+[[agent]]
+name = "inspector"
+command = "/bin/sh"
+args = ["-c", '''{CHECKS}''']
+env = {{ HOST_PORT = "{port}" }}
+restart = "never"
+"#
+        ),
+    );
+    sup.wait_state("inspector", "exited", Duration::from_secs(30));
+    let log = sup.logs("inspector");
+    let f = facts(&log);
+    assert_eq!(f.get("done").map(String::as_str), Some("yes"), "{log}");
+    assert_eq!(f["hostname"], "inspector");
+    assert_eq!(f["uid"], "0");
+    assert_eq!(f["links"], "lo", "only loopback exists");
+    let procs: u32 = f["procs"].parse().unwrap();
+    assert!(procs <= 6, "host processes must be invisible, saw {procs} pids:\n{log}");
+    assert_eq!(f["pid1"], "clawkeep-init");
+    assert_eq!(f["capeff"], "0000000000000000");
+    assert_eq!(f["runtime"], "read-only");
+    assert_eq!(f["home"], "writable");
+    assert_eq!(f["tmp"], "writable");
+    for call in ["mount", "unshare", "ptrace", "clone-ns"] {
+        assert_eq!(f[call], "EPERM", "{call} must fail with EPERM:\n{log}");
+    }
+    assert_eq!(f["connect"], "ECONNREFUSED", "the host's 127.0.0.1:{port} must be out of reach");
+    assert_eq!(f["uidmap"], " 0 1000000000 65536");
+    // uid 0 inside is an unprivileged uid outside.
+    let written = sup.state.join("agents/inspector/home/written");
+    assert_eq!(std::fs::metadata(&written).unwrap().uid(), 1_000_000_000);
+    assert_eq!(sup.row("inspector")["last_exit"]["reason"]["kind"], "code");
+    drop(host);
+    sup.down();
+}
+
+#[test]
+fn oom_kill_is_confined_to_its_agent() {
+    let port = free_port();
+    let mut sup = Supervisor::start(
+        "oom",
+        &format!(
+            r#"
+[[agent]]
+name = "hog"
+command = "/bin/ckprobe"
+args = ["hog"]
+memory = "32MiB"
+restart = "never"
+
+[[agent]]
+name = "steady"
+command = "/bin/sh"
+args = ["-c", "echo steady > /tmp/index.html; exec httpd -f -p 127.0.0.1:18789 -h /tmp"]
+memory = "64MiB"
+gateway_port = {port}
+"#
+        ),
+    );
+    let hog = sup.wait_state("hog", "exited", Duration::from_secs(60));
+    assert_eq!(hog["last_exit"]["reason"]["kind"], "oom", "{hog}");
+    let table = String::from_utf8(sup.cli(&["ps"]).stdout).unwrap();
+    let line = table.lines().find(|l| l.starts_with("hog")).unwrap();
+    assert!(line.contains("oom"), "ps must say oom: {line}");
+    let steady = sup.row("steady");
+    assert_eq!(steady["state"], "running");
+    assert_eq!(steady["restarts"], 0);
+    let body = support::wait_for(Duration::from_secs(10), "steady to answer", || {
+        http_get(port).filter(|b| b.contains("steady"))
+    });
+    assert!(body.contains("steady"));
+    sup.down();
+}
+
+/// GET / on 127.0.0.1:port; the body, if the exchange worked.
+fn http_get(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.starts_with("HTTP/1.").then_some(out)
+}
+
+#[test]
+fn fork_bomb_stops_at_the_pids_limit() {
+    let mut sup = Supervisor::start(
+        "forkbomb",
+        r#"
+[[agent]]
+name = "bomb"
+command = "/bin/ckprobe"
+args = ["forkbomb"]
+pids = 32
+"#,
+    );
+    let line = support::wait_for(Duration::from_secs(30), "the fork bomb to hit the limit", || {
+        sup.logs("bomb").lines().find(|l| l.starts_with("forkbomb:")).map(str::to_string)
+    });
+    assert!(line.contains("EAGAIN"), "{line}");
+    let forks: u32 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(forks < 32, "{line}");
+    // The agent is still alive and stoppable; the supervisor still answers.
+    assert_eq!(sup.row("bomb")["state"], "running");
+    assert!(sup.cli(&["stop", "bomb"]).status.success());
+    sup.down();
+    assert!(sup.leftover_cgroups().is_empty());
+}
+
+#[test]
+fn cpu_quota_holds_a_spinner_to_half_a_core() {
+    let mut sup = Supervisor::start(
+        "cpu",
+        r#"
+[[agent]]
+name = "spinner"
+command = "/bin/ckprobe"
+args = ["spin"]
+cpu = 0.5
+"#,
+    );
+    sup.wait_state("spinner", "running", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(500));
+    let (t0, c0) = (Instant::now(), sup.row("spinner")["cpu_ns"].as_u64().unwrap());
+    std::thread::sleep(Duration::from_secs(5));
+    let (t1, c1) = (Instant::now(), sup.row("spinner")["cpu_ns"].as_u64().unwrap());
+    let cores = (c1 - c0) as f64 / (t1 - t0).as_nanos() as f64;
+    assert!(cores <= 0.6, "used {cores:.2} cores with cpu = 0.5");
+    assert!(cores >= 0.3, "the spinner should use about half a core, used {cores:.2}");
+    sup.down();
+}
