@@ -51,7 +51,10 @@ fn main() -> ExitCode {
         },
         Cmd::Schema => {
             let schema = supervisor::fleet::json_schema();
-            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
     }
