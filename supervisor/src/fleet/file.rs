@@ -33,14 +33,18 @@ pub struct FleetFile {
 #[serde(deny_unknown_fields)]
 pub struct NodeFile {
     /// Node name, shown by `clawkeep ps`; defaults to the host name.
+    #[schemars(example = &"node-1")]
     pub name: Option<String>,
     /// Directory for sockets, logs, bundles and agent homes (default `/var/lib/clawkeep`).
+    #[schemars(example = &"/var/lib/clawkeep")]
     pub state_dir: Option<String>,
     /// Parent cgroup, relative to each hierarchy root, under which every process gets its own
     /// cgroup (default `clawkeep`).
+    #[schemars(example = &"clawkeep")]
     pub cgroup: Option<String>,
     /// First host uid/gid of the agents' id ranges: the N-th agent's ids 0..65536 map onto
     /// host ids `uid_base + N*65536` (default 1000000000).
+    #[schemars(example = 1_000_000_000)]
     pub uid_base: Option<u32>,
 }
 
@@ -50,6 +54,7 @@ pub struct NodeFile {
 pub struct RuntimeFile {
     /// Directory holding the root filesystem every agent runs in, read-only (relative paths
     /// are relative to the fleet file).
+    #[schemars(example = &"rootfs")]
     pub rootfs: Option<String>,
 }
 
@@ -71,7 +76,8 @@ pub enum RestartMode {
 pub enum SizeFile {
     /// Bytes.
     Bytes(u64),
-    /// A number with a unit: B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB for powers of 1000).
+    /// A number with a unit, any case: B, KiB, MiB, GiB, TiB (or K, M, G, T), powers of 1024;
+    /// KB, MB, GB, TB, powers of 1000.
     Text(String),
 }
 
@@ -80,8 +86,10 @@ pub enum SizeFile {
 #[serde(deny_unknown_fields)]
 pub struct BackoffFile {
     /// First delay, doubled after each failure (default `"1s"`).
+    #[schemars(example = &"1s")]
     pub initial: Option<String>,
     /// Cap on the delay (default `"60s"`).
+    #[schemars(example = &"60s")]
     pub max: Option<String>,
 }
 
@@ -90,10 +98,13 @@ pub struct BackoffFile {
 #[serde(deny_unknown_fields)]
 pub struct CrashLoopFile {
     /// Failures within `window` that make a crash loop (default 5).
+    #[schemars(example = 5)]
     pub failures: Option<u32>,
     /// Sliding window (default `"60s"`).
+    #[schemars(example = &"60s")]
     pub window: Option<String>,
     /// How long a crash-looping process is held before one more try (default `"5m"`).
+    #[schemars(example = &"5m")]
     pub hold: Option<String>,
 }
 
@@ -102,8 +113,10 @@ pub struct CrashLoopFile {
 #[serde(deny_unknown_fields)]
 pub struct LogFile {
     /// Rotate the log when it reaches this size (default `"10MiB"`).
+    #[schemars(example = &"10MiB")]
     pub max_size: Option<SizeFile>,
     /// Rotated files to keep besides the current one (default 3).
+    #[schemars(example = 3)]
     pub keep: Option<u32>,
 }
 
@@ -112,17 +125,28 @@ pub struct LogFile {
 #[serde(deny_unknown_fields)]
 pub struct HealthFile {
     /// Command run on the host (argv); healthy when it exits 0.
+    #[schemars(example = ["curl", "-fsS", "http://127.0.0.1:9000/minio/health/live"])]
     pub command: Option<Vec<String>>,
     /// `http://` URL on the host's loopback; healthy on a 2xx or 3xx answer.
+    #[schemars(example = &"http://127.0.0.1:11434/")]
     pub http: Option<String>,
     /// Time between checks (default `"10s"`).
+    #[schemars(example = &"10s")]
     pub interval: Option<String>,
     /// Time a check may take (default `"5s"`).
+    #[schemars(example = &"5s")]
     pub timeout: Option<String>,
     /// Consecutive failures before the process is unhealthy (default 3).
+    #[schemars(example = 3)]
     pub retries: Option<u32>,
     /// Grace after start during which failures do not count (default `"0s"`).
+    #[schemars(example = &"30s")]
     pub start_period: Option<String>,
+}
+
+/// An example `env` table for the schema (and for hints).
+fn example_env() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([("LOG_LEVEL", "info")])
 }
 
 /// Settings shared by `[defaults]` and each `[[agent]]`.
@@ -130,46 +154,65 @@ pub struct HealthFile {
 #[serde(deny_unknown_fields)]
 pub struct AgentSettings {
     /// Program run inside the sandbox (a path inside the runtime).
+    #[schemars(example = &"/usr/local/bin/openclaw")]
     pub command: Option<String>,
     /// Its arguments.
+    #[schemars(example = ["gateway", "--verbose"])]
     pub args: Option<Vec<String>>,
-    /// Environment variables (besides HOME, PATH and HOSTNAME, which clawkeep sets).
+    /// Environment variables (besides HOME, PATH and HOSTNAME, which clawkeep sets); an
+    /// agent's variables are added to those of `[defaults]`.
+    #[schemars(example = example_env())]
     pub env: Option<BTreeMap<String, String>>,
     /// CPU cores the agent may use (e.g. 0.5, 2).
+    #[schemars(example = 0.5)]
     pub cpu: Option<f64>,
     /// Memory limit, at least 16MiB.
+    #[schemars(example = &"2GiB")]
     pub memory: Option<SizeFile>,
     /// Maximum number of processes and threads.
+    #[schemars(example = 512)]
     pub pids: Option<u64>,
     /// Maximum open files (RLIMIT_NOFILE).
+    #[schemars(example = 4096)]
     pub nofile: Option<u64>,
     /// Size of the private /tmp.
+    #[schemars(example = &"256MiB")]
     pub tmp_size: Option<SizeFile>,
     /// Restart policy (default `always`).
+    #[schemars(example = &"on-failure")]
     pub restart: Option<RestartMode>,
     /// Backoff between restarts.
     pub backoff: Option<BackoffFile>,
     /// Crash-loop detection.
     pub crash_loop: Option<CrashLoopFile>,
     /// Time between SIGTERM and killing the whole cgroup on stop (default `"10s"`).
+    #[schemars(example = &"10s")]
     pub stop_grace: Option<String>,
     /// Log capture.
     pub log: Option<LogFile>,
     /// Team the agent belongs to (used for grouping and, later, budgets).
+    #[schemars(example = &"research")]
     pub team: Option<String>,
 }
 
-/// One `[[agent]]`. (No `deny_unknown_fields`: serde cannot combine it with `flatten`;
-/// unknown keys are reported by the schema check before serde runs.)
+/// One `[[agent]]`: a sandboxed agent; its settings override `[defaults]` one by one.
+// No serde `deny_unknown_fields`: serde cannot combine it with `flatten`. The schema still
+// says `additionalProperties: false` (the schemars attribute), and the schema check reports
+// unknown keys from it before serde runs.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct AgentFile {
     /// Agent name: a DNS label (lowercase letters, digits, '-'), also its hostname.
+    #[schemars(example = &"research")]
     pub name: Option<String>,
     /// Markdown file copied to the agent's home as SOUL.md on first start.
+    #[schemars(example = &"souls/research.md")]
     pub soul: Option<String>,
     /// Port on the host's loopback forwarded to 127.0.0.1:18789 inside the agent.
+    #[schemars(example = 18789)]
     pub gateway_port: Option<u16>,
     /// Services this agent waits for (running, and healthy if they have a check).
+    #[schemars(example = ["ollama"])]
     pub depends_on: Option<Vec<String>>,
     /// Settings overriding `[defaults]`.
     #[serde(flatten)]
@@ -181,29 +224,38 @@ pub struct AgentFile {
 #[serde(deny_unknown_fields)]
 pub struct ServiceFile {
     /// Service name: a DNS label.
+    #[schemars(example = &"minio")]
     pub name: Option<String>,
     /// Program: an absolute path, or a name looked up in PATH.
+    #[schemars(example = &"minio")]
     pub command: Option<String>,
     /// Its arguments.
+    #[schemars(example = ["server", "/srv/minio"])]
     pub args: Option<Vec<String>>,
     /// Environment variables added to the supervisor's PATH (the rest of the
     /// supervisor's environment is not passed on).
+    #[schemars(example = example_env())]
     pub env: Option<BTreeMap<String, String>>,
     /// Working directory (default: the fleet file's directory).
+    #[schemars(example = &"/srv/minio")]
     pub cwd: Option<String>,
     /// Restart policy (default `always`).
+    #[schemars(example = &"on-failure")]
     pub restart: Option<RestartMode>,
     /// Backoff between restarts.
     pub backoff: Option<BackoffFile>,
     /// Crash-loop detection.
     pub crash_loop: Option<CrashLoopFile>,
     /// Services started before this one.
+    #[schemars(example = ["minio"])]
     pub depends_on: Option<Vec<String>>,
     /// Health check.
     pub health: Option<HealthFile>,
     /// Host ports this service listens on (checked for collisions).
+    #[schemars(example = [9000, 9001])]
     pub ports: Option<Vec<u16>>,
     /// Time between SIGTERM and killing the whole cgroup on stop (default `"10s"`).
+    #[schemars(example = &"10s")]
     pub stop_grace: Option<String>,
     /// Log capture.
     pub log: Option<LogFile>,

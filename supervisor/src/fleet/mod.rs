@@ -1,9 +1,15 @@
 //! The fleet file: parsing with positions, validation that reports every problem at once,
 //! and the resolved model the supervisor runs.
 
+mod cycles;
 mod diag;
 mod file;
+mod host;
+mod names;
+mod resolve;
 mod schema_check;
+mod settings;
+mod spans;
 mod units;
 mod validate;
 

@@ -1,23 +1,131 @@
-//! From text to a [`Fleet`], collecting every problem.
+//! From text to a [`Fleet`], collecting every problem: TOML syntax, then the schema (unknown
+//! keys, types), then serde, then the meaning (names, paths, limits, dependencies, ports).
 
 use std::path::Path;
 
-use super::{Diagnostics, Fleet};
+use super::diag::Diagnostic;
+use super::file::FleetFile;
+use super::resolve::Resolver;
+use super::spans::Spans;
+use super::{schema_check, Diagnostics, Fleet};
 
-/// Parse and validate fleet text; `base_dir` resolves relative paths.
-pub fn parse(file: &str, _text: &str, _base_dir: &Path) -> Result<Fleet, Diagnostics> {
-    Err(Diagnostics {
-        file: file.to_string(),
-        items: vec![],
-    })
+/// Parse and validate fleet text. `file` is the fleet file as the user named it (used in
+/// messages; its parent is how relative paths are shown), `base_dir` the absolute directory
+/// relative paths start from. The fleet's `path` is `base_dir` joined with `file`'s name.
+pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Fleet, Diagnostics> {
+    let fail = |items: Vec<Diagnostic>| Diagnostics::new(file, items);
+    let doc = toml_edit::Document::parse(text).map_err(|e| {
+        let empty = toml_edit::Table::new();
+        let spans = Spans::new(text, &empty);
+        let span = e.span().unwrap_or_default();
+        let pos = spans.pos(span.start);
+        let reason = e.message().trim_end();
+        let (message, hint) = match text.get(span) {
+            Some(key) if reason == "duplicate key" => (
+                format!("invalid TOML: duplicate key {:?}", key.trim()),
+                "a key may appear only once in a table; remove or rename one",
+            ),
+            _ => (
+                format!("invalid TOML: {reason}"),
+                "fix the TOML syntax here; nothing else was checked",
+            ),
+        };
+        fail(vec![Diagnostic::new(
+            pos.line,
+            pos.col,
+            message,
+            Some(hint.to_string()),
+        )])
+    })?;
+    let spans = Spans::new(text, doc.as_table());
+
+    let problems = schema_check::check(&spans, &super::json_schema());
+    if !problems.is_empty() {
+        return Err(fail(problems));
+    }
+
+    let fleet_file: FleetFile = toml::from_str(text).map_err(|e| {
+        let pos = spans.pos(e.span().map_or(0, |s| s.start));
+        fail(vec![Diagnostic::new(
+            pos.line,
+            pos.col,
+            e.message().trim_end().to_string(),
+            Some("see `clawkeep schema` for what the fleet file may hold".to_string()),
+        )])
+    })?;
+
+    let shown_dir = Path::new(file).parent().unwrap_or(Path::new(""));
+    let fleet_path = base_dir.join(Path::new(file).file_name().unwrap_or_default());
+    Resolver::new(&spans, base_dir, shown_dir)
+        .resolve(&fleet_file, fleet_path)
+        .map_err(fail)
 }
 
-/// Read, parse and validate a fleet file.
+/// Read, parse and validate a fleet file; relative paths in it start at its directory.
 pub fn load(path: &Path) -> Result<Fleet, Diagnostics> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    parse(
-        &path.display().to_string(),
-        &text,
-        path.parent().unwrap_or(Path::new(".")),
-    )
+    let file = path.display().to_string();
+    let unreadable = |what: &str, e: std::io::Error| {
+        Diagnostics::new(
+            file.clone(),
+            vec![Diagnostic::new(
+                0,
+                0,
+                format!("cannot {what} {file}: {e}"),
+                Some("check the path and its permissions".to_string()),
+            )],
+        )
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| unreadable("read", e))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let base_dir = std::path::absolute(parent).map_err(|e| unreadable("locate", e))?;
+    parse(&file, &text, &base_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<Diagnostic> {
+        match parse("fleet.toml", text, Path::new("/nonexistent")) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.items,
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_is_the_only_problem() {
+        let found = problems("[node]\nuid_base = 1\n[[agent]]\nname = \"a\nmemroy = 1\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].line, found[0].col), (4, 10));
+        assert!(found[0].message.starts_with("invalid TOML: "), "{found:?}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_named() {
+        let found = problems("[node]\nname = \"a\"\nname = \"b\"\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].line, found[0].col), (3, 1));
+        assert_eq!(found[0].message, "invalid TOML: duplicate key \"name\"");
+    }
+
+    #[test]
+    fn schema_problems_stop_before_meaning() {
+        // uid_base 1 would be a semantic error; the unknown key is reported alone.
+        let found = problems("[node]\nuid_base = 1\nnmae = \"x\"\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].message, "[node]: unknown key \"nmae\"");
+    }
+
+    #[test]
+    fn unreadable_file_has_no_position() {
+        let err = load(Path::new("/nonexistent/fleet.toml")).unwrap_err();
+        assert_eq!(err.file, "/nonexistent/fleet.toml");
+        assert_eq!((err.items[0].line, err.items[0].col), (0, 0));
+        assert!(err.items[0]
+            .message
+            .starts_with("cannot read /nonexistent/fleet.toml: "));
+    }
 }

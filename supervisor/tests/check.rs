@@ -1,0 +1,148 @@
+//! `clawkeep check` and `clawkeep schema`, run as the real binary on fixture fleets.
+//!
+//! The fixtures live in `tests/fleets/` and are named relative to it, so the snapshots hold
+//! no machine-specific paths. PATH is pinned so that service programs are looked up the same
+//! way everywhere.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fleets_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fleets")
+}
+
+fn clawkeep(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clawkeep"))
+        .args(args)
+        .current_dir(fleets_dir())
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("run clawkeep")
+}
+
+/// Run `clawkeep check FIXTURE`, assert it fails with exit code 2 and nothing on stdout, and
+/// return what it printed on stderr.
+fn check_fails(fixture: &str) -> String {
+    let out = clawkeep(&["check", fixture]);
+    let stderr = String::from_utf8(out.stderr).expect("utf-8 stderr");
+    assert_eq!(out.status.code(), Some(2), "{fixture}: {stderr}");
+    assert!(out.stdout.is_empty(), "{fixture}: stdout {:?}", out.stdout);
+    assert!(
+        stderr.ends_with("; nothing was started\n"),
+        "{fixture}: no summary line in {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn good_fleet_passes() {
+    let out = clawkeep(&["check", "good.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "good.toml: ok (2 agents, 2 services)\n"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn unreadable_file() {
+    insta::assert_snapshot!("missing", check_fails("does-not-exist.toml"));
+}
+
+#[test]
+fn syntax_error_stops_there() {
+    insta::assert_snapshot!("syntax", check_fails("syntax.toml"));
+}
+
+#[test]
+fn unknown_keys_and_wrong_types() {
+    insta::assert_snapshot!("schema", check_fails("schema.toml"));
+}
+
+#[test]
+fn names() {
+    insta::assert_snapshot!("names", check_fails("names.toml"));
+}
+
+#[test]
+fn sizes_durations_limits_and_env() {
+    insta::assert_snapshot!("limits", check_fails("limits.toml"));
+}
+
+#[test]
+fn host_paths_relative_to_the_fleet_file() {
+    insta::assert_snapshot!("paths", check_fails("nested/paths.toml"));
+}
+
+#[test]
+fn agent_commands_inside_the_rootfs() {
+    insta::assert_snapshot!("commands", check_fails("commands.toml"));
+}
+
+#[test]
+fn agents_need_a_runtime_and_a_command() {
+    insta::assert_snapshot!("no_runtime", check_fails("no-runtime.toml"));
+}
+
+#[test]
+fn dependencies() {
+    insta::assert_snapshot!("deps", check_fails("deps.toml"));
+}
+
+#[test]
+fn port_collisions() {
+    insta::assert_snapshot!("ports", check_fails("ports.toml"));
+}
+
+#[test]
+fn health_checks() {
+    insta::assert_snapshot!("health", check_fails("health.toml"));
+}
+
+#[test]
+fn node_settings() {
+    insta::assert_snapshot!("node", check_fails("node.toml"));
+}
+
+#[test]
+fn node_cgroup_and_id_range() {
+    insta::assert_snapshot!("node_cgroup", check_fails("node-cgroup.toml"));
+}
+
+#[test]
+fn many_problems_at_once() {
+    let stderr = check_fails("many.toml");
+    // One line per problem plus the summary: every problem is reported, not just the first.
+    assert!(stderr.lines().count() > 20, "{stderr}");
+    insta::assert_snapshot!("many", stderr);
+}
+
+#[test]
+fn schema_is_json_for_editors() {
+    let out = clawkeep(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    for key in ["node", "runtime", "defaults", "agent", "service"] {
+        assert!(schema["properties"][key].is_object(), "no properties.{key}");
+    }
+    assert_eq!(schema["additionalProperties"], false);
+    let agent = &schema["$defs"]["AgentFile"];
+    assert_eq!(
+        agent["additionalProperties"], false,
+        "unknown agent keys must be errors"
+    );
+    // The flattened settings are merged into the agent's properties.
+    for key in ["name", "soul", "memory", "backoff"] {
+        assert!(
+            agent["properties"][key].is_object(),
+            "no AgentFile property {key}"
+        );
+    }
+    let description = agent["description"].as_str().unwrap_or_default();
+    assert!(
+        !description.contains("deny_unknown_fields"),
+        "{description}"
+    );
+}
