@@ -24,6 +24,9 @@ fn time(cmd: &mut Command) -> Duration {
     d
 }
 
+/// A runner: its name, how to build its command for run i, and its samples.
+type Side<'a> = (&'a str, Box<dyn Fn(usize) -> Command + 'a>, Vec<Duration>);
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
@@ -57,7 +60,7 @@ fn main() {
     bundle::write(&dir, &spec).expect("bundle");
 
     let clawkeep = support::clawkeep();
-    let mut sides: Vec<(&str, Box<dyn Fn(usize) -> Command>, Vec<Duration>)> = vec![
+    let mut sides: Vec<Side> = vec![
         (
             "clawkeep run",
             Box::new(|_| {

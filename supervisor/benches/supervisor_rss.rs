@@ -31,7 +31,10 @@ fn children(pid: u32) -> Vec<u32> {
 }
 
 fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 fn measure(agents: usize) -> (u64, u64, usize, u64, u64) {

@@ -23,14 +23,23 @@ args = ["-c", "echo worker up; exec sleep 1000"]
 backoff = { initial = "1s", max = "10s" }
 "#,
     );
-    let first = wait_for(Duration::from_secs(20), "worker to run", || pid_of(&sup, "worker"));
+    let first = wait_for(Duration::from_secs(20), "worker to run", || {
+        pid_of(&sup, "worker")
+    });
     let killed_at = Instant::now();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let second = wait_for(Duration::from_secs(20), "worker to come back", || {
         pid_of(&sup, "worker").filter(|p| *p != first)
     });
     let took = killed_at.elapsed();
-    assert!(took >= Duration::from_millis(900), "restarted after {took:?}, before the 1s backoff");
+    assert!(
+        took >= Duration::from_millis(900),
+        "restarted after {took:?}, before the 1s backoff"
+    );
     let row = sup.row("worker");
     assert_eq!(row["state"], "running");
     assert_eq!(row["restarts"], 1);
@@ -56,18 +65,35 @@ crash_loop = { failures = 4, window = "60s", hold = "10m" }
 "#,
     );
     let row = sup.wait_state("broken", "crash-loop", Duration::from_secs(30));
-    assert_eq!(row["last_exit"]["reason"], serde_json::json!({"kind": "code", "value": 3}));
+    assert_eq!(
+        row["last_exit"]["reason"],
+        serde_json::json!({"kind": "code", "value": 3})
+    );
     assert_eq!(row["restarts"], 3, "{row}");
-    assert!(row["message"].as_str().unwrap().contains("next try in"), "{row}");
+    assert!(
+        row["message"].as_str().unwrap().contains("next try in"),
+        "{row}"
+    );
     let table = String::from_utf8(sup.cli(&["ps"]).stdout).unwrap();
-    assert!(table.lines().any(|l| l.starts_with("broken") && l.contains("crash-loop")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("broken") && l.contains("crash-loop")),
+        "{table}"
+    );
     // It stays held: no new attempt within the hold.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(sup.row("broken")["restarts"], 3);
     // The operator can try again at once.
     let out = sup.cli(&["start", "broken"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(sup.logs("broken").contains("crash loop: 4 restarts within 1m"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(sup
+        .logs("broken")
+        .contains("crash loop: 4 restarts within 1m"));
 }
 
 #[test]
@@ -113,12 +139,25 @@ args = ["-c", "trap 'echo beta got TERM; exit 0' TERM; while true; do sleep 1; d
             .position(|l| l.contains("exited") && l.contains(&format!("process=\"{name}\"")))
             .unwrap_or_else(|| panic!("no exit of {name} in:\n{log}"))
     };
-    assert!(pos("alpha") < pos("models") && pos("beta") < pos("models"), "{log}");
+    assert!(
+        pos("alpha") < pos("models") && pos("beta") < pos("models"),
+        "{log}"
+    );
     assert!(pos("models") < pos("store"), "{log}");
-    assert!(sup.logs_dir_has("beta", "beta got TERM"), "beta was stopped with SIGTERM first");
+    assert!(
+        sup.logs_dir_has("beta", "beta got TERM"),
+        "beta was stopped with SIGTERM first"
+    );
     // Nothing left: no process with our marker, no cgroup.
-    let left = std::process::Command::new("pgrep").args(["-f", &marker]).output().unwrap();
-    assert!(left.stdout.is_empty(), "processes left: {}", String::from_utf8_lossy(&left.stdout));
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "processes left: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
     assert_eq!(sup.leftover_cgroups(), Vec::<std::path::PathBuf>::new());
     assert!(!sup.state.join("clawkeep.sock").exists());
 }
@@ -151,7 +190,10 @@ args = ["-c", "echo started-$$; exec sleep 1000"]
     let out = sup.cli(&["stop", "nope"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no process named \"nope\" (known: echo)"), "{err}");
+    assert!(
+        err.contains("no process named \"nope\" (known: echo)"),
+        "{err}"
+    );
     sup.down();
     // A CLI without a supervisor explains what to do.
     let out = sup.cli(&["ps"]);
@@ -182,7 +224,7 @@ args = ["-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"]
         use std::io::Read;
         let mut buf = vec![0u8; 4096];
         let mut got = String::new();
-        while !got.matches("tick-").count().ge(&3) {
+        while got.matches("tick-").count() < 3 {
             let n = out.read(&mut buf).unwrap();
             if n == 0 {
                 break;
@@ -191,10 +233,9 @@ args = ["-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"]
         }
         got
     });
-    let got = wait_for(Duration::from_secs(10), "three followed ticks", || {
+    wait_for(Duration::from_secs(10), "three followed ticks", || {
         reader.is_finished().then_some(())
     });
-    let _ = got;
     let text = reader.join().unwrap();
     assert!(text.matches("tick-").count() >= 3, "{text}");
     let _ = child.kill();

@@ -75,17 +75,32 @@ args = ["1000"]
     let reply = wait_for(Duration::from_secs(30), "100 orphans reaped", || {
         ps().filter(|r| r["orphans_reaped"].as_u64().unwrap_or(0) >= 100)
     });
-    assert_eq!(reply["supervisor_pid"], 1, "clawkeep must be PID 1 of its namespace");
+    assert_eq!(
+        reply["supervisor_pid"], 1,
+        "clawkeep must be PID 1 of its namespace"
+    );
     let log = std::fs::read_to_string(f.scratch.dir.join("pid1.log")).unwrap_or_default();
     assert!(zombies_of(pid1) == 0, "zombies left under PID 1:\n{log}");
     assert_eq!(reply["processes"][1]["state"], "running");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid1 as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = wait_for(Duration::from_secs(30), "PID 1 to shut down", || unshare.try_wait().unwrap());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid1 as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(30), "PID 1 to shut down", || {
+        unshare.try_wait().unwrap()
+    });
     let log = std::fs::read_to_string(f.scratch.dir.join("pid1.log")).unwrap_or_default();
-    assert!(log.contains("SIGTERM: stopping agents, then services"), "{log}");
+    assert!(
+        log.contains("SIGTERM: stopping agents, then services"),
+        "{log}"
+    );
     assert!(log.contains("powering off"), "{log}");
-    let _ = status;
     for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        assert!(!e.path().join(&f.cgroup).exists(), "cgroup left in {}", e.path().display());
+        assert!(
+            !e.path().join(&f.cgroup).exists(),
+            "cgroup left in {}",
+            e.path().display()
+        );
     }
 }

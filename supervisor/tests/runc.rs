@@ -32,7 +32,11 @@ env = {{ HOST_PORT = "{port}" }}
         .arg(&bundle)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let id = format!("clawkeep-test-{}", std::process::id());
     let out = Command::new("runc")
         .args(["run", "-b"])
@@ -41,7 +45,11 @@ env = {{ HOST_PORT = "{port}" }}
         .output()
         .expect("runc not found: run scripts/install-deps");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "runc failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "runc failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let f2 = facts(&stdout);
     assert_eq!(f2.get("done").map(String::as_str), Some("yes"), "{stdout}");
     assert_eq!(f2["hostname"], "inspector");
@@ -56,7 +64,7 @@ env = {{ HOST_PORT = "{port}" }}
         assert_eq!(f2[call], "EPERM", "{call} under runc:\n{stdout}");
     }
     assert_eq!(f2["connect"], "ECONNREFUSED");
-    assert_eq!(f2["uidmap"], " 0 1000000000 65536");
+    assert_eq!(f2["uidmap"], "0 1000000000 65536");
     // runc has no init of its own: the agent is PID 1 there.
     assert_eq!(f2["pid1"], "sh");
     let _ = std::fs::remove_dir_all(format!("/sys/fs/cgroup/memory/{}", f.cgroup));

@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 use support::{facts, Supervisor, CHECKS};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -39,7 +43,10 @@ restart = "never"
     assert_eq!(f["uid"], "0");
     assert_eq!(f["links"], "lo", "only loopback exists");
     let procs: u32 = f["procs"].parse().unwrap();
-    assert!(procs <= 6, "host processes must be invisible, saw {procs} pids:\n{log}");
+    assert!(
+        procs <= 6,
+        "host processes must be invisible, saw {procs} pids:\n{log}"
+    );
     assert_eq!(f["pid1"], "clawkeep-init");
     assert_eq!(f["capeff"], "0000000000000000");
     assert_eq!(f["runtime"], "read-only");
@@ -48,8 +55,11 @@ restart = "never"
     for call in ["mount", "unshare", "ptrace", "clone-ns"] {
         assert_eq!(f[call], "EPERM", "{call} must fail with EPERM:\n{log}");
     }
-    assert_eq!(f["connect"], "ECONNREFUSED", "the host's 127.0.0.1:{port} must be out of reach");
-    assert_eq!(f["uidmap"], " 0 1000000000 65536");
+    assert_eq!(
+        f["connect"], "ECONNREFUSED",
+        "the host's 127.0.0.1:{port} must be out of reach"
+    );
+    assert_eq!(f["uidmap"], "0 1000000000 65536");
     // uid 0 inside is an unprivileged uid outside.
     let written = sup.state.join("agents/inspector/home/written");
     assert_eq!(std::fs::metadata(&written).unwrap().uid(), 1_000_000_000);
@@ -119,9 +129,16 @@ args = ["forkbomb"]
 pids = 32
 "#,
     );
-    let line = support::wait_for(Duration::from_secs(30), "the fork bomb to hit the limit", || {
-        sup.logs("bomb").lines().find(|l| l.starts_with("forkbomb:")).map(str::to_string)
-    });
+    let line = support::wait_for(
+        Duration::from_secs(30),
+        "the fork bomb to hit the limit",
+        || {
+            sup.logs("bomb")
+                .lines()
+                .find(|l| l.starts_with("forkbomb:"))
+                .map(str::to_string)
+        },
+    );
     assert!(line.contains("EAGAIN"), "{line}");
     let forks: u32 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
     assert!(forks < 32, "{line}");
@@ -146,11 +163,20 @@ cpu = 0.5
     );
     sup.wait_state("spinner", "running", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(500));
-    let (t0, c0) = (Instant::now(), sup.row("spinner")["cpu_ns"].as_u64().unwrap());
+    let (t0, c0) = (
+        Instant::now(),
+        sup.row("spinner")["cpu_ns"].as_u64().unwrap(),
+    );
     std::thread::sleep(Duration::from_secs(5));
-    let (t1, c1) = (Instant::now(), sup.row("spinner")["cpu_ns"].as_u64().unwrap());
+    let (t1, c1) = (
+        Instant::now(),
+        sup.row("spinner")["cpu_ns"].as_u64().unwrap(),
+    );
     let cores = (c1 - c0) as f64 / (t1 - t0).as_nanos() as f64;
     assert!(cores <= 0.6, "used {cores:.2} cores with cpu = 0.5");
-    assert!(cores >= 0.3, "the spinner should use about half a core, used {cores:.2}");
+    assert!(
+        cores >= 0.3,
+        "the spinner should use about half a core, used {cores:.2}"
+    );
     sup.down();
 }

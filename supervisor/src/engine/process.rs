@@ -215,7 +215,11 @@ impl Process {
     /// Refresh the usage counters (CPU time, memory) without touching the CPU % sampling,
     /// so `clawkeep ps` shows current numbers.
     pub fn refresh(&self) {
-        let cg = self.cgroup.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let cg = self
+            .cgroup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(cg) = cg {
             let usage = cg.usage();
             self.status().usage = Some(usage);

@@ -212,7 +212,11 @@ impl Supervisor {
     /// `clawkeep ps --json`.
     pub fn ps(&self) -> serde_json::Value {
         let out = self.cli(&["ps", "--json"]);
-        assert!(out.status.success(), "ps failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ps failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -238,14 +242,22 @@ impl Supervisor {
     /// `clawkeep logs NAME -n 1000`.
     pub fn logs(&self, name: &str) -> String {
         let out = self.cli(&["logs", name, "-n", "1000"]);
-        assert!(out.status.success(), "logs failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "logs failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// `clawkeep down`, then wait for the supervisor to exit.
     pub fn down(&mut self) {
         let out = self.cli(&["down"]);
-        assert!(out.status.success(), "down failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "down failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let st = self.child.wait().unwrap();
         assert!(st.success(), "supervisor exited with {st}:\n{}", self.log());
     }
