@@ -117,6 +117,7 @@ fn main() {
             (*name, pct(s, 0.5), pct(s, 0.95))
         })
         .collect();
+    support::remove_cgroup_tree("clawkeep-bench");
     let (ck50, ck95) = (stats[0].1, stats[0].2);
     println!(
         "sandbox start latency, create -> exec /bin/true -> exit, {runs} interleaved runs each"

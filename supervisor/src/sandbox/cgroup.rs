@@ -57,6 +57,11 @@ fn layout() -> Box<dyn Hierarchy> {
     }
 }
 
+/// The controllers clawkeep uses: limits (cpu, memory, pids), accounting (cpuacct) and
+/// freezing for a race-free kill on v1. Joining the others (blkio, cpuset, devices, ...)
+/// would only cost time at every start and stop.
+const CONTROLLERS: [&str; 5] = ["cpu", "cpuacct", "memory", "pids", "freezer"];
+
 /// How a new child enters its cgroup without a migration by pid.
 ///
 /// Moving a process by pid takes the kernel's global threadgroup lock for writing, which
@@ -109,7 +114,8 @@ impl ProcCgroup {
     /// A handle on `path` (relative to the hierarchy roots, e.g. `clawkeep/research`); nothing
     /// is created until [`ProcCgroup::prepare`].
     pub fn new(path: &str) -> Result<Self, SandboxError> {
-        let cgroup = Cgroup::load(layout(), path);
+        let controllers = CONTROLLERS.iter().map(|c| c.to_string()).collect();
+        let cgroup = Cgroup::load_with_specified_controllers(layout(), path, controllers);
         if cgroup.subsystems().is_empty() {
             return Err(cg_err(
                 path,

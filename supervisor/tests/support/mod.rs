@@ -74,10 +74,9 @@ pub fn rootfs(under: &Path) -> PathBuf {
     let bin = root.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy(busybox(), bin.join("busybox")).unwrap();
-    let list = Command::new(bin.join("busybox"))
-        .arg("--list")
-        .output()
-        .unwrap();
+    // List applets with the host's busybox: exec'ing the fresh copy can fail with ETXTBSY
+    // while another test thread forks with the copy's write fd still open.
+    let list = Command::new(busybox()).arg("--list").output().unwrap();
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         let link = bin.join(applet);
         if !link.exists() {
@@ -109,9 +108,8 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
 /// own state dir and cgroup parent. Stopped (and checked clean) on drop.
 pub struct Supervisor {
     pub child: std::process::Child,
-    pub scratch: Scratch,
+    pub dir: FleetDir,
     pub state: PathBuf,
-    pub fleet: PathBuf,
     pub cgroup: String,
     pub stderr: PathBuf,
 }
@@ -134,6 +132,41 @@ pub struct FleetDir {
     pub fleet: PathBuf,
     pub state: PathBuf,
     pub cgroup: String,
+}
+
+/// Remove a cgroup tree (deepest first) from every hierarchy; for cleanup after runc, which
+/// leaves the parent of its container's cgroup behind.
+pub fn remove_cgroup_tree(name: &str) {
+    fn walk(dir: &Path) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    walk(&e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(dir);
+    }
+    for h in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let p = h.path().join(name);
+        if p.exists() {
+            walk(&p);
+        }
+    }
+    let v2 = Path::new("/sys/fs/cgroup").join(name);
+    if v2.exists() {
+        walk(&v2);
+    }
+}
+
+impl Drop for FleetDir {
+    fn drop(&mut self) {
+        remove_cgroup_tree(&self.cgroup);
+    }
 }
 
 impl FleetDir {
@@ -162,26 +195,21 @@ impl Supervisor {
     /// Write `body` (the fleet file without `[node]` and `[runtime]`, which are generated)
     /// and start `clawkeep up` on it; returns once the control socket answers.
     pub fn start(tag: &str, body: &str) -> Self {
-        let FleetDir {
-            scratch,
-            fleet,
-            state,
-            cgroup,
-        } = FleetDir::new(tag, body);
-        let stderr = scratch.dir.join("supervisor.log");
+        let dir = FleetDir::new(tag, body);
+        let stderr = dir.scratch.dir.join("supervisor.log");
         let child = Command::new(clawkeep())
             .arg("up")
-            .arg(&fleet)
+            .arg(&dir.fleet)
             .env("CLAWKEEP_LOG", "info")
-            .stdout(std::fs::File::create(scratch.dir.join("supervisor.out")).unwrap())
+            .stdout(std::fs::File::create(dir.scratch.dir.join("supervisor.out")).unwrap())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap();
+        let (state, cgroup) = (dir.state.clone(), dir.cgroup.clone());
         let mut s = Supervisor {
             child,
-            scratch,
+            dir,
             state,
-            fleet,
             cgroup,
             stderr,
         };
