@@ -241,3 +241,131 @@ args = ["-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"]
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn health_checks_show_in_ps_and_gate_dependents() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let www = support::Scratch::new("www");
+    std::fs::write(www.dir.join("index.html"), "ok").unwrap();
+    let sup = Supervisor::start(
+        "health",
+        &format!(
+            r#"
+[[service]]
+name = "web"
+command = "/bin/sh"
+args = ["-c", "sleep 2; exec busybox httpd -f -p 127.0.0.1:{port} -h {www}"]
+health = {{ http = "http://127.0.0.1:{port}/", interval = "1s" }}
+
+[[service]]
+name = "flaky"
+command = "sleep"
+args = ["1000"]
+health = {{ command = ["false"], interval = "200ms", retries = 2 }}
+
+[[agent]]
+name = "client"
+command = "/bin/sleep"
+args = ["1000"]
+depends_on = ["web"]
+"#,
+            www = www.dir.display()
+        ),
+    );
+    // While web is not healthy yet, its dependent waits and says why.
+    let waiting = wait_for(Duration::from_secs(2), "client to wait for web only", || {
+        let r = sup.row("client");
+        (r["message"] == "waiting for web").then_some(r)
+    });
+    assert_eq!(waiting["state"], "waiting", "{waiting}");
+    assert_eq!(sup.row("web")["health"], "starting");
+    let client = sup.wait_state("client", "running", Duration::from_secs(20));
+    assert_eq!(
+        sup.row("web")["health"],
+        "healthy",
+        "client started before web was healthy"
+    );
+    let _ = client;
+    let flaky = wait_for(Duration::from_secs(10), "flaky to turn unhealthy", || {
+        let r = sup.row("flaky");
+        (r["health"] == "unhealthy").then_some(r)
+    });
+    assert_eq!(
+        flaky["state"], "running",
+        "an unhealthy service keeps running"
+    );
+    let table = String::from_utf8(sup.cli(&["ps"]).stdout).unwrap();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("web") && l.contains("running (healthy)")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("flaky") && l.contains("running (unhealthy)")),
+        "{table}"
+    );
+    assert!(sup
+        .logs("flaky")
+        .contains("unhealthy: 2 health checks failed in a row"));
+}
+
+#[test]
+fn bad_fleet_starts_nothing() {
+    let f = support::FleetDir::new(
+        "bad",
+        r#"
+[[agent]]
+name = "Bad_Name"
+memory = "8MiB"
+command = "/bin/sleep"
+"#,
+    );
+    let out = std::process::Command::new(support::clawkeep())
+        .arg("up")
+        .arg(&f.fleet)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("name is not a DNS label"), "{err}");
+    assert!(
+        err.contains("memory \"8MiB\" is below the minimum of 16MiB"),
+        "{err}"
+    );
+    assert!(err.ends_with("; nothing was started\n"), "{err}");
+    assert!(
+        !f.state.exists(),
+        "a bad fleet must not even create the state dir"
+    );
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        assert!(!h.path().join(&f.cgroup).exists());
+    }
+}
+
+#[test]
+fn second_supervisor_on_the_same_state_dir_is_refused() {
+    let sup = Supervisor::start("lock", "");
+    let out = std::process::Command::new(support::clawkeep())
+        .arg("up")
+        .arg(&sup.dir.fleet)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let pid = sup.child.id();
+    assert!(
+        err.contains(&format!(
+            "another clawkeep supervisor (pid {pid}) is using state dir"
+        )),
+        "{err}"
+    );
+    // The first one is unharmed.
+    assert!(sup.cli(&["ps"]).status.success());
+}

@@ -397,6 +397,8 @@ async fn wait_dependencies(
                     .map(|p| p.def.name()),
             );
         }
+        let mut seen = std::collections::HashSet::new();
+        missing.retain(|n| seen.insert(*n));
         if missing.is_empty() {
             return Next::Go;
         }
