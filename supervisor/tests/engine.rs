@@ -277,10 +277,14 @@ depends_on = ["web"]
         ),
     );
     // While web is not healthy yet, its dependent waits and says why.
-    let waiting = wait_for(Duration::from_secs(2), "client to wait for web only", || {
-        let r = sup.row("client");
-        (r["message"] == "waiting for web").then_some(r)
-    });
+    let waiting = wait_for(
+        Duration::from_secs(2),
+        "client to wait for web only",
+        || {
+            let r = sup.row("client");
+            (r["message"] == "waiting for web").then_some(r)
+        },
+    );
     assert_eq!(waiting["state"], "waiting", "{waiting}");
     assert_eq!(sup.row("web")["health"], "starting");
     let client = sup.wait_state("client", "running", Duration::from_secs(20));

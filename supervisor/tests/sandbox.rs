@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-use support::{facts, Supervisor, CHECKS};
+use support::Supervisor;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -22,44 +22,9 @@ fn isolation_from_inside() {
     // A listener on the host's loopback: the agent must not reach it.
     let host = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = host.local_addr().unwrap().port();
-    let mut sup = Supervisor::start(
-        "isolation",
-        &format!(
-            r#"
-[[agent]]
-name = "inspector"
-command = "/bin/sh"
-args = ["-c", '''{CHECKS}''']
-env = {{ HOST_PORT = "{port}" }}
-restart = "never"
-"#
-        ),
-    );
+    let mut sup = Supervisor::start("isolation", &support::inspector(port));
     sup.wait_state("inspector", "exited", Duration::from_secs(30));
-    let log = sup.logs("inspector");
-    let f = facts(&log);
-    assert_eq!(f.get("done").map(String::as_str), Some("yes"), "{log}");
-    assert_eq!(f["hostname"], "inspector");
-    assert_eq!(f["uid"], "0");
-    assert_eq!(f["links"], "lo", "only loopback exists");
-    let procs: u32 = f["procs"].parse().unwrap();
-    assert!(
-        procs <= 6,
-        "host processes must be invisible, saw {procs} pids:\n{log}"
-    );
-    assert_eq!(f["pid1"], "clawkeep-init");
-    assert_eq!(f["capeff"], "0000000000000000");
-    assert_eq!(f["runtime"], "read-only");
-    assert_eq!(f["home"], "writable");
-    assert_eq!(f["tmp"], "writable");
-    for call in ["mount", "unshare", "ptrace", "clone-ns"] {
-        assert_eq!(f[call], "EPERM", "{call} must fail with EPERM:\n{log}");
-    }
-    assert_eq!(
-        f["connect"], "ECONNREFUSED",
-        "the host's 127.0.0.1:{port} must be out of reach"
-    );
-    assert_eq!(f["uidmap"], "0 1000000000 65536");
+    support::assert_isolated(&sup.logs("inspector"), "clawkeep-init");
     // uid 0 inside is an unprivileged uid outside.
     let written = sup.state.join("agents/inspector/home/written");
     assert_eq!(std::fs::metadata(&written).unwrap().uid(), 1_000_000_000);

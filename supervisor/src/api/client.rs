@@ -78,14 +78,12 @@ impl Client {
         Err(ClientError::Api(msg))
     }
 
-    /// `GET /v1/ps`.
-    pub async fn ps(&self) -> Result<PsReply, ClientError> {
-        let resp = self
-            .http
-            .get(Self::url("/v1/ps"))
-            .send()
-            .await
-            .map_err(|e| self.map_send(e))?;
+    /// Send a request and decode its JSON answer.
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let resp = req.send().await.map_err(|e| self.map_send(e))?;
         Self::check(resp)
             .await?
             .json()
@@ -93,19 +91,15 @@ impl Client {
             .map_err(|e| ClientError::Http(e.to_string()))
     }
 
+    /// `GET /v1/ps`.
+    pub async fn ps(&self) -> Result<PsReply, ClientError> {
+        self.json(self.http.get(Self::url("/v1/ps"))).await
+    }
+
     /// `POST /v1/processes/NAME/ACTION` (start, stop, restart); waits until done.
     pub async fn action(&self, name: &str, action: &str) -> Result<ProcessRow, ClientError> {
-        let resp = self
-            .http
-            .post(Self::url(&format!("/v1/processes/{name}/{action}")))
-            .send()
-            .await
-            .map_err(|e| self.map_send(e))?;
-        Self::check(resp)
-            .await?
-            .json()
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))
+        let url = Self::url(&format!("/v1/processes/{name}/{action}"));
+        self.json(self.http.post(url)).await
     }
 
     /// `GET /v1/logs/NAME`; calls `out` with each chunk as it arrives.

@@ -99,6 +99,16 @@ impl Engine {
             path: logs_dir.clone(),
             source,
         })?;
+        // Agents' output may hold what they were told: only root reads the logs.
+        std::fs::set_permissions(
+            &logs_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .map_err(|source| EngineError::Io {
+            what: "chmod 700 log directory",
+            path: logs_dir.clone(),
+            source,
+        })?;
         let mut defs: Vec<(Def, crate::fleet::LogPolicy)> = Vec::new();
         for s in &fleet.services {
             defs.push((Def::Service(s.clone()), s.log));

@@ -313,6 +313,7 @@ pub fn prepare_rootfs(spec: &Spec) -> Result<(), SandboxError> {
             ),
         });
     }
+    reachable_by_others(&root)?;
     for m in spec.mounts().iter().flatten() {
         // Only top-level mounts: /dev/pts etc. live in the /dev tmpfs, made at start.
         let dest = m.destination();
@@ -326,6 +327,32 @@ pub fn prepare_rootfs(spec: &Spec) -> Result<(), SandboxError> {
                 what: "create mount point in the rootfs".into(),
                 source: e,
             })?;
+        }
+    }
+    Ok(())
+}
+
+/// The sandbox's root is an unprivileged host uid: it can only reach the rootfs if every
+/// directory on the way lets others search it. Say so before the launch fails with EACCES.
+pub fn reachable_by_others(path: &Path) -> Result<(), SandboxError> {
+    for dir in path.ancestors() {
+        let Ok(md) = dir.metadata() else { continue };
+        if md.permissions().mode() & 0o001 == 0 {
+            return Err(SandboxError::Io {
+                path: dir.to_path_buf(),
+                what: format!(
+                    "the agents cannot reach their rootfs {} through",
+                    path.display()
+                ),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "mode {:o} has no search permission for others (hint: chmod o+x {}, or keep the runtime under /var/lib/clawkeep)",
+                        md.permissions().mode() & 0o7777,
+                        dir.display()
+                    ),
+                ),
+            });
         }
     }
     Ok(())
@@ -386,6 +413,24 @@ mod tests {
             nofile: 1024,
             tmp_size: 16 << 20,
         }
+    }
+
+    #[test]
+    fn unreachable_rootfs_is_explained() {
+        let base = std::env::temp_dir().join(format!("ck-reach-{}", std::process::id()));
+        let root = base.join("inner/rootfs");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(reachable_by_others(&root).is_ok());
+        std::fs::set_permissions(base.join("inner"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        let err = reachable_by_others(&root).unwrap_err().to_string();
+        assert!(
+            err.contains("inner: mode 700 has no search permission"),
+            "{err}"
+        );
+        assert!(err.contains("chmod o+x"), "{err}");
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

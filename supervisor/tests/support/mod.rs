@@ -357,3 +357,48 @@ pub fn facts(log: &str) -> std::collections::HashMap<String, String> {
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect()
 }
+
+/// The fleet body of an agent that runs [`CHECKS`] once.
+pub fn inspector(host_port: u16) -> String {
+    format!(
+        r#"
+[[agent]]
+name = "inspector"
+command = "/bin/sh"
+args = ["-c", '''{CHECKS}''']
+env = {{ HOST_PORT = "{host_port}" }}
+restart = "never"
+"#
+    )
+}
+
+/// Assert what [`CHECKS`] printed: the isolation every sandbox must have. `pid1` is the
+/// expected name of PID 1 inside (clawkeep's init, or the agent itself under runc).
+pub fn assert_isolated(output: &str, pid1: &str) {
+    let f = facts(output);
+    assert_eq!(f.get("done").map(String::as_str), Some("yes"), "{output}");
+    assert_eq!(f["hostname"], "inspector");
+    assert_eq!(f["uid"], "0");
+    assert_eq!(f["links"], "lo", "only loopback exists");
+    let procs: u32 = f["procs"].parse().unwrap();
+    assert!(
+        procs <= 6,
+        "host processes must be invisible, saw {procs} pids:\n{output}"
+    );
+    assert_eq!(f["pid1"], pid1);
+    assert_eq!(f["capeff"], "0000000000000000");
+    assert_eq!(f["runtime"], "read-only");
+    assert_eq!(f["home"], "writable");
+    assert_eq!(f["tmp"], "writable");
+    for call in ["mount", "unshare", "ptrace", "clone-ns"] {
+        assert_eq!(f[call], "EPERM", "{call} must fail with EPERM:\n{output}");
+    }
+    assert_eq!(
+        f["connect"], "ECONNREFUSED",
+        "the host's loopback must be out of reach"
+    );
+    assert_eq!(
+        f["uidmap"], "0 1000000000 65536",
+        "uid 0 inside is host uid 1000000000"
+    );
+}
