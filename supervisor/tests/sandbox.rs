@@ -140,7 +140,7 @@ cpu = 0.5
     let cores = (c1 - c0) as f64 / (t1 - t0).as_nanos() as f64;
     assert!(cores <= 0.6, "used {cores:.2} cores with cpu = 0.5");
     assert!(
-        cores >= 0.3,
+        cores >= 0.25,
         "the spinner should use about half a core, used {cores:.2}"
     );
     sup.down();
