@@ -370,6 +370,12 @@ fn second_supervisor_on_the_same_state_dir_is_refused() {
         )),
         "{err}"
     );
-    // The first one is unharmed.
+    // The first one is unharmed, and its socket is for root only.
     assert!(sup.cli(&["ps"]).status.success());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(sup.state.join("clawkeep.sock"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
 }
