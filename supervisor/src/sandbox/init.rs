@@ -293,8 +293,8 @@ fn supervise(
         .map_err(|e| sys_err("block signals", e))?;
     let (exec_r, exec_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys_err("pipe", e))?;
-    // SAFETY-free: init is single-threaded (it never starts a runtime), so fork is sound.
-    let child = match unsafe_free_fork()? {
+    // Init is single-threaded (it never starts a runtime), so forking it is sound.
+    let child = match fork()? {
         ForkResult::Child => {
             drop(exec_r);
             let err = exec_child(spec, &prepared.filters);
@@ -382,7 +382,7 @@ fn reap(main: Pid, report: &mut dyn FnMut(&str)) -> Option<i32> {
     }
 }
 
-fn unsafe_free_fork() -> Result<ForkResult, SandboxError> {
+fn fork() -> Result<ForkResult, SandboxError> {
     crate::sys::fork_single_threaded().map_err(|e| sys_err("fork", e))
 }
 
