@@ -1,1 +1,5 @@
-//! placeholder
+//! clawkeep's model gateway: agents reach local models only through it. It speaks Ollama's
+//! native API and the OpenAI-compatible API to agents, routes to local upstreams in either
+//! dialect, meters every token per agent and team, and enforces budgets and fair sharing.
+
+pub mod dialect;
