@@ -1,0 +1,180 @@
+//! The two stream framings: SSE (`data: {json}\n\n` … `data: [DONE]\n\n`) and NDJSON (one
+//! JSON object per line). Parsers accept bytes in arbitrary pieces and yield whole events.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+/// The SSE event that ends an OpenAI stream.
+pub(crate) const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// `value` as one SSE event. Serialized JSON never contains a raw newline, so one `data:`
+/// line suffices.
+pub(crate) fn sse_data(value: &Value) -> Bytes {
+    let json = value.to_string();
+    let mut out = String::with_capacity(json.len() + 8);
+    out.push_str("data: ");
+    out.push_str(&json);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+/// `value` as one NDJSON line.
+pub(crate) fn ndjson_line(value: &Value) -> Bytes {
+    let mut out = value.to_string();
+    out.push('\n');
+    Bytes::from(out)
+}
+
+/// One upstream event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Event {
+    /// A JSON payload.
+    Json(Value),
+    /// OpenAI's `data: [DONE]`.
+    Done,
+    /// A payload that is not JSON (skipped by the translator).
+    Garbage(String),
+}
+
+/// Splits bytes into lines ended by `\n`, `\r\n` or `\r`, across arbitrary chunk boundaries.
+#[derive(Debug, Default)]
+struct LineSplitter {
+    buf: Vec<u8>,
+    /// The last byte was `\r`: a `\n` right after it belongs to the same line end.
+    after_cr: bool,
+}
+
+impl LineSplitter {
+    fn push(&mut self, bytes: &[u8], mut on_line: impl FnMut(String)) {
+        for &byte in bytes {
+            let after_cr = std::mem::replace(&mut self.after_cr, false);
+            match byte {
+                b'\n' if after_cr => {}
+                b'\n' => on_line(self.take()),
+                b'\r' => {
+                    self.after_cr = true;
+                    on_line(self.take());
+                }
+                _ => self.buf.push(byte),
+            }
+        }
+    }
+
+    /// An unterminated last line, if any.
+    fn finish(&mut self) -> Option<String> {
+        self.after_cr = false;
+        (!self.buf.is_empty()).then(|| self.take())
+    }
+
+    fn take(&mut self) -> String {
+        let line = String::from_utf8_lossy(&self.buf).into_owned();
+        self.buf.clear();
+        line
+    }
+}
+
+/// Server-sent events parser (the subset LLM servers use: `data:` fields, comments, blank-line
+/// event ends). A `data:` line whose accumulated payload is already complete JSON (or
+/// `[DONE]`) is dispatched at once, so a server that omits the blank line still works.
+#[derive(Debug, Default)]
+pub(crate) struct SseParser {
+    lines: LineSplitter,
+    data: Option<String>,
+}
+
+impl SseParser {
+    /// Feeds bytes; complete events are appended to `out`.
+    pub(crate) fn push(&mut self, bytes: &[u8], out: &mut Vec<Event>) {
+        let Self { lines, data } = self;
+        lines.push(bytes, |line| on_sse_line(data, line, out));
+    }
+
+    /// The stream ended: dispatches whatever is pending.
+    pub(crate) fn finish(&mut self, out: &mut Vec<Event>) {
+        if let Some(line) = self.lines.finish() {
+            on_sse_line(&mut self.data, line, out);
+        }
+        if let Some(data) = self.data.take() {
+            out.push(classify(data));
+        }
+    }
+}
+
+fn on_sse_line(data: &mut Option<String>, line: String, out: &mut Vec<Event>) {
+    if line.is_empty() {
+        if let Some(pending) = data.take() {
+            out.push(classify(pending));
+        }
+        return;
+    }
+    if line.starts_with(':') {
+        return; // comment / keep-alive
+    }
+    if line.starts_with('{') {
+        // Not SSE at all but a bare JSON object (some servers send an error that way).
+        if let Some(pending) = data.take() {
+            out.push(classify(pending));
+        }
+        out.push(classify(line));
+        return;
+    }
+    let (field, value) = match line.split_once(':') {
+        Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+        None => (line.as_str(), ""),
+    };
+    if field != "data" {
+        return; // event:, id:, retry: carry nothing the translation needs
+    }
+    let pending = data.get_or_insert_with(String::new);
+    if !pending.is_empty() {
+        pending.push('\n');
+    }
+    pending.push_str(value);
+    if pending.trim() == "[DONE]" {
+        data.take();
+        out.push(Event::Done);
+    } else if let Ok(json) = serde_json::from_str::<Value>(pending) {
+        data.take();
+        out.push(Event::Json(json));
+    }
+}
+
+fn classify(data: String) -> Event {
+    if data.trim() == "[DONE]" {
+        return Event::Done;
+    }
+    match serde_json::from_str(&data) {
+        Ok(json) => Event::Json(json),
+        Err(_) => Event::Garbage(data),
+    }
+}
+
+/// NDJSON parser: every non-blank line is one event.
+#[derive(Debug, Default)]
+pub(crate) struct NdjsonParser {
+    lines: LineSplitter,
+}
+
+impl NdjsonParser {
+    /// Feeds bytes; complete events are appended to `out`.
+    pub(crate) fn push(&mut self, bytes: &[u8], out: &mut Vec<Event>) {
+        self.lines.push(bytes, |line| on_ndjson_line(line, out));
+    }
+
+    /// The stream ended: an unterminated last line is still an event.
+    pub(crate) fn finish(&mut self, out: &mut Vec<Event>) {
+        if let Some(line) = self.lines.finish() {
+            on_ndjson_line(line, out);
+        }
+    }
+}
+
+fn on_ndjson_line(line: String, out: &mut Vec<Event>) {
+    if line.trim().is_empty() {
+        return;
+    }
+    out.push(match serde_json::from_str(&line) {
+        Ok(json) => Event::Json(json),
+        Err(_) => Event::Garbage(line),
+    });
+}

@@ -1,0 +1,416 @@
+//! Building the upstream request from a downstream one: same-dialect passthrough (model
+//! replaced, streaming usage forced on) or translation between the dialects.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use super::tools::{call_name, ollama_call_to_openai, openai_call_to_ollama, tool_calls, CallIds};
+use super::{Dialect, Endpoint, Request};
+
+/// What to send upstream: a path relative to the upstream's base URL (OpenAI base URLs end
+/// in `/v1`) and the JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamCall {
+    /// `/chat/completions`, `/completions`, `/embeddings`, `/api/chat`, `/api/generate` or
+    /// `/api/embed`.
+    pub path: &'static str,
+    /// The body, with `model` set to the upstream's name for the model.
+    pub body: Value,
+}
+
+/// Sampling fields with the same name and meaning in OpenAI's body and Ollama's `options`.
+const SHARED_SAMPLING: [&str; 5] = [
+    "temperature",
+    "top_p",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+];
+
+/// The upstream request for `req` toward an upstream speaking `upstream` that knows the
+/// model as `upstream_model`. Toward OpenAI, streams always ask for the usage chunk.
+pub fn upstream_call(req: &Request, upstream: Dialect, upstream_model: &str) -> UpstreamCall {
+    let empty = Map::new();
+    let body = req.body.as_object().unwrap_or(&empty);
+    let model = Value::String(upstream_model.to_string());
+    match (req.dialect, upstream) {
+        (Dialect::OpenAi, Dialect::OpenAi) => openai_passthrough(req, body, model),
+        (Dialect::Ollama, Dialect::Ollama) => ollama_passthrough(req, body, model),
+        (Dialect::Ollama, Dialect::OpenAi) => ollama_to_openai(req, body, model),
+        (Dialect::OpenAi, Dialect::Ollama) => openai_to_ollama(req, body, model),
+    }
+}
+
+fn openai_path(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Chat => "/chat/completions",
+        Endpoint::Generate => "/completions",
+        Endpoint::Embed => "/embeddings",
+    }
+}
+
+fn ollama_path(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Chat => "/api/chat",
+        Endpoint::Generate => "/api/generate",
+        Endpoint::Embed => "/api/embed",
+    }
+}
+
+fn openai_passthrough(req: &Request, body: &Map<String, Value>, model: Value) -> UpstreamCall {
+    let mut out = body.clone();
+    out.insert("model".into(), model);
+    if req.endpoint != Endpoint::Embed {
+        let mut options = body
+            .get("stream_options")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        out.remove("stream_options");
+        if req.stream {
+            // Usage is the only token count an OpenAI stream gives (llm.md §3, §5).
+            options.insert("include_usage".into(), Value::Bool(true));
+            out.insert("stream_options".into(), Value::Object(options));
+        }
+        // vLLM rejects stream_options on a non-stream request, hence the removal above.
+        out.insert("stream".into(), Value::Bool(req.stream));
+    }
+    UpstreamCall {
+        path: openai_path(req.endpoint),
+        body: Value::Object(out),
+    }
+}
+
+fn ollama_passthrough(req: &Request, body: &Map<String, Value>, model: Value) -> UpstreamCall {
+    let mut out = body.clone();
+    out.insert("model".into(), model);
+    if req.endpoint != Endpoint::Embed {
+        out.insert("stream".into(), Value::Bool(req.stream));
+    }
+    UpstreamCall {
+        path: ollama_path(req.endpoint),
+        body: Value::Object(out),
+    }
+}
+
+fn ollama_to_openai(req: &Request, body: &Map<String, Value>, model: Value) -> UpstreamCall {
+    let mut out = Map::new();
+    out.insert("model".into(), model);
+    let path = match req.endpoint {
+        Endpoint::Embed => {
+            let input = body.get("input").filter(|v| !v.is_null());
+            let input = input.or_else(|| body.get("prompt")).cloned();
+            out.insert("input".into(), input.unwrap_or(Value::Null));
+            copy(body, &mut out, "dimensions");
+            // Ollama answers with float arrays; ask for those rather than OpenAI's base64.
+            out.insert("encoding_format".into(), json!("float"));
+            return UpstreamCall {
+                path: "/embeddings",
+                body: Value::Object(out),
+            };
+        }
+        Endpoint::Chat => {
+            let messages = body
+                .get("messages")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            out.insert(
+                "messages".into(),
+                Value::Array(ollama_messages_to_openai(messages)),
+            );
+            copy(body, &mut out, "tools");
+            "/chat/completions"
+        }
+        Endpoint::Generate if body.get("raw").and_then(Value::as_bool) == Some(true) => {
+            copy(body, &mut out, "prompt");
+            "/completions"
+        }
+        Endpoint::Generate => {
+            let mut messages = Vec::new();
+            if let Some(system) = body.get("system").and_then(Value::as_str) {
+                messages.push(json!({ "role": "system", "content": system }));
+            }
+            let prompt = body.get("prompt").and_then(Value::as_str).unwrap_or("");
+            let content = openai_content(prompt, strings(body.get("images")));
+            messages.push(json!({ "role": "user", "content": content }));
+            out.insert("messages".into(), Value::Array(messages));
+            "/chat/completions"
+        }
+    };
+    out.insert("stream".into(), Value::Bool(req.stream));
+    if req.stream {
+        out.insert("stream_options".into(), json!({ "include_usage": true }));
+    }
+    if let Some(options) = body.get("options").and_then(Value::as_object) {
+        for key in SHARED_SAMPLING.iter().chain(&["stop"]) {
+            copy(options, &mut out, key);
+        }
+        // Ollama's -1 (no limit) and -2 (fill the context) have no OpenAI equivalent.
+        if let Some(n) = options.get("num_predict").and_then(Value::as_u64) {
+            out.insert("max_tokens".into(), n.into());
+        }
+    }
+    match body.get("format") {
+        Some(Value::String(s)) if s == "json" => {
+            out.insert("response_format".into(), json!({ "type": "json_object" }));
+        }
+        Some(schema @ Value::Object(_)) => {
+            out.insert(
+                "response_format".into(),
+                json!({ "type": "json_schema", "json_schema": { "name": "schema", "schema": schema } }),
+            );
+        }
+        _ => {}
+    }
+    UpstreamCall {
+        path,
+        body: Value::Object(out),
+    }
+}
+
+/// Ollama messages as OpenAI ones: tool-call arguments encoded as strings, ids generated,
+/// tool results given the `tool_call_id` of the call they answer, images as content parts.
+fn ollama_messages_to_openai(messages: &[Value]) -> Vec<Value> {
+    let mut ids = CallIds::default();
+    let mut out = Vec::with_capacity(messages.len());
+    for message in messages {
+        let role = message
+            .get("role")
+            .and_then(Value::as_str)
+            .unwrap_or("user");
+        let text = message.get("content").and_then(Value::as_str).unwrap_or("");
+        let mut m = Map::new();
+        m.insert("role".into(), json!(role));
+        m.insert(
+            "content".into(),
+            openai_content(text, strings(message.get("images"))),
+        );
+        if let Some(calls) = tool_calls(Some(message)) {
+            let call_ids = ids.assistant(calls);
+            let calls = calls
+                .iter()
+                .zip(call_ids)
+                .map(|(call, id)| ollama_call_to_openai(call, id))
+                .collect();
+            m.insert("tool_calls".into(), Value::Array(calls));
+        }
+        if role == "tool" {
+            let explicit = message.get("tool_call_id").and_then(Value::as_str);
+            let id = match explicit {
+                Some(id) if !id.is_empty() => {
+                    ids.answered(id);
+                    Some(id.to_string())
+                }
+                _ => ids.result(message.get("tool_name").and_then(Value::as_str)),
+            };
+            if let Some(id) = id {
+                m.insert("tool_call_id".into(), Value::String(id));
+            }
+        }
+        out.push(Value::Object(m));
+    }
+    out
+}
+
+/// OpenAI `content`: the text alone, or text and image parts when there are images.
+fn openai_content(text: &str, images: Vec<&str>) -> Value {
+    if images.is_empty() {
+        return json!(text);
+    }
+    let mut parts = Vec::with_capacity(images.len() + 1);
+    if !text.is_empty() {
+        parts.push(json!({ "type": "text", "text": text }));
+    }
+    for image in images {
+        let url = format!("data:{};base64,{image}", sniff_image_type(image));
+        parts.push(json!({ "type": "image_url", "image_url": { "url": url } }));
+    }
+    Value::Array(parts)
+}
+
+/// The MIME type of a base64-encoded image from its first bytes (PNG when unknown:
+/// llama-server only needs a `data:image/` prefix and decodes the bytes themselves).
+fn sniff_image_type(base64: &str) -> &'static str {
+    const SIGNATURES: [(&str, &str); 4] = [
+        ("iVBORw0KGgo", "image/png"),
+        ("/9j/", "image/jpeg"),
+        ("R0lGOD", "image/gif"),
+        ("UklGR", "image/webp"),
+    ];
+    SIGNATURES
+        .iter()
+        .find(|(prefix, _)| base64.starts_with(prefix))
+        .map_or("image/png", |(_, mime)| mime)
+}
+
+fn openai_to_ollama(req: &Request, body: &Map<String, Value>, model: Value) -> UpstreamCall {
+    let mut out = Map::new();
+    out.insert("model".into(), model);
+    let path = match req.endpoint {
+        Endpoint::Embed => {
+            copy(body, &mut out, "input");
+            copy(body, &mut out, "dimensions");
+            return UpstreamCall {
+                path: "/api/embed",
+                body: Value::Object(out),
+            };
+        }
+        Endpoint::Chat => {
+            let messages = body
+                .get("messages")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            out.insert(
+                "messages".into(),
+                Value::Array(openai_messages_to_ollama(messages)),
+            );
+            copy(body, &mut out, "tools");
+            "/api/chat"
+        }
+        Endpoint::Generate => {
+            let prompt = match body.get("prompt") {
+                Some(Value::Array(items)) => items.first().cloned().unwrap_or(json!("")),
+                Some(prompt) => prompt.clone(),
+                None => json!(""),
+            };
+            out.insert("prompt".into(), prompt);
+            // /v1/completions sends the prompt as is: no chat template.
+            out.insert("raw".into(), Value::Bool(true));
+            "/api/generate"
+        }
+    };
+    out.insert("stream".into(), Value::Bool(req.stream));
+    let mut options = Map::new();
+    let max_tokens = body
+        .get("max_completion_tokens")
+        .filter(|v| !v.is_null())
+        .or_else(|| body.get("max_tokens"));
+    if let Some(n) = max_tokens.filter(|v| !v.is_null()) {
+        options.insert("num_predict".into(), n.clone());
+    }
+    for key in SHARED_SAMPLING.iter().chain(&["top_k"]) {
+        copy(body, &mut options, key);
+    }
+    match body.get("stop") {
+        Some(stop @ Value::String(_)) => {
+            options.insert("stop".into(), json!([stop]));
+        }
+        Some(stop @ Value::Array(_)) => {
+            options.insert("stop".into(), stop.clone());
+        }
+        _ => {}
+    }
+    if !options.is_empty() {
+        out.insert("options".into(), Value::Object(options));
+    }
+    let format = body.get("response_format");
+    match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
+        Some("json_object") => {
+            out.insert("format".into(), json!("json"));
+        }
+        Some("json_schema") => {
+            let schema = format
+                .and_then(|f| f.get("json_schema"))
+                .and_then(|s| s.get("schema"))
+                .filter(|s| s.is_object());
+            out.insert("format".into(), schema.cloned().unwrap_or(json!("json")));
+        }
+        _ => {}
+    }
+    UpstreamCall {
+        path,
+        body: Value::Object(out),
+    }
+}
+
+/// OpenAI messages as Ollama ones: content parts joined, tool-call arguments parsed to
+/// objects, tool results given the `tool_name` of the call their `tool_call_id` names.
+fn openai_messages_to_ollama(messages: &[Value]) -> Vec<Value> {
+    let mut names: HashMap<&str, &str> = HashMap::new();
+    let mut out = Vec::with_capacity(messages.len());
+    for message in messages {
+        let role = match message
+            .get("role")
+            .and_then(Value::as_str)
+            .unwrap_or("user")
+        {
+            // OpenAI's newer name for the system role.
+            "developer" => "system",
+            role => role,
+        };
+        let (text, images) = ollama_content(message.get("content"));
+        let mut m = Map::new();
+        m.insert("role".into(), json!(role));
+        m.insert("content".into(), Value::String(text));
+        if !images.is_empty() {
+            m.insert("images".into(), json!(images));
+        }
+        if let Some(calls) = tool_calls(Some(message)) {
+            for call in calls {
+                if let Some(id) = call.get("id").and_then(Value::as_str) {
+                    names.insert(id, call_name(call));
+                }
+            }
+            let calls = calls.iter().map(openai_call_to_ollama).collect();
+            m.insert("tool_calls".into(), Value::Array(calls));
+        }
+        if role == "tool" {
+            let by_id = message
+                .get("tool_call_id")
+                .and_then(Value::as_str)
+                .and_then(|id| names.get(id).copied());
+            // The legacy `name` of a function result, when the id is unknown.
+            let name = by_id.or_else(|| message.get("name").and_then(Value::as_str));
+            if let Some(name) = name {
+                m.insert("tool_name".into(), json!(name));
+            }
+        }
+        out.push(Value::Object(m));
+    }
+    out
+}
+
+/// OpenAI `content` as Ollama's text and images: text parts joined with newlines, `data:`
+/// URL images decoded to their base64 payload, other parts (remote URLs, audio) dropped.
+fn ollama_content(content: Option<&Value>) -> (String, Vec<&str>) {
+    let parts = match content {
+        Some(Value::String(s)) => return (s.clone(), Vec::new()),
+        Some(Value::Array(parts)) => parts,
+        _ => return (String::new(), Vec::new()),
+    };
+    let mut texts = Vec::new();
+    let mut images = Vec::new();
+    for part in parts {
+        if let Some(text) = part.get("text").and_then(Value::as_str) {
+            texts.push(text);
+        }
+        let image = part.get("image_url");
+        let url = image
+            .and_then(|i| i.get("url"))
+            .or(image)
+            .and_then(Value::as_str);
+        if let Some((_, data)) = url
+            .filter(|u| u.starts_with("data:"))
+            .and_then(|u| u.split_once(";base64,"))
+        {
+            images.push(data);
+        }
+    }
+    (texts.join("\n"), images)
+}
+
+/// The strings of an optional array.
+fn strings(value: Option<&Value>) -> Vec<&str> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// Copies `from[key]` to `to[key]` when present and not null.
+fn copy(from: &Map<String, Value>, to: &mut Map<String, Value>, key: &str) {
+    if let Some(v) = from.get(key).filter(|v| !v.is_null()) {
+        to.insert(key.to_string(), v.clone());
+    }
+}
