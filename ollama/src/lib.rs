@@ -2,4 +2,12 @@
 //! native API and the OpenAI-compatible API to agents, routes to local upstreams in either
 //! dialect, meters every token per agent and team, and enforces budgets and fair sharing.
 
+pub mod budget;
+pub mod clock;
+pub mod config;
 pub mod dialect;
+pub mod ledger;
+pub mod metrics;
+pub mod queue;
+pub mod route;
+pub mod server;

@@ -7,5 +7,6 @@ pub mod fleet;
 pub mod netns;
 pub mod pid1;
 pub mod sandbox;
+pub mod spend;
 pub mod sys;
 pub mod up;

@@ -146,3 +146,13 @@ fn schema_is_json_for_editors() {
         "{description}"
     );
 }
+
+#[test]
+fn model_gateway_settings() {
+    insta::assert_snapshot!("models", check_fails("models.toml"));
+}
+
+#[test]
+fn model_settings_without_models_section() {
+    insta::assert_snapshot!("no_models", check_fails("no-models.toml"));
+}

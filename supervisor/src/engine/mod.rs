@@ -32,6 +32,8 @@ pub struct Shared {
     pub reaper: Reaper,
     /// Services then agents, in fleet order.
     pub processes: Vec<Arc<Process>>,
+    /// The model gateway, when the fleet has `[models]`.
+    pub gateway: Option<Arc<ollama::server::Gateway>>,
 }
 
 impl Shared {
@@ -51,6 +53,18 @@ pub enum EngineError {
         what: &'static str,
         /// The path.
         path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The model gateway could not start.
+    #[error("model gateway: {0}")]
+    Gateway(#[from] ollama::server::GatewayError),
+    /// The metrics address could not be bound.
+    #[error("[models] metrics {addr}: {source} (hint: another program uses it; pick a free loopback port)")]
+    Metrics {
+        /// The address.
+        addr: std::net::SocketAddr,
         /// The OS error.
         #[source]
         source: std::io::Error,
@@ -124,12 +138,41 @@ impl Engine {
             processes.push(p);
             receivers.push(rx);
         }
+        let gateway = match &fleet.models {
+            Some(m) => {
+                let gw = ollama::server::Gateway::new(
+                    &m.config,
+                    m.settings.clone(),
+                    &paths.state_dir.join("ledger"),
+                    Arc::new(ollama::clock::SystemClock),
+                )?;
+                if gw.torn_records > 0 {
+                    tracing::warn!(
+                        "the token ledger has {} torn record(s) from a crash; they are skipped",
+                        gw.torn_records
+                    );
+                }
+                gw.start_background(Duration::from_secs(5));
+                if let Some(addr) = m.metrics {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| EngineError::Metrics { addr, source })?;
+                    let router = gw.metrics_router();
+                    tokio::spawn(async move {
+                        let _ = axum::serve(listener, router).await;
+                    });
+                }
+                Some(gw)
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
             fleet,
             paths,
             host,
             reaper,
             processes,
+            gateway,
         });
         for p in &shared.processes {
             if let Def::Agent(a) = &p.def {

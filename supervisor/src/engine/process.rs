@@ -262,6 +262,8 @@ impl Process {
 
 /// One run in progress.
 struct Run {
+    /// The agent's model gateway socket, served while the sandbox runs.
+    gateway: Option<tokio::task::JoinHandle<()>>,
     pid: Pid,
     started: Instant,
     exited: oneshot::Receiver<WaitStatus>,
@@ -448,10 +450,30 @@ async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, Strin
     let exited = shared.reaper.watch(prepared.starting.pid());
     pump_log(me.logs.clone(), prepared.log);
     let starting = prepared.starting;
+    // The agent's model socket exists before the agent does, so its first request finds it.
+    let gateway = match (&me.def, &shared.gateway) {
+        (Def::Agent(a), Some(gw)) => match gateway_socket(shared, starting.pid()).await {
+            Ok(listener) => Some(tokio::spawn(
+                gw.clone().serve(listener, Arc::new(caller(a))),
+            )),
+            Err(e) => {
+                let _ = tokio::task::spawn_blocking(move || starting.abort()).await;
+                return Err(format!(
+                    "cannot open the model gateway socket 127.0.0.1:{MODEL_PORT} in the sandbox: {e}"
+                ));
+            }
+        },
+        _ => None,
+    };
     let started = tokio::task::spawn_blocking(move || starting.start())
         .await
         .map_err(|e| format!("start task failed: {e}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            if let Some(g) = &gateway {
+                g.abort();
+            }
+            e.to_string()
+        })?;
     let reports = started.status.map(|fd| tokio::spawn(read_reports(fd)));
     let cgroup = started.cgroup.map(Arc::new);
     me.set_cgroup(cgroup.clone());
@@ -479,12 +501,45 @@ async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, Strin
     me.set_state(State::Running, None);
     me.logs.event(&format!("started, pid {}", started.pid));
     Ok(Run {
+        gateway,
         pid: started.pid,
         started: now,
         exited,
         cgroup,
         reports,
     })
+}
+
+/// Where agents reach the model gateway inside their sandbox (Ollama's usual address).
+pub const MODEL_PORT: u16 = 11434;
+
+/// Bring up lo in the paused sandbox's network namespace and listen on 127.0.0.1:11434
+/// there; the supervisor serves it, so whoever connects is that agent.
+async fn gateway_socket(shared: &Shared, pid: Pid) -> std::io::Result<tokio::net::TcpListener> {
+    let ns = crate::netns::open(&shared.host.proc_root, pid.as_raw())?;
+    let std_listener = tokio::task::spawn_blocking(move || {
+        crate::netns::within(&ns, || {
+            crate::sys::loopback_up().map_err(std::io::Error::from)?;
+            let l = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, MODEL_PORT))?;
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    tokio::net::TcpListener::from_std(std_listener)
+}
+
+/// The gateway's view of an agent: fixed per socket, never taken from requests.
+fn caller(a: &Agent) -> ollama::server::Caller {
+    ollama::server::Caller {
+        agent: a.name.clone(),
+        team: a.team.clone(),
+        default_model: a.model.clone(),
+        allowed: a.models.clone(),
+        tokens_per_day: a.tokens_per_day,
+        max_concurrent: a.max_concurrent as usize,
+    }
 }
 
 /// Copy the process's output into its log until every writer is gone.
@@ -610,6 +665,9 @@ async fn kill_cgroup(cg: Option<Arc<ProcCgroup>>, pid: Pid) {
 
 /// Work out how a run ended, and clean up its cgroup.
 async fn conclude(me: &Arc<Process>, run: &mut Run, st: Option<WaitStatus>) -> Ended {
+    if let Some(g) = run.gateway.take() {
+        g.abort();
+    }
     let ran = run.started.elapsed();
     let reports = match run.reports.take() {
         Some(h) => tokio::time::timeout(Duration::from_secs(2), h)

@@ -23,6 +23,10 @@ pub struct FleetFile {
     /// The agents: each one runs in its own sandbox.
     #[serde(default)]
     pub agent: Vec<AgentFile>,
+    /// The model gateway: local upstreams agents reach through clawkeep only.
+    pub models: Option<ollama::config::GatewayConfig>,
+    /// Teams and their budgets, e.g. `[teams.support] budget = { tokens_per_day = 5000000 }`.
+    pub teams: Option<BTreeMap<String, TeamFile>>,
     /// Supervised processes that are not agents (store, inference server, ...), run on the host.
     #[serde(default)]
     pub service: Vec<ServiceFile>,
@@ -193,6 +197,16 @@ pub struct AgentSettings {
     /// Team the agent belongs to (used for grouping and, later, budgets).
     #[schemars(example = &"research")]
     pub team: Option<String>,
+    /// Model used when a request names none (a model or alias from `[models]`).
+    #[schemars(example = &"default")]
+    pub model: Option<String>,
+    /// Models the agent may use (all of `[models]` when absent).
+    pub models: Option<Vec<String>>,
+    /// Daily token budget of the agent.
+    pub budget: Option<ollama::config::BudgetConfig>,
+    /// Model requests the agent may have in flight at once (default 4).
+    #[schemars(example = 4)]
+    pub max_concurrent: Option<u32>,
 }
 
 /// One `[[agent]]`: a sandboxed agent; its settings override `[defaults]` one by one.
@@ -259,4 +273,12 @@ pub struct ServiceFile {
     pub stop_grace: Option<String>,
     /// Log capture.
     pub log: Option<LogFile>,
+}
+
+/// `[teams.NAME]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamFile {
+    /// Daily token budget shared by the team's agents.
+    pub budget: Option<ollama::config::BudgetConfig>,
 }

@@ -5,6 +5,7 @@ mod cycles;
 mod diag;
 mod file;
 mod host;
+mod models;
 mod names;
 mod resolve;
 mod schema_check;
@@ -39,6 +40,30 @@ pub struct Fleet {
     pub agents: Vec<Agent>,
     /// Services in file order.
     pub services: Vec<Service>,
+    /// The model gateway, when the fleet has `[models]`.
+    pub models: Option<Models>,
+}
+
+/// Resolved `[models]` and `[teams]`.
+#[derive(Debug, Clone)]
+pub struct Models {
+    /// The section as written (checked).
+    pub config: ollama::config::GatewayConfig,
+    /// Sizes, durations and team budgets, parsed.
+    pub settings: ollama::server::Settings,
+    /// Loopback address of `/metrics`, if any.
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+impl PartialEq for Models {
+    fn eq(&self, other: &Self) -> bool {
+        self.metrics == other.metrics
+            && self.settings.max_body == other.settings.max_body
+            && self.settings.timeout == other.settings.timeout
+            && self.settings.cooldown == other.settings.cooldown
+            && self.settings.team_budgets == other.settings.team_budgets
+            && self.config.known_models() == other.config.known_models()
+    }
 }
 
 /// Resolved `[node]`.
@@ -155,6 +180,14 @@ pub struct Agent {
     pub log: LogPolicy,
     /// Services it waits for.
     pub depends_on: Vec<String>,
+    /// Model used when a request names none.
+    pub model: Option<String>,
+    /// Models it may use (all when None).
+    pub models: Option<Vec<String>>,
+    /// Daily token budget.
+    pub tokens_per_day: Option<u64>,
+    /// Model requests in flight at once.
+    pub max_concurrent: u32,
 }
 
 /// A resolved `[[service]]`.

@@ -105,7 +105,7 @@ impl<'a> Resolver<'a> {
             self.agent_command(command, rootfs.as_deref(), &sub(&defaults_at, &["command"]));
         }
         self.names(file);
-        let agents = file
+        let agents: Vec<Agent> = file
             .agent
             .iter()
             .enumerate()
@@ -117,12 +117,14 @@ impl<'a> Resolver<'a> {
             .enumerate()
             .map(|(i, s)| self.service(i, s))
             .collect();
+        let models = self.models(file, &agents);
         let mut fleet = Fleet {
             path: fleet_path,
             node,
             rootfs: rootfs.unwrap_or_default(),
             agents,
             services,
+            models,
         };
         self.dependencies(file, &mut fleet);
         self.ports(file);
@@ -406,6 +408,10 @@ impl<'a> Resolver<'a> {
             log: merged.log.finish(),
             // Filled in by `dependencies` once every name is known.
             depends_on: Vec::new(),
+            model: merged.model.clone(),
+            models: merged.models.clone(),
+            tokens_per_day: merged.tokens_per_day,
+            max_concurrent: merged.max_concurrent.unwrap_or(4),
         }
     }
 

@@ -148,6 +148,14 @@ pub(crate) struct SettingsLayer {
     pub log: LogLayer,
     /// Team.
     pub team: Option<String>,
+    /// Default model.
+    pub model: Option<String>,
+    /// Allowed models.
+    pub models: Option<Vec<String>>,
+    /// Daily token budget.
+    pub tokens_per_day: Option<u64>,
+    /// Model requests in flight at once.
+    pub max_concurrent: Option<u32>,
 }
 
 impl SettingsLayer {
@@ -169,6 +177,10 @@ impl SettingsLayer {
             stop_grace: self.stop_grace.or(base.stop_grace),
             log: self.log.over(&base.log),
             team: self.team.or_else(|| base.team.clone()),
+            model: self.model.or_else(|| base.model.clone()),
+            models: self.models.or_else(|| base.models.clone()),
+            tokens_per_day: self.tokens_per_day.or(base.tokens_per_day),
+            max_concurrent: self.max_concurrent.or(base.max_concurrent),
         }
     }
 
@@ -245,6 +257,22 @@ impl Resolver<'_> {
             stop_grace: self.duration(s.stop_grace.as_deref(), &sub(at, &["stop_grace"])),
             log: self.log_layer(s.log.as_ref(), at),
             team: s.team.clone(),
+            model: s.model.clone(),
+            models: s.models.clone(),
+            tokens_per_day: self.at_least(
+                s.budget.and_then(|b| b.tokens_per_day),
+                1,
+                &sub(at, &["budget", "tokens_per_day"]),
+                "a budget of 0 tokens would refuse every request",
+            ),
+            max_concurrent: self
+                .at_least(
+                    s.max_concurrent.map(u64::from),
+                    1,
+                    &sub(at, &["max_concurrent"]),
+                    "an agent needs at least one model request at a time",
+                )
+                .map(|v| v as u32),
         }
     }
 

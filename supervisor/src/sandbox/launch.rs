@@ -58,6 +58,16 @@ impl Starting {
         self.paused.pid
     }
 
+    /// Give up before exec: the child exits, its cgroup is emptied and removed.
+    pub fn abort(self) {
+        let Starting { paused, cgroup, .. } = self;
+        let _ = paused.abort();
+        if let Some(cg) = cgroup {
+            let _ = cg.kill_all(std::time::Duration::from_secs(1));
+            let _ = cg.destroy();
+        }
+    }
+
     /// Let the process exec; returns once it has (or failed to).
     pub fn start(self) -> Result<Started, SandboxError> {
         let Starting {

@@ -1,0 +1,663 @@
+//! The gateway itself: one axum router per agent socket (whoever connects on an agent's
+//! socket is that agent), translating, routing with failover, metering and budgets.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::budget::Budgets;
+use crate::clock::Clock;
+use crate::config::GatewayConfig;
+use crate::dialect::{self, ApiError, Dialect, Endpoint, ErrorKind, Request, StreamTranslator};
+use crate::ledger::{self, Ledger, LedgerError, Outcome, Record};
+use crate::metrics::Metrics;
+use crate::route::{RouteError, Routes, Upstream};
+
+/// Gateway-wide settings, resolved by the supervisor from the fleet file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest request body in bytes.
+    pub max_body: usize,
+    /// Time an upstream may take for a whole answer.
+    pub timeout: Duration,
+    /// How long a failed upstream is skipped.
+    pub cooldown: Duration,
+    /// Daily token budgets of teams.
+    pub team_budgets: HashMap<String, u64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_body: 8 << 20,
+            timeout: Duration::from_secs(600),
+            cooldown: Duration::from_secs(10),
+            team_budgets: HashMap::new(),
+        }
+    }
+}
+
+/// Who is calling: fixed per socket, never taken from the request.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// Agent name.
+    pub agent: String,
+    /// Its team.
+    pub team: Option<String>,
+    /// Model used when a request names none.
+    pub default_model: Option<String>,
+    /// Models it may use (all when None).
+    pub allowed: Option<Vec<String>>,
+    /// Its daily token budget.
+    pub tokens_per_day: Option<u64>,
+    /// Requests it may have in flight at once.
+    pub max_concurrent: usize,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The routing table is unusable.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// The ledger could not be opened or read.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Client(String),
+}
+
+/// The model gateway, shared by every agent's socket.
+pub struct Gateway {
+    /// Routing table.
+    pub routes: Arc<Routes>,
+    settings: Settings,
+    ledger: Ledger,
+    budgets: Budgets,
+    /// Live metrics.
+    pub metrics: Metrics,
+    client: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    agent_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Torn ledger lines found at start (a crash mid-write), for the operator's log.
+    pub torn_records: usize,
+}
+
+impl Gateway {
+    /// Build the gateway; today's spending is rebuilt from the ledger in `ledger_dir`.
+    pub fn new(
+        cfg: &GatewayConfig,
+        settings: Settings,
+        ledger_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, GatewayError> {
+        let routes = Arc::new(Routes::new(cfg)?);
+        let ledger = Ledger::open(ledger_dir)?;
+        let now = clock.now();
+        let today = ledger::read(
+            ledger_dir,
+            ledger::next_midnight(now) - Duration::from_secs(86_400),
+        )?;
+        let budgets = Budgets::from_records(&today.records, now);
+        // No proxies and no redirects: a prompt must never leave the node, not even when an
+        // upstream answers with a redirect.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| GatewayError::Client(e.to_string()))?;
+        Ok(Arc::new(Self {
+            routes,
+            settings,
+            ledger,
+            budgets,
+            metrics: Metrics::default(),
+            client,
+            clock,
+            agent_slots: Mutex::new(HashMap::new()),
+            torn_records: today.torn.len(),
+        }))
+    }
+
+    /// Start the health checks and the periodic ledger flush (inside a tokio runtime).
+    pub fn start_background(self: &Arc<Self>, health_every: Duration) {
+        tokio::spawn(crate::route::health_loop(
+            self.routes.clone(),
+            self.client.clone(),
+            health_every,
+        ));
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let m = me.clone();
+                let _ = tokio::task::spawn_blocking(move || m.ledger.sync()).await;
+            }
+        });
+    }
+
+    /// Today's tokens of an agent and its team.
+    pub fn used_today(&self, agent: &str, team: Option<&str>) -> (u64, u64) {
+        self.budgets.used(agent, team, self.clock.now())
+    }
+
+    /// The router for one agent's socket.
+    pub fn router(self: &Arc<Self>, caller: Arc<Caller>) -> Router {
+        let st = Ctx {
+            gw: self.clone(),
+            caller,
+        };
+        Router::new()
+            .route("/", get(|| async { "Ollama is running" }))
+            .route(
+                "/api/version",
+                get(|| async { axum::Json(dialect::version()) }),
+            )
+            .route("/api/tags", get(tags))
+            .route("/api/show", post(show))
+            .route(
+                "/api/chat",
+                post(|s: State<Ctx>, b: Body| serve(s, Dialect::Ollama, Endpoint::Chat, b)),
+            )
+            .route(
+                "/api/generate",
+                post(|s: State<Ctx>, b: Body| serve(s, Dialect::Ollama, Endpoint::Generate, b)),
+            )
+            .route(
+                "/api/embed",
+                post(|s: State<Ctx>, b: Body| serve(s, Dialect::Ollama, Endpoint::Embed, b)),
+            )
+            .route("/v1/models", get(models))
+            .route(
+                "/v1/chat/completions",
+                post(|s: State<Ctx>, b: Body| serve(s, Dialect::OpenAi, Endpoint::Chat, b)),
+            )
+            .route(
+                "/v1/completions",
+                post(|s: State<Ctx>, b: Body| serve(s, Dialect::OpenAi, Endpoint::Generate, b)),
+            )
+            .route(
+                "/v1/embeddings",
+                post(|s: State<Ctx>, b: Body| serve(s, Dialect::OpenAi, Endpoint::Embed, b)),
+            )
+            .fallback(not_found)
+            .with_state(st)
+    }
+
+    /// Serve one agent's socket until the listener fails or the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener, caller: Arc<Caller>) {
+        let agent = caller.agent.clone();
+        if let Err(e) = axum::serve(listener, self.router(caller)).await {
+            tracing::warn!(agent, "model gateway socket: {e}");
+        }
+    }
+
+    /// The operator's `/metrics` endpoint.
+    pub fn metrics_router(self: &Arc<Self>) -> Router {
+        let gw = self.clone();
+        Router::new().route(
+            "/metrics",
+            get(move || {
+                let gw = gw.clone();
+                async move {
+                    for u in &gw.routes.upstreams {
+                        let (up, _, _) = u.state();
+                        gw.metrics.upstream(&u.name, up, u.queue.load().1);
+                    }
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        gw.metrics.encode(),
+                    )
+                }
+            }),
+        )
+    }
+
+    fn agent_slots(&self, caller: &Caller) -> Arc<Semaphore> {
+        let mut m = self.agent_slots.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(caller.agent.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(caller.max_concurrent.max(1))))
+            .clone()
+    }
+
+    fn bill(&self, r: Record) {
+        if let Err(e) = self.ledger.append(&r) {
+            tracing::error!("{e}");
+        }
+        let now = self.clock.now();
+        self.budgets.add(
+            &r,
+            std::time::UNIX_EPOCH + Duration::from_millis(r.ts_ms),
+            now,
+        );
+        self.metrics.record(&r);
+    }
+}
+
+#[derive(Clone)]
+struct Ctx {
+    gw: Arc<Gateway>,
+    caller: Arc<Caller>,
+}
+
+/// Everything known about a request while it is being served, for its ledger record.
+struct Bill {
+    started: Instant,
+    ts: SystemTime,
+    model: String,
+}
+
+impl Bill {
+    fn record(&self, c: &Caller, upstream: Option<&str>, status: u16, outcome: Outcome) -> Record {
+        Record {
+            ts_ms: ledger::unix_ms(self.ts),
+            agent: c.agent.clone(),
+            team: c.team.clone(),
+            model: self.model.clone(),
+            upstream: upstream.map(str::to_string),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            latency_ms: self.started.elapsed().as_millis() as u64,
+            status,
+            outcome,
+            estimated: false,
+        }
+    }
+}
+
+fn error_response(dialect: Dialect, err: &ApiError) -> Response {
+    let (body, ct) = dialect::error_body(dialect, err);
+    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, ct)], body).into_response()
+}
+
+fn api_error(status: u16, kind: ErrorKind, message: String) -> ApiError {
+    ApiError {
+        status,
+        message,
+        kind,
+    }
+}
+
+/// Answer with an error and bill it (no tokens).
+fn refuse(ctx: &Ctx, bill: &Bill, dialect: Dialect, err: ApiError) -> Response {
+    ctx.gw
+        .bill(bill.record(&ctx.caller, None, err.status, Outcome::Refused));
+    error_response(dialect, &err)
+}
+
+async fn serve(
+    State(ctx): State<Ctx>,
+    dialect: Dialect,
+    endpoint: Endpoint,
+    body: Body,
+) -> Response {
+    let gw = ctx.gw.clone();
+    let mut bill = Bill {
+        started: Instant::now(),
+        ts: gw.clock.now(),
+        model: String::new(),
+    };
+    let bytes = match axum::body::to_bytes(body, gw.settings.max_body).await {
+        Ok(b) => b,
+        Err(_) => {
+            let msg = format!(
+                "request body is larger than the gateway's limit of {} bytes (hint: send less context, or raise [models] max_body)",
+                gw.settings.max_body
+            );
+            return refuse(
+                &ctx,
+                &bill,
+                dialect,
+                api_error(413, ErrorKind::TooLarge, msg),
+            );
+        }
+    };
+    let req = match dialect::parse_request(dialect, endpoint, &bytes) {
+        Ok(r) => r,
+        Err(e) => return refuse(&ctx, &bill, dialect, e),
+    };
+    let caller = ctx.caller.clone();
+    let requested = req
+        .model
+        .clone()
+        .filter(|m| !m.is_empty())
+        .or_else(|| caller.default_model.clone())
+        .or_else(|| gw.routes.default.clone());
+    let Some(requested) = requested else {
+        let msg = "the request names no model and this agent has no default (hint: set model in the request, or model = \"...\" for the agent in the fleet file)".to_string();
+        return refuse(
+            &ctx,
+            &bill,
+            dialect,
+            api_error(400, ErrorKind::InvalidRequest, msg),
+        );
+    };
+    bill.model = requested.clone();
+    let visible: Vec<String> = gw
+        .routes
+        .names()
+        .into_iter()
+        .filter(|n| caller.allowed.as_ref().is_none_or(|a| a.contains(n)))
+        .collect();
+    if let Some(allowed) = &caller.allowed {
+        if !allowed.contains(&requested) {
+            let msg = format!(
+                "model {requested:?} is not allowed for agent {} (allowed: {})",
+                caller.agent,
+                visible.join(", ")
+            );
+            return refuse(
+                &ctx,
+                &bill,
+                dialect,
+                api_error(403, ErrorKind::Forbidden, msg),
+            );
+        }
+    }
+    let Some(target) = gw.routes.resolve(&requested) else {
+        let msg = format!(
+            "model {requested:?} not found (available: {})",
+            visible.join(", ")
+        );
+        return refuse(
+            &ctx,
+            &bill,
+            dialect,
+            api_error(404, ErrorKind::NotFound, msg),
+        );
+    };
+    let now = gw.clock.now();
+    let team_limit = caller
+        .team
+        .as_ref()
+        .and_then(|t| gw.settings.team_budgets.get(t).copied());
+    if let Err(ex) = gw.budgets.check(
+        &caller.agent,
+        caller.tokens_per_day,
+        caller.team.as_deref(),
+        team_limit,
+        now,
+    ) {
+        let wait = ex
+            .resets_at
+            .duration_since(now)
+            .unwrap_or_default()
+            .as_secs()
+            .max(1);
+        let mut resp = refuse(
+            &ctx,
+            &bill,
+            dialect,
+            api_error(429, ErrorKind::BudgetExceeded, ex.to_string()),
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
+    let agent_slot = match gw.agent_slots(&caller).acquire_owned().await {
+        Ok(p) => p,
+        Err(_) => {
+            let msg = "the gateway is shutting down".to_string();
+            return refuse(
+                &ctx,
+                &bill,
+                dialect,
+                api_error(503, ErrorKind::Upstream, msg),
+            );
+        }
+    };
+    let mut last_error = String::from("no upstream serves it");
+    for up in gw.routes.candidates(&target) {
+        let slot = up.queue.acquire(&caller.agent).await;
+        let call = dialect::upstream_call(&req, up.dialect, &target.model);
+        let sent = gw
+            .client
+            .post(up.url(call.path))
+            .json(&call.body)
+            .timeout(gw.settings.timeout)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) if r.status().is_server_error() => {
+                let status = r.status();
+                let body = r.bytes().await.unwrap_or_default();
+                last_error = format!(
+                    "{} answered HTTP {status}: {}",
+                    up.name,
+                    dialect::upstream_error_message(up.dialect, &body)
+                );
+                up.failed(gw.settings.cooldown, &last_error);
+                continue;
+            }
+            Ok(r) => r,
+            Err(e) => {
+                last_error = format!("{} did not answer: {}", up.name, error_chain(&e));
+                up.failed(gw.settings.cooldown, &last_error);
+                continue;
+            }
+        };
+        up.succeeded();
+        if !resp.status().is_success() {
+            // The upstream refused the request itself (4xx): pass its reason on.
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap_or_default();
+            let msg = dialect::upstream_error_message(up.dialect, &body);
+            gw.bill(bill.record(&caller, Some(&up.name), status, Outcome::UpstreamError));
+            return error_response(dialect, &api_error(status, ErrorKind::InvalidRequest, msg));
+        }
+        return if req.stream {
+            stream(gw, caller, req, bill, up, resp, agent_slot, slot, requested)
+        } else {
+            whole(&gw, &caller, &req, &bill, &up, resp, &requested).await
+        };
+    }
+    let msg = format!("no upstream for model {requested:?} could answer: {last_error}");
+    refuse(
+        &ctx,
+        &bill,
+        dialect,
+        api_error(502, ErrorKind::Upstream, msg),
+    )
+}
+
+/// The whole error chain of a reqwest error (its Display hides the cause).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+async fn whole(
+    gw: &Arc<Gateway>,
+    caller: &Caller,
+    req: &Request,
+    bill: &Bill,
+    up: &Upstream,
+    resp: reqwest::Response,
+    model: &str,
+) -> Response {
+    let body = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => {
+            let err = api_error(
+                504,
+                ErrorKind::Timeout,
+                format!("{} failed mid-answer: {}", up.name, error_chain(&e)),
+            );
+            gw.bill(bill.record(caller, Some(&up.name), 504, Outcome::UpstreamError));
+            return error_response(req.dialect, &err);
+        }
+    };
+    match dialect::translate_response(req, up.dialect, model, &body) {
+        Ok((out, ct, usage)) => {
+            let mut r = bill.record(caller, Some(&up.name), 200, Outcome::Ok);
+            r.prompt_tokens = usage.prompt_tokens.unwrap_or(0);
+            r.completion_tokens = usage.completion_tokens.unwrap_or(0);
+            gw.bill(r);
+            (StatusCode::OK, [(header::CONTENT_TYPE, ct)], out).into_response()
+        }
+        Err(e) => {
+            gw.bill(bill.record(caller, Some(&up.name), e.status, Outcome::UpstreamError));
+            error_response(req.dialect, &e)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream(
+    gw: Arc<Gateway>,
+    caller: Arc<Caller>,
+    req: Request,
+    bill: Bill,
+    up: Arc<Upstream>,
+    mut resp: reqwest::Response,
+    agent_slot: OwnedSemaphorePermit,
+    slot: crate::queue::Permit,
+    model: String,
+) -> Response {
+    let mut tr = StreamTranslator::new(&req, up.dialect, &model);
+    let ct = tr.content_type();
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    tokio::spawn(async move {
+        let _slots = (agent_slot, slot);
+        let mut outcome = Outcome::Ok;
+        'read: loop {
+            tokio::select! {
+                chunk = resp.chunk() => match chunk {
+                    Ok(Some(bytes)) => {
+                        for frame in tr.feed(&bytes) {
+                            if tx.send(Ok(frame)).await.is_err() {
+                                outcome = Outcome::ClientClosed;
+                                break 'read;
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        for frame in tr.finish() {
+                            if tx.send(Ok(frame)).await.is_err() {
+                                outcome = Outcome::ClientClosed;
+                                break;
+                            }
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        let msg = format!("{} failed mid-stream: {}", up.name, error_chain(&e));
+                        let _ = tx.send(Ok(dialect::stream_error_frame(req.dialect, &msg))).await;
+                        outcome = Outcome::UpstreamError;
+                        break;
+                    }
+                },
+                // The agent hung up: stop reading, which cancels the generation upstream.
+                _ = tx.closed() => {
+                    outcome = Outcome::ClientClosed;
+                    break;
+                }
+            }
+        }
+        if outcome == Outcome::Ok && tr.upstream_error().is_some() {
+            outcome = Outcome::UpstreamError;
+        }
+        drop(resp);
+        let usage = tr.usage();
+        let mut r = bill.record(&caller, Some(&up.name), 200, outcome);
+        match (usage.prompt_tokens, usage.completion_tokens) {
+            (Some(p), Some(c)) => {
+                r.prompt_tokens = p;
+                r.completion_tokens = c;
+            }
+            (p, c) => {
+                // Cut before the usage arrived: bill what was produced, one token per
+                // generated chunk, and the prompt at about four characters a token.
+                r.prompt_tokens = p.unwrap_or((req.prompt_chars as u64).div_ceil(4));
+                r.completion_tokens = c.unwrap_or(usage.produced_chunks);
+                r.estimated = true;
+            }
+        }
+        gw.bill(r);
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(ReceiverStream::new(rx)),
+    )
+        .into_response()
+}
+
+async fn tags(State(ctx): State<Ctx>) -> Response {
+    let infos = ctx.gw.routes.model_infos(ctx.caller.allowed.as_deref());
+    axum::Json(dialect::list_models(Dialect::Ollama, &infos)).into_response()
+}
+
+async fn models(State(ctx): State<Ctx>) -> Response {
+    let infos = ctx.gw.routes.model_infos(ctx.caller.allowed.as_deref());
+    axum::Json(dialect::list_models(Dialect::OpenAi, &infos)).into_response()
+}
+
+async fn show(State(ctx): State<Ctx>, body: Bytes) -> Response {
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            let err = api_error(
+                400,
+                ErrorKind::InvalidRequest,
+                format!("request body is not JSON: {e}"),
+            );
+            return error_response(Dialect::Ollama, &err);
+        }
+    };
+    let name = v
+        .get("model")
+        .or_else(|| v.get("name"))
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let infos = ctx.gw.routes.model_infos(ctx.caller.allowed.as_deref());
+    match infos.iter().find(|i| i.name == name) {
+        Some(i) => axum::Json(dialect::show_model(i)).into_response(),
+        None => {
+            let names: Vec<&str> = infos.iter().map(|i| i.name.as_str()).collect();
+            let msg = format!("model {name:?} not found (available: {})", names.join(", "));
+            error_response(Dialect::Ollama, &api_error(404, ErrorKind::NotFound, msg))
+        }
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let dialect = if uri.path().starts_with("/v1/") {
+        Dialect::OpenAi
+    } else {
+        Dialect::Ollama
+    };
+    let msg = format!(
+        "{} is not an endpoint of the model gateway (Ollama: /api/chat, /api/generate, /api/embed, /api/tags, /api/show, /api/version; OpenAI: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models)",
+        uri.path()
+    );
+    error_response(dialect, &api_error(404, ErrorKind::NotFound, msg))
+}

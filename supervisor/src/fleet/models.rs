@@ -1,0 +1,162 @@
+//! `[models]`, `[teams]` and the agents' model settings: the model gateway's part of the
+//! fleet file. The rules of `[models]` itself live in the `ollama` crate; here they get
+//! their positions, and the agents' choices are checked against what `[models]` serves.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ollama::config::PathPart;
+
+use super::file::{FleetFile, SizeFile};
+use super::resolve::Resolver;
+use super::settings::sub;
+use super::spans::{key_path, Seg};
+use super::{Agent, Models};
+
+/// Smallest request body limit: 1KiB.
+const MIN_BODY: u64 = 1 << 10;
+
+fn seg(p: &PathPart) -> Seg {
+    match p {
+        PathPart::Key(k) => Seg::from(k.as_str()),
+        PathPart::Index(i) => Seg::from(*i),
+    }
+}
+
+impl Resolver<'_> {
+    /// Check `[models]`, `[teams]` and every agent's model settings.
+    pub(crate) fn models(&mut self, file: &FleetFile, agents: &[Agent]) -> Option<Models> {
+        let Some(cfg) = &file.models else {
+            self.no_models(file);
+            return None;
+        };
+        for p in cfg.problems() {
+            let path: Vec<Seg> = std::iter::once(Seg::from("models"))
+                .chain(p.path.iter().map(seg))
+                .collect();
+            self.at_value(&path, format!("[models]: {}", p.message), p.hint);
+        }
+        let max_body = match &cfg.max_body {
+            Some(t) => self.size(
+                Some(&SizeFile::Text(t.clone())),
+                &key_path!["models", "max_body"],
+                MIN_BODY,
+            ),
+            None => Some(8 << 20),
+        };
+        let timeout = self.duration(cfg.timeout.as_deref(), &key_path!["models", "timeout"]);
+        let cooldown = self.duration(cfg.cooldown.as_deref(), &key_path!["models", "cooldown"]);
+        let known = cfg.known_models();
+        self.agent_models(file, &known);
+        let mut team_budgets = HashMap::new();
+        for (name, team) in file.teams.iter().flatten() {
+            let at = key_path!["teams", name.as_str(), "budget", "tokens_per_day"];
+            let limit = team.budget.and_then(|b| b.tokens_per_day);
+            if let Some(n) = self.at_least(
+                limit,
+                1,
+                &at,
+                "a budget of 0 tokens would refuse every request",
+            ) {
+                team_budgets.insert(name.clone(), n);
+            }
+            if !agents.iter().any(|a| a.team.as_deref() == Some(name)) {
+                self.at_key(
+                    &key_path!["teams", name.as_str()],
+                    format!("[teams]: no agent is in team {name:?}"),
+                    "set team = \"...\" on the agents it is for, or remove the table",
+                );
+            }
+        }
+        Some(Models {
+            config: cfg.clone(),
+            settings: ollama::server::Settings {
+                max_body: max_body.unwrap_or(8 << 20) as usize,
+                timeout: timeout.unwrap_or(Duration::from_secs(600)),
+                cooldown: cooldown.unwrap_or(Duration::from_secs(10)),
+                team_budgets,
+            },
+            metrics: cfg.metrics.as_deref().and_then(|m| m.parse().ok()),
+        })
+    }
+
+    /// Model settings are checked where they are written: `[defaults]` and each `[[agent]]`.
+    fn agent_models(&mut self, file: &FleetFile, known: &[String]) {
+        let mut tables: Vec<(Vec<Seg>, &super::file::AgentSettings)> =
+            vec![(key_path!["defaults"].to_vec(), &file.defaults)];
+        for (i, a) in file.agent.iter().enumerate() {
+            tables.push((key_path!["agent", i].to_vec(), &a.settings));
+        }
+        let hint = format!("use a model or alias from [models]: {}", known.join(", "));
+        for (at, s) in tables {
+            if let Some(m) = &s.model {
+                if !known.contains(m) {
+                    let path = sub(&at, &["model"]);
+                    let what = self.what(&path);
+                    self.at_value(
+                        &path,
+                        format!("{what} {m:?} is not served by [models]"),
+                        hint.clone(),
+                    );
+                }
+            }
+            for (j, m) in s.models.iter().flatten().enumerate() {
+                if !known.contains(m) {
+                    let mut path = sub(&at, &["models"]);
+                    path.push(Seg::from(j));
+                    let what = self.what(&path);
+                    self.at_value(
+                        &path,
+                        format!("{what} {m:?} is not served by [models]"),
+                        hint.clone(),
+                    );
+                }
+            }
+            if let (Some(m), Some(list)) = (&s.model, &s.models) {
+                if known.contains(m) && !list.contains(m) {
+                    let path = sub(&at, &["model"]);
+                    let what = self.what(&path);
+                    self.at_value(
+                        &path,
+                        format!("{what} {m:?} is not in its own models list"),
+                        "add it to models, or pick a default from that list",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Without `[models]`, agents have no model gateway: model settings would do nothing.
+    fn no_models(&mut self, file: &FleetFile) {
+        let hint = "add a [models] section with the upstreams (see `clawkeep schema`), or remove this setting";
+        let mut tables: Vec<(Vec<Seg>, &super::file::AgentSettings)> =
+            vec![(key_path!["defaults"].to_vec(), &file.defaults)];
+        for (i, a) in file.agent.iter().enumerate() {
+            tables.push((key_path!["agent", i].to_vec(), &a.settings));
+        }
+        for (at, s) in tables {
+            for (set, key) in [
+                (s.model.is_some(), "model"),
+                (s.models.is_some(), "models"),
+                (s.budget.is_some(), "budget"),
+            ] {
+                if set {
+                    let path = sub(&at, &[key]);
+                    let what = self.what(&path);
+                    self.at_key(
+                        &path,
+                        format!("{what} is set but the fleet has no [models]"),
+                        hint,
+                    );
+                }
+            }
+        }
+        if file.teams.as_ref().is_some_and(|t| !t.is_empty()) {
+            self.at_key(
+                &key_path!["teams"],
+                "[teams] budgets are set but the fleet has no [models]".to_string(),
+                hint,
+            );
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! `clawkeep spend`: the token ledger summed per agent, team or model. Reads the ledger
+//! files directly, so it works while the supervisor is down too.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::SystemTime;
+
+use ollama::ledger::{self, LedgerError, Outcome, Torn};
+use serde::Serialize;
+
+/// What rows are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    /// One row per agent.
+    Agent,
+    /// One row per team (agents without a team under "-").
+    Team,
+    /// One row per model.
+    Model,
+}
+
+/// One row of `clawkeep spend`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Row {
+    /// Agent, team or model.
+    pub name: String,
+    /// Requests.
+    pub requests: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Prompt plus completion.
+    pub total_tokens: u64,
+    /// Requests that did not complete (refused, upstream errors, cut by the client).
+    pub errors: u64,
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Rows, biggest spender first.
+    pub rows: Vec<Row>,
+    /// Ledger lines skipped because a crash tore them.
+    #[serde(skip)]
+    pub torn: Vec<Torn>,
+}
+
+/// Sum the ledger in `dir` since `since`, grouped `by`.
+pub fn report(dir: &Path, since: SystemTime, by: By) -> Result<Report, LedgerError> {
+    let read = ledger::read(dir, since)?;
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    for r in &read.records {
+        let key = match by {
+            By::Agent => r.agent.clone(),
+            By::Team => r.team.clone().unwrap_or_else(|| "-".into()),
+            By::Model => r.model.clone(),
+        };
+        let row = rows.entry(key.clone()).or_insert_with(|| Row {
+            name: key,
+            ..Row::default()
+        });
+        row.requests += 1;
+        row.prompt_tokens += r.prompt_tokens;
+        row.completion_tokens += r.completion_tokens;
+        row.total_tokens += r.tokens();
+        if r.outcome != Outcome::Ok {
+            row.errors += 1;
+        }
+    }
+    let mut rows: Vec<Row> = rows.into_values().collect();
+    rows.sort_by(|a, b| {
+        b.total_tokens
+            .cmp(&a.total_tokens)
+            .then(a.name.cmp(&b.name))
+    });
+    Ok(Report {
+        rows,
+        torn: read.torn,
+    })
+}
+
+/// The report as a table.
+pub fn table(r: &Report, by: By) -> String {
+    let first = match by {
+        By::Agent => "AGENT",
+        By::Team => "TEAM",
+        By::Model => "MODEL",
+    };
+    let mut lines = vec![[
+        first.to_string(),
+        "REQUESTS".into(),
+        "PROMPT".into(),
+        "COMPLETION".into(),
+        "TOTAL".into(),
+        "ERRORS".into(),
+    ]];
+    for row in &r.rows {
+        lines.push([
+            row.name.clone(),
+            row.requests.to_string(),
+            row.prompt_tokens.to_string(),
+            row.completion_tokens.to_string(),
+            row.total_tokens.to_string(),
+            row.errors.to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for l in lines {
+        let cells: Vec<String> = l
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ollama::ledger::{Ledger, Record};
+
+    fn rec(
+        agent: &str,
+        team: Option<&str>,
+        model: &str,
+        p: u64,
+        c: u64,
+        outcome: Outcome,
+    ) -> Record {
+        Record {
+            ts_ms: ledger::unix_ms(SystemTime::now()),
+            agent: agent.into(),
+            team: team.map(str::to_string),
+            model: model.into(),
+            upstream: Some("u".into()),
+            prompt_tokens: p,
+            completion_tokens: c,
+            latency_ms: 3,
+            status: 200,
+            outcome,
+            estimated: false,
+        }
+    }
+
+    #[test]
+    fn sums_by_agent_team_and_model() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Ledger::open(d.path()).unwrap();
+        l.append(&rec("research", Some("lab"), "tiny", 10, 5, Outcome::Ok))
+            .unwrap();
+        l.append(&rec(
+            "research",
+            Some("lab"),
+            "big",
+            1,
+            1,
+            Outcome::ClientClosed,
+        ))
+        .unwrap();
+        l.append(&rec("customer", None, "tiny", 2, 3, Outcome::Ok))
+            .unwrap();
+        let since = SystemTime::now() - std::time::Duration::from_secs(60);
+        let by_agent = report(d.path(), since, By::Agent).unwrap();
+        assert_eq!(
+            by_agent.rows[0],
+            Row {
+                name: "research".into(),
+                requests: 2,
+                prompt_tokens: 11,
+                completion_tokens: 6,
+                total_tokens: 17,
+                errors: 1,
+            }
+        );
+        assert_eq!(report(d.path(), since, By::Team).unwrap().rows[1].name, "-");
+        let t = table(&report(d.path(), since, By::Model).unwrap(), By::Model);
+        assert_eq!(t, "MODEL  REQUESTS  PROMPT  COMPLETION  TOTAL  ERRORS\ntiny          2      12           8     20       0\nbig           1       1           1      2       1\n");
+    }
+}
