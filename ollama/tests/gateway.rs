@@ -1,0 +1,600 @@
+//! The model gateway against a real llama-server (llama.cpp) with a tiny real model: both
+//! dialects, streaming, exact metering, budgets, failover and bad input.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ollama::clock::ManualClock;
+use ollama::ledger::Outcome;
+use ollama::server::Settings;
+use serde_json::{json, Value};
+use support::{caller, config, ndjson, sse_events, LlamaServer, TestGateway};
+
+const Q: &str = "What is the capital of France?";
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+async fn post(url: &str, body: Value) -> (u16, String) {
+    let r = http().post(url).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+/// The same question straight to llama-server: the reference the gateway must match.
+async fn direct(llama: &LlamaServer, max_tokens: u32) -> (String, u64, u64) {
+    let (status, body) = post(
+        &format!("{}/chat/completions", llama.url()),
+        json!({"model": "tiny-random", "messages": [{"role": "user", "content": Q}], "max_tokens": max_tokens, "temperature": 0}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    (
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        v["usage"]["prompt_tokens"].as_u64().unwrap(),
+        v["usage"]["completion_tokens"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_in_both_dialects_streamed_or_not_bills_exactly_the_upstream_usage() {
+    let llama = LlamaServer::start().await;
+    let t = TestGateway::start(
+        config(&[llama.url()]),
+        Settings::default(),
+        vec![caller("a")],
+    )
+    .await;
+    let (content, prompt, completion) = direct(&llama, 8).await;
+    assert_eq!(completion, 8);
+    let msgs = json!([{"role": "user", "content": Q}]);
+
+    // OpenAI dialect, whole answer.
+    let (s, body) = post(
+        &t.url("a", "/v1/chat/completions"),
+        json!({"model": "tiny-random", "messages": msgs, "max_tokens": 8, "temperature": 0}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "tiny-random");
+    assert_eq!(v["choices"][0]["message"]["content"], content.as_str());
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert_eq!(v["usage"]["prompt_tokens"], prompt);
+    assert_eq!(v["usage"]["completion_tokens"], completion);
+
+    // OpenAI dialect, streamed, without asking for usage: none comes down, [DONE] ends it.
+    let (s, body) = post(
+        &t.url("a", "/v1/chat/completions"),
+        json!({"model": "default", "messages": msgs, "max_tokens": 8, "temperature": 0, "stream": true}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (events, done) = sse_events(&body);
+    assert!(done, "{body}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.get("usage").is_none_or(Value::is_null)),
+        "{body}"
+    );
+    let text: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, content);
+    assert!(
+        events.iter().all(|e| e["model"] == "default"),
+        "the client's model name comes back"
+    );
+
+    // OpenAI dialect, streamed, asking for usage.
+    let (_, body) = post(
+        &t.url("a", "/v1/chat/completions"),
+        json!({"model": "tiny-random", "messages": msgs, "max_tokens": 8, "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}),
+    )
+    .await;
+    let (events, done) = sse_events(&body);
+    assert!(done);
+    let usage = events.iter().find(|e| e["usage"].is_object()).unwrap();
+    assert_eq!(usage["usage"]["prompt_tokens"], prompt);
+    assert_eq!(usage["usage"]["completion_tokens"], completion);
+
+    // Ollama dialect, whole answer.
+    let (s, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": msgs, "stream": false, "options": {"num_predict": 8, "temperature": 0}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["message"]["content"], content.as_str());
+    assert_eq!(v["done"], true);
+    assert_eq!(v["done_reason"], "length");
+    assert_eq!(v["prompt_eval_count"], prompt);
+    assert_eq!(v["eval_count"], completion);
+
+    // Ollama dialect, streamed (Ollama's default): NDJSON, counts on the last line.
+    let (s, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": msgs, "options": {"num_predict": 8, "temperature": 0}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let lines = ndjson(&body);
+    let text: String = lines
+        .iter()
+        .filter_map(|l| l["message"]["content"].as_str())
+        .collect();
+    assert_eq!(text, content);
+    let last = lines.last().unwrap();
+    assert_eq!(last["done"], true);
+    assert_eq!(last["eval_count"], completion);
+    assert_eq!(last["prompt_eval_count"], prompt);
+
+    let records = t.wait_records(5).await;
+    assert_eq!(records.len(), 5);
+    for r in &records {
+        assert_eq!(r.agent, "a");
+        assert_eq!(r.upstream.as_deref(), Some("llama0"));
+        assert_eq!(r.outcome, Outcome::Ok);
+        assert!(!r.estimated);
+        assert_eq!(
+            (r.prompt_tokens, r.completion_tokens),
+            (prompt, completion),
+            "{r:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generate_completions_and_listings() {
+    let llama = LlamaServer::start().await;
+    let t = TestGateway::start(
+        config(&[llama.url()]),
+        Settings::default(),
+        vec![caller("a")],
+    )
+    .await;
+    let (content, prompt, completion) = direct(&llama, 6).await;
+    // /api/generate is a templated prompt: the same as a chat with one user message.
+    let (s, body) = post(
+        &t.url("a", "/api/generate"),
+        json!({"model": "tiny-random", "prompt": Q, "stream": false, "options": {"num_predict": 6, "temperature": 0}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["response"], content.as_str());
+    assert_eq!(v["prompt_eval_count"], prompt);
+    assert_eq!(v["eval_count"], completion);
+    // /v1/completions goes to the upstream's completions as is.
+    let (s, body) = post(
+        &t.url("a", "/v1/completions"),
+        json!({"model": "tiny-random", "prompt": "Hello", "max_tokens": 5, "temperature": 0}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["usage"]["completion_tokens"], 5);
+    // Listings come from the fleet file, not the upstream.
+    let tags: Value = http()
+        .get(t.url("a", "/api/tags"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "tiny-random"]);
+    let models: Value = http()
+        .get(t.url("a", "/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"].as_array().unwrap().len(), 2);
+    let (s, body) = post(&t.url("a", "/api/show"), json!({"model": "tiny-random"})).await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["model_info"]["llama.context_length"], 32768);
+    let version: Value = http()
+        .get(t.url("a", "/api/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(version["version"].is_string());
+    assert_eq!(t.wait_records(2).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn budget_spent_gets_429_in_the_request_dialect_until_midnight() {
+    let llama = LlamaServer::start().await;
+    let day = std::time::UNIX_EPOCH + Duration::from_secs(1_795_392_000 + 3600);
+    let clock = Arc::new(ManualClock::new(day));
+    let mut a = caller("a");
+    a.tokens_per_day = Some(20);
+    let t = TestGateway::start_with_clock(
+        config(&[llama.url()]),
+        Settings::default(),
+        vec![a],
+        clock.clone(),
+    )
+    .await;
+    let chat = json!({"model": "tiny-random", "messages": [{"role": "user", "content": Q}], "max_tokens": 4});
+    let (s, _) = post(&t.url("a", "/v1/chat/completions"), chat.clone()).await;
+    assert_eq!(s, 200);
+    // Spent (the prompt alone is over 20 tokens): refused in each dialect's own shape.
+    let r = http()
+        .post(t.url("a", "/v1/chat/completions"))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(retry, 23 * 3600);
+    let v: Value = r.json().await.unwrap();
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("daily token budget of agent a is spent"),
+        "{msg}"
+    );
+    assert!(msg.contains("resets at 2026-11-24T00:00:00Z"), "{msg}");
+    let (s, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": [{"role": "user", "content": "hi"}], "stream": false}),
+    )
+    .await;
+    assert_eq!(s, 429);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("budget"), "{body}");
+    // The next day it works again.
+    clock.advance(Duration::from_secs(86_400));
+    let (s, body) = post(&t.url("a", "/v1/chat/completions"), chat).await;
+    assert_eq!(s, 200, "{body}");
+    let records = t.wait_records(4).await;
+    let refused: Vec<_> = records.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(refused.len(), 2);
+    assert!(refused
+        .iter()
+        .all(|r| r.tokens() == 0 && r.outcome == Outcome::Refused));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_keeps_serving_when_an_upstream_dies() {
+    let first = LlamaServer::start().await;
+    let second = LlamaServer::start().await;
+    let mut settings = Settings::default();
+    settings.cooldown = Duration::from_secs(30);
+    let t = TestGateway::start(
+        config(&[first.url(), second.url()]),
+        settings,
+        vec![caller("a")],
+    )
+    .await;
+    let chat = json!({"model": "tiny-random", "messages": [{"role": "user", "content": Q}], "max_tokens": 3, "stream": false});
+    let (s, _) = post(&t.url("a", "/api/chat"), chat.clone()).await;
+    assert_eq!(s, 200);
+    drop(first);
+    for _ in 0..5 {
+        let (s, body) = post(&t.url("a", "/api/chat"), chat.clone()).await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let records = t.wait_records(6).await;
+    assert_eq!(records[0].upstream.as_deref(), Some("llama0"));
+    assert!(
+        records[1..]
+            .iter()
+            .all(|r| r.upstream.as_deref() == Some("llama1")),
+        "{records:#?}"
+    );
+    assert!(records.iter().all(|r| r.outcome == Outcome::Ok));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_clear_errors_and_the_gateway_keeps_serving() {
+    let llama = LlamaServer::start().await;
+    // An upstream that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/v1", silent.local_addr().unwrap());
+    let down_url = format!("http://127.0.0.1:{}/v1", support::free_port());
+    let mut cfg = config(&[llama.url()]);
+    if let Some(ups) = cfg.upstream.as_mut() {
+        let mut slow = ups[0].clone();
+        slow.name = Some("silent".into());
+        slow.url = Some(silent_url);
+        slow.models = Some(vec!["slow-model".into()]);
+        let mut down = ups[0].clone();
+        down.name = Some("down".into());
+        down.url = Some(down_url);
+        down.models = Some(vec!["down-model".into()]);
+        ups.push(slow);
+        ups.push(down);
+    }
+    let mut settings = Settings::default();
+    settings.max_body = 4096;
+    settings.timeout = Duration::from_millis(700);
+    let mut limited = caller("limited");
+    limited.allowed = Some(vec!["default".into()]);
+    let t = TestGateway::start(cfg, settings, vec![caller("a"), limited]).await;
+    let raw = |path: &str, body: &'static str| {
+        let url = t.url("a", path);
+        async move {
+            let r = http().post(url).body(body).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (s, b) = raw("/v1/chat/completions", "{not json").await;
+    assert_eq!(s, 400);
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("JSON"),
+        "{b}"
+    );
+    let (s, b) = raw("/api/chat", r#"{"model":"tiny-random","messages":"hello"}"#).await;
+    assert_eq!(s, 400);
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("messages"), "{b}");
+    let big = "x".repeat(5000);
+    let (s, b) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": [{"role": "user", "content": big}]}),
+    )
+    .await;
+    assert_eq!(s, 413, "{b}");
+    assert!(
+        b.contains("larger than the gateway's limit of 4096 bytes"),
+        "{b}"
+    );
+    let (s, b) = post(
+        &t.url("a", "/v1/chat/completions"),
+        json!({"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert!(b.contains("model \\\"gpt-4\\\" not found (available: default, down-model, slow-model, tiny-random)"), "{b}");
+    let (s, b) = post(
+        &t.url("limited", "/v1/chat/completions"),
+        json!({"model": "tiny-random", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b.contains("not allowed for agent limited (allowed: default)"),
+        "{b}"
+    );
+    let (s, b) = post(&t.url("a", "/api/chat"), json!({"model": "down-model", "messages": [{"role": "user", "content": "hi"}], "stream": false})).await;
+    assert_eq!(s, 502, "{b}");
+    assert!(
+        b.contains("no upstream for model \\\"down-model\\\" could answer: down did not answer"),
+        "{b}"
+    );
+    let (s, b) = post(
+        &t.url("a", "/v1/chat/completions"),
+        json!({"model": "slow-model", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(s, 502, "{b}");
+    assert!(b.contains("silent did not answer"), "{b}");
+    let (s, b) = raw("/api/nonsense", "{}").await;
+    assert_eq!(s, 404);
+    assert!(
+        b.contains("/api/nonsense is not an endpoint of the model gateway"),
+        "{b}"
+    );
+
+    // A client that hangs up mid-stream is billed for what was produced.
+    let mut r = http()
+        .post(t.url("a", "/v1/chat/completions"))
+        .json(&json!({"model": "tiny-random", "messages": [{"role": "user", "content": Q}], "max_tokens": 1000, "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let first = r.chunk().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    drop(r);
+
+    // And the next good request still succeeds.
+    let (s, b) = post(&t.url("a", "/api/chat"), json!({"model": "tiny-random", "messages": [{"role": "user", "content": "hi"}], "stream": false, "options": {"num_predict": 2}})).await;
+    assert_eq!(s, 200, "{b}");
+    // Seven refusals, the cut stream and the good request (unknown endpoints are not model
+    // requests and are not billed).
+    let records = t.wait_records(9).await;
+    let cut = records
+        .iter()
+        .find(|r| r.outcome == Outcome::ClientClosed)
+        .expect("the cut stream is billed");
+    assert!(cut.estimated);
+    assert!(
+        cut.completion_tokens >= 1 && cut.completion_tokens < 1000,
+        "{cut:?}"
+    );
+    assert!(cut.prompt_tokens > 0);
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Refused)
+            .count(),
+        7,
+        "{records:#?}"
+    );
+    assert_eq!(records.last().unwrap().outcome, Outcome::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_show_the_same_numbers_as_the_ledger() {
+    let llama = LlamaServer::start().await;
+    let t = TestGateway::start(
+        config(&[llama.url()]),
+        Settings::default(),
+        vec![caller("a")],
+    )
+    .await;
+    for _ in 0..3 {
+        let (s, _) = post(&t.url("a", "/api/generate"), json!({"model": "tiny-random", "prompt": "hi", "stream": false, "options": {"num_predict": 3}})).await;
+        assert_eq!(s, 200);
+    }
+    let records = t.wait_records(3).await;
+    let prompt: u64 = records.iter().map(|r| r.prompt_tokens).sum();
+    let completion: u64 = records.iter().map(|r| r.completion_tokens).sum();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, t.gw.metrics_router()).await });
+    let text = http()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let labels = r#"{agent="a",team="",model="tiny-random"}"#;
+    assert!(
+        text.contains(&format!("clawkeep_gateway_requests_total{labels} 3")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "clawkeep_gateway_prompt_tokens_total{labels} {prompt}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "clawkeep_gateway_completion_tokens_total{labels} {completion}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"clawkeep_gateway_upstream_up{upstream="llama0"} 1"#),
+        "{text}"
+    );
+}
+
+fn weather_tool() -> Value {
+    json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_calls_survive_translation_both_ways() {
+    let llama = LlamaServer::start().await;
+    let t = TestGateway::start(
+        config(&[llama.url()]),
+        Settings::default(),
+        vec![caller("a")],
+    )
+    .await;
+    let ask = json!([{"role": "user", "content": "Weather in Paris?"}]);
+
+    // Ollama dialect in, OpenAI upstream: the call comes back with object arguments.
+    let (s, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": ask, "tools": weather_tool(), "stream": false}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["message"]["tool_calls"][0]["function"]["name"], "get_weather",
+        "{body}"
+    );
+    assert_eq!(
+        v["message"]["tool_calls"][0]["function"]["arguments"],
+        json!({"city": "P"})
+    );
+    assert_eq!(v["done_reason"], "stop");
+
+    // Streamed: the upstream's argument fragments arrive as one whole call.
+    let (_, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": ask, "tools": weather_tool()}),
+    )
+    .await;
+    let lines = ndjson(&body);
+    let calls: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"]["tool_calls"].is_array())
+        .collect();
+    assert_eq!(calls.len(), 1, "{body}");
+    assert_eq!(
+        calls[0]["message"]["tool_calls"][0]["function"]["arguments"],
+        json!({"city": "P"})
+    );
+    assert_eq!(lines.last().unwrap()["done"], true);
+
+    // OpenAI dialect, streamed: fragments pass through, finish_reason tool_calls.
+    let (_, body) = post(
+        &t.url("a", "/v1/chat/completions"),
+        json!({"model": "tiny-random", "messages": ask, "tools": weather_tool(), "stream": true}),
+    )
+    .await;
+    let (events, done) = sse_events(&body);
+    assert!(done);
+    let args: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
+        .collect();
+    assert_eq!(args, r#"{"city":"P"}"#);
+    assert!(events
+        .iter()
+        .any(|e| e["choices"][0]["finish_reason"] == "tool_calls"));
+
+    // The follow-up with the tool's result, in Ollama's shape, reaches the upstream exactly
+    // as the OpenAI shape would: the prompt the model sees has the same tokens.
+    let follow_ollama = json!([
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "P"}}}]},
+        {"role": "tool", "tool_name": "get_weather", "content": "sunny"}
+    ]);
+    let (s, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": follow_ollama, "stream": false, "options": {"num_predict": 3}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let via_gateway: Value = serde_json::from_str(&body).unwrap();
+    let follow_openai = json!([
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"P\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
+    ]);
+    let (s, body) = post(
+        &format!("{}/chat/completions", llama.url()),
+        json!({"model": "tiny-random", "messages": follow_openai, "max_tokens": 3}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let direct: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        via_gateway["prompt_eval_count"],
+        direct["usage"]["prompt_tokens"]
+    );
+    assert!(via_gateway["prompt_eval_count"].as_u64().unwrap() > 30);
+    assert_eq!(t.wait_records(4).await.len(), 4);
+}
