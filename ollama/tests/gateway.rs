@@ -288,8 +288,10 @@ async fn budget_spent_gets_429_in_the_request_dialect_until_midnight() {
 async fn failover_keeps_serving_when_an_upstream_dies() {
     let first = LlamaServer::start().await;
     let second = LlamaServer::start().await;
-    let mut settings = Settings::default();
-    settings.cooldown = Duration::from_secs(30);
+    let settings = Settings {
+        cooldown: Duration::from_secs(30),
+        ..Settings::default()
+    };
     let t = TestGateway::start(
         config(&[first.url(), second.url()]),
         settings,
@@ -335,9 +337,11 @@ async fn bad_input_gets_clear_errors_and_the_gateway_keeps_serving() {
         ups.push(slow);
         ups.push(down);
     }
-    let mut settings = Settings::default();
-    settings.max_body = 4096;
-    settings.timeout = Duration::from_millis(700);
+    let settings = Settings {
+        max_body: 4096,
+        timeout: Duration::from_millis(700),
+        ..Settings::default()
+    };
     let mut limited = caller("limited");
     limited.allowed = Some(vec!["default".into()]);
     let t = TestGateway::start(cfg, settings, vec![caller("a"), limited]).await;
