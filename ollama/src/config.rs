@@ -55,6 +55,8 @@ pub struct BudgetConfig {
 pub struct GatewayConfig {
     /// Upstream inference servers.
     pub upstream: Option<Vec<UpstreamConfig>>,
+    /// Inference servers clawkeep runs itself (each also becomes an upstream).
+    pub backend: Option<Vec<crate::backend::BackendConfig>>,
     /// Other names for models, e.g. `default = "llama3.1:8b"`, or `upstream/model` to pin one
     /// upstream.
     pub aliases: Option<BTreeMap<String, String>>,
@@ -117,12 +119,18 @@ pub fn host_is_local(host: &str, local_addresses: &[String]) -> bool {
 }
 
 impl GatewayConfig {
+    /// Upstreams as listed, then the managed backends as upstreams.
+    pub fn all_upstreams(&self) -> Vec<UpstreamConfig> {
+        let mut out: Vec<UpstreamConfig> = self.upstream.clone().unwrap_or_default();
+        out.extend(self.backend.iter().flatten().map(|b| b.upstream()));
+        out
+    }
+
     /// Every model name an agent may ask for: served names and aliases.
     pub fn known_models(&self) -> Vec<String> {
         let mut out: Vec<String> = self
-            .upstream
+            .all_upstreams()
             .iter()
-            .flatten()
             .flat_map(|u| u.models.iter().flatten().cloned())
             .collect();
         out.extend(self.aliases.iter().flatten().map(|(a, _)| a.clone()));
@@ -201,6 +209,60 @@ impl GatewayConfig {
                     message: "concurrency 0 would never run a request".into(),
                     hint: "use the upstream's number of parallel slots, e.g. 4".into(),
                 });
+            }
+        }
+        for (i, b) in self.backend.iter().flatten().enumerate() {
+            let at = |k: &str| vec![key("backend"), PathPart::Index(i), key(k)];
+            let here = vec![key("backend"), PathPart::Index(i)];
+            match &b.name {
+                None => out.push(Problem {
+                    path: here.clone(),
+                    message: "backend has no name".into(),
+                    hint: "add name = \"...\" (it names the service and the upstream)".into(),
+                }),
+                Some(n) if names.contains(n) => out.push(Problem {
+                    path: at("name"),
+                    message: format!("backend name {n:?} is already an upstream's name"),
+                    hint: "give every upstream and backend its own name".into(),
+                }),
+                Some(n) => names.push(n.clone()),
+            }
+            if b.kind.is_none() {
+                out.push(Problem {
+                    path: here.clone(),
+                    message: "backend has no kind".into(),
+                    hint: "add kind = \"llama-server\", \"vllm\" or \"ollama\"".into(),
+                });
+            }
+            if b.binary.is_none() {
+                out.push(Problem {
+                    path: here.clone(),
+                    message: "backend has no binary".into(),
+                    hint: "add binary = \"/path/to/llama-server\" (or vllm, ollama)".into(),
+                });
+            }
+            let needs_model = !matches!(b.kind, Some(crate::backend::BackendKind::Ollama));
+            if needs_model && b.model.is_none() {
+                out.push(Problem {
+                    path: here.clone(),
+                    message: "backend has no model".into(),
+                    hint: "add model = \"/path/to/model.gguf\" (llama-server) or a local model directory (vLLM)".into(),
+                });
+            }
+            if b.models.as_ref().is_none_or(|m| m.is_empty()) {
+                out.push(Problem {
+                    path: here.clone(),
+                    message: "backend serves no model names".into(),
+                    hint: "list the names agents use: models = [\"llama3.1:8b\"]".into(),
+                });
+            }
+            match b.port {
+                None | Some(0) => out.push(Problem {
+                    path: here.clone(),
+                    message: "backend has no port".into(),
+                    hint: "add port = 8081: it listens on 127.0.0.1 there".into(),
+                }),
+                Some(_) => {}
             }
         }
         for (alias, target) in self.aliases.iter().flatten() {

@@ -2,6 +2,7 @@
 //! native API and the OpenAI-compatible API to agents, routes to local upstreams in either
 //! dialect, meters every token per agent and team, and enforces budgets and fair sharing.
 
+pub mod backend;
 pub mod budget;
 pub mod clock;
 pub mod config;

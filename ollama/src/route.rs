@@ -125,7 +125,7 @@ impl Routes {
     pub fn new(cfg: &GatewayConfig) -> Result<Self, RouteError> {
         let locals = cfg.local_addresses.clone().unwrap_or_default();
         let mut upstreams = Vec::new();
-        for u in cfg.upstream.iter().flatten() {
+        for u in &cfg.all_upstreams() {
             let name = u.name.clone().unwrap_or_default();
             let bad = |message: String| RouteError::BadUrl {
                 name: name.clone(),

@@ -156,3 +156,8 @@ fn model_gateway_settings() {
 fn model_settings_without_models_section() {
     insta::assert_snapshot!("no_models", check_fails("no-models.toml"));
 }
+
+#[test]
+fn managed_backends() {
+    insta::assert_snapshot!("backend", check_fails("backend.toml"));
+}

@@ -9,9 +9,9 @@ use ollama::config::PathPart;
 
 use super::file::{FleetFile, SizeFile};
 use super::resolve::Resolver;
-use super::settings::sub;
+use super::settings::{builtin, sub, LogLayer, RestartLayer};
 use super::spans::{key_path, Seg};
-use super::{Agent, Models};
+use super::{Agent, Command, Health, HealthProbe, Models, Service};
 
 /// Smallest request body limit: 1KiB.
 const MIN_BODY: u64 = 1 << 10;
@@ -24,12 +24,19 @@ fn seg(p: &PathPart) -> Seg {
 }
 
 impl Resolver<'_> {
-    /// Check `[models]`, `[teams]` and every agent's model settings.
-    pub(crate) fn models(&mut self, file: &FleetFile, agents: &[Agent]) -> Option<Models> {
+    /// Check `[models]`, `[teams]` and every agent's model settings; the managed backends
+    /// come back as services to run.
+    pub(crate) fn models(
+        &mut self,
+        file: &FleetFile,
+        agents: &[Agent],
+    ) -> (Option<Models>, Vec<Service>) {
         let Some(cfg) = &file.models else {
             self.no_models(file);
-            return None;
+            return (None, Vec::new());
         };
+        let (cfg, backends) = self.backends(cfg, file);
+        let cfg = &cfg;
         for p in cfg.problems() {
             let path: Vec<Seg> = std::iter::once(Seg::from("models"))
                 .chain(p.path.iter().map(seg))
@@ -68,7 +75,7 @@ impl Resolver<'_> {
                 );
             }
         }
-        Some(Models {
+        let models = Some(Models {
             config: cfg.clone(),
             settings: ollama::server::Settings {
                 max_body: max_body.unwrap_or(8 << 20) as usize,
@@ -77,7 +84,84 @@ impl Resolver<'_> {
                 team_budgets,
             },
             metrics: cfg.metrics.as_deref().and_then(|m| m.parse().ok()),
-        })
+        });
+        (models, backends)
+    }
+
+    /// `[[models.backend]]`: each becomes a supervised service (with its binary and model
+    /// paths resolved and checked) whose health check is its readiness.
+    fn backends(
+        &mut self,
+        cfg: &ollama::config::GatewayConfig,
+        file: &FleetFile,
+    ) -> (ollama::config::GatewayConfig, Vec<Service>) {
+        let mut cfg = cfg.clone();
+        let mut services = Vec::new();
+        let taken: Vec<&str> = file
+            .agent
+            .iter()
+            .filter_map(|a| a.name.as_deref())
+            .chain(file.service.iter().filter_map(|s| s.name.as_deref()))
+            .collect();
+        for (i, b) in cfg.backend.iter_mut().flatten().enumerate() {
+            let at = key_path!["models", "backend", i];
+            if let Some(name) = &b.name {
+                if !super::names::is_dns_label(name) {
+                    self.at_value(
+                        &sub(&at, &["name"]),
+                        format!("[models]: backend name {name:?} is not a DNS label"),
+                        "use 1 to 63 lowercase letters, digits and '-': it names a service and its cgroup",
+                    );
+                }
+                if taken.contains(&name.as_str()) {
+                    let path = sub(&at, &["name"]);
+                    self.at_value(
+                        &path,
+                        format!("[models]: backend name {name:?} is already an agent's or service's name"),
+                        "the backend runs as a service of that name: give it its own",
+                    );
+                }
+            }
+            if let Some(binary) = b.binary.clone() {
+                b.binary = Some(self.service_command(&binary, &sub(&at, &["binary"])));
+            }
+            if let Some(model) = b.model.clone() {
+                let path = self.absolute(&model);
+                if path.exists() {
+                    b.model = Some(path.to_string_lossy().into_owned());
+                } else {
+                    let looked = self.looked_for(&model);
+                    self.at_value(
+                        &sub(&at, &["model"]),
+                        format!("[models]: backend model {model:?} does not exist{looked}"),
+                        "put the model file (or directory) there, or fix the path; relative paths start at the fleet file's directory",
+                    );
+                }
+            }
+            let launch = b.launch();
+            services.push(Service {
+                name: b.name.clone().unwrap_or_default(),
+                command: Command {
+                    program: launch.program,
+                    args: launch.args,
+                    env: launch.env,
+                },
+                cwd: self.base_dir().to_path_buf(),
+                restart: RestartLayer::default().finish(),
+                depends_on: Vec::new(),
+                health: Some(Health {
+                    probe: HealthProbe::Http(launch.health_url),
+                    interval: builtin::HEALTH_INTERVAL,
+                    timeout: builtin::HEALTH_TIMEOUT,
+                    retries: builtin::HEALTH_RETRIES,
+                    start_period: builtin::HEALTH_START_PERIOD,
+                }),
+                ports: b.port.into_iter().collect(),
+                stop_grace: builtin::STOP_GRACE,
+                log: LogLayer::default().finish(),
+            });
+        }
+        (cfg, services)
     }
 
     /// Model settings are checked where they are written: `[defaults]` and each `[[agent]]`.

@@ -75,13 +75,18 @@ impl<'a> Resolver<'a> {
         self.spans.section(path).unwrap_or_default()
     }
 
+    /// The fleet file's directory (absolute).
+    pub(crate) fn base_dir(&self) -> &Path {
+        self.base_dir
+    }
+
     /// A path from the file, made absolute against the fleet file's directory.
-    fn absolute(&self, written: &str) -> PathBuf {
+    pub(crate) fn absolute(&self, written: &str) -> PathBuf {
         self.base_dir.join(written)
     }
 
     /// "; looked for X" naming where a relative path led, when that is not what was written.
-    fn looked_for(&self, written: &str) -> String {
+    pub(crate) fn looked_for(&self, written: &str) -> String {
         let shown = self.shown_dir.join(written);
         if shown == Path::new(written) {
             String::new()
@@ -111,13 +116,15 @@ impl<'a> Resolver<'a> {
             .enumerate()
             .map(|(i, a)| self.agent(i, a, &defaults, rootfs.as_deref()))
             .collect();
-        let services = file
+        let mut services: Vec<Service> = file
             .service
             .iter()
             .enumerate()
             .map(|(i, s)| self.service(i, s))
             .collect();
-        let models = self.models(file, &agents);
+        let (models, backends) = self.models(file, &agents);
+        let backend_names: Vec<String> = backends.iter().map(|b| b.name.clone()).collect();
+        services.extend(backends);
         let mut fleet = Fleet {
             path: fleet_path,
             node,
@@ -127,6 +134,14 @@ impl<'a> Resolver<'a> {
             models,
         };
         self.dependencies(file, &mut fleet);
+        // Agents start once the model backends answer (the store and models come first).
+        for a in &mut fleet.agents {
+            for b in &backend_names {
+                if !a.depends_on.contains(b) {
+                    a.depends_on.push(b.clone());
+                }
+            }
+        }
         self.ports(file);
         if self.diags.is_empty() {
             Ok(fleet)
@@ -486,7 +501,7 @@ impl<'a> Resolver<'a> {
 
     /// A service's program: an absolute path to an executable, or a name found in PATH.
     /// Returns the absolute path.
-    fn service_command(&mut self, command: &str, path: &[Seg]) -> String {
+    pub(crate) fn service_command(&mut self, command: &str, path: &[Seg]) -> String {
         let what = self.what(path);
         let (problem, hint) = if command.is_empty() {
             (
@@ -742,29 +757,68 @@ impl<'a> Resolver<'a> {
 
     /// Host ports: every agent's gateway_port and every service port distinct, none 0.
     fn ports(&mut self, file: &FleetFile) {
-        let mut uses: Vec<(Pos, Vec<Seg>, u16)> = Vec::new();
+        // (position, path, port, owner for messages, what for messages)
+        let mut uses: Vec<(Pos, Vec<Seg>, u16, String, String)> = Vec::new();
         for (i, a) in file.agent.iter().enumerate() {
             if let Some(port) = a.gateway_port {
                 let path = key_path!["agent", i, "gateway_port"].to_vec();
-                uses.push((self.spans.value_pos(&path), path, port));
+                let owner = self.section(&path);
+                uses.push((
+                    self.spans.value_pos(&path),
+                    path,
+                    port,
+                    owner.clone(),
+                    format!("{owner}: gateway_port"),
+                ));
             }
         }
         for (i, s) in file.service.iter().enumerate() {
             for (j, &port) in s.ports.iter().flatten().enumerate() {
                 let path = key_path!["service", i, "ports", j].to_vec();
-                uses.push((self.spans.value_pos(&path), path, port));
+                let owner = self.section(&path);
+                uses.push((
+                    self.spans.value_pos(&path),
+                    path,
+                    port,
+                    owner.clone(),
+                    format!("{owner}: port"),
+                ));
+            }
+        }
+        if let Some(m) = &file.models {
+            for (i, b) in m.backend.iter().flatten().enumerate() {
+                if let Some(port) = b.port {
+                    let path = key_path!["models", "backend", i, "port"].to_vec();
+                    let owner =
+                        format!("[models] backend {:?}", b.name.clone().unwrap_or_default());
+                    uses.push((
+                        self.spans.value_pos(&path),
+                        path,
+                        port,
+                        owner.clone(),
+                        format!("{owner}: port"),
+                    ));
+                }
+            }
+            let metrics = m
+                .metrics
+                .as_deref()
+                .and_then(|a| a.parse::<std::net::SocketAddr>().ok());
+            if let Some(addr) = metrics {
+                let path = key_path!["models", "metrics"].to_vec();
+                let owner = "[models] metrics".to_string();
+                uses.push((
+                    self.spans.value_pos(&path),
+                    path,
+                    addr.port(),
+                    owner.clone(),
+                    format!("{owner} port"),
+                ));
             }
         }
         uses.sort_by_key(|u| u.0);
         let mut seen: BTreeMap<u16, (String, usize)> = BTreeMap::new();
-        for (pos, path, port) in uses {
-            let section = self.section(&path);
-            let key = self.spans.key_in_section(&path);
-            let what = if key == "ports" {
-                format!("{section}: port")
-            } else {
-                format!("{section}: {key}")
-            };
+        for (pos, path, port, section, what) in uses {
             if port == 0 {
                 self.at_value(
                     &path,
