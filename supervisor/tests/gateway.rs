@@ -5,7 +5,6 @@
 mod support;
 
 #[path = "../../ollama/tests/support/mod.rs"]
-#[allow(dead_code)]
 mod llm;
 
 use std::time::Duration;
