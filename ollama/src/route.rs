@@ -44,6 +44,8 @@ pub struct Upstream {
     pub health_url: reqwest::Url,
     /// Its fair queue.
     pub queue: Arc<FairQueue>,
+    /// Endpoint URLs parsed once (parsing a URL per request is measurable).
+    endpoints: Vec<(&'static str, reqwest::Url)>,
     health: Mutex<Health>,
 }
 
@@ -95,6 +97,14 @@ impl Upstream {
     /// The full URL of `path` on this upstream.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
+    }
+
+    /// The parsed URL of `path` on this upstream.
+    pub fn endpoint(&self, path: &str) -> Result<reqwest::Url, String> {
+        if let Some((_, u)) = self.endpoints.iter().find(|(p, _)| *p == path) {
+            return Ok(u.clone());
+        }
+        reqwest::Url::parse(&self.url(path)).map_err(|e| format!("{}: {e}", self.url(path)))
     }
 }
 
@@ -153,7 +163,22 @@ impl Routes {
                     base.join("/api/version").map_err(|e| bad(e.to_string()))?
                 }
             };
+            let endpoints = [
+                "/chat/completions",
+                "/completions",
+                "/embeddings",
+                "/api/chat",
+                "/api/generate",
+                "/api/embed",
+            ]
+            .into_iter()
+            .filter_map(|p| {
+                let full = format!("{}{p}", base.as_str().trim_end_matches('/'));
+                reqwest::Url::parse(&full).ok().map(|u| (p, u))
+            })
+            .collect();
             upstreams.push(Arc::new(Upstream {
+                endpoints,
                 name,
                 base,
                 dialect,

@@ -200,6 +200,11 @@ impl Gateway {
     /// Serve one agent's socket until the listener fails or the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener, caller: Arc<Caller>) {
         let agent = caller.agent.clone();
+        // Streams are many small writes: without TCP_NODELAY, Nagle's algorithm holds each
+        // one back until the agent's delayed ACK (about 40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(e) = axum::serve(listener, self.router(caller)).await {
             tracing::warn!(agent, "model gateway socket: {e}");
         }
@@ -428,9 +433,16 @@ async fn serve(
     for up in gw.routes.candidates(&target) {
         let slot = up.queue.acquire(&caller.agent).await;
         let call = dialect::upstream_call(&req, up.dialect, &target.model);
+        let url = match up.endpoint(call.path) {
+            Ok(u) => u,
+            Err(e) => {
+                last_error = format!("{}: bad URL {e}", up.name);
+                continue;
+            }
+        };
         let sent = gw
             .client
-            .post(up.url(call.path))
+            .post(url)
             .json(&call.body)
             .timeout(gw.settings.timeout)
             .send()
@@ -548,18 +560,19 @@ fn stream(
             tokio::select! {
                 chunk = resp.chunk() => match chunk {
                     Ok(Some(bytes)) => {
-                        for frame in tr.feed(&bytes) {
-                            if tx.send(Ok(frame)).await.is_err() {
+                        // Frames that arrived together leave together: one write, not one
+                        // per frame (nothing waits longer for it).
+                        if let Some(out) = joined(tr.feed(&bytes)) {
+                            if tx.send(Ok(out)).await.is_err() {
                                 outcome = Outcome::ClientClosed;
                                 break 'read;
                             }
                         }
                     }
                     Ok(None) => {
-                        for frame in tr.finish() {
-                            if tx.send(Ok(frame)).await.is_err() {
+                        if let Some(out) = joined(tr.finish()) {
+                            if tx.send(Ok(out)).await.is_err() {
                                 outcome = Outcome::ClientClosed;
-                                break;
                             }
                         }
                         break;
@@ -608,6 +621,15 @@ fn stream(
         Body::from_stream(ReceiverStream::new(rx)),
     )
         .into_response()
+}
+
+/// Frames as one buffer (None when there are none).
+fn joined(frames: Vec<Bytes>) -> Option<Bytes> {
+    match frames.len() {
+        0 => None,
+        1 => frames.into_iter().next(),
+        _ => Some(Bytes::from(frames.concat())),
+    }
 }
 
 async fn tags(State(ctx): State<Ctx>) -> Response {

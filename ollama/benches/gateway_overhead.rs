@@ -1,0 +1,321 @@
+//! Gateway overhead: the same OpenAI-dialect requests straight to a minimal, fast
+//! OpenAI-compatible responder, and through clawkeep's gateway in front of it (and through
+//! the LiteLLM proxy when one is installed), in one run. Reports p50/p99 latency (time to
+//! first byte for streams) and requests/s at concurrency 1, 16 and 64, and what the gateway
+//! adds. The responder and each proxy run as their own processes.
+//!
+//! Run: cargo bench -p ollama --bench gateway_overhead
+//! (CLAWKEEP_BENCH_SECS per cell, default 4; LITELLM=/path/to/litellm to include LiteLLM.)
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+
+const ROLE: &str = "CLAWKEEP_BENCH_ROLE";
+/// LiteLLM refuses to start without a master key; every runner gets it (the others ignore it).
+const LITELLM_KEY: &str = "sk-clawkeep-bench";
+
+/// The child processes, killed however the benchmark ends.
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The non-stream answer: what a small chat completion looks like.
+const ANSWER: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Paris is the capital of France."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}}"#;
+
+fn stream_frames() -> Vec<Bytes> {
+    let mut out = vec![Bytes::from_static(
+        b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+    )];
+    for w in ["Paris", " is", " the", " capital", " of", " France", "."] {
+        out.push(Bytes::from(format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{w}\"}},\"finish_reason\":null}}]}}\n\n"
+        )));
+    }
+    out.push(Bytes::from_static(b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"));
+    out.push(Bytes::from_static(b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":8,\"total_tokens\":20}}\n\n"));
+    out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    out
+}
+
+/// The minimal responder: fixed answers, no work.
+async fn responder(addr: SocketAddr) {
+    let frames = Arc::new(stream_frames());
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move |body: Bytes| {
+            let frames = frames.clone();
+            async move {
+                let stream = memchr_stream(&body);
+                if stream {
+                    let s = tokio_stream::iter(
+                        frames
+                            .iter()
+                            .cloned()
+                            .map(Ok::<_, std::io::Error>)
+                            .collect::<Vec<_>>(),
+                    );
+                    axum::response::Response::builder()
+                        .header("content-type", "text/event-stream")
+                        .body(Body::from_stream(s))
+                        .unwrap_or_default()
+                } else {
+                    axum::response::Response::builder()
+                        .header("content-type", "application/json")
+                        .body(Body::from(ANSWER))
+                        .unwrap_or_default()
+                }
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("bind responder");
+    axum::serve(l, app).await.expect("serve responder");
+}
+
+fn memchr_stream(body: &[u8]) -> bool {
+    body.windows(13).any(|w| w == b"\"stream\":true")
+}
+
+/// clawkeep's gateway in front of the responder, serving one agent on `addr`.
+async fn gateway(addr: SocketAddr, upstream: SocketAddr) {
+    let cfg = ollama::config::GatewayConfig {
+        upstream: Some(vec![ollama::config::UpstreamConfig {
+            name: Some("responder".into()),
+            url: Some(format!("http://{upstream}/v1")),
+            api: Some(ollama::config::Api::Openai),
+            models: Some(vec!["bench".into()]),
+            concurrency: Some(1024),
+            health: None,
+        }]),
+        ..Default::default()
+    };
+    let dir = std::env::temp_dir().join(format!("ck-bench-ledger-{}", std::process::id()));
+    let gw = ollama::server::Gateway::new(
+        &cfg,
+        ollama::server::Settings::default(),
+        &dir,
+        Arc::new(ollama::clock::SystemClock),
+    )
+    .expect("gateway");
+    gw.start_background(Duration::from_secs(5));
+    let caller = ollama::server::Caller {
+        agent: "bench".into(),
+        max_concurrent: 1024,
+        ..Default::default()
+    };
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("bind gateway");
+    gw.serve(l, Arc::new(caller)).await;
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn spawn_role(role: &str, args: &[String]) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .env(ROLE, role)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn role")
+}
+
+async fn wait_up(addr: SocketAddr) {
+    // LiteLLM takes tens of seconds to import and start.
+    for _ in 0..4800 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{addr} did not come up");
+}
+
+struct Cell {
+    p50: f64,
+    p99: f64,
+    rps: f64,
+}
+
+/// Run `conc` clients for `secs` against `url`; latency = whole answer, or first byte of
+/// a stream.
+async fn load(url: &str, conc: usize, stream: bool, secs: f64) -> Cell {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(conc)
+        .build()
+        .unwrap();
+    let body = Arc::new(serde_json::json!({
+        "model": "bench",
+        "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        "max_tokens": 8,
+        "stream": stream,
+    }));
+    // Warm the connections.
+    for _ in 0..conc.min(8) {
+        if let Ok(r) = client
+            .post(url)
+            .bearer_auth(LITELLM_KEY)
+            .json(&*body)
+            .send()
+            .await
+        {
+            let _ = r.bytes().await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let (client, body, url) = (client.clone(), body.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let req = client.post(&url).bearer_auth(LITELLM_KEY).json(&*body);
+                let mut r = match req.send().await {
+                    Ok(r) if r.status().is_success() => r,
+                    Ok(r) => panic!("HTTP {} from {url}", r.status()),
+                    Err(e) => panic!("{url}: {e}"),
+                };
+                if stream {
+                    let _ = r.chunk().await;
+                    lat.push(t.elapsed());
+                    while let Ok(Some(_)) = r.chunk().await {}
+                } else {
+                    let _ = r.bytes().await;
+                    lat.push(t.elapsed());
+                }
+            }
+            lat
+        }));
+    }
+    let started = Instant::now();
+    let mut all: Vec<Duration> = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let wall = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
+    Cell {
+        p50: pct(0.50),
+        p99: pct(0.99),
+        rps: all.len() as f64 / wall,
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let args: Vec<String> = std::env::args().collect();
+    match std::env::var(ROLE).as_deref() {
+        Ok("responder") => return rt.block_on(responder(args[1].parse().unwrap())),
+        Ok("gateway") => {
+            return rt.block_on(gateway(args[1].parse().unwrap(), args[2].parse().unwrap()))
+        }
+        _ => {}
+    }
+    let secs: f64 = std::env::var("CLAWKEEP_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4.0);
+    let up = free_addr();
+    let gw = free_addr();
+    let mut children = Children(vec![spawn_role("responder", &[up.to_string()])]);
+    children
+        .0
+        .push(spawn_role("gateway", &[gw.to_string(), up.to_string()]));
+    let mut targets = vec![
+        ("direct", format!("http://{up}/v1/chat/completions")),
+        ("clawkeep", format!("http://{gw}/v1/chat/completions")),
+    ];
+    if let Ok(litellm) = std::env::var("LITELLM") {
+        let port = free_addr().port();
+        let config = std::env::temp_dir().join("ck-bench-litellm.yaml");
+        std::fs::write(
+            &config,
+            format!("model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/bench\n      api_base: http://{up}/v1\n      api_key: none\n"),
+        )
+        .unwrap();
+        children.0.push(
+            Command::new(litellm)
+                .env("LITELLM_MASTER_KEY", LITELLM_KEY)
+                .args(["--config"])
+                .arg(&config)
+                .args([
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--num_workers",
+                    "1",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start litellm"),
+        );
+        targets.push((
+            "litellm",
+            format!("http://127.0.0.1:{port}/v1/chat/completions"),
+        ));
+    }
+    rt.block_on(async {
+        wait_up(up).await;
+        wait_up(gw).await;
+        for (_, url) in &targets[2..] {
+            let addr: SocketAddr = url[7..].split('/').next().unwrap().parse().unwrap();
+            wait_up(addr).await;
+        }
+        println!("gateway overhead, OpenAI dialect, {secs}s per cell, minimal responder upstream");
+        println!();
+        println!("| mode | concurrency | runner | p50 ms | p99 ms | req/s | added p50 ms | added p99 ms | req/s vs direct |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for stream in [false, true] {
+            for conc in [1usize, 16, 64] {
+                let mut cells = Vec::new();
+                for (name, url) in &targets {
+                    cells.push((name, load(url, conc, stream, secs).await));
+                }
+                let direct = &cells[0].1;
+                let (d50, d99, drps) = (direct.p50, direct.p99, direct.rps);
+                for (name, c) in &cells {
+                    println!(
+                        "| {} | {conc} | {name} | {:.3} | {:.3} | {:.0} | {:+.3} | {:+.3} | {:.0}% |",
+                        if stream { "stream (TTFB)" } else { "whole answer" },
+                        c.p50,
+                        c.p99,
+                        c.rps,
+                        c.p50 - d50,
+                        c.p99 - d99,
+                        100.0 * c.rps / drps
+                    );
+                }
+            }
+        }
+    });
+    drop(children);
+}
