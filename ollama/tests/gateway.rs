@@ -602,3 +602,113 @@ async fn tool_calls_survive_translation_both_ways() {
     assert!(via_gateway["prompt_eval_count"].as_u64().unwrap() > 30);
     assert_eq!(t.wait_records(4).await.len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embeddings_in_both_dialects() {
+    let llama = LlamaServer::start_with(&["--embeddings", "--pooling", "mean"]).await;
+    let t = TestGateway::start(
+        config(&[llama.url()]),
+        Settings::default(),
+        vec![caller("a")],
+    )
+    .await;
+    let (s, body) = post(
+        &format!("{}/embeddings", llama.url()),
+        json!({"model": "tiny-random", "input": "hello world"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let direct: Value = serde_json::from_str(&body).unwrap();
+    let prompt = direct["usage"]["prompt_tokens"].as_u64().unwrap();
+    let vector = direct["data"][0]["embedding"].clone();
+
+    let (s, body) = post(
+        &t.url("a", "/api/embed"),
+        json!({"model": "tiny-random", "input": "hello world"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["embeddings"][0], vector);
+    assert_eq!(v["prompt_eval_count"], prompt);
+
+    let (s, body) = post(
+        &t.url("a", "/v1/embeddings"),
+        json!({"model": "tiny-random", "input": "hello world"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"][0]["embedding"], vector);
+    assert_eq!(v["usage"]["prompt_tokens"], prompt);
+
+    let records = t.wait_records(2).await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.prompt_tokens == prompt && r.completion_tokens == 0),
+        "{records:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn team_budget_is_shared_by_its_agents() {
+    let llama = LlamaServer::start().await;
+    let settings = Settings {
+        team_budgets: [("lab".to_string(), 20u64)].into(),
+        ..Settings::default()
+    };
+    let mut a = caller("a");
+    a.team = Some("lab".into());
+    let mut b = caller("b");
+    b.team = Some("lab".into());
+    let t = TestGateway::start(config(&[llama.url()]), settings, vec![a, b]).await;
+    let chat = json!({"model": "tiny-random", "messages": [{"role": "user", "content": Q}], "max_tokens": 2});
+    let (s, _) = post(&t.url("a", "/v1/chat/completions"), chat.clone()).await;
+    assert_eq!(s, 200);
+    t.wait_records(1).await;
+    let (s, body) = post(&t.url("b", "/v1/chat/completions"), chat).await;
+    assert_eq!(s, 429, "{body}");
+    assert!(
+        body.contains("daily token budget of team lab is spent"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_agent_does_not_starve_another_on_one_gpu() {
+    let llama = LlamaServer::start().await;
+    let mut cfg = config(&[llama.url()]);
+    if let Some(u) = cfg.upstream.as_mut() {
+        u[0].concurrency = Some(1); // one slot: the GPU everyone shares
+    }
+    let mut flooder = caller("flooder");
+    flooder.max_concurrent = 16;
+    let t = Arc::new(
+        TestGateway::start(cfg, Settings::default(), vec![flooder, caller("quiet")]).await,
+    );
+    let long = json!({"model": "tiny-random", "messages": [{"role": "user", "content": "go"}], "max_tokens": 300, "stream": false});
+    let done = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let (t, done, body) = (t.clone(), done.clone(), long.clone());
+        tasks.push(tokio::spawn(async move {
+            let (s, _) = post(&t.url("flooder", "/v1/chat/completions"), body).await;
+            assert_eq!(s, 200);
+            done.lock().unwrap().push(format!("flooder{i}"));
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let (s, _) = post(&t.url("quiet", "/v1/chat/completions"), long.clone()).await;
+    assert_eq!(s, 200);
+    done.lock().unwrap().push("quiet".into());
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let order = done.lock().unwrap().clone();
+    let at = order.iter().position(|x| x == "quiet").unwrap();
+    assert!(
+        at <= 3,
+        "the quiet agent waited behind the flood: {order:?}"
+    );
+}
