@@ -178,7 +178,7 @@ mod tests {
             ..b
         };
         let l = o.launch();
-        assert_eq!(l.args, ["serve"]);
+        assert_eq!(l.args, ["serve", "-np", "4"], "extra args follow");
         assert_eq!(l.env["OLLAMA_HOST"], "127.0.0.1:11435");
         assert_eq!(l.health_url, "http://127.0.0.1:11435/api/version");
         assert_eq!(o.upstream().api, Some(Api::Ollama));
