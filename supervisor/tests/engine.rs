@@ -46,8 +46,10 @@ backoff = { initial = "1s", max = "10s" }
     assert_eq!(row["last_exit"]["reason"]["kind"], "signal");
     assert_eq!(row["last_exit"]["reason"]["value"], 9);
     assert_ne!(first, second);
-    let logs = sup.logs("worker");
-    assert_eq!(logs.matches("worker up").count(), 2, "{logs}");
+    let logs = wait_for(Duration::from_secs(10), "the second run's output", || {
+        let l = sup.logs("worker");
+        (l.matches("worker up").count() == 2).then_some(l)
+    });
     assert!(logs.contains("exited: SIGKILL"), "{logs}");
 }
 
@@ -173,17 +175,25 @@ command = "/bin/sh"
 args = ["-c", "echo started-$$; exec sleep 1000"]
 "#,
     );
+    // Each run says hello once; wait for it before acting, or a quick stop can beat the echo.
+    let said = |n: usize| {
+        wait_for(
+            Duration::from_secs(10),
+            &format!("{n} starts in the log"),
+            || (sup.logs("echo").matches("started-").count() == n).then_some(()),
+        )
+    };
     sup.wait_state("echo", "running", Duration::from_secs(20));
+    said(1);
     let out = sup.cli(&["stop", "echo"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "echo: stopped\n");
     assert_eq!(sup.row("echo")["pid"], serde_json::Value::Null);
     let out = sup.cli(&["start", "echo"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "echo: running\n");
+    said(2);
     let out = sup.cli(&["restart", "echo"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "echo: running\n");
-    wait_for(Duration::from_secs(10), "three starts in the log", || {
-        (sup.logs("echo").matches("started-").count() == 3).then_some(())
-    });
+    said(3);
     let tail = String::from_utf8(sup.cli(&["logs", "echo", "-n", "1"]).stdout).unwrap();
     assert_eq!(tail.lines().count(), 1, "{tail}");
     // Unknown names get a clear error listing what exists.
