@@ -712,3 +712,84 @@ async fn a_flooding_agent_does_not_starve_another_on_one_gpu() {
         "the quiet agent waited behind the flood: {order:?}"
     );
 }
+
+/// No real Ollama can be installed here. Its native API is served instead by a second
+/// clawkeep gateway in front of llama-server (an emulation, named as such): real tokens in
+/// Ollama's NDJSON framing, to exercise the Ollama-upstream side of the translation.
+#[tokio::test(flavor = "multi_thread")]
+async fn ollama_upstream_through_an_emulated_ollama() {
+    let llama = LlamaServer::start().await;
+    let emulated_ollama = TestGateway::start(
+        config(&[llama.url()]),
+        Settings::default(),
+        vec![caller("ollama-emulation")],
+    )
+    .await;
+    let cfg = ollama::config::GatewayConfig {
+        upstream: Some(vec![ollama::config::UpstreamConfig {
+            name: Some("ollama".into()),
+            url: Some(emulated_ollama.base["ollama-emulation"].clone()),
+            api: Some(ollama::config::Api::Ollama),
+            models: Some(vec!["tiny-random".into()]),
+            concurrency: Some(4),
+            health: None,
+        }]),
+        ..Default::default()
+    };
+    let t = TestGateway::start(cfg, Settings::default(), vec![caller("a")]).await;
+    let (content, prompt, completion) = direct(&llama, 8).await;
+    let msgs = json!([{"role": "user", "content": Q}]);
+
+    // OpenAI in, Ollama upstream, whole answer.
+    let (s, body) = post(
+        &t.url("a", "/v1/chat/completions"),
+        json!({"model": "tiny-random", "messages": msgs, "max_tokens": 8, "temperature": 0}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], content.as_str());
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert_eq!(v["usage"]["prompt_tokens"], prompt);
+    assert_eq!(v["usage"]["completion_tokens"], completion);
+
+    // OpenAI in, Ollama upstream, streamed with usage: NDJSON became SSE.
+    let (_, body) = post(
+        &t.url("a", "/v1/chat/completions"),
+        json!({"model": "tiny-random", "messages": msgs, "max_tokens": 8, "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}),
+    )
+    .await;
+    let (events, done) = sse_events(&body);
+    assert!(done, "{body}");
+    let text: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, content);
+    let usage = events.iter().find(|e| e["usage"].is_object()).unwrap();
+    assert_eq!(usage["usage"]["completion_tokens"], completion);
+
+    // Tool calls come back from an Ollama upstream too.
+    let (_, body) = post(
+        &t.url("a", "/v1/chat/completions"),
+        json!({"model": "tiny-random", "messages": [{"role": "user", "content": "Weather?"}], "tools": weather_tool()}),
+    )
+    .await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls", "{body}");
+    assert_eq!(
+        v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        r#"{"city":"P"}"#
+    );
+
+    // Both gateways billed the same tokens, each to its own caller.
+    let outer = t.wait_records(3).await;
+    let inner = emulated_ollama.wait_records(3).await;
+    assert_eq!(
+        outer.iter().map(|r| r.tokens()).sum::<u64>(),
+        inner.iter().map(|r| r.tokens()).sum::<u64>()
+    );
+    assert!(outer
+        .iter()
+        .all(|r| r.agent == "a" && r.upstream.as_deref() == Some("ollama")));
+}
