@@ -23,6 +23,15 @@ fn seg(p: &PathPart) -> Seg {
     }
 }
 
+/// `[defaults]` and every `[[agent]]`, where agents' model settings can be written.
+fn settings_tables(file: &FleetFile) -> Vec<(Vec<Seg>, &super::file::AgentSettings)> {
+    let mut tables = vec![(key_path!["defaults"].to_vec(), &file.defaults)];
+    for (i, a) in file.agent.iter().enumerate() {
+        tables.push((key_path!["agent", i].to_vec(), &a.settings));
+    }
+    tables
+}
+
 impl Resolver<'_> {
     /// Check `[models]`, `[teams]` and every agent's model settings; the managed backends
     /// come back as services to run.
@@ -166,11 +175,7 @@ impl Resolver<'_> {
 
     /// Model settings are checked where they are written: `[defaults]` and each `[[agent]]`.
     fn agent_models(&mut self, file: &FleetFile, known: &[String]) {
-        let mut tables: Vec<(Vec<Seg>, &super::file::AgentSettings)> =
-            vec![(key_path!["defaults"].to_vec(), &file.defaults)];
-        for (i, a) in file.agent.iter().enumerate() {
-            tables.push((key_path!["agent", i].to_vec(), &a.settings));
-        }
+        let tables = settings_tables(file);
         let hint = format!("use a model or alias from [models]: {}", known.join(", "));
         for (at, s) in tables {
             if let Some(m) = &s.model {
@@ -213,11 +218,7 @@ impl Resolver<'_> {
     /// Without `[models]`, agents have no model gateway: model settings would do nothing.
     fn no_models(&mut self, file: &FleetFile) {
         let hint = "add a [models] section with the upstreams (see `clawkeep schema`), or remove this setting";
-        let mut tables: Vec<(Vec<Seg>, &super::file::AgentSettings)> =
-            vec![(key_path!["defaults"].to_vec(), &file.defaults)];
-        for (i, a) in file.agent.iter().enumerate() {
-            tables.push((key_path!["agent", i].to_vec(), &a.settings));
-        }
+        let tables = settings_tables(file);
         for (at, s) in tables {
             for (set, key) in [
                 (s.model.is_some(), "model"),
