@@ -1,1 +1,25 @@
-//! placeholder
+//! The knowledge store: every agent's brain (its workspace and openclaw.json) and every shared
+//! collection kept in a local S3 bucket of its own, synced within seconds of a change, with a
+//! history of consistent snapshots that works on any S3 server and grants the store enforces.
+//!
+//! Layout of a bucket: the plain files under their own paths (readable by people and tools),
+//! their contents once more under `.clawkeep/blobs/<sha256>` (content-addressed, shared by
+//! every snapshot) and one `.clawkeep/snapshots/<id>.json` per push mapping path to hash.
+
+pub mod boundary;
+pub mod config;
+pub mod error;
+pub mod garage;
+pub mod grants;
+pub mod history;
+pub mod keys;
+pub mod manifest;
+pub mod remote;
+pub mod scan;
+pub mod sync;
+pub mod watch;
+
+pub use config::StoreConfig;
+pub use error::StoreError;
+pub use remote::{Credential, Remote};
+pub use sync::{SyncLimits, SyncReport, Syncer};

@@ -1,0 +1,210 @@
+//! Manifests: the remote snapshot written once per push (path → content hash at that moment)
+//! and the local sync state (what the last pass agreed on, plus a hash cache), saved atomically.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+
+/// One file's content as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// sha256 of the content, lowercase hex; the blob key's last part.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Paths to contents: one consistent state of a synced directory.
+pub type FileMap = BTreeMap<String, FileRef>;
+
+/// `.clawkeep/snapshots/<id>.json`: the directory as it was at one push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Format version (1).
+    pub version: u32,
+    /// Sortable id: UTC time then a random suffix.
+    pub id: String,
+    /// When it was taken (RFC 3339, UTC).
+    pub time: String,
+    /// Who pushed it (agent name, `clone`, `restore`, ...).
+    pub origin: String,
+    /// Every file.
+    pub files: FileMap,
+}
+
+impl Snapshot {
+    /// A new snapshot taken now.
+    pub fn new(origin: &str, files: FileMap) -> Self {
+        let now = SystemTime::now();
+        Snapshot {
+            version: 1,
+            id: new_id(now),
+            time: humantime::format_rfc3339_micros(now).to_string(),
+            origin: origin.to_string(),
+            files,
+        }
+    }
+
+    /// Its key in the bucket.
+    pub fn key(&self) -> String {
+        format!("{}{}.json", crate::keys::SNAPSHOT_PREFIX, self.id)
+    }
+}
+
+/// A snapshot id for `t`: `20261129T103032.123456Z-1a2b`, so ids sort by time.
+pub fn new_id(t: SystemTime) -> String {
+    let stamp: String = humantime::format_rfc3339_micros(t)
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    format!("{stamp}-{:04x}", rand::random::<u16>())
+}
+
+/// The time encoded in a snapshot id, if it is one of ours.
+pub fn id_time(id: &str) -> Option<SystemTime> {
+    let stamp = id.split('-').next()?;
+    // 20261129T103032.123456Z -> 2026-11-29T10:30:32.123456Z
+    if stamp.len() < 16 || !stamp.is_char_boundary(15) {
+        return None;
+    }
+    let (d, t) = (&stamp[..8], &stamp[9..]);
+    let text = format!(
+        "{}-{}-{}T{}:{}:{}",
+        &d[..4],
+        &d[4..6],
+        &d[6..8],
+        t.get(..2)?,
+        t.get(2..4)?,
+        t.get(4..)?
+    );
+    humantime::parse_rfc3339(&text).ok()
+}
+
+/// What the last pass saw of one local file, to skip rehashing unchanged files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    /// Content hash.
+    pub sha256: String,
+}
+
+/// The local sync state of one directory, kept outside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalState {
+    /// Bucket this directory syncs with.
+    pub bucket: String,
+    /// Snapshot both sides agreed on at the end of the last pass.
+    pub base_id: Option<String>,
+    /// Its files (the merge base).
+    pub base: FileMap,
+    /// Hash cache by path.
+    pub seen: BTreeMap<String, Seen>,
+    /// When the last pass finished (RFC 3339).
+    pub last_sync: Option<String>,
+    /// What the last pass could not do (deferred deletions, refused keys, ...).
+    pub last_report: Option<crate::sync::SyncReport>,
+}
+
+impl LocalState {
+    /// Read the state at `path`; a missing file is a fresh start. A damaged file is moved
+    /// aside and also treated as a fresh start: the next pass merges both sides in full and
+    /// keeps conflicting copies, so nothing is lost.
+    pub fn load(path: &Path, bucket: &str) -> Result<Self, StoreError> {
+        match std::fs::read(path) {
+            Ok(bytes) => match serde_json::from_slice::<LocalState>(&bytes) {
+                Ok(s) if s.bucket == bucket => Ok(s),
+                Ok(_) => Ok(LocalState {
+                    bucket: bucket.into(),
+                    ..Default::default()
+                }),
+                Err(e) => {
+                    let aside = path.with_extension("corrupt");
+                    tracing::warn!(path = %path.display(), error = %e, "sync state damaged; moved aside, merging both sides in full");
+                    std::fs::rename(path, &aside)
+                        .map_err(|e| StoreError::io("move aside", path, e))?;
+                    Ok(LocalState {
+                        bucket: bucket.into(),
+                        ..Default::default()
+                    })
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LocalState {
+                bucket: bucket.into(),
+                ..Default::default()
+            }),
+            Err(e) => Err(StoreError::io("read sync state", path, e)),
+        }
+    }
+
+    /// Write atomically: a temporary file, fsync, rename, fsync of the directory.
+    pub fn save(&self, path: &Path) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| StoreError::Corrupt {
+            what: "sync state",
+            place: path.display().to_string(),
+            message: e.to_string(),
+            hint: "this is a bug",
+        })?;
+        write_atomic(path, &bytes)
+    }
+}
+
+/// Replace `path` with `bytes` so a crash leaves either the old or the new file, never half.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| StoreError::io("create temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| StoreError::io("write", tmp.path().to_path_buf(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| StoreError::io("fsync", tmp.path().to_path_buf(), e))?;
+    tmp.persist(path)
+        .map_err(|e| StoreError::io("rename into place", path, e.error))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ids_sort_by_time_and_give_it_back() {
+        let t = humantime::parse_rfc3339("2026-11-20T10:00:00.250Z").unwrap();
+        let a = new_id(t);
+        let b = new_id(t + Duration::from_millis(1));
+        assert!(a < b, "{a} !< {b}");
+        assert!(a.starts_with("20261120T100000.250000Z-"), "{a}");
+        assert_eq!(id_time(&a), Some(t));
+    }
+
+    #[test]
+    fn a_damaged_state_is_moved_aside_not_fatal() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.json");
+        std::fs::write(&p, b"{\"bucket\": \"b\", \"base_id\": ").unwrap();
+        let s = LocalState::load(&p, "b").unwrap();
+        assert_eq!(s.base_id, None);
+        assert!(d.path().join("s.corrupt").exists());
+        let s = LocalState {
+            bucket: "b".into(),
+            base_id: Some("x".into()),
+            ..Default::default()
+        };
+        s.save(&p).unwrap();
+        assert_eq!(LocalState::load(&p, "b").unwrap(), s);
+    }
+}

@@ -1,0 +1,213 @@
+//! Walking a synced directory: regular files inside the boundary, with content hashes reused
+//! from the last pass when size and mtime are unchanged. Symlinks are never followed.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use crate::boundary::Boundary;
+use crate::error::StoreError;
+use crate::manifest::{FileMap, FileRef, Seen};
+
+/// A file found by a scan.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in nanoseconds.
+    pub mtime_ns: i128,
+    /// Content hash.
+    pub sha256: String,
+}
+
+/// The result of a scan.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Files by key.
+    pub files: BTreeMap<String, Found>,
+    /// Entries left out and why (symlinks, devices, names that are not UTF-8).
+    pub skipped: Vec<String>,
+}
+
+impl Scan {
+    /// Paths and contents, as a snapshot would hold them.
+    pub fn map(&self) -> FileMap {
+        self.files
+            .iter()
+            .map(|(k, f)| {
+                (
+                    k.clone(),
+                    FileRef {
+                        sha256: f.sha256.clone(),
+                        size: f.size,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The hash cache for the next pass; files changed within the last two seconds are left
+    /// out, since a write in the same mtime tick would not show.
+    pub fn seen(&self, now: SystemTime) -> BTreeMap<String, Seen> {
+        let fresh = mtime_ns(now - Duration::from_secs(2));
+        self.files
+            .iter()
+            .filter(|(_, f)| f.mtime_ns < fresh)
+            .map(|(k, f)| {
+                (
+                    k.clone(),
+                    Seen {
+                        size: f.size,
+                        mtime_ns: f.mtime_ns,
+                        sha256: f.sha256.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+fn mtime_ns(t: SystemTime) -> i128 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
+/// Size and mtime of a local file, for the "changed since the scan?" check.
+pub fn stat(path: &Path) -> Option<(u64, i128)> {
+    let md = std::fs::symlink_metadata(path).ok()?;
+    md.file_type().is_file().then(|| {
+        (
+            md.size(),
+            md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
+        )
+    })
+}
+
+/// Walk `root` (which must exist) and hash what changed since `seen`.
+pub fn scan(
+    root: &Path,
+    boundary: &Boundary,
+    seen: &BTreeMap<String, Seen>,
+) -> Result<Scan, StoreError> {
+    let mut out = Scan::default();
+    let md = std::fs::symlink_metadata(root)
+        .map_err(|e| StoreError::io("open synced directory", root, e))?;
+    if !md.is_dir() {
+        return Err(StoreError::Refused(format!(
+            "{} is not a directory (a symlink is not followed); nothing was synced",
+            root.display()
+        )));
+    }
+    let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
+    while let Some(rel_dir) = stack.pop() {
+        let dir = root.join(&rel_dir);
+        let entries = std::fs::read_dir(&dir).map_err(|e| StoreError::io("list", &dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("list", &dir, e))?;
+            let rel = rel_dir.join(entry.file_name());
+            let ft = entry
+                .file_type()
+                .map_err(|e| StoreError::io("stat", entry.path(), e))?;
+            if ft.is_dir() {
+                if !boundary.excludes(&rel, true) {
+                    stack.push(rel);
+                }
+                continue;
+            }
+            if boundary.excludes(&rel, false) {
+                continue;
+            }
+            if ft.is_symlink() {
+                out.skipped
+                    .push(format!("{}: symlink, not followed", rel.display()));
+                continue;
+            }
+            if !ft.is_file() {
+                out.skipped
+                    .push(format!("{}: not a regular file", rel.display()));
+                continue;
+            }
+            let Some(key) = crate::keys::key_for(&rel) else {
+                out.skipped.push(format!(
+                    "{}: name is not valid UTF-8 or not a plain path",
+                    rel.display()
+                ));
+                continue;
+            };
+            let path = root.join(&rel);
+            let Some((size, mtime)) = stat(&path) else {
+                continue;
+            };
+            let sha256 = match seen.get(&key) {
+                Some(s) if s.size == size && s.mtime_ns == mtime => s.sha256.clone(),
+                _ => match hash_file(&path) {
+                    Ok(h) => h,
+                    // Vanished between listing and reading: it is simply not there now.
+                    Err(StoreError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        continue
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            out.files.insert(
+                key,
+                Found {
+                    size,
+                    mtime_ns: mtime,
+                    sha256,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// sha256 of a file's content, lowercase hex.
+pub fn hash_file(path: &Path) -> Result<String, StoreError> {
+    let mut f = std::fs::File::open(path).map_err(|e| StoreError::io("open", path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| StoreError::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// sha256 of bytes, lowercase hex.
+pub fn hash_bytes(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_and_excluded_files_are_not_taken() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        std::fs::create_dir_all(r.join("credentials")).unwrap();
+        std::fs::write(r.join("credentials/token"), "secret").unwrap();
+        std::fs::write(r.join("SOUL.md"), "soul").unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", r.join("shadow")).unwrap();
+        std::os::unix::fs::symlink("/etc", r.join("etc")).unwrap();
+        let b = Boundary::new(&[], &[]).unwrap();
+        let s = scan(r, &b, &Default::default()).unwrap();
+        assert_eq!(s.files.keys().collect::<Vec<_>>(), ["SOUL.md"]);
+        assert_eq!(s.files["SOUL.md"].sha256, hash_bytes(b"soul"));
+        assert_eq!(s.skipped.len(), 2, "{:?}", s.skipped);
+    }
+}

@@ -1,0 +1,655 @@
+//! The sync pass: a three-way merge between the last agreed snapshot (the base), the local
+//! directory and the bucket's newest snapshot. Local changes go up (blob, plain copy, new
+//! snapshot), remote changes come down (staged, verified, renamed into place), edits on both
+//! sides keep both files. It never deletes on a failed or empty listing and caps deletions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use crate::boundary::Boundary;
+use crate::error::StoreError;
+use crate::keys::{blob_key, META_PREFIX};
+use crate::manifest::{FileMap, FileRef, LocalState, Snapshot};
+use crate::remote::Remote;
+use crate::scan::{self, Scan};
+
+/// Bounds on one pass.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncLimits {
+    /// Most remote deletions in one pass; the rest wait for the next.
+    pub max_deletes: usize,
+    /// Transfers in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for SyncLimits {
+    fn default() -> Self {
+        SyncLimits {
+            max_deletes: 100,
+            concurrency: 8,
+        }
+    }
+}
+
+/// What a pass did, for `clawkeep sync status` and logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// The snapshot both sides agree on after the pass.
+    pub snapshot: Option<String>,
+    /// Whether this pass wrote that snapshot.
+    pub pushed: bool,
+    /// Files uploaded (new content).
+    pub uploaded: usize,
+    /// Bytes uploaded.
+    pub uploaded_bytes: u64,
+    /// Files written locally from the store.
+    pub downloaded: usize,
+    /// Plain objects deleted from the bucket.
+    pub deleted_remote: usize,
+    /// Local files deleted because the store deleted them.
+    pub deleted_local: usize,
+    /// Remote deletions held back by the per-pass cap or the empty-directory guard.
+    pub deferred_deletes: usize,
+    /// Conflict copies written, as `path -> copy`.
+    pub conflicts: Vec<String>,
+    /// Keys in the bucket refused on pull, with the reason.
+    pub refused: Vec<String>,
+    /// Local entries not synced (symlinks, special files), with the reason.
+    pub skipped: Vec<String>,
+    /// Files that could not be synced this pass and are retried on the next.
+    pub failed: Vec<String>,
+}
+
+impl SyncReport {
+    /// Whether nothing is left for a later pass.
+    pub fn complete(&self) -> bool {
+        self.deferred_deletes == 0 && self.failed.is_empty()
+    }
+}
+
+/// Keeps one local directory and one bucket in step.
+#[derive(Debug, Clone)]
+pub struct Syncer {
+    remote: Remote,
+    root: PathBuf,
+    state_path: PathBuf,
+    boundary: Arc<Boundary>,
+    limits: SyncLimits,
+    origin: String,
+    read_only: bool,
+}
+
+/// One planned change.
+#[derive(Debug)]
+enum Act {
+    /// Local content goes up under `path`.
+    Upload(String, FileRef),
+    /// Blob already in the bucket; make the plain copy `path` of it.
+    Plain(String, FileRef),
+    /// Remove the plain object `path`.
+    DeleteRemote(String),
+    /// Store content comes down to `path`.
+    Download(String, FileRef),
+    /// Remove the local file `path`.
+    DeleteLocal(String),
+}
+
+impl Syncer {
+    /// A syncer for `root` (the directory) and `remote` (its bucket); the local state lives at
+    /// `state_path`, outside `root`. `origin` names the writer in snapshots.
+    pub fn new(
+        remote: Remote,
+        root: PathBuf,
+        state_path: PathBuf,
+        boundary: Boundary,
+        limits: SyncLimits,
+        origin: &str,
+    ) -> Self {
+        Syncer {
+            remote,
+            root,
+            state_path,
+            boundary: Arc::new(boundary),
+            limits,
+            origin: origin.to_string(),
+            read_only: false,
+        }
+    }
+
+    /// Only bring the store's changes down (a read-only grant): local changes never go up.
+    pub fn read_only(mut self, yes: bool) -> Self {
+        self.read_only = yes;
+        self
+    }
+
+    /// The bucket.
+    pub fn remote(&self) -> &Remote {
+        &self.remote
+    }
+
+    /// The local directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The local state as the last pass left it.
+    pub fn state(&self) -> Result<LocalState, StoreError> {
+        LocalState::load(&self.state_path, self.remote.name())
+    }
+
+    /// Paths changed locally since the last pass (added, modified or deleted), by a quick scan.
+    pub async fn pending(&self) -> Result<Vec<String>, StoreError> {
+        let state = self.state()?;
+        if !self.root.exists() {
+            return Ok(Vec::new());
+        }
+        let scan = self.scan(&state).await?;
+        let local = scan.map();
+        let mut out: Vec<String> = local
+            .iter()
+            .filter(|(k, v)| state.base.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        out.extend(
+            state
+                .base
+                .keys()
+                .filter(|k| !local.contains_key(*k))
+                .cloned(),
+        );
+        Ok(out)
+    }
+
+    async fn scan(&self, state: &LocalState) -> Result<Scan, StoreError> {
+        let (root, boundary, seen) = (self.root.clone(), self.boundary.clone(), state.seen.clone());
+        tokio::task::spawn_blocking(move || scan::scan(&root, &boundary, &seen))
+            .await
+            .map_err(|e| StoreError::Refused(format!("scan task failed: {e}")))?
+    }
+
+    /// Pull before start: a directory that does not exist yet is filled in a staging
+    /// directory beside it and renamed into place, so an agent never sees half a brain.
+    pub async fn pull_into_place(&self) -> Result<SyncReport, StoreError> {
+        if self.root.exists() {
+            return self.sync(true).await;
+        }
+        let name = self
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let staging = self.root.with_file_name(format!(".{name}.pulling"));
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)
+                .map_err(|e| StoreError::io("remove stale staging", &staging, e))?;
+        }
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| StoreError::io("create staging", &staging, e))?;
+        let staged = Syncer {
+            root: staging.clone(),
+            ..self.clone()
+        };
+        let report = staged.sync(true).await?;
+        std::fs::rename(&staging, &self.root)
+            .map_err(|e| StoreError::io("rename staging into place", &self.root, e))?;
+        Ok(report)
+    }
+
+    /// One full pass both ways. `full` also lists the bucket's plain objects, so files put
+    /// there by people or tools come down and planted unsafe keys are reported.
+    pub async fn sync(&self, full: bool) -> Result<SyncReport, StoreError> {
+        let mut report = SyncReport::default();
+        let mut state = self.state()?;
+        std::fs::create_dir_all(&self.root).map_err(|e| StoreError::io("create", &self.root, e))?;
+        let scan = self.scan(&state).await?;
+        report.skipped = scan.skipped.clone();
+        let local = scan.map();
+
+        // The store's side. A failed listing ends the pass here: nothing is deleted.
+        let ids = self.remote.snapshot_ids().await?;
+        let remote_id = ids.last().cloned();
+        let (mut remote_map, remote_time) = match &remote_id {
+            Some(id) if state.base_id.as_ref() == Some(id) => (state.base.clone(), id.clone()),
+            Some(id) => (self.remote.snapshot(id).await?.files, id.clone()),
+            None => (FileMap::new(), String::new()),
+        };
+        // No history in the bucket (new, wiped or migrated): merge against nothing, so every
+        // local file goes up and nothing local is deleted.
+        let base = if remote_id.is_some() {
+            state.base.clone()
+        } else {
+            FileMap::new()
+        };
+        remote_map.retain(|k, _| match self.refuse_reason(k) {
+            Some(why) => {
+                report.refused.push(format!("{k:?}: {why}"));
+                false
+            }
+            None => true,
+        });
+        let mut foreign: Vec<(String, u64)> = Vec::new();
+        if full {
+            for o in self.remote.list("").await? {
+                if o.key.starts_with(META_PREFIX)
+                    || remote_map.contains_key(&o.key)
+                    || base.contains_key(&o.key)
+                {
+                    continue;
+                }
+                match self.refuse_reason(&o.key) {
+                    Some(why) => report.refused.push(format!("{:?}: {why}", o.key)),
+                    None if !local.contains_key(&o.key) => foreign.push((o.key, o.size)),
+                    None => {}
+                }
+            }
+        }
+
+        let acts = self.plan(&base, &local, &remote_map, &remote_time, &mut report);
+        let result = self
+            .apply(acts, &scan, &remote_map, &foreign, &mut report)
+            .await?;
+
+        let snapshot_id = if result != remote_map {
+            let snap = Snapshot::new(&self.origin, result.clone());
+            self.remote.put_snapshot(&snap).await?;
+            report.pushed = true;
+            Some(snap.id)
+        } else {
+            remote_id
+        };
+        report.snapshot = snapshot_id.clone();
+        let now = SystemTime::now();
+        state.seen = scan.seen(now);
+        if report.failed.is_empty() {
+            state.base_id = snapshot_id;
+            state.base = result;
+        }
+        state.last_sync = Some(humantime::format_rfc3339_seconds(now).to_string());
+        state.last_report = Some(report.clone());
+        state.save(&self.state_path)?;
+        Ok(report)
+    }
+
+    fn refuse_reason(&self, key: &str) -> Option<&'static str> {
+        if let Some(why) = crate::keys::unsafe_reason(key) {
+            return Some(why);
+        }
+        if self.boundary.excludes(Path::new(key), false) {
+            return Some(
+                "excluded by the sync boundary (secrets, sessions, sidecars never come down)",
+            );
+        }
+        None
+    }
+
+    fn plan(
+        &self,
+        base: &FileMap,
+        local: &FileMap,
+        remote: &FileMap,
+        remote_id: &str,
+        report: &mut SyncReport,
+    ) -> Vec<Act> {
+        let paths: BTreeSet<&String> = base
+            .keys()
+            .chain(local.keys())
+            .chain(remote.keys())
+            .collect();
+        let mut acts = Vec::new();
+        let mut deletes = Vec::new();
+        for p in paths {
+            let (b, l, r) = (base.get(p), local.get(p), remote.get(p));
+            if l == r {
+                continue;
+            }
+            if self.read_only {
+                match r {
+                    Some(r) => acts.push(Act::Download(p.clone(), r.clone())),
+                    None if b.is_some() && l == b => acts.push(Act::DeleteLocal(p.clone())),
+                    None => {}
+                }
+                continue;
+            }
+            match (l == b, r == b) {
+                (true, false) => match r {
+                    Some(r) => acts.push(Act::Download(p.clone(), r.clone())),
+                    None => acts.push(Act::DeleteLocal(p.clone())),
+                },
+                (false, true) => match l {
+                    Some(l) => acts.push(Act::Upload(p.clone(), l.clone())),
+                    None => deletes.push(p.clone()),
+                },
+                _ => match (l, r) {
+                    // Changed on both sides: both versions are kept.
+                    (Some(l), Some(r)) => {
+                        let copy = conflict_name(p, remote_id);
+                        report.conflicts.push(format!("{p} -> {copy}"));
+                        acts.push(Act::Upload(p.clone(), l.clone()));
+                        acts.push(Act::Plain(copy.clone(), r.clone()));
+                        acts.push(Act::Download(copy, r.clone()));
+                    }
+                    // Deleted here, edited there: the edit wins.
+                    (None, Some(r)) => acts.push(Act::Download(p.clone(), r.clone())),
+                    // Edited here, deleted there: the edit wins.
+                    (Some(l), None) => acts.push(Act::Upload(p.clone(), l.clone())),
+                    (None, None) => {}
+                },
+            }
+        }
+        if local.is_empty() && !deletes.is_empty() {
+            report.deferred_deletes += deletes.len();
+            report.failed.push(format!(
+                "{} is empty but the store holds {} of its files: deleting nothing (if the directory was emptied on purpose, remove the files from the bucket by hand)",
+                self.root.display(),
+                deletes.len()
+            ));
+            deletes.clear();
+        }
+        if deletes.len() > self.limits.max_deletes {
+            report.deferred_deletes += deletes.len() - self.limits.max_deletes;
+            deletes.truncate(self.limits.max_deletes);
+        }
+        acts.extend(deletes.into_iter().map(Act::DeleteRemote));
+        acts
+    }
+
+    /// Carry out the plan; returns the file map the store now holds.
+    async fn apply(
+        &self,
+        acts: Vec<Act>,
+        scan: &Scan,
+        remote_map: &FileMap,
+        foreign: &[(String, u64)],
+        report: &mut SyncReport,
+    ) -> Result<FileMap, StoreError> {
+        let mut result = remote_map.clone();
+        let n = self.limits.concurrency.max(1);
+        let mut uploads: Vec<(String, FileRef)> = Vec::new();
+        let mut plains: Vec<(String, FileRef)> = Vec::new();
+        let mut downloads: Vec<(String, FileRef)> = Vec::new();
+        let mut rdeletes: Vec<String> = Vec::new();
+        let mut ldeletes: Vec<String> = Vec::new();
+        for a in acts {
+            match a {
+                Act::Upload(p, f) => uploads.push((p, f)),
+                Act::Plain(p, f) => plains.push((p, f)),
+                Act::Download(p, f) => downloads.push((p, f)),
+                Act::DeleteRemote(p) => rdeletes.push(p),
+                Act::DeleteLocal(p) => ldeletes.push(p),
+            }
+        }
+
+        // 1. Blobs the bucket lacks, each content once.
+        let mut known: BTreeSet<String> = remote_map.values().map(|f| f.sha256.clone()).collect();
+        let wanted: BTreeMap<String, String> = uploads
+            .iter()
+            .filter(|(_, f)| !known.contains(&f.sha256))
+            .map(|(p, f)| (f.sha256.clone(), p.clone()))
+            .collect();
+        let listed = wanted.len() > 16;
+        if listed {
+            for o in self.remote.list(crate::keys::BLOB_PREFIX).await? {
+                if let Some(h) = o.key.strip_prefix(crate::keys::BLOB_PREFIX) {
+                    known.insert(h.to_string());
+                }
+            }
+        }
+        let todo: Vec<(String, String)> = wanted
+            .into_iter()
+            .filter(|(h, _)| !known.contains(h))
+            .collect();
+        let results: Vec<(String, String, Result<u64, StoreError>)> = stream::iter(todo)
+            .map(|(h, p)| async move {
+                let path = self.root.join(&p);
+                let r = if !listed && wanted_small_exists(&self.remote, &h).await {
+                    Ok(0)
+                } else {
+                    self.remote.put_blob_from(&path, &h).await
+                };
+                (h, p, r)
+            })
+            .buffer_unordered(n)
+            .collect()
+            .await;
+        let mut failed_hashes = BTreeSet::new();
+        for (h, p, r) in results {
+            match r {
+                Ok(bytes) => {
+                    report.uploaded += 1;
+                    report.uploaded_bytes += bytes;
+                }
+                Err(StoreError::Refused(why)) => {
+                    report.failed.push(format!("{p}: {why}"));
+                    failed_hashes.insert(h);
+                }
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    report
+                        .failed
+                        .push(format!("{p}: deleted while being uploaded"));
+                    failed_hashes.insert(h);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+
+        // 2. Plain copies, readable by people and tools, made server-side from the blobs.
+        plains.extend(
+            uploads
+                .into_iter()
+                .filter(|(_, f)| !failed_hashes.contains(&f.sha256)),
+        );
+        let bucket = self.remote.name().to_string();
+        let results: Vec<(String, FileRef, Result<(), StoreError>)> = stream::iter(plains)
+            .map(|(p, f)| {
+                let bucket = bucket.clone();
+                async move {
+                    let r = self
+                        .remote
+                        .copy_from(&bucket, &blob_key(&f.sha256), &p)
+                        .await;
+                    (p, f, r)
+                }
+            })
+            .buffer_unordered(n)
+            .collect()
+            .await;
+        for (p, f, r) in results {
+            r?;
+            result.insert(p, f);
+        }
+
+        // 3. Deletions of plain objects (history keeps their content).
+        let results: Vec<(String, Result<(), StoreError>)> = stream::iter(rdeletes)
+            .map(|p| async move {
+                let r = self.remote.delete(&p).await;
+                (p, r)
+            })
+            .buffer_unordered(n)
+            .collect()
+            .await;
+        for (p, r) in results {
+            r?;
+            report.deleted_remote += 1;
+            result.remove(&p);
+        }
+
+        // 4. The store's changes come down: staged, verified, renamed into place.
+        let staging = self.root.join(".clawkeep-sync");
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| StoreError::io("create staging", &staging, e))?;
+        let mut gets: Vec<(String, Option<FileRef>, String)> = downloads
+            .into_iter()
+            .map(|(p, f)| (blob_key(&f.sha256), Some(f), p))
+            .collect();
+        gets.extend(foreign.iter().map(|(k, _)| (k.clone(), None, k.clone())));
+        let results: Vec<(String, Result<Option<String>, StoreError>)> = stream::iter(gets)
+            .map(|(key, f, p)| {
+                let staging = staging.clone();
+                async move {
+                    let r = self.fetch(&key, f.as_ref(), &p, &staging, scan).await;
+                    (p, r)
+                }
+            })
+            .buffer_unordered(n)
+            .collect()
+            .await;
+        for (p, r) in results {
+            match r {
+                Ok(Some(copy)) => {
+                    report.downloaded += 1;
+                    report.conflicts.push(format!("{p} -> {copy}"));
+                }
+                Ok(None) => report.downloaded += 1,
+                Err(
+                    e @ (StoreError::S3 { .. }
+                    | StoreError::Io { .. }
+                    | StoreError::HashMismatch { .. }
+                    | StoreError::Refused(_)),
+                ) => report.failed.push(format!("{p}: {e}")),
+                Err(e) => return Err(e),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&staging);
+
+        // 5. Files the store deleted go here too, unless they changed since the scan.
+        for p in ldeletes {
+            let path = self.root.join(&p);
+            let now = scan::stat(&path);
+            match scan.files.get(&p) {
+                Some(f) if now == Some((f.size, f.mtime_ns)) => {
+                    std::fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+                    report.deleted_local += 1;
+                }
+                _ => report.failed.push(format!(
+                    "{p}: changed here while the store deleted it; kept, goes up on the next pass"
+                )),
+            }
+        }
+        Ok(result)
+    }
+
+    /// Download one object to `p`. If the local file changed since the scan, the download is
+    /// kept beside it as a conflict copy instead; returns that copy's name then.
+    async fn fetch(
+        &self,
+        key: &str,
+        f: Option<&FileRef>,
+        p: &str,
+        staging: &Path,
+        scan: &Scan,
+    ) -> Result<Option<String>, StoreError> {
+        let dest = crate::keys::local_path(&self.root, p).map_err(|why| StoreError::UnsafeKey {
+            bucket: self.remote.name().into(),
+            key: p.into(),
+            why,
+        })?;
+        safe_parents(&self.root, &dest)?;
+        let tmp = staging.join(format!("{:016x}", rand::random::<u64>()));
+        let got = match self
+            .remote
+            .get_to_file(key, &tmp, f.map(|f| f.sha256.as_str()))
+            .await
+        {
+            Err(e) if e.s3_code() == Some("NoSuchKey") && f.is_some() => {
+                // The blob is gone (pruned by hand?): the plain copy, checked against the hash.
+                self.remote
+                    .get_to_file(p, &tmp, f.map(|f| f.sha256.as_str()))
+                    .await
+            }
+            r => r,
+        };
+        got?;
+        let then = scan.files.get(p).map(|f| (f.size, f.mtime_ns));
+        let now = scan::stat(&dest);
+        let mut target = dest.clone();
+        let mut copy = None;
+        if now.is_some() && now != then {
+            let name = conflict_name(p, "local");
+            target = self.root.join(&name);
+            copy = Some(name);
+        }
+        std::fs::rename(&tmp, &target)
+            .map_err(|e| StoreError::io("rename into place", &target, e))?;
+        Ok(copy)
+    }
+}
+
+async fn wanted_small_exists(remote: &Remote, sha: &str) -> bool {
+    // Before uploading content the plan thinks is new, a HEAD settles it when no listing was
+    // made; a failing HEAD just means "upload".
+    remote.exists(&blob_key(sha)).await.unwrap_or(false)
+}
+
+/// Create the parents of `dest` inside `root`, refusing to pass through a symlink or a file.
+fn safe_parents(root: &Path, dest: &Path) -> Result<(), StoreError> {
+    let rel = dest.strip_prefix(root).map_err(|_| {
+        StoreError::Refused(format!("{} is outside {}", dest.display(), root.display()))
+    })?;
+    let mut at = root.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for c in &parts[..parts.len().saturating_sub(1)] {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(StoreError::Refused(format!(
+                    "{} is a symlink or a file, not a directory: not written through",
+                    at.display()
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&at).map_err(|e| StoreError::io("create", &at, e))?
+            }
+            Err(e) => return Err(StoreError::io("stat", &at, e)),
+        }
+    }
+    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(StoreError::Refused(format!(
+            "{} is a symlink: not written through",
+            dest.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `notes/a.md` → `notes/a.conflict-<tag>.md`: beside the original, same extension.
+pub fn conflict_name(path: &str, tag: &str) -> String {
+    let tag: String = tag
+        .split('-')
+        .next()
+        .unwrap_or(tag)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(15)
+        .collect();
+    let (dir, file) = path
+        .rsplit_once('/')
+        .map(|(d, f)| (format!("{d}/"), f))
+        .unwrap_or((String::new(), path));
+    match file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{dir}{stem}.conflict-{tag}.{ext}"),
+        _ => format!("{dir}{file}.conflict-{tag}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_copies_sit_beside_the_original() {
+        assert_eq!(
+            conflict_name("notes/a.md", "20261129T103032.1Z-ab12"),
+            "notes/a.conflict-20261129T103032.md"
+        );
+        assert_eq!(conflict_name("README", "local"), "README.conflict-local");
+        assert_eq!(conflict_name(".hidden", "x"), ".hidden.conflict-x");
+    }
+}

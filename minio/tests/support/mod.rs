@@ -1,0 +1,187 @@
+//! A real Garage 2.5.0 on loopback for the knowledge-store tests (built and cached by
+//! scripts/install-garage), plus helpers to build and compare directory trees.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use minio::boundary::Boundary;
+use minio::garage::{GarageSecrets, ManagedGarage};
+use minio::grants::GarageAdmin;
+use minio::remote::{Credential, Remote, Store};
+use minio::{SyncLimits, Syncer};
+
+/// The garage binary: $CLAWKEEP_GARAGE or scripts/install-garage's cache.
+pub fn garage_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("CLAWKEEP_GARAGE") {
+        return p.into();
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let cache =
+        std::env::var("CLAWKEEP_CACHE").unwrap_or_else(|_| format!("{home}/.cache/clawkeep"));
+    let p = PathBuf::from(cache).join("garage-2.5.0/bin/garage");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-garage (the tests need a real S3 server)",
+        p.display()
+    );
+    p
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running Garage; killed when dropped.
+pub struct Garage {
+    pub managed: ManagedGarage,
+    pub secrets: GarageSecrets,
+    pub admin: GarageAdmin,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Garage {
+    pub async fn start() -> Garage {
+        let dir = tempfile::tempdir().unwrap();
+        let managed = ManagedGarage {
+            binary: garage_bin(),
+            data_dir: dir.path().join("store"),
+            port: free_port(),
+            admin_port: free_port(),
+            rpc_port: free_port(),
+        };
+        let secrets = managed.prepare().unwrap();
+        let admin = GarageAdmin::new(&managed.admin_url(), &secrets.admin_token);
+        let mut g = Garage {
+            managed,
+            secrets,
+            admin,
+            child: None,
+            _dir: dir,
+        };
+        g.resume().await;
+        g
+    }
+
+    /// Start (again) on the same data.
+    pub async fn resume(&mut self) {
+        let l = self.managed.launch();
+        let log = std::fs::File::create(self.managed.data_dir.join("garage.log")).unwrap();
+        let child = Command::new(&l.program)
+            .args(&l.args)
+            .envs(&l.env)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let t0 = Instant::now();
+        while !self.admin.healthy().await {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "garage did not become healthy: {}",
+                std::fs::read_to_string(self.managed.data_dir.join("garage.log"))
+                    .unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.admin.import_root(&self.secrets.root).await.unwrap();
+    }
+
+    /// kill -9 the server.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn store(&self, cred: &Credential) -> Store {
+        Store::connect(&self.managed.endpoint(), "us-east-1", cred)
+    }
+
+    pub fn root(&self) -> Store {
+        self.store(&self.secrets.root)
+    }
+
+    /// A new bucket, with root allowed on it.
+    pub async fn bucket(&self, name: &str) -> Remote {
+        self.admin
+            .ensure_bucket(name, &self.secrets.root)
+            .await
+            .unwrap();
+        self.root().bucket(name)
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A syncer for `root` with its state beside it.
+pub fn syncer(remote: Remote, root: &Path, origin: &str) -> Syncer {
+    let state = root.with_extension("state.json");
+    Syncer::new(
+        remote,
+        root.to_path_buf(),
+        state,
+        Boundary::new(&[], &["knowledge"]).unwrap(),
+        SyncLimits::default(),
+        origin,
+    )
+}
+
+/// Every regular file under `root` (not following symlinks) with its content, skipping the
+/// sync's own scratch directory.
+pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            if rel.starts_with(".clawkeep-sync") {
+                continue;
+            }
+            if ft.is_dir() {
+                walk(root, &e.path(), out);
+            } else if ft.is_file() {
+                out.insert(rel, std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}
+
+pub fn write(root: &Path, rel: &str, content: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+}
+
+/// Every key in the bucket.
+pub async fn keys(remote: &Remote) -> Vec<String> {
+    remote
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect()
+}

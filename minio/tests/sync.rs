@@ -1,0 +1,370 @@
+//! The sync engine against a real Garage: round trips, the sync boundary, unsafe keys,
+//! conflicts, deletion guards, an unreachable store, clone and restore.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_is_byte_identical_with_odd_names_empty_files_deep_trees_and_a_200mb_file() {
+    let g = Garage::start().await;
+    let bucket = g.bucket("ck-agent-roundtrip").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    write(&a, "SOUL.md", b"# who I am\n");
+    write(&a, "notes/été à Paris – 日本語.md", "unicode ✓".as_bytes());
+    write(&a, "with space/and  two  spaces .txt", b"spaces");
+    write(&a, "empty", b"");
+    write(&a, "d1/d2/d3/d4/d5/d6/d7/d8/d9/d10/deep.md", b"deep");
+    write(&a, "memory/dup1.md", b"same content");
+    write(&a, "memory/dup2.md", b"same content");
+    write(&a, "big.bin", &pseudo_random(200 << 20, 7));
+
+    let r = syncer(bucket.clone(), &a, "roundtrip")
+        .sync(true)
+        .await
+        .unwrap();
+    assert!(r.pushed && r.complete(), "{r:?}");
+    // Content-addressed: the two identical files are one blob.
+    let blobs = bucket.list(".clawkeep/blobs/").await.unwrap();
+    assert_eq!(blobs.len(), 7, "{blobs:?}");
+    // The plain files are there for people and tools.
+    let keys = keys(&bucket).await;
+    assert!(
+        keys.contains(&"notes/été à Paris – 日本語.md".to_string()),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&"big.bin".to_string()));
+
+    let b = tmp.path().join("b");
+    let r = syncer(bucket.clone(), &b, "roundtrip")
+        .pull_into_place()
+        .await
+        .unwrap();
+    assert_eq!(r.downloaded, 8, "{r:?}");
+    assert!(!tmp.path().join(".b.pulling").exists());
+    assert_eq!(tree(&a), tree(&b));
+
+    // A second pass with nothing changed moves nothing and writes no snapshot.
+    let r = syncer(bucket.clone(), &a, "roundtrip")
+        .sync(false)
+        .await
+        .unwrap();
+    assert!(!r.pushed && r.uploaded == 0, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_excluded_ever_reaches_the_store() {
+    let g = Garage::start().await;
+    let bucket = g.bucket("ck-agent-boundary").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    write(&ws, "openclaw.json", b"{}");
+    write(&ws, "workspace/MEMORY.md", b"m");
+    write(&ws, "credentials/matrix.json", b"TOKEN");
+    write(&ws, "state/openclaw.sqlite", b"db");
+    write(&ws, "state/openclaw.sqlite-wal", b"wal");
+    write(&ws, "state/openclaw.sqlite-shm", b"shm");
+    write(&ws, "openclaw.json.bak", b"old");
+    write(&ws, "workspace/.git/HEAD", b"ref");
+    write(&ws, "agents/main/sessions/s.jsonl", b"transcript");
+    write(
+        &ws,
+        "knowledge/docs/shared.md",
+        b"belongs to another bucket",
+    );
+    std::os::unix::fs::symlink("/etc/shadow", ws.join("shadow")).unwrap();
+    std::os::unix::fs::symlink("/etc", ws.join("etc-link")).unwrap();
+    let s = syncer(bucket.clone(), &ws, "boundary");
+    // A busy run: several passes with changes in between.
+    for i in 0..3 {
+        write(&ws, &format!("workspace/memory/{i}.md"), b"x");
+        write(&ws, &format!("credentials/c{i}"), b"secret");
+        let r = s.sync(i == 0).await.unwrap();
+        assert_eq!(r.skipped.len(), 2, "the two symlinks are reported: {r:?}");
+    }
+    let keys = keys(&bucket).await;
+    let plain: Vec<&String> = keys
+        .iter()
+        .filter(|k| !k.starts_with(".clawkeep/"))
+        .collect();
+    assert_eq!(
+        plain,
+        [
+            "openclaw.json",
+            "workspace/MEMORY.md",
+            "workspace/memory/0.md",
+            "workspace/memory/1.md",
+            "workspace/memory/2.md"
+        ]
+    );
+    // And no excluded content hides under a blob either.
+    for o in bucket.list(".clawkeep/blobs/").await.unwrap() {
+        let body = bucket.get_bytes(&o.key).await.unwrap();
+        for secret in [
+            &b"TOKEN"[..],
+            b"secret",
+            b"db",
+            b"wal",
+            b"transcript",
+            b"belongs to another bucket",
+        ] {
+            assert_ne!(&body[..], secret);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malicious_keys_are_refused_on_pull_and_nothing_lands_outside() {
+    let g = Garage::start().await;
+    let bucket = g.bucket("ck-agent-evil").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    write(&a, "SOUL.md", b"good");
+    syncer(bucket.clone(), &a, "evil")
+        .sync(false)
+        .await
+        .unwrap();
+    // Planted by someone with write access to the bucket. Garage normalises some of these on
+    // its own; whatever it stores must not be written outside the workspace.
+    for k in [
+        "../x",
+        "/etc/passwd",
+        "a/../../b",
+        "a\0b",
+        "credentials/token",
+        "ok/../../../escape",
+    ] {
+        let _ = bucket.put(k, bytes::Bytes::from_static(b"pwned")).await;
+    }
+    let b = tmp.path().join("b");
+    let r = syncer(bucket.clone(), &b, "evil")
+        .pull_into_place()
+        .await
+        .unwrap();
+    assert!(!r.refused.is_empty(), "{r:?}");
+    assert!(
+        r.refused.iter().any(|x| x.contains("credentials/token")),
+        "{r:?}"
+    );
+    let got = tree(&b);
+    // Garage stores "/etc/passwd" as "etc/passwd": a plain relative name, harmless inside.
+    let names: Vec<&String> = got.keys().filter(|k| *k != "etc/passwd").collect();
+    assert_eq!(names, ["SOUL.md"], "{r:?}");
+    for bad in [
+        "\"../x\"",
+        "\"a/../../b\"",
+        "\"a\\0b\"",
+        "\"ok/../../../escape\"",
+    ] {
+        assert!(
+            r.refused.iter().any(|x| x.starts_with(bad)),
+            "{bad} not reported: {r:?}"
+        );
+    }
+    for outside in [
+        tmp.path().join("x"),
+        tmp.path().join("b/../x"),
+        tmp.path().join("escape"),
+        tmp.path().join("b"),
+        "/b".into(),
+    ] {
+        if outside.is_file() {
+            assert_ne!(
+                std::fs::read(&outside).unwrap(),
+                b"pwned",
+                "{} written",
+                outside.display()
+            );
+        }
+    }
+    assert_ne!(std::fs::read("/etc/passwd").unwrap(), b"pwned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_edit_keeps_both_versions() {
+    let g = Garage::start().await;
+    let bucket = g.bucket("ck-shared-docs").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    write(&a, "plan.md", b"v1");
+    let sa = syncer(bucket.clone(), &a, "alice");
+    let sb = syncer(bucket.clone(), &b, "bob");
+    sa.sync(false).await.unwrap();
+    sb.pull_into_place().await.unwrap();
+    write(&a, "plan.md", b"alice's edit");
+    write(&b, "plan.md", b"bob's edit");
+    write(&b, "bob-only.md", b"new");
+    sa.sync(false).await.unwrap();
+    let r = sb.sync(false).await.unwrap();
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    let tb = tree(&b);
+    assert_eq!(tb["plan.md"], b"bob's edit");
+    let copy = tb
+        .iter()
+        .find(|(k, _)| k.starts_with("plan.conflict-"))
+        .expect("conflict copy");
+    assert_eq!(copy.1, b"alice's edit");
+    // Alice gets both too, and Bob's new file.
+    let r = sa.sync(false).await.unwrap();
+    assert!(r.conflicts.is_empty(), "{r:?}");
+    assert_eq!(tree(&a), tree(&b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_directory_or_a_failed_listing_deletes_nothing_and_deletions_are_capped() {
+    let mut g = Garage::start().await;
+    let bucket = g.bucket("ck-agent-guard").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    for i in 0..30 {
+        write(&a, &format!("f{i:02}.md"), format!("{i}").as_bytes());
+    }
+    let s = syncer(bucket.clone(), &a, "guard");
+    s.sync(false).await.unwrap();
+    let plain = |keys: Vec<String>| {
+        keys.into_iter()
+            .filter(|k| !k.starts_with(".clawkeep/"))
+            .count()
+    };
+
+    // The workspace comes back empty (unmounted disk, wiped by mistake): nothing is deleted.
+    std::fs::remove_dir_all(&a).unwrap();
+    std::fs::create_dir(&a).unwrap();
+    let r = s.sync(false).await.unwrap();
+    assert_eq!(r.deleted_remote, 0, "{r:?}");
+    assert_eq!(r.deferred_deletes, 30);
+    assert!(!r.complete());
+    assert_eq!(plain(keys(&bucket).await), 30);
+
+    // A pull brings it all back.
+    let r = s.sync(true).await;
+    let _ = r;
+    // (The base still lists the files, so the empty side is the one that changed; restore
+    // the files from the store with a fresh state.)
+    std::fs::remove_file(a.with_extension("state.json")).unwrap();
+    s.sync(true).await.unwrap();
+    assert_eq!(tree(&a).len(), 30);
+
+    // Deleting 25 files with a cap of 10 takes three passes.
+    let capped = minio::Syncer::new(
+        bucket.clone(),
+        a.clone(),
+        a.with_extension("state.json"),
+        minio::boundary::Boundary::new(&[], &[]).unwrap(),
+        minio::SyncLimits {
+            max_deletes: 10,
+            concurrency: 4,
+        },
+        "guard",
+    );
+    for i in 0..25 {
+        std::fs::remove_file(a.join(format!("f{i:02}.md"))).unwrap();
+    }
+    let mut passes = 0;
+    loop {
+        let r = capped.sync(false).await.unwrap();
+        passes += 1;
+        assert!(r.deleted_remote <= 10, "{r:?}");
+        if r.complete() {
+            break;
+        }
+    }
+    assert_eq!(passes, 3);
+    assert_eq!(plain(keys(&bucket).await), 5);
+
+    // The store is down: the pass fails, deletes nothing locally, and loses nothing.
+    g.kill();
+    write(&a, "written-while-down.md", b"kept");
+    let err = s.sync(false).await.unwrap_err();
+    assert!(err.to_string().contains("is the store running"), "{err}");
+    assert_eq!(tree(&a).len(), 6);
+    g.resume().await;
+    let r = s.sync(false).await.unwrap();
+    assert!(r.complete() && r.uploaded == 1, "{r:?}");
+    assert!(keys(&bucket)
+        .await
+        .contains(&"written-while-down.md".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clone_is_identical_and_restore_returns_files_as_they_were_deleted_ones_included() {
+    let g = Garage::start().await;
+    let src = g.bucket("ck-agent-research").await;
+    let dst = g.bucket("ck-agent-research-2").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    write(&a, "SOUL.md", b"v1");
+    write(&a, "memory/old.md", b"will be deleted");
+    let s = syncer(src.clone(), &a, "research");
+    s.sync(false).await.unwrap();
+    let then = std::time::SystemTime::now();
+    let before = tree(&a);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    write(&a, "SOUL.md", b"v2");
+    std::fs::remove_file(a.join("memory/old.md")).unwrap();
+    write(&a, "new.md", b"later");
+    s.sync(false).await.unwrap();
+
+    // clone: server-side, the newest brain under a new name.
+    minio::history::clone_bucket(&src, &dst, "clone of research")
+        .await
+        .unwrap();
+    let c = tmp.path().join("clone");
+    syncer(dst.clone(), &c, "research-2")
+        .pull_into_place()
+        .await
+        .unwrap();
+    assert_eq!(tree(&c), tree(&a));
+
+    // restore --at: the snapshot in force then.
+    let snap = minio::history::snapshot_at(&src, then).await.unwrap();
+    let r = tmp.path().join("restored");
+    let rs = syncer(src.clone(), &r, "restore");
+    rs.sync(false).await.unwrap();
+    let plan = minio::history::plan_restore(&tree_map(&r), &snap);
+    assert_eq!(plan.write, ["SOUL.md", "memory/old.md"]);
+    assert_eq!(plan.delete, ["new.md"]);
+    let err = minio::history::snapshot_at(
+        &src,
+        humantime::parse_rfc3339("2020-01-01T00:00:00Z").unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no snapshot at or before 2020-01-01"),
+        "{err}"
+    );
+    let _ = before;
+}
+
+fn tree_map(root: &std::path::Path) -> minio::manifest::FileMap {
+    tree(root)
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                minio::manifest::FileRef {
+                    sha256: minio::scan::hash_bytes(&v),
+                    size: v.len() as u64,
+                },
+            )
+        })
+        .collect()
+}
