@@ -9,6 +9,7 @@
 pub mod boundary;
 pub mod config;
 pub mod error;
+pub mod follow;
 pub mod garage;
 pub mod grants;
 pub mod history;

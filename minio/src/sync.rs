@@ -82,6 +82,7 @@ pub struct Syncer {
     limits: SyncLimits,
     origin: String,
     read_only: bool,
+    owner: Option<(u32, u32)>,
 }
 
 /// One planned change.
@@ -118,6 +119,7 @@ impl Syncer {
             limits,
             origin: origin.to_string(),
             read_only: false,
+            owner: None,
         }
     }
 
@@ -125,6 +127,21 @@ impl Syncer {
     pub fn read_only(mut self, yes: bool) -> Self {
         self.read_only = yes;
         self
+    }
+
+    /// Give what a pull writes (files and the directories it makes) to this uid and gid: the
+    /// agent's root as the host sees it, so the agent can change its own brain.
+    pub fn owner(mut self, owner: Option<(u32, u32)>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    fn own(&self, path: &Path) -> Result<(), StoreError> {
+        match self.owner {
+            Some((uid, gid)) => std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+                .map_err(|e| StoreError::io("change owner of", path, e)),
+            None => Ok(()),
+        }
     }
 
     /// The bucket.
@@ -195,6 +212,7 @@ impl Syncer {
             ..self.clone()
         };
         let report = staged.sync(true).await?;
+        self.own(&staging)?;
         std::fs::rename(&staging, &self.root)
             .map_err(|e| StoreError::io("rename staging into place", &self.root, e))?;
         Ok(report)
@@ -550,7 +568,7 @@ impl Syncer {
             key: p.into(),
             why,
         })?;
-        safe_parents(&self.root, &dest)?;
+        safe_parents(&self.root, &dest, &|p| self.own(p))?;
         let tmp = staging.join(format!("{:016x}", rand::random::<u64>()));
         let got = match self
             .remote
@@ -575,6 +593,7 @@ impl Syncer {
             target = self.root.join(&name);
             copy = Some(name);
         }
+        self.own(&tmp)?;
         std::fs::rename(&tmp, &target)
             .map_err(|e| StoreError::io("rename into place", &target, e))?;
         Ok(copy)
@@ -588,7 +607,11 @@ async fn wanted_small_exists(remote: &Remote, sha: &str) -> bool {
 }
 
 /// Create the parents of `dest` inside `root`, refusing to pass through a symlink or a file.
-fn safe_parents(root: &Path, dest: &Path) -> Result<(), StoreError> {
+fn safe_parents(
+    root: &Path,
+    dest: &Path,
+    own: &dyn Fn(&Path) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let rel = dest.strip_prefix(root).map_err(|_| {
         StoreError::Refused(format!("{} is outside {}", dest.display(), root.display()))
     })?;
@@ -605,7 +628,8 @@ fn safe_parents(root: &Path, dest: &Path) -> Result<(), StoreError> {
                 )))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&at).map_err(|e| StoreError::io("create", &at, e))?
+                std::fs::create_dir(&at).map_err(|e| StoreError::io("create", &at, e))?;
+                own(&at)?;
             }
             Err(e) => return Err(StoreError::io("stat", &at, e)),
         }

@@ -3,7 +3,6 @@
 //! event costs at most one reconcile interval, never data.
 
 use std::path::Path;
-use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
@@ -46,23 +45,8 @@ impl Watch {
         Ok(Watch { _watcher: w, rx })
     }
 
-    /// Wait for a change, then for `quiet` without further changes (at most `quiet * 2`
-    /// after the first, so a steady trickle still gets pushed). `None` when the watch ended.
-    pub async fn changed(&mut self, quiet: Duration) -> Option<()> {
-        self.rx.recv().await?;
-        let deadline = tokio::time::Instant::now() + quiet * 2;
-        loop {
-            let wait = quiet.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-            if wait.is_zero() {
-                break;
-            }
-            match tokio::time::timeout(wait, self.rx.recv()).await {
-                Ok(Some(())) => continue,
-                Ok(None) => return None,
-                Err(_) => break,
-            }
-        }
-        while self.rx.try_recv().is_ok() {}
-        Some(())
+    /// The next change event; cancel-safe (an event is never lost to a `select!`).
+    pub async fn recv(&mut self) -> Option<()> {
+        self.rx.recv().await
     }
 }
