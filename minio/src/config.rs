@@ -93,7 +93,7 @@ pub struct Problem {
 }
 
 /// `[store]` with defaults applied and values parsed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreSettings {
     /// S3 endpoint URL.
     pub endpoint: String,
@@ -126,7 +126,7 @@ pub struct StoreSettings {
 }
 
 /// A managed store's resolved settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ManagedSettings {
     /// Garage or MinIO.
     pub kind: StoreKind,

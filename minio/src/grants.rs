@@ -11,7 +11,9 @@ use crate::error::StoreError;
 use crate::remote::Credential;
 
 /// What a key may do on a bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
     /// Read and list only.

@@ -50,7 +50,7 @@ pub fn parse_time(s: &str) -> Result<SystemTime, String> {
 }
 
 /// What a restore changes locally.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RestorePlan {
     /// The snapshot restored.
     pub snapshot: String,

@@ -144,6 +144,11 @@ impl Syncer {
         }
     }
 
+    /// Whether changes only come down.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// The bucket.
     pub fn remote(&self) -> &Remote {
         &self.remote
@@ -187,6 +192,41 @@ impl Syncer {
         tokio::task::spawn_blocking(move || scan::scan(&root, &boundary, &seen))
             .await
             .map_err(|e| StoreError::Refused(format!("scan task failed: {e}")))?
+    }
+
+    /// Make the directory hold exactly `snap`'s files (written from its blobs, staged and
+    /// renamed; files it did not have removed). With `dry_run`, only say what would change.
+    /// The next pass pushes the result as a new snapshot; history keeps what was replaced.
+    pub async fn restore(
+        &self,
+        snap: &Snapshot,
+        dry_run: bool,
+    ) -> Result<crate::history::RestorePlan, StoreError> {
+        let state = self.state()?;
+        std::fs::create_dir_all(&self.root).map_err(|e| StoreError::io("create", &self.root, e))?;
+        let scan = self.scan(&state).await?;
+        let plan = crate::history::plan_restore(&scan.map(), snap);
+        if dry_run {
+            return Ok(plan);
+        }
+        let staging = self.root.join(".clawkeep-sync");
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| StoreError::io("create staging", &staging, e))?;
+        for p in &plan.write {
+            let f = &snap.files[p];
+            if let Some(copy) = self
+                .fetch(&blob_key(&f.sha256), Some(f), p, &staging, &scan)
+                .await?
+            {
+                tracing::warn!(path = %p, copy = %copy, "changed during the restore; both kept");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&staging);
+        for p in &plan.delete {
+            let path = self.root.join(p);
+            std::fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+        }
+        Ok(plan)
     }
 
     /// Pull before start: a directory that does not exist yet is filled in a staging

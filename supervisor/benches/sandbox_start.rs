@@ -52,6 +52,7 @@ fn main() {
         pids: 128,
         nofile: 1024,
         tmp_size: 16 << 20,
+        knowledge: Vec::new(),
     };
     let spec = bundle::spec(&plan).expect("spec");
     bundle::prepare_rootfs(&spec).expect("rootfs");

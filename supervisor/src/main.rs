@@ -129,6 +129,46 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The knowledge store: status of every brain and shared collection, push or pull by hand.
+    ///
+    /// Brains are pulled before each agent starts, pushed within seconds of every change and
+    /// at stop; `sync` shows how far behind each is and does a pass on demand.
+    ///
+    /// Example: clawkeep sync status      clawkeep sync push research
+    Sync {
+        #[command(subcommand)]
+        command: SyncCmd,
+    },
+    /// Give a new agent all the knowledge of another: its newest brain copied inside the
+    /// store (no data through the node) into the new agent's bucket.
+    ///
+    /// FROM is pushed first. Then add an agent named TO to the fleet file; it starts with the
+    /// copy.
+    ///
+    /// Example: clawkeep clone research research-2
+    Clone {
+        /// Agent whose brain is copied.
+        from: String,
+        /// Name of the new agent.
+        to: String,
+    },
+    /// Put an agent's brain back exactly as it was at a push: files written, files it did not
+    /// have then removed. The agent is stopped meanwhile and started again.
+    ///
+    /// The current brain is pushed first, so a restore can itself be undone with another
+    /// restore. Times are UTC unless they carry a zone.
+    ///
+    /// Example: clawkeep restore research --at 2026-11-20T10:00 --dry-run
+    Restore {
+        /// Agent name.
+        agent: String,
+        /// The moment to go back to (the newest push at or before it is used).
+        #[arg(long)]
+        at: String,
+        /// Only list what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Write an agent's OCI bundle (config.json) as `clawkeep up` would, e.g. to run it under
     /// runc. The bundle uses the agent's home and cgroup: do not run it while the supervisor
     /// runs that agent.
@@ -161,6 +201,32 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum SyncCmd {
+    /// Per brain and collection: last push, pending changes, lag, errors; and store health.
+    ///
+    /// Example: clawkeep sync status --json | jq '.rows[] | select(.pending > 0)'
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Push now (an agent, or shared:COLLECTION); waits for the pass and prints its report.
+    ///
+    /// Example: clawkeep sync push research
+    Push {
+        /// Agent name, or shared:COLLECTION.
+        name: String,
+    },
+    /// Pull now, including files put in the bucket by other tools.
+    ///
+    /// Example: clawkeep sync pull shared:docs
+    Pull {
+        /// Agent name, or shared:COLLECTION.
+        name: String,
+    },
+}
+
 fn main() -> ExitCode {
     // The sandbox init: checked before clap, since every sandbox start pays for this path.
     // Single-threaded on purpose (the init forks): no runtime, no logging setup.
@@ -179,7 +245,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CLAWKEEP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,notify=warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -300,6 +366,54 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", supervisor::spend::table(&report, by));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Sync { command } => {
+            let client = Client::new(&state_dir(cli.state_dir))?;
+            let rt = client_runtime()?;
+            match command {
+                SyncCmd::Status { json } => {
+                    let st = rt.block_on(client.sync_status())?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&st)?);
+                    } else {
+                        print!("{}", sync_table(&st));
+                    }
+                    let behind = st.rows.iter().any(|r| r.last_error.is_some());
+                    Ok(if st.healthy && !behind {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    })
+                }
+                SyncCmd::Push { name } | SyncCmd::Pull { name } if name.is_empty() => {
+                    anyhow::bail!("name an agent or shared:COLLECTION")
+                }
+                SyncCmd::Push { name } => sync_pass(&rt, &client, &name, "push"),
+                SyncCmd::Pull { name } => sync_pass(&rt, &client, &name, "pull"),
+            }
+        }
+        Cmd::Clone { from, to } => {
+            let client = Client::new(&state_dir(cli.state_dir))?;
+            let reply = client_runtime()?.block_on(client.clone_brain(&from, &to))?;
+            println!("{}", reply["message"].as_str().unwrap_or_default());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Restore { agent, at, dry_run } => {
+            let client = Client::new(&state_dir(cli.state_dir))?;
+            let plan = client_runtime()?.block_on(client.restore(&agent, &at, dry_run))?;
+            let verb = if dry_run { "would" } else { "did" };
+            println!(
+                "{agent}: back to the push of {} (snapshot {})",
+                plan.time, plan.snapshot
+            );
+            for p in &plan.write {
+                println!("  {verb} write   {p}");
+            }
+            for p in &plan.delete {
+                println!("  {verb} remove  {p}");
+            }
+            println!("  {} files already as they were", plan.unchanged);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bundle { fleet, agent, out } => {
@@ -459,6 +573,93 @@ fn ps_table(reply: &PsReply) -> String {
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
+    }
+    out
+}
+
+fn sync_pass(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    name: &str,
+    action: &str,
+) -> Result<ExitCode> {
+    let r = rt.block_on(client.sync_pass(name, action))?;
+    println!(
+        "{name}: {} uploaded ({} bytes), {} downloaded, {} deleted in the store, {} deleted here{}",
+        r.uploaded,
+        r.uploaded_bytes,
+        r.downloaded,
+        r.deleted_remote,
+        r.deleted_local,
+        r.snapshot
+            .as_deref()
+            .map(|s| format!(", snapshot {s}"))
+            .unwrap_or_default()
+    );
+    for c in &r.conflicts {
+        println!("  conflict, both kept: {c}");
+    }
+    for x in &r.refused {
+        println!("  refused key: {x}");
+    }
+    for x in &r.skipped {
+        println!("  not synced: {x}");
+    }
+    for x in &r.failed {
+        println!("  retried later: {x}");
+    }
+    if r.deferred_deletes > 0 {
+        println!(
+            "  {} deletions wait for the next pass (per-pass cap)",
+            r.deferred_deletes
+        );
+    }
+    Ok(if r.complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn sync_table(st: &supervisor::brains::SyncStatus) -> String {
+    let mut out = format!(
+        "store {} {}{}\n",
+        st.endpoint,
+        if st.healthy {
+            "healthy"
+        } else {
+            "NOT ANSWERING"
+        },
+        if st.grants_enforced {
+            ""
+        } else {
+            " (grants NOT enforced by this store)"
+        }
+    );
+    out.push_str(&format!(
+        "{:<8} {:<20} {:<28} {:>7} {:>8} {:<20} {}\n",
+        "KIND", "NAME", "BUCKET", "PENDING", "LAG", "LAST PUSH", "ERROR"
+    ));
+    for r in &st.rows {
+        let lag = r
+            .lag_seconds
+            .map(|s| format!("{s:.1}s"))
+            .unwrap_or_else(|| "-".into());
+        let kind = if r.read_only {
+            format!("{} ro", r.kind)
+        } else {
+            r.kind.clone()
+        };
+        out.push_str(&format!(
+            "{:<8} {:<20} {:<28} {:>7} {:>8} {:<20} {}\n",
+            kind,
+            r.name,
+            r.bucket,
+            r.pending,
+            lag,
+            r.last_push.as_deref().unwrap_or("never"),
+            r.last_error.as_deref().unwrap_or("")
+        ));
     }
     out
 }

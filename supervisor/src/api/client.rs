@@ -140,6 +140,54 @@ impl Client {
         Self::check(resp).await.map(drop)
     }
 
+    /// `GET /v1/sync`.
+    pub async fn sync_status(&self) -> Result<crate::brains::SyncStatus, ClientError> {
+        self.json(self.http.get(Self::url("/v1/sync"))).await
+    }
+
+    /// `POST /v1/sync/NAME/ACTION` (push, pull); waits for the pass.
+    pub async fn sync_pass(
+        &self,
+        name: &str,
+        action: &str,
+    ) -> Result<minio::SyncReport, ClientError> {
+        self.json(
+            self.http
+                .post(Self::url(&format!("/v1/sync/{name}/{action}"))),
+        )
+        .await
+    }
+
+    /// `POST /v1/clone`.
+    pub async fn clone_brain(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<serde_json::Value, ClientError> {
+        let body = super::store::CloneRequest {
+            from: from.into(),
+            to: to.into(),
+        };
+        self.json(self.http.post(Self::url("/v1/clone")).json(&body))
+            .await
+    }
+
+    /// `POST /v1/restore`.
+    pub async fn restore(
+        &self,
+        agent: &str,
+        at: &str,
+        dry_run: bool,
+    ) -> Result<minio::history::RestorePlan, ClientError> {
+        let body = super::store::RestoreRequest {
+            agent: agent.into(),
+            at: at.into(),
+            dry_run,
+        };
+        self.json(self.http.post(Self::url("/v1/restore")).json(&body))
+            .await
+    }
+
     /// Whether a supervisor still answers.
     pub async fn alive(&self) -> bool {
         !matches!(self.ps().await, Err(ClientError::NotRunning { .. }))

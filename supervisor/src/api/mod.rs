@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod server;
+pub mod store;
 pub mod types;
 
 /// File name of the control socket inside the state dir.

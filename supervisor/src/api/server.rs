@@ -28,7 +28,8 @@ pub struct ApiState {
     pub shutdown: watch::Sender<bool>,
 }
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+/// A JSON error answer.
+pub fn error(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(ApiError { error: msg.into() })).into_response()
 }
 
@@ -47,6 +48,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/logs/{name}", get(logs))
         .route("/v1/processes/{name}/{action}", post(action))
         .route("/v1/shutdown", post(shutdown))
+        .route("/v1/sync", get(super::store::status))
+        .route("/v1/sync/{name}/{action}", post(super::store::pass))
+        .route("/v1/clone", post(super::store::clone))
+        .route("/v1/restore", post(super::store::restore))
         .with_state(state)
 }
 

@@ -34,6 +34,8 @@ pub struct Shared {
     pub processes: Vec<Arc<Process>>,
     /// The model gateway, when the fleet has `[models]`.
     pub gateway: Option<Arc<ollama::server::Gateway>>,
+    /// The knowledge store, when the fleet has `[store]`.
+    pub brains: Option<Arc<crate::brains::Brains>>,
 }
 
 impl Shared {
@@ -57,6 +59,9 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// The knowledge store could not be set up.
+    #[error("{0}")]
+    Brains(#[from] crate::brains::BrainsError),
     /// The model gateway could not start.
     #[error("model gateway: {0}")]
     Gateway(#[from] ollama::server::GatewayError),
@@ -166,6 +171,7 @@ impl Engine {
             }
             None => None,
         };
+        let brains = crate::brains::Brains::new(&fleet, &paths.state_dir)?;
         let shared = Arc::new(Shared {
             fleet,
             paths,
@@ -173,6 +179,7 @@ impl Engine {
             reaper,
             processes,
             gateway,
+            brains,
         });
         for p in &shared.processes {
             if let Def::Agent(a) = &p.def {
@@ -223,6 +230,10 @@ impl Engine {
             all.spawn(send_shutdown(p));
         }
         while all.join_next().await.is_some() {}
+        // Every brain pushed a last time while the store still runs.
+        if let Some(b) = &self.shared.brains {
+            b.shutdown().await;
+        }
         for p in start_order(&self.shared).into_iter().rev() {
             let _ = send_shutdown(&p).await;
         }

@@ -372,6 +372,10 @@ pub async fn run(shared: Arc<Shared>, me: Arc<Process>, mut commands: mpsc::Rece
             }
         };
         next = watch_run(&me, run, &mut commands, &mut life).await;
+        // Stopped by the operator: its brain goes up a last time.
+        if let (Next::Idle, Def::Agent(a), Some(brains)) = (&next, &me.def, &shared.brains) {
+            brains.after_stop(&a.name).await;
+        }
     }
 }
 
@@ -432,6 +436,12 @@ async fn wait_dependencies(
 
 /// Prepare, launch and register one run.
 async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, String> {
+    if let (Def::Agent(a), Some(brains)) = (&me.def, &shared.brains) {
+        me.set_state(State::Starting, Some("pulling its brain".into()));
+        brains
+            .before_start(a, super::start::host_id(&shared.fleet, a))
+            .await?;
+    }
     let sh = shared.clone();
     let def = me.def.clone();
     let prepared = tokio::task::spawn_blocking(move || match &def {

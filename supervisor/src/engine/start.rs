@@ -119,6 +119,17 @@ pub fn agent_plan(fleet: &Fleet, agent: &Agent, paths: &Paths) -> SandboxPlan {
         pids: agent.resources.pids,
         nofile: agent.resources.nofile,
         tmp_size: agent.resources.tmp_size,
+        knowledge: agent
+            .knowledge
+            .iter()
+            .map(|(c, access)| {
+                (
+                    crate::brains::collection_dir(&paths.state_dir, c),
+                    c.clone(),
+                    *access == minio::grants::Access::Ro,
+                )
+            })
+            .collect(),
     }
 }
 

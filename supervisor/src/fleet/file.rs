@@ -25,6 +25,8 @@ pub struct FleetFile {
     pub agent: Vec<AgentFile>,
     /// The model gateway: local upstreams agents reach through clawkeep only.
     pub models: Option<ollama::config::GatewayConfig>,
+    /// The knowledge store: where agents' brains and shared collections live.
+    pub store: Option<minio::config::StoreConfig>,
     /// Teams and their budgets, e.g. `[teams.support] budget = { tokens_per_day = 5000000 }`.
     pub teams: Option<BTreeMap<String, TeamFile>>,
     /// Supervised processes that are not agents (store, inference server, ...), run on the host.
@@ -228,6 +230,10 @@ pub struct AgentFile {
     /// Services this agent waits for (running, and healthy if they have a check).
     #[schemars(example = ["ollama"])]
     pub depends_on: Option<Vec<String>>,
+    /// Shared collections this agent sees under `knowledge/<name>/`: "ro" (mounted read-only,
+    /// and its store key cannot write) or "rw".
+    #[schemars(example = &serde_json::json!({"docs": "ro"}))]
+    pub knowledge: Option<BTreeMap<String, minio::grants::Access>>,
     /// Settings overriding `[defaults]`.
     #[serde(flatten)]
     pub settings: AgentSettings,

@@ -11,6 +11,7 @@ mod resolve;
 mod schema_check;
 mod settings;
 mod spans;
+mod store;
 mod units;
 mod validate;
 
@@ -20,6 +21,8 @@ use std::time::Duration;
 
 pub use diag::{Diagnostic, Diagnostics};
 pub use file::{FleetFile, RestartMode};
+pub use names::is_dns_label;
+pub use store::{garage as garage_of, STORE_SERVICE};
 pub use validate::{load, parse};
 
 /// JSON Schema of the fleet file, for editors (`clawkeep schema`).
@@ -42,6 +45,8 @@ pub struct Fleet {
     pub services: Vec<Service>,
     /// The model gateway, when the fleet has `[models]`.
     pub models: Option<Models>,
+    /// The knowledge store, when the fleet has `[store]`.
+    pub store: Option<minio::config::StoreSettings>,
 }
 
 /// Resolved `[models]` and `[teams]`.
@@ -188,6 +193,8 @@ pub struct Agent {
     pub tokens_per_day: Option<u64>,
     /// Model requests in flight at once.
     pub max_concurrent: u32,
+    /// Shared collections granted, by name.
+    pub knowledge: Vec<(String, minio::grants::Access)>,
 }
 
 /// A resolved `[[service]]`.

@@ -21,7 +21,7 @@ pub(crate) fn did_you_mean<'a>(
 }
 
 /// Whether `name` is a DNS label: 1 to 63 of `a-z`, `0-9`, `-`, not starting or ending with `-`.
-pub(crate) fn is_dns_label(name: &str) -> bool {
+pub fn is_dns_label(name: &str) -> bool {
     (1..=63).contains(&name.len())
         && name
             .bytes()

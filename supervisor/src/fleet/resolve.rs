@@ -123,8 +123,14 @@ impl<'a> Resolver<'a> {
             .map(|(i, s)| self.service(i, s))
             .collect();
         let (models, backends) = self.models(file, &agents);
-        let backend_names: Vec<String> = backends.iter().map(|b| b.name.clone()).collect();
+        let mut backend_names: Vec<String> = backends.iter().map(|b| b.name.clone()).collect();
         services.extend(backends);
+        let (store, store_service) = self.store(file);
+        if let Some(s) = store_service {
+            // Brains are pulled before agents start: the store comes first.
+            backend_names.insert(0, s.name.clone());
+            services.insert(0, s);
+        }
         let mut fleet = Fleet {
             path: fleet_path,
             node,
@@ -132,6 +138,7 @@ impl<'a> Resolver<'a> {
             agents,
             services,
             models,
+            store,
         };
         self.dependencies(file, &mut fleet);
         // Agents start once the model backends answer (the store and models come first).
@@ -427,6 +434,12 @@ impl<'a> Resolver<'a> {
             models: merged.models.clone(),
             tokens_per_day: merged.tokens_per_day,
             max_concurrent: merged.max_concurrent.unwrap_or(4),
+            knowledge: file
+                .knowledge
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
         }
     }
 

@@ -100,7 +100,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, UnitError> {
 /// Render bytes the way users write them: the largest binary unit that divides exactly.
 pub(crate) fn format_size(bytes: u64) -> String {
     for (unit, size) in [("TiB", TIB), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB)] {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{}{unit}", bytes / size);
         }
     }

@@ -77,6 +77,8 @@ pub struct SandboxPlan {
     pub nofile: u64,
     /// Size of /tmp in bytes.
     pub tmp_size: u64,
+    /// Shared collections mounted at `~/knowledge/<name>`: host directory, name, read-only.
+    pub knowledge: Vec<(PathBuf, String, bool)>,
 }
 
 fn spec_err(e: impl std::fmt::Display) -> SandboxError {
@@ -145,7 +147,7 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
 
     let tmp_size = format!("size={}", p.tmp_size);
     let home = p.home.to_string_lossy().to_string();
-    let mounts = vec![
+    let mut mounts = vec![
         mnt("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mnt(
             "/dev",
@@ -197,6 +199,18 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
             &["rbind", "nosuid", "nodev", "rw"],
         )?,
     ];
+    // Over the home: each granted collection, read-only where the grant is (the kernel
+    // refuses writes with EROFS, whatever the agent is told).
+    for (dir, name, ro) in &p.knowledge {
+        let dest = format!("{AGENT_HOME}/knowledge/{name}");
+        let mode = if *ro { "ro" } else { "rw" };
+        mounts.push(mnt(
+            &dest,
+            "bind",
+            &dir.to_string_lossy(),
+            &["rbind", "nosuid", "nodev", mode],
+        )?);
+    }
 
     let map = |host: u32| {
         LinuxIdMappingBuilder::default()
@@ -412,6 +426,7 @@ mod tests {
             pids: 64,
             nofile: 1024,
             tmp_size: 16 << 20,
+            knowledge: Vec::new(),
         }
     }
 

@@ -1,0 +1,148 @@
+//! Control-API handlers of the knowledge store: sync status, push and pull by hand, clone
+//! and restore.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::server::{error, ApiState};
+use crate::brains::Brains;
+use crate::engine::process::Command;
+
+fn brains(st: &ApiState) -> Result<&Brains, Box<Response>> {
+    st.shared.brains.as_deref().ok_or_else(|| {
+        Box::new(error(
+            StatusCode::NOT_FOUND,
+            "this fleet has no [store]: there is nothing to sync",
+        ))
+    })
+}
+
+/// `GET /v1/sync`.
+pub async fn status(State(st): State<ApiState>) -> Response {
+    match brains(&st) {
+        Ok(b) => Json(b.status().await).into_response(),
+        Err(r) => *r,
+    }
+}
+
+/// `POST /v1/sync/{name}/{push|pull}`.
+pub async fn pass(
+    State(st): State<ApiState>,
+    Path((name, action)): Path<(String, String)>,
+) -> Response {
+    let b = match brains(&st) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let full = match action.as_str() {
+        "push" => false,
+        "pull" => true,
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("unknown sync action {other:?} (use push or pull)"),
+            )
+        }
+    };
+    match b.pass(&name, full).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
+/// Body of `POST /v1/clone`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CloneRequest {
+    /// Agent whose brain is copied.
+    pub from: String,
+    /// New agent name.
+    pub to: String,
+}
+
+/// `POST /v1/clone`.
+pub async fn clone(State(st): State<ApiState>, Json(req): Json<CloneRequest>) -> Response {
+    let b = match brains(&st) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    if !crate::fleet::is_dns_label(&req.to) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{:?} cannot name an agent (use 1-63 lowercase letters, digits and '-')",
+                req.to
+            ),
+        );
+    }
+    match b.clone_brain(&req.from, &req.to).await {
+        Ok(msg) => Json(serde_json::json!({ "message": msg })).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
+/// Body of `POST /v1/restore`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    /// Agent.
+    pub agent: String,
+    /// The time, as the user wrote it.
+    pub at: String,
+    /// Only say what would change.
+    pub dry_run: bool,
+}
+
+async fn send(
+    st: &ApiState,
+    name: &str,
+    make: fn(oneshot::Sender<Result<(), String>>) -> Command,
+) -> Result<(), String> {
+    let p = st
+        .shared
+        .process(name)
+        .ok_or_else(|| format!("no agent named {name:?}"))?;
+    let (tx, rx) = oneshot::channel();
+    p.commands
+        .send(make(tx))
+        .await
+        .map_err(|_| "the supervisor is shutting down".to_string())?;
+    rx.await
+        .map_err(|_| "the supervisor is shutting down".to_string())?
+}
+
+/// `POST /v1/restore`: stop the agent, restore its brain, start it again.
+pub async fn restore(State(st): State<ApiState>, Json(req): Json<RestoreRequest>) -> Response {
+    let b = match brains(&st) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let at = match minio::history::parse_time(&req.at) {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if req.dry_run {
+        return match b.restore(&req.agent, at, true).await {
+            Ok(plan) => Json(plan).into_response(),
+            Err(e) => error(StatusCode::CONFLICT, e),
+        };
+    }
+    if let Err(e) = send(&st, &req.agent, Command::Stop).await {
+        return error(
+            StatusCode::CONFLICT,
+            format!("cannot stop {} for the restore: {e}", req.agent),
+        );
+    }
+    let result = b.restore(&req.agent, at, false).await;
+    let started = send(&st, &req.agent, Command::Start).await;
+    match (result, started) {
+        (Ok(plan), Ok(())) => Json(plan).into_response(),
+        (Ok(_), Err(e)) => error(
+            StatusCode::CONFLICT,
+            format!("restored, but {} did not start again: {e}", req.agent),
+        ),
+        (Err(e), _) => error(StatusCode::CONFLICT, format!("nothing was restored: {e}")),
+    }
+}

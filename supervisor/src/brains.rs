@@ -1,0 +1,594 @@
+//! The agents' brains in the knowledge store: provisioning (root key, buckets, one key per
+//! agent with exactly its grants), a pull before each start, a follower per brain and per
+//! shared collection that pushes within seconds of a change, a last push at stop and at
+//! shutdown, and the rows `clawkeep sync status` shows.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use minio::boundary::Boundary;
+use minio::config::{StoreKind, StoreSettings};
+use minio::follow::{self, FollowStatus, Timing};
+use minio::grants::{Access, Admin, GarageAdmin, Grant};
+use minio::remote::{Credential, Store};
+use minio::{StoreError, SyncLimits, SyncReport, Syncer};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
+
+use crate::fleet::{Agent, Fleet};
+
+/// Where an agent's brain lives on the host: its home.
+pub fn brain_dir(state_dir: &Path, agent: &str) -> PathBuf {
+    state_dir.join("agents").join(agent).join("home")
+}
+
+/// Where a shared collection lives on the host (bind-mounted into the agents granted it).
+pub fn collection_dir(state_dir: &Path, collection: &str) -> PathBuf {
+    state_dir.join("knowledge").join(collection)
+}
+
+/// Why the knowledge store could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BrainsError {
+    /// A store operation failed.
+    #[error("knowledge store: {0}")]
+    Store(#[from] StoreError),
+    /// The configuration asks for something not built.
+    #[error("knowledge store: {0}")]
+    Unsupported(String),
+}
+
+/// One row of `clawkeep sync status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncRow {
+    /// `agent` or `shared`.
+    pub kind: String,
+    /// Agent or collection name.
+    pub name: String,
+    /// Its bucket.
+    pub bucket: String,
+    /// The local directory.
+    pub dir: String,
+    /// Read-only grant: changes only come down.
+    pub read_only: bool,
+    /// When the last complete pass ended (RFC 3339).
+    pub last_push: Option<String>,
+    /// Files changed locally and not yet in the store.
+    pub pending: usize,
+    /// Seconds since the oldest change not yet in the store.
+    pub lag_seconds: Option<f64>,
+    /// The last failure, if the last pass failed.
+    pub last_error: Option<String>,
+    /// Conflicts the last pass resolved by keeping both copies.
+    pub conflicts: Vec<String>,
+}
+
+/// The reply of `GET /v1/sync`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// The store's endpoint.
+    pub endpoint: String,
+    /// Whether the store answers.
+    pub healthy: bool,
+    /// Whether the store itself enforces per-agent grants.
+    pub grants_enforced: bool,
+    /// One row per brain and collection followed.
+    pub rows: Vec<SyncRow>,
+}
+
+struct Follower {
+    kind: &'static str,
+    name: String,
+    syncer: Syncer,
+    tx: mpsc::Sender<follow::Command>,
+    status: watch::Receiver<FollowStatus>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The knowledge store as the supervisor runs it.
+pub struct Brains {
+    settings: StoreSettings,
+    state_dir: PathBuf,
+    root: Credential,
+    admin: Admin,
+    agents: Vec<(Agent, u32)>,
+    provisioned: Mutex<bool>,
+    followers: Mutex<BTreeMap<String, Follower>>,
+    /// Held while a collection is first pulled, so two agents starting together do not.
+    collections: Mutex<()>,
+}
+
+impl Brains {
+    /// Read (or, for a managed Garage, generate) the store's credentials. Nothing is contacted
+    /// yet: the store may be a service that starts after this.
+    pub fn new(fleet: &Fleet, state_dir: &Path) -> Result<Option<Arc<Self>>, BrainsError> {
+        let Some(settings) = fleet.store.clone() else {
+            return Ok(None);
+        };
+        let (root, admin) = match (&settings.managed, settings.kind) {
+            (Some(_), StoreKind::Garage) => {
+                let g = crate::fleet::garage_of(&settings);
+                let secrets = g.prepare()?;
+                (
+                    secrets.root.clone(),
+                    Admin::Garage(GarageAdmin::new(&g.admin_url(), &secrets.admin_token)),
+                )
+            }
+            (Some(_), _) => {
+                return Err(BrainsError::Unsupported(
+                    "only a managed Garage can run here".into(),
+                ))
+            }
+            (None, kind) => {
+                let file = settings.credentials_file.clone().unwrap_or_default();
+                let root = Credential::from_file(&file)?;
+                let admin = match kind {
+                    StoreKind::Garage => {
+                        let token_file = settings.admin_token_file.clone().unwrap_or_default();
+                        let token = std::fs::read_to_string(&token_file).map_err(|e| StoreError::io("read admin token", &token_file, e))?;
+                        Admin::Garage(GarageAdmin::new(settings.admin_url.as_deref().unwrap_or_default(), token.trim()))
+                    }
+                    StoreKind::Minio => return Err(BrainsError::Unsupported("MinIO grants are not built yet: set [store.admin] kind = \"none\" to sync without enforced grants".into())),
+                    StoreKind::None => Admin::None,
+                };
+                (root, admin)
+            }
+        };
+        let agents = fleet
+            .agents
+            .iter()
+            .map(|a| (a.clone(), crate::engine::start::host_id(fleet, a)))
+            .collect();
+        Ok(Some(Arc::new(Brains {
+            settings,
+            state_dir: state_dir.to_path_buf(),
+            root,
+            admin,
+            agents,
+            provisioned: Mutex::new(false),
+            followers: Mutex::new(BTreeMap::new()),
+            collections: Mutex::new(()),
+        })))
+    }
+
+    fn store(&self, cred: &Credential) -> Store {
+        Store::connect(&self.settings.endpoint, &self.settings.region, cred)
+    }
+
+    fn key_file(&self, agent: &str) -> PathBuf {
+        self.state_dir
+            .join("store")
+            .join("keys")
+            .join(format!("{agent}.json"))
+    }
+
+    fn sync_state(&self, kind: &str, name: &str) -> PathBuf {
+        self.state_dir
+            .join("store")
+            .join("sync")
+            .join(format!("{kind}-{name}.json"))
+    }
+
+    /// Whether the store enforces grants.
+    pub fn grants_enforced(&self) -> bool {
+        self.admin.enforced()
+    }
+
+    /// The store's settings.
+    pub fn settings(&self) -> &StoreSettings {
+        &self.settings
+    }
+
+    /// A connection with the root credential (clone, restore, migrate).
+    pub fn root_store(&self) -> Store {
+        self.store(&self.root)
+    }
+
+    /// Buckets for every brain and collection, and every agent's key with exactly its grants.
+    /// Idempotent; done once per supervisor run, retried until it succeeds.
+    async fn provision(&self) -> Result<(), StoreError> {
+        let mut done = self.provisioned.lock().await;
+        if *done {
+            return Ok(());
+        }
+        let mut buckets: Vec<String> = Vec::new();
+        for (a, _) in &self.agents {
+            buckets.push(self.settings.agent_bucket(&a.name));
+            buckets.extend(
+                a.knowledge
+                    .iter()
+                    .map(|(c, _)| self.settings.shared_bucket(c)),
+            );
+        }
+        buckets.sort();
+        buckets.dedup();
+        match &self.admin {
+            Admin::Garage(g) => {
+                g.import_root(&self.root).await?;
+                for b in &buckets {
+                    g.ensure_bucket(b, &self.root).await?;
+                }
+                for (a, _) in &self.agents {
+                    let grants = self.grants(a);
+                    let kf = self.key_file(&a.name);
+                    g.ensure_key(&a.name, &kf, &grants).await?;
+                }
+            }
+            Admin::None => {
+                let s = self.root_store();
+                for b in &buckets {
+                    s.ensure_bucket(b).await?;
+                }
+            }
+        }
+        *done = true;
+        Ok(())
+    }
+
+    fn grants(&self, a: &Agent) -> Vec<Grant> {
+        let mut g = vec![Grant {
+            bucket: self.settings.agent_bucket(&a.name),
+            access: Access::Rw,
+        }];
+        g.extend(a.knowledge.iter().map(|(c, access)| Grant {
+            bucket: self.settings.shared_bucket(c),
+            access: *access,
+        }));
+        g
+    }
+
+    /// The credential an agent's syncs use: its own key where the store enforces grants.
+    fn agent_credential(&self, agent: &str) -> Result<Credential, StoreError> {
+        match self.admin {
+            Admin::None => Ok(self.root.clone()),
+            _ => Credential::from_file(&self.key_file(agent)),
+        }
+    }
+
+    fn boundary(&self, mounts: &[&str]) -> Boundary {
+        // The exclude globs were checked by `clawkeep check`; a failure here falls back to
+        // the fixed exclusions, which are always valid.
+        Boundary::new(&self.settings.exclude, mounts).unwrap_or_else(|_| {
+            Boundary::new(&[], mounts).expect("fixed exclusions are valid globs")
+        })
+    }
+
+    fn limits(&self) -> SyncLimits {
+        SyncLimits {
+            max_deletes: self.settings.max_deletes,
+            concurrency: self.settings.concurrency,
+        }
+    }
+
+    fn timing(&self) -> Timing {
+        Timing {
+            debounce: self.settings.debounce,
+            reconcile: self.settings.reconcile,
+        }
+    }
+
+    fn spawn(&self, kind: &'static str, name: &str, syncer: Syncer) -> Follower {
+        let (tx, rx) = mpsc::channel(8);
+        let (stx, srx) = watch::channel(FollowStatus::default());
+        let task = tokio::spawn(follow::follow(syncer.clone(), self.timing(), rx, stx));
+        Follower {
+            kind,
+            name: name.to_string(),
+            syncer,
+            tx,
+            status: srx,
+            task,
+        }
+    }
+
+    async fn ask(tx: &mpsc::Sender<follow::Command>, full: bool) -> Result<SyncReport, String> {
+        let (reply, rx) = oneshot::channel();
+        tx.send(follow::Command::Pass { full, reply })
+            .await
+            .map_err(|_| "the sync task has ended".to_string())?;
+        rx.await
+            .map_err(|_| "the sync task has ended".to_string())?
+    }
+
+    /// Before an agent starts: provision, pull its shared collections and its brain (a new
+    /// brain is staged and renamed into place), and make its `knowledge/` mount points.
+    pub async fn before_start(&self, agent: &Agent, host_id: u32) -> Result<(), String> {
+        self.provision()
+            .await
+            .map_err(|e| format!("cannot prepare the knowledge store: {e}"))?;
+        let home = brain_dir(&self.state_dir, &agent.name);
+        for (c, _) in &agent.knowledge {
+            self.ensure_collection(c).await?;
+        }
+        let key = format!("agent:{}", agent.name);
+        let mut followers = self.followers.lock().await;
+        match followers.get(&key) {
+            Some(f) => {
+                let tx = f.tx.clone();
+                drop(followers);
+                if let Err(e) = Self::ask(&tx, true).await {
+                    // A brain pulled before is on disk: start with it; the follower keeps trying.
+                    tracing::warn!(agent = %agent.name, "pull before start failed, starting with the local brain: {e}");
+                }
+            }
+            None => {
+                let cred = self
+                    .agent_credential(&agent.name)
+                    .map_err(|e| e.to_string())?;
+                let syncer = Syncer::new(
+                    self.store(&cred)
+                        .bucket(&self.settings.agent_bucket(&agent.name)),
+                    home.clone(),
+                    self.sync_state("agent", &agent.name),
+                    self.boundary(&["knowledge"]),
+                    self.limits(),
+                    &agent.name,
+                )
+                .owner(Some((host_id, host_id)));
+                let had_base = syncer.state().map(|s| s.base_id.is_some()).unwrap_or(false);
+                match syncer.pull_into_place().await {
+                    Ok(r) => {
+                        if !r.refused.is_empty() {
+                            tracing::warn!(agent = %agent.name, refused = ?r.refused, "keys refused on pull");
+                        }
+                    }
+                    Err(e) if had_base && home.exists() => {
+                        tracing::warn!(agent = %agent.name, "pull before start failed, starting with the local brain: {e}")
+                    }
+                    Err(e) => {
+                        return Err(format!(
+                            "cannot pull the brain of {} from s3://{}: {e}",
+                            agent.name,
+                            syncer.remote().name()
+                        ))
+                    }
+                }
+                followers.insert(key, self.spawn("agent", &agent.name, syncer));
+            }
+        }
+        for (c, _) in &agent.knowledge {
+            let mount = home.join("knowledge").join(c);
+            std::fs::create_dir_all(&mount)
+                .map_err(|e| format!("create {}: {e}", mount.display()))?;
+            for p in [home.join("knowledge"), mount] {
+                let _ = std::os::unix::fs::lchown(&p, Some(host_id), Some(host_id));
+            }
+        }
+        Ok(())
+    }
+
+    /// A collection's follower: synced with the key of the first agent granted it read-write
+    /// (owned by that agent on disk), else read-only with the first reader's key.
+    async fn ensure_collection(&self, c: &str) -> Result<(), String> {
+        let key = format!("shared:{c}");
+        let _one_at_a_time = self.collections.lock().await;
+        if self.followers.lock().await.contains_key(&key) {
+            return Ok(());
+        }
+        let holders: Vec<&(Agent, u32)> = self
+            .agents
+            .iter()
+            .filter(|(a, _)| a.knowledge.iter().any(|(n, _)| n == c))
+            .collect();
+        let writer = holders
+            .iter()
+            .find(|(a, _)| a.knowledge.iter().any(|(n, x)| n == c && *x == Access::Rw));
+        let (who, owner, read_only) = match (writer, holders.first()) {
+            (Some((a, id)), _) => (a.name.clone(), Some((*id, *id)), false),
+            (None, Some((a, _))) => (a.name.clone(), None, true),
+            (None, None) => return Ok(()),
+        };
+        let dir = collection_dir(&self.state_dir, c);
+        // The agents' inits reach the collection by path, as unprivileged host users.
+        let parent = self.state_dir.join("knowledge");
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| format!("create {}: {e}", parent.display()))?;
+        let _ =
+            std::fs::set_permissions(&parent, std::os::unix::fs::PermissionsExt::from_mode(0o711));
+        let cred = self.agent_credential(&who).map_err(|e| e.to_string())?;
+        let syncer = Syncer::new(
+            self.store(&cred).bucket(&self.settings.shared_bucket(c)),
+            dir.clone(),
+            self.sync_state("shared", c),
+            self.boundary(&[]),
+            self.limits(),
+            &who,
+        )
+        .owner(owner)
+        .read_only(read_only);
+        syncer
+            .pull_into_place()
+            .await
+            .map_err(|e| format!("cannot pull shared collection {c}: {e}"))?;
+        let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+        let mut followers = self.followers.lock().await;
+        followers
+            .entry(key)
+            .or_insert_with(|| self.spawn("shared", c, syncer));
+        Ok(())
+    }
+
+    /// After an agent stopped: push its brain a last time.
+    pub async fn after_stop(&self, agent: &str) {
+        let tx = self
+            .followers
+            .lock()
+            .await
+            .get(&format!("agent:{agent}"))
+            .map(|f| f.tx.clone());
+        if let Some(tx) = tx {
+            match tokio::time::timeout(Duration::from_secs(120), Self::ask(&tx, false)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(agent, "last push after stop incomplete: {e}"),
+                Err(_) => tracing::warn!(agent, "last push after stop timed out"),
+            }
+        }
+    }
+
+    /// A pass on demand (`clawkeep sync push|pull`): `name` is an agent or `shared:<collection>`.
+    pub async fn pass(&self, name: &str, full: bool) -> Result<SyncReport, String> {
+        let key = if name.contains(':') {
+            name.to_string()
+        } else {
+            format!("agent:{name}")
+        };
+        let tx = self.followers.lock().await.get(&key).map(|f| f.tx.clone());
+        match tx {
+            Some(tx) => Self::ask(&tx, full).await,
+            None => Err(format!(
+                "{name} is not being synced (is it an agent of this fleet, and has it started?)"
+            )),
+        }
+    }
+
+    /// Shutdown: a last pass of every follower, then they end.
+    pub async fn shutdown(&self) {
+        let followers: Vec<Follower> = std::mem::take(&mut *self.followers.lock().await)
+            .into_values()
+            .collect();
+        for f in followers {
+            let (reply, rx) = oneshot::channel();
+            if f.tx.send(follow::Command::Stop(reply)).await.is_ok() {
+                match tokio::time::timeout(Duration::from_secs(120), rx).await {
+                    Ok(Ok(Ok(_))) => {}
+                    Ok(Ok(Err(e))) => {
+                        tracing::warn!(name = %f.name, "last push at shutdown incomplete: {e}")
+                    }
+                    _ => tracing::warn!(name = %f.name, "last push at shutdown did not finish"),
+                }
+            }
+            let _ = f.task.await;
+        }
+    }
+
+    /// Every brain and collection, for `clawkeep sync status`.
+    pub async fn status(&self) -> SyncStatus {
+        let healthy = self.root_store().healthy().await;
+        let list: Vec<(String, &'static str, Syncer, FollowStatus)> = self
+            .followers
+            .lock()
+            .await
+            .values()
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    f.kind,
+                    f.syncer.clone(),
+                    f.status.borrow().clone(),
+                )
+            })
+            .collect();
+        let mut rows = Vec::new();
+        let now = SystemTime::now();
+        for (name, kind, syncer, st) in list {
+            let pending = syncer.pending().await.map(|p| p.len()).unwrap_or(0);
+            let read_only = kind == "shared" && syncer.is_read_only();
+            rows.push(SyncRow {
+                kind: kind.into(),
+                name,
+                bucket: syncer.remote().name().into(),
+                dir: syncer.root().display().to_string(),
+                read_only,
+                last_push: st
+                    .last_push
+                    .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                pending: if read_only { 0 } else { pending },
+                lag_seconds: st
+                    .dirty_since
+                    .and_then(|d| now.duration_since(d).ok())
+                    .map(|d| d.as_secs_f64()),
+                last_error: st.last_error.clone(),
+                conflicts: st.last_report.map(|r| r.conflicts).unwrap_or_default(),
+            });
+        }
+        SyncStatus {
+            endpoint: self.settings.endpoint.clone(),
+            healthy,
+            grants_enforced: self.grants_enforced(),
+            rows,
+        }
+    }
+}
+
+impl Brains {
+    async fn ensure_bucket(&self, bucket: &str) -> Result<(), StoreError> {
+        match &self.admin {
+            Admin::Garage(g) => g.ensure_bucket(bucket, &self.root).await.map(drop),
+            Admin::None => self.root_store().ensure_bucket(bucket).await,
+        }
+    }
+
+    /// `clawkeep clone FROM TO`: push FROM, then copy its newest brain server-side into the
+    /// new bucket of TO, which then starts with all of FROM's knowledge.
+    pub async fn clone_brain(&self, from: &str, to: &str) -> Result<String, String> {
+        if self
+            .followers
+            .lock()
+            .await
+            .contains_key(&format!("agent:{to}"))
+        {
+            return Err(format!("{to} is running with its own brain; clone only makes new ones (stop it and pick a new name)"));
+        }
+        self.provision().await.map_err(|e| e.to_string())?;
+        if self
+            .followers
+            .lock()
+            .await
+            .contains_key(&format!("agent:{from}"))
+        {
+            self.pass(from, false)
+                .await
+                .map_err(|e| format!("cannot push {from} first: {e}"))?;
+        }
+        let (src, dst) = (
+            self.settings.agent_bucket(from),
+            self.settings.agent_bucket(to),
+        );
+        self.ensure_bucket(&dst).await.map_err(|e| e.to_string())?;
+        let s = self.root_store();
+        let snap = minio::history::clone_bucket(
+            &s.bucket(&src),
+            &s.bucket(&dst),
+            &format!("clone of {from}"),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(format!("{} files from s3://{src} now in s3://{dst} (snapshot {}); add an agent named {to} to the fleet to run it", snap.files.len(), snap.id))
+    }
+
+    /// `clawkeep restore AGENT --at T`: the brain as it was at the newest push at or before
+    /// `at`. The caller stops the agent first; the current brain is pushed before anything is
+    /// replaced, so the restore itself can be undone from history.
+    pub async fn restore(
+        &self,
+        agent: &str,
+        at: SystemTime,
+        dry_run: bool,
+    ) -> Result<minio::history::RestorePlan, String> {
+        let (tx, syncer) = {
+            let f = self.followers.lock().await;
+            let f = f.get(&format!("agent:{agent}")).ok_or_else(|| format!("{agent} is not being synced (is it an agent of this fleet, and has it started?)"))?;
+            (f.tx.clone(), f.syncer.clone())
+        };
+        if !dry_run {
+            Self::ask(&tx, false)
+                .await
+                .map_err(|e| format!("cannot save the current brain first: {e}"))?;
+        }
+        let snap = minio::history::snapshot_at(syncer.remote(), at)
+            .await
+            .map_err(|e| e.to_string())?;
+        let plan = syncer
+            .restore(&snap, dry_run)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !dry_run {
+            Self::ask(&tx, false).await.map_err(|e| {
+                format!("restored locally, but the push failed (it is retried): {e}")
+            })?;
+        }
+        Ok(plan)
+    }
+}

@@ -1,0 +1,317 @@
+//! The knowledge store wired into the supervisor, against a real Garage that clawkeep runs
+//! itself: brains pulled before start and pushed within seconds, the sync boundary, shared
+//! collections mounted read-only or read-write and enforced by the kernel and the store,
+//! clone and restore from the CLI, the last push at `down`, and a kill -9 mid-push.
+
+mod support;
+
+#[path = "../../minio/tests/support/mod.rs"]
+mod s3;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use minio::garage::GarageSecrets;
+use minio::remote::{Credential, Store};
+use support::{wait_for, Supervisor};
+
+fn free_port() -> u16 {
+    // Garage's RPC port is the S3 port + 1: find a pair that is free.
+    loop {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = a.local_addr().unwrap().port();
+        if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+fn store_section(data_dir: &Path) -> String {
+    let port = free_port();
+    let admin = loop {
+        let a = free_port();
+        if a != port && a != port + 1 && a + 1 != port {
+            break a;
+        }
+    };
+    format!(
+        r#"
+[store]
+managed = {{ kind = "garage", binary = "{bin}", data_dir = "{dir}", port = {port}, admin_port = {admin} }}
+debounce = "500ms"
+reconcile = "3s"
+"#,
+        bin = s3::garage_bin().display(),
+        dir = data_dir.display(),
+    )
+}
+
+/// The store as root sees it, from the secrets clawkeep generated (0600 in the data dir).
+fn root_store(data_dir: &Path, fleet: &Path) -> Store {
+    let secrets: GarageSecrets =
+        serde_json::from_slice(&std::fs::read(data_dir.join("secrets.json")).unwrap()).unwrap();
+    let text = std::fs::read_to_string(fleet).unwrap();
+    let port: u16 = text
+        .split("port = ")
+        .nth(1)
+        .unwrap()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    Store::connect(
+        &format!("http://127.0.0.1:{port}"),
+        "us-east-1",
+        &secrets.root,
+    )
+}
+
+fn plain_keys(rt: &tokio::runtime::Runtime, store: &Store, bucket: &str) -> Vec<String> {
+    rt.block_on(store.bucket(bucket).list(""))
+        .map(|v| {
+            v.into_iter()
+                .map(|o| o.key)
+                .filter(|k| !k.starts_with(".clawkeep/"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn get(rt: &tokio::runtime::Runtime, store: &Store, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    rt.block_on(store.bucket(bucket).get_bytes(key))
+        .ok()
+        .map(|b| b.to_vec())
+}
+
+/// The managed store's data served again after `down`, to check what reached it.
+struct StoreAgain(std::process::Child);
+
+impl StoreAgain {
+    fn start(data: &Path) -> Self {
+        let child = std::process::Command::new(s3::garage_bin())
+            .args([
+                "-c",
+                &data.join("garage.toml").to_string_lossy(),
+                "server",
+                "--single-node",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        StoreAgain(child)
+    }
+}
+
+impl Drop for StoreAgain {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn brains_sync_within_seconds_shared_knowledge_is_enforced_and_down_pushes_the_rest() {
+    let scratch = support::Scratch::new("store-data");
+    let data = scratch.dir.join("store");
+    let body = format!(
+        r#"{store}
+[[agent]]
+name = "writer"
+command = "/bin/sh"
+args = ["-c", '''echo first > $HOME/notes.md; mkdir -p $HOME/credentials; echo TOKEN > $HOME/credentials/token; echo db > $HOME/state.sqlite; echo shared-by-writer > $HOME/knowledge/docs/shared.md && echo shared=ok; while sleep 1; do :; done''']
+knowledge = {{ docs = "rw" }}
+
+[[agent]]
+name = "reader"
+command = "/bin/sh"
+args = ["-c", '''echo x > $HOME/knowledge/docs/mine.md 2>&1 || echo write=refused; while sleep 0.3; do [ -f $HOME/knowledge/docs/shared.md ] && echo seen=$(cat $HOME/knowledge/docs/shared.md) && break; done; while sleep 1; do :; done''']
+knowledge = {{ docs = "ro" }}
+"#,
+        store = store_section(&data)
+    );
+    let mut sup = Supervisor::start("store", &body);
+    let rt = rt();
+    sup.wait_state("writer", "running", Duration::from_secs(60));
+    sup.wait_state("reader", "running", Duration::from_secs(60));
+    let root = root_store(&data, &sup.dir.fleet);
+
+    // A write inside the workspace is in the store within 5 s.
+    let t0 = Instant::now();
+    wait_for(Duration::from_secs(10), "notes.md in the store", || {
+        plain_keys(&rt, &root, "ck-agent-writer")
+            .contains(&"notes.md".to_string())
+            .then_some(())
+    });
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t0.elapsed()
+    );
+    let home = sup.state.join("agents/writer/home");
+    std::thread::sleep(Duration::from_millis(1500));
+    let mid = std::time::SystemTime::now();
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::write(home.join("from-host.md"), "written on the host").unwrap();
+    let t1 = Instant::now();
+    wait_for(Duration::from_secs(10), "from-host.md in the store", || {
+        get(&rt, &root, "ck-agent-writer", "from-host.md")
+            .filter(|b| b == b"written on the host")
+            .map(|_| ())
+    });
+    assert!(
+        t1.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t1.elapsed()
+    );
+
+    // Shared knowledge: the writer's write reaches the reader; the reader cannot write, not
+    // in the sandbox (EROFS) and not through its store key (AccessDenied).
+    assert!(
+        sup.logs("writer").contains("shared=ok"),
+        "{}",
+        sup.logs("writer")
+    );
+    wait_for(
+        Duration::from_secs(20),
+        "the reader to see the writer's file",
+        || {
+            sup.logs("reader")
+                .contains("seen=shared-by-writer")
+                .then_some(())
+        },
+    );
+    assert!(
+        sup.logs("reader").contains("write=refused"),
+        "{}",
+        sup.logs("reader")
+    );
+    assert!(
+        sup.logs("reader").contains("Read-only file system"),
+        "{}",
+        sup.logs("reader")
+    );
+    let reader_key = Credential::from_file(&sup.state.join("store/keys/reader.json")).unwrap();
+    let reader_store = Store::connect(root.endpoint(), "us-east-1", &reader_key);
+    let err = rt
+        .block_on(
+            reader_store
+                .bucket("ck-shared-docs")
+                .put("mine.md", bytes::Bytes::from_static(b"x")),
+        )
+        .unwrap_err();
+    assert_eq!(err.s3_code(), Some("AccessDenied"), "{err}");
+    assert_eq!(
+        get(&rt, &reader_store, "ck-shared-docs", "shared.md").as_deref(),
+        Some(&b"shared-by-writer\n"[..])
+    );
+
+    // `sync status` shows every brain and collection, healthy and enforced.
+    let out = sup.cli(&["sync", "status", "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(st["healthy"], true, "{st}");
+    assert_eq!(st["grants_enforced"], true);
+    let mut names: Vec<&str> = st["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["docs", "reader", "writer"], "{st}");
+    let table = String::from_utf8(sup.cli(&["sync", "status"]).stdout).unwrap();
+    assert!(
+        table.contains("ck-agent-writer")
+            && table.contains("ck-shared-docs")
+            && table.contains("healthy"),
+        "{table}"
+    );
+
+    // restore --at: the brain as it was before from-host.md was written.
+    let at = humantime::format_rfc3339_millis(mid).to_string();
+    let out = sup.cli(&["restore", "writer", "--at", &at, "--dry-run"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("would remove  from-host.md"), "{text}");
+    assert!(
+        home.join("from-host.md").exists(),
+        "a dry run changes nothing"
+    );
+    let out = sup.cli(&["restore", "writer", "--at", &at]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!home.join("from-host.md").exists());
+    sup.wait_state("writer", "running", Duration::from_secs(30));
+    wait_for(Duration::from_secs(10), "the restore pushed", || {
+        (!plain_keys(&rt, &root, "ck-agent-writer").contains(&"from-host.md".to_string()))
+            .then_some(())
+    });
+    let out = sup.cli(&["restore", "writer", "--at", "2020-01-01T00:00"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no snapshot at or before 2020-01-01"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // clone: a new agent's bucket with the same brain, copied inside the store.
+    let out = sup.cli(&["clone", "writer", "writer-2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut a = plain_keys(&rt, &root, "ck-agent-writer");
+    let mut b = plain_keys(&rt, &root, "ck-agent-writer-2");
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    for k in &a {
+        assert_eq!(
+            get(&rt, &root, "ck-agent-writer", k),
+            get(&rt, &root, "ck-agent-writer-2", k),
+            "{k}"
+        );
+    }
+
+    // Nothing excluded reached the store.
+    for k in plain_keys(&rt, &root, "ck-agent-writer") {
+        assert!(
+            !k.contains("credentials") && !k.ends_with(".sqlite") && !k.starts_with("knowledge"),
+            "{k} uploaded"
+        );
+    }
+
+    // A change just before `down` is in the store after it.
+    std::fs::write(home.join("last-words.md"), "pushed at shutdown").unwrap();
+    sup.down();
+    // The store stopped with the fleet: bring the same data up again to look.
+    let _again = StoreAgain::start(&data);
+    wait_for(Duration::from_secs(20), "the store to answer again", || {
+        rt.block_on(root.healthy()).then_some(())
+    });
+    assert_eq!(
+        get(&rt, &root, "ck-agent-writer", "last-words.md").as_deref(),
+        Some(&b"pushed at shutdown"[..]),
+        "{}",
+        sup.log()
+    );
+    drop(scratch);
+}
