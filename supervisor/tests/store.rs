@@ -315,3 +315,164 @@ knowledge = {{ docs = "ro" }}
     );
     drop(scratch);
 }
+
+/// Every file of `dir` (relative name → content).
+fn local_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    s3::tree(dir)
+}
+
+#[test]
+fn kill_9_during_a_push_of_1000_files_loses_nothing() {
+    let scratch = support::Scratch::new("store-kill-data");
+    let data = scratch.dir.join("store");
+    let body = format!(
+        r#"{store}
+[[agent]]
+name = "many"
+command = "/bin/sh"
+args = ["-c", '''mkdir -p $HOME/many; i=0; while [ $i -lt 1000 ]; do echo "file $i of many" > $HOME/many/f$i.md; i=$((i+1)); done; echo wrote=all; while sleep 1; do :; done''']
+"#,
+        store = store_section(&data)
+    );
+    let mut sup = Supervisor::start("store-kill", &body);
+    let rt = rt();
+    sup.wait_state("many", "running", Duration::from_secs(60));
+    let root = root_store(&data, &sup.dir.fleet);
+    // Wait until a push is under way (some files in the store, not all), then kill -9.
+    let n = wait_for(Duration::from_secs(60), "a push in progress", || {
+        let n = plain_keys(&rt, &root, "ck-agent-many").len();
+        (n > 0 && n < 1000).then_some(n)
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sup.child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    sup.child.wait().unwrap();
+    eprintln!("killed with {n} of 1000 files pushed");
+
+    // `up` again on the same state dir: the next pass finishes the job.
+    sup.child = std::process::Command::new(support::clawkeep())
+        .arg("up")
+        .arg(&sup.dir.fleet)
+        .stderr(std::fs::File::create(sup.dir.scratch.dir.join("again.log")).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(60), "every file in the store", || {
+        (plain_keys(&rt, &root, "ck-agent-many").len() == 1000).then_some(())
+    });
+    let home = sup.state.join("agents/many/home");
+    wait_for(
+        Duration::from_secs(30),
+        "the agent to have written everything",
+        || (local_files(&home.join("many")).len() == 1000).then_some(()),
+    );
+    let local = local_files(&home);
+    let remote = rt
+        .block_on(root.bucket("ck-agent-many").snapshot_ids())
+        .unwrap();
+    let snap = rt
+        .block_on(
+            root.bucket("ck-agent-many")
+                .snapshot(remote.last().unwrap()),
+        )
+        .unwrap();
+    // Manifest consistent: the newest snapshot lists exactly the files, with their hashes,
+    // and every plain object and blob holds that content.
+    let listed: Vec<&String> = snap.files.keys().collect();
+    assert_eq!(listed, local.keys().collect::<Vec<_>>());
+    for (k, content) in &local {
+        assert_eq!(
+            snap.files[k].sha256,
+            minio::scan::hash_bytes(content),
+            "{k}"
+        );
+        assert_eq!(
+            get(&rt, &root, "ck-agent-many", k).as_ref(),
+            Some(content),
+            "{k}"
+        );
+        assert_eq!(
+            get(
+                &rt,
+                &root,
+                "ck-agent-many",
+                &minio::keys::blob_key(&snap.files[k].sha256)
+            )
+            .as_ref(),
+            Some(content),
+            "{k}"
+        );
+    }
+    sup.down();
+    drop(scratch);
+}
+
+#[test]
+fn the_store_away_for_60_seconds_loses_nothing_and_the_agent_keeps_running() {
+    let scratch = support::Scratch::new("store-away-data");
+    let data = scratch.dir.join("store");
+    let body = format!(
+        r#"{store}
+[[agent]]
+name = "ticker"
+command = "/bin/sh"
+args = ["-c", '''mkdir -p $HOME/ticks; i=0; while sleep 1; do i=$((i+1)); echo "tick $i" > $HOME/ticks/t$i.md; echo "latest $i" > $HOME/latest.md; done''']
+"#,
+        store = store_section(&data)
+    );
+    let mut sup = Supervisor::start("store-away", &body);
+    let rt = rt();
+    let pid = sup.wait_state("ticker", "running", Duration::from_secs(60))["pid"].clone();
+    let root = root_store(&data, &sup.dir.fleet);
+    wait_for(
+        Duration::from_secs(20),
+        "the first ticks in the store",
+        || (plain_keys(&rt, &root, "ck-agent-ticker").len() > 2).then_some(()),
+    );
+
+    let out = sup.cli(&["stop", "store"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_secs(60));
+    // Meanwhile the agent ran on and the status says the store is away and how far behind.
+    assert_eq!(sup.row("ticker")["state"], "running");
+    assert_eq!(sup.row("ticker")["pid"], pid, "the agent was not restarted");
+    let st: serde_json::Value =
+        serde_json::from_slice(&sup.cli(&["sync", "status", "--json"]).stdout).unwrap();
+    assert_eq!(st["healthy"], false, "{st}");
+    let row = &st["rows"][0];
+    assert!(row["pending"].as_u64().unwrap() > 30, "{st}");
+    assert!(row["lag_seconds"].as_f64().unwrap() > 30.0, "{st}");
+    assert!(row["last_error"].is_string(), "{st}");
+
+    let out = sup.cli(&["start", "store"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let home = sup.state.join("agents/ticker/home");
+    // Everything written while it was away lands within seconds of its return.
+    let t0 = Instant::now();
+    wait_for(Duration::from_secs(30), "the backlog in the store", || {
+        let local = local_files(&home.join("ticks"));
+        let keys = plain_keys(&rt, &root, "ck-agent-ticker");
+        (local.len() > 60
+            && local
+                .keys()
+                .filter(|k| !keys.contains(&format!("ticks/{k}")))
+                .count()
+                <= 3)
+            .then_some(())
+    });
+    eprintln!("backlog landed {:?} after the store returned", t0.elapsed());
+    let st: serde_json::Value =
+        serde_json::from_slice(&sup.cli(&["sync", "status", "--json"]).stdout).unwrap();
+    assert_eq!(st["healthy"], true, "{st}");
+    sup.down();
+    drop(scratch);
+}
