@@ -14,6 +14,7 @@ pub mod garage;
 pub mod grants;
 pub mod history;
 pub mod keys;
+pub mod madmin_crypto;
 pub mod manifest;
 pub mod remote;
 pub mod scan;
