@@ -12,6 +12,7 @@ pub mod error;
 pub mod follow;
 pub mod garage;
 pub mod grants;
+pub mod grants_minio;
 pub mod history;
 pub mod keys;
 pub mod madmin_crypto;
