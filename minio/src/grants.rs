@@ -1,6 +1,8 @@
 //! Grants the store itself enforces: one key per agent, allowed on its own bucket (read-write)
-//! and on its shared collections (read-only or read-write). Garage through admin API v2;
-//! a store without an admin API syncs with the root key and grants are not enforced.
+//! and on its shared collections (read-only or read-write). Garage through admin API v2
+//! (keys and bucket grants), MinIO through its admin API v3 (users and canned policies, in
+//! [`crate::grants_minio`]); a store without an admin API syncs with the root key and grants
+//! are not enforced.
 
 use std::path::Path;
 
@@ -36,6 +38,8 @@ pub struct Grant {
 pub enum Admin {
     /// Garage admin API v2.
     Garage(GarageAdmin),
+    /// MinIO admin API v3 (users and canned policies).
+    Minio(crate::grants_minio::MinioAdmin),
     /// No admin API: buckets are made with the root key and every agent uses it.
     None,
 }
