@@ -255,12 +255,10 @@ impl StoreConfig {
             ),
             (None, Some(a)) => {
                 let kind = a.kind.unwrap_or(StoreKind::None);
-                if kind != StoreKind::None && (a.url.is_none() || a.token_file.is_none()) {
-                    bad(
-                        &["admin"],
-                        "the admin API needs url and token_file".into(),
-                        "set both, or kind = \"none\" to sync without enforced grants",
-                    );
+                // Garage's admin API has its own address and token; MinIO's shares the S3
+                // endpoint and is signed with the root credential.
+                if kind == StoreKind::Garage && (a.url.is_none() || a.token_file.is_none()) {
+                    bad(&["admin"], "Garage's admin API needs url and token_file".into(), "set both (its [admin] api_bind_addr and admin_token), or kind = \"none\" to sync without enforced grants");
                 }
                 (kind, a.url.clone(), a.token_file.clone().map(PathBuf::from))
             }

@@ -127,10 +127,19 @@ impl Brains {
                 let admin = match kind {
                     StoreKind::Garage => {
                         let token_file = settings.admin_token_file.clone().unwrap_or_default();
-                        let token = std::fs::read_to_string(&token_file).map_err(|e| StoreError::io("read admin token", &token_file, e))?;
-                        Admin::Garage(GarageAdmin::new(settings.admin_url.as_deref().unwrap_or_default(), token.trim()))
+                        let token = std::fs::read_to_string(&token_file)
+                            .map_err(|e| StoreError::io("read admin token", &token_file, e))?;
+                        Admin::Garage(GarageAdmin::new(
+                            settings.admin_url.as_deref().unwrap_or_default(),
+                            token.trim(),
+                        ))
                     }
-                    StoreKind::Minio => return Err(BrainsError::Unsupported("MinIO grants are not built yet: set [store.admin] kind = \"none\" to sync without enforced grants".into())),
+                    // MinIO's admin API is signed with the root credential itself.
+                    StoreKind::Minio => Admin::Minio(minio::grants_minio::MinioAdmin::new(
+                        settings.admin_url.as_deref().unwrap_or(&settings.endpoint),
+                        &settings.region,
+                        root.clone(),
+                    )),
                     StoreKind::None => Admin::None,
                 };
                 (root, admin)
@@ -214,6 +223,16 @@ impl Brains {
                     let grants = self.grants(a);
                     let kf = self.key_file(&a.name);
                     g.ensure_key(&a.name, &kf, &grants).await?;
+                }
+            }
+            Admin::Minio(m) => {
+                for b in &buckets {
+                    m.ensure_bucket(b, &self.root).await?;
+                }
+                for (a, _) in &self.agents {
+                    let grants = self.grants(a);
+                    m.ensure_key(&a.name, &self.key_file(&a.name), &grants)
+                        .await?;
                 }
             }
             Admin::None => {
@@ -516,6 +535,7 @@ impl Brains {
     async fn ensure_bucket(&self, bucket: &str) -> Result<(), StoreError> {
         match &self.admin {
             Admin::Garage(g) => g.ensure_bucket(bucket, &self.root).await.map(drop),
+            Admin::Minio(m) => m.ensure_bucket(bucket, &self.root).await.map(drop),
             Admin::None => self.root_store().ensure_bucket(bucket).await,
         }
     }
