@@ -161,3 +161,9 @@ fn model_settings_without_models_section() {
 fn managed_backends() {
     insta::assert_snapshot!("backend", check_fails("backend.toml"));
 }
+
+#[test]
+fn store_and_knowledge_grants() {
+    insta::assert_snapshot!("store", check_fails("store.toml"));
+    insta::assert_snapshot!("no_store", check_fails("no-store.toml"));
+}

@@ -31,17 +31,19 @@ impl Resolver<'_> {
             for name in a.knowledge.iter().flatten().map(|(k, _)| k) {
                 if !collection_name_ok(name) {
                     let at = key_path!["agent", i, "knowledge", name.as_str()];
+                    let what = self.what(&key_path!["agent", i, "knowledge"]);
                     self.at_key(
                         &at,
-                        format!("collection name {name:?} cannot name a bucket"),
+                        format!("{what}: collection name {name:?} cannot name a bucket"),
                         "use 1-40 lowercase letters, digits and '-'",
                     );
                 }
                 if file.store.is_none() {
                     let at = key_path!["agent", i, "knowledge"];
+                    let what = self.what(&at);
                     self.at_key(
                         &at,
-                        "knowledge is granted but the fleet has no [store]".to_string(),
+                        format!("{what} is granted but the fleet has no [store]"),
                         "add a [store] section (see `clawkeep schema`), or remove the grant",
                     );
                     break;
@@ -54,7 +56,10 @@ impl Resolver<'_> {
         let mut cfg = cfg.clone();
         if let Some(m) = cfg.managed.as_mut() {
             if let Some(b) = m.binary.clone() {
-                m.binary = Some(self.service_command(&b, &key_path!["store", "managed", "binary"]));
+                let found = self.service_command(&b, &key_path!["store", "managed", "binary"]);
+                // Not found is reported above; "/" keeps the store's own check from saying
+                // it again in other words.
+                m.binary = Some(if found.is_empty() { "/".into() } else { found });
             }
             if let Some(d) = m.data_dir.clone() {
                 m.data_dir = Some(self.absolute(&d).to_string_lossy().into_owned());
