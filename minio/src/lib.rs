@@ -17,6 +17,7 @@ pub mod history;
 pub mod keys;
 pub mod madmin_crypto;
 pub mod manifest;
+pub mod migrate;
 pub mod remote;
 pub mod scan;
 pub mod sync;

@@ -286,6 +286,23 @@ impl Remote {
         Ok(())
     }
 
+    /// Upload a local file under `key` as it is (in parts when big). Returns its size.
+    pub async fn put_file(&self, key: &str, path: &Path) -> Result<u64, StoreError> {
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| StoreError::io("stat", path, e))?
+            .len();
+        if size < MULTIPART_THRESHOLD {
+            let bytes = tokio::fs::read(path)
+                .await
+                .map_err(|e| StoreError::io("read", path, e))?;
+            self.put(key, Bytes::from(bytes)).await?;
+            return Ok(size);
+        }
+        self.multipart(path, key, None).await?;
+        Ok(size)
+    }
+
     /// Upload a local file as the blob with hash `sha256`: small files are read once and the
     /// bytes hashed and sent; big ones go in parts, hashed again as they are sent. If the
     /// file changed since it was hashed, nothing is stored and the change waits for the next pass.
@@ -306,16 +323,28 @@ impl Remote {
             self.put(&key, Bytes::from(bytes)).await?;
             return Ok(size);
         }
+        self.multipart(path, &key, Some(sha256)).await?;
+        Ok(size)
+    }
+
+    /// A multipart upload of `path` to `key`, aborted on any failure; with `sha256`, the
+    /// bytes sent must hash to it.
+    async fn multipart(
+        &self,
+        path: &Path,
+        key: &str,
+        sha256: Option<&str>,
+    ) -> Result<(), StoreError> {
         let up = self
             .c()
             .create_multipart_upload()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .send()
             .await
-            .map_err(|e| s3err("CreateMultipartUpload", &self.bucket, &key, e))?;
+            .map_err(|e| s3err("CreateMultipartUpload", &self.bucket, key, e))?;
         let id = up.upload_id().unwrap_or_default().to_string();
-        let result = self.upload_parts(path, &key, &id, sha256).await;
+        let result = self.upload_parts(path, key, &id, sha256).await;
         match result {
             Ok(parts) => {
                 let done = CompletedMultipartUpload::builder()
@@ -324,20 +353,20 @@ impl Remote {
                 self.c()
                     .complete_multipart_upload()
                     .bucket(&self.bucket)
-                    .key(&key)
+                    .key(key)
                     .upload_id(&id)
                     .multipart_upload(done)
                     .send()
                     .await
-                    .map_err(|e| s3err("CompleteMultipartUpload", &self.bucket, &key, e))?;
-                Ok(size)
+                    .map_err(|e| s3err("CompleteMultipartUpload", &self.bucket, key, e))?;
+                Ok(())
             }
             Err(e) => {
                 let _ = self
                     .c()
                     .abort_multipart_upload()
                     .bucket(&self.bucket)
-                    .key(&key)
+                    .key(key)
                     .upload_id(&id)
                     .send()
                     .await;
@@ -351,7 +380,7 @@ impl Remote {
         path: &Path,
         key: &str,
         id: &str,
-        sha256: &str,
+        sha256: Option<&str>,
     ) -> Result<Vec<CompletedPart>, StoreError> {
         use tokio::io::AsyncReadExt;
         let mut f = tokio::fs::File::open(path)
@@ -392,7 +421,7 @@ impl Remote {
                 break;
             }
         }
-        if hex::encode(hasher.finalize()) != sha256 {
+        if sha256.is_some_and(|want| hex::encode(hasher.finalize()) != want) {
             return Err(changed(path));
         }
         Ok(parts)

@@ -612,3 +612,109 @@ impl Brains {
         Ok(plan)
     }
 }
+
+impl Brains {
+    /// `clawkeep store migrate --to URL`: push every brain and collection, then copy every
+    /// bucket (contents, history, plain files) to the store at `to` (its path, if any, is
+    /// the new bucket prefix). The fleet keeps using this store until its file says otherwise.
+    pub async fn migrate(
+        &self,
+        to: &str,
+        credentials: &Path,
+        region: &str,
+    ) -> Result<Vec<minio::migrate::Copied>, String> {
+        let (endpoint, prefix) = split_store_url(to)?;
+        let prefix = prefix.unwrap_or_else(|| self.settings.bucket_prefix.clone());
+        let cred = Credential::from_file(credentials).map_err(|e| e.to_string())?;
+        let target = Store::connect(&endpoint, region, &cred);
+        if !target.healthy().await {
+            return Err(format!(
+                "the store at {endpoint} does not answer (check the URL; nothing was copied)"
+            ));
+        }
+        let names: Vec<String> = self.followers.lock().await.keys().cloned().collect();
+        for n in &names {
+            self.pass(n, false)
+                .await
+                .map_err(|e| format!("cannot push {n} before the move: {e}"))?;
+        }
+        let mut buckets: Vec<(String, String)> = Vec::new();
+        for (a, _) in &self.agents {
+            buckets.push((
+                self.settings.agent_bucket(&a.name),
+                format!("{prefix}-agent-{}", a.name),
+            ));
+            for (c, _) in &a.knowledge {
+                buckets.push((
+                    self.settings.shared_bucket(c),
+                    format!("{prefix}-shared-{c}"),
+                ));
+            }
+        }
+        buckets.sort();
+        buckets.dedup();
+        let source = self.root_store();
+        let tmp = self.state_dir.join("store").join("migrate.tmp");
+        let mut out = Vec::new();
+        for (from, to) in buckets {
+            target.ensure_bucket(&to).await.map_err(|e| e.to_string())?;
+            let c = minio::migrate::copy_bucket(&source.bucket(&from), &target.bucket(&to), &tmp)
+                .await
+                .map_err(|e| format!("{from} -> {to}: {e} (run the migration again to resume)"))?;
+            tracing::info!(from = %c.from, to = %c.to, objects = c.objects, bytes = c.bytes, "bucket copied");
+            out.push(c);
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        Ok(out)
+    }
+}
+
+/// `http://10.0.0.5:9000/knowledge` → (`http://10.0.0.5:9000`, Some(`knowledge`)).
+pub fn split_store_url(url: &str) -> Result<(String, Option<String>), String> {
+    let Some((scheme, rest)) = url
+        .split_once("://")
+        .filter(|(s, _)| *s == "http" || *s == "https")
+    else {
+        return Err(format!(
+            "{url:?} is not an http(s) URL; write it like http://10.0.0.5:9000/knowledge"
+        ));
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    let prefix = path.trim_matches('/');
+    if !prefix.is_empty()
+        && (prefix.len() > 20
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+    {
+        return Err(format!("{prefix:?} cannot start a bucket name; the path of the URL is the new bucket prefix (1-20 lowercase letters, digits, '-')"));
+    }
+    Ok((
+        format!("{scheme}://{host}"),
+        (!prefix.is_empty()).then(|| prefix.to_string()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_url_gives_endpoint_and_prefix() {
+        assert_eq!(
+            split_store_url("http://10.0.0.5:9000/knowledge").unwrap(),
+            ("http://10.0.0.5:9000".into(), Some("knowledge".into()))
+        );
+        assert_eq!(
+            split_store_url("https://s3.lab:443").unwrap(),
+            ("https://s3.lab:443".into(), None)
+        );
+        assert!(split_store_url("10.0.0.5:9000")
+            .unwrap_err()
+            .contains("http://"));
+        assert!(split_store_url("http://h/Bad_Prefix").is_err());
+    }
+}

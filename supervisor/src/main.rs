@@ -169,6 +169,11 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The knowledge store itself.
+    Store {
+        #[command(subcommand)]
+        command: StoreCmd,
+    },
     /// Write an agent's OCI bundle (config.json) as `clawkeep up` would, e.g. to run it under
     /// runc. The bundle uses the agent's home and cgroup: do not run it while the supervisor
     /// runs that agent.
@@ -198,6 +203,29 @@ enum Cmd {
     SandboxInit {
         /// Bundle directory.
         bundle: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCmd {
+    /// Copy every brain and shared collection, with its history, to another S3 store.
+    ///
+    /// Every brain is pushed first; then each bucket is copied through this node (contents
+    /// checked against their hashes). The URL's path, if any, is the new bucket prefix. An
+    /// interrupted migration resumes when run again. Afterwards point [store] at the new
+    /// endpoint and credentials, and restart (clawkeep down, clawkeep up).
+    ///
+    /// Example: clawkeep store migrate --to http://10.0.0.5:9000/knowledge --credentials /etc/clawkeep/new-store.key
+    Migrate {
+        /// The target store, e.g. http://10.0.0.5:9000/knowledge.
+        #[arg(long)]
+        to: String,
+        /// File with the target's access_key:secret_key (0600).
+        #[arg(long)]
+        credentials: PathBuf,
+        /// The target's region.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
     },
 }
 
@@ -392,6 +420,32 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 SyncCmd::Push { name } => sync_pass(&rt, &client, &name, "push"),
                 SyncCmd::Pull { name } => sync_pass(&rt, &client, &name, "pull"),
             }
+        }
+        Cmd::Store {
+            command:
+                StoreCmd::Migrate {
+                    to,
+                    credentials,
+                    region,
+                },
+        } => {
+            let credentials = std::path::absolute(&credentials)
+                .with_context(|| format!("{}", credentials.display()))?;
+            let client = Client::new(&state_dir(cli.state_dir))?;
+            eprintln!("clawkeep: pushing every brain, then copying each bucket to {to} ...");
+            let copied = client_runtime()?.block_on(client.migrate(
+                &to,
+                &credentials.to_string_lossy(),
+                &region,
+            ))?;
+            for c in &copied {
+                println!(
+                    "{} -> {}: {} objects, {} bytes ({} already there)",
+                    c.from, c.to, c.objects, c.bytes, c.skipped
+                );
+            }
+            println!("done: now set [store] endpoint and credentials to the new store and restart the fleet");
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Clone { from, to } => {
             let client = Client::new(&state_dir(cli.state_dir))?;

@@ -476,3 +476,107 @@ args = ["-c", '''mkdir -p $HOME/ticks; i=0; while sleep 1; do i=$((i+1)); echo "
     sup.down();
     drop(scratch);
 }
+
+#[test]
+fn migrate_copies_every_brain_and_its_history_to_another_store() {
+    let scratch = support::Scratch::new("store-move-data");
+    let data = scratch.dir.join("store");
+    let body = format!(
+        r#"{store}
+[[agent]]
+name = "solo"
+command = "/bin/sh"
+args = ["-c", '''echo "remember this" > $HOME/MEMORY.md; echo doc > $HOME/knowledge/docs/d.md; while sleep 1; do :; done''']
+knowledge = {{ docs = "rw" }}
+"#,
+        store = store_section(&data)
+    );
+    let sup = Supervisor::start("store-move", &body);
+    let rt = rt();
+    sup.wait_state("solo", "running", Duration::from_secs(60));
+    let root = root_store(&data, &sup.dir.fleet);
+    wait_for(Duration::from_secs(10), "MEMORY.md in the store", || {
+        get(&rt, &root, "ck-agent-solo", "MEMORY.md").map(|_| ())
+    });
+
+    let target = rt.block_on(s3::Garage::start());
+    let key = scratch.dir.join("target.key");
+    std::fs::write(
+        &key,
+        format!(
+            "{}:{}",
+            target.secrets.root.access_key, target.secrets.root.secret_key
+        ),
+    )
+    .unwrap();
+    let to = format!("{}/moved", target.managed.endpoint());
+    let out = sup.cli(&[
+        "store",
+        "migrate",
+        "--to",
+        &to,
+        "--credentials",
+        &key.to_string_lossy(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("ck-agent-solo -> moved-agent-solo"), "{text}");
+    let t = target.root();
+    assert_eq!(
+        get(&rt, &t, "moved-agent-solo", "MEMORY.md").as_deref(),
+        Some(&b"remember this\n"[..])
+    );
+    assert_eq!(
+        get(&rt, &t, "moved-shared-docs", "d.md").as_deref(),
+        Some(&b"doc\n"[..])
+    );
+    // History came along: the same snapshots, and a pull from the new store gives the brain.
+    let (a, b) = (
+        rt.block_on(root.bucket("ck-agent-solo").snapshot_ids())
+            .unwrap(),
+        rt.block_on(t.bucket("moved-agent-solo").snapshot_ids())
+            .unwrap(),
+    );
+    assert_eq!(a, b);
+    let pulled = scratch.dir.join("pulled");
+    rt.block_on(s3::syncer(t.bucket("moved-agent-solo"), &pulled, "check").pull_into_place())
+        .unwrap();
+    assert_eq!(
+        std::fs::read(pulled.join("MEMORY.md")).unwrap(),
+        b"remember this\n"
+    );
+    // Running it again copies only what changed.
+    let out = sup.cli(&[
+        "store",
+        "migrate",
+        "--to",
+        &to,
+        "--credentials",
+        &key.to_string_lossy(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("already there"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = sup.cli(&[
+        "store",
+        "migrate",
+        "--to",
+        "10.0.0.5:9000",
+        "--credentials",
+        &key.to_string_lossy(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not an http(s) URL"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(sup);
+    drop(scratch);
+}

@@ -188,6 +188,22 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/store/migrate`.
+    pub async fn migrate(
+        &self,
+        to: &str,
+        credentials: &str,
+        region: &str,
+    ) -> Result<Vec<minio::migrate::Copied>, ClientError> {
+        let body = super::store::MigrateRequest {
+            to: to.into(),
+            credentials: credentials.into(),
+            region: region.into(),
+        };
+        self.json(self.http.post(Self::url("/v1/store/migrate")).json(&body))
+            .await
+    }
+
     /// Whether a supervisor still answers.
     pub async fn alive(&self) -> bool {
         !matches!(self.ps().await, Err(ClientError::NotRunning { .. }))

@@ -52,6 +52,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/sync/{name}/{action}", post(super::store::pass))
         .route("/v1/clone", post(super::store::clone))
         .route("/v1/restore", post(super::store::restore))
+        .route("/v1/store/migrate", post(super::store::migrate))
         .with_state(state)
 }
 

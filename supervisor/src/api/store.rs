@@ -146,3 +146,29 @@ pub async fn restore(State(st): State<ApiState>, Json(req): Json<RestoreRequest>
         (Err(e), _) => error(StatusCode::CONFLICT, format!("nothing was restored: {e}")),
     }
 }
+
+/// Body of `POST /v1/store/migrate`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MigrateRequest {
+    /// Target store URL; its path is the new bucket prefix.
+    pub to: String,
+    /// File with the target's `access_key:secret_key`.
+    pub credentials: String,
+    /// The target's region.
+    pub region: String,
+}
+
+/// `POST /v1/store/migrate`.
+pub async fn migrate(State(st): State<ApiState>, Json(req): Json<MigrateRequest>) -> Response {
+    let b = match brains(&st) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    match b
+        .migrate(&req.to, std::path::Path::new(&req.credentials), &req.region)
+        .await
+    {
+        Ok(copied) => Json(copied).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
