@@ -368,3 +368,58 @@ fn tree_map(root: &std::path::Path) -> minio::manifest::FileMap {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_keeps_the_newest_snapshot_and_what_retained_history_needs() {
+    let g = Garage::start().await;
+    let bucket = g.bucket("ck-agent-prune").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let s = syncer(bucket.clone(), &a, "prune");
+    for v in 0..3 {
+        write(&a, "MEMORY.md", format!("version {v}").as_bytes());
+        write(&a, "stable.md", b"never changes");
+        s.sync(false).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(bucket.snapshot_ids().await.unwrap().len(), 3);
+    assert_eq!(bucket.list(".clawkeep/blobs/").await.unwrap().len(), 4);
+    // Inside retention nothing goes.
+    let now = std::time::SystemTime::now();
+    let p = minio::history::prune(&bucket, Duration::from_secs(3600), Duration::ZERO, now)
+        .await
+        .unwrap();
+    assert_eq!(p, minio::history::Pruned::default());
+    // Past it: only the newest snapshot and its two blobs stay.
+    let later = now + Duration::from_secs(7200);
+    let p = minio::history::prune(&bucket, Duration::from_secs(3600), Duration::ZERO, later)
+        .await
+        .unwrap();
+    assert_eq!((p.snapshots, p.blobs), (2, 2));
+    let b = tmp.path().join("b");
+    syncer(bucket.clone(), &b, "prune")
+        .pull_into_place()
+        .await
+        .unwrap();
+    assert_eq!(tree(&a), tree(&b));
+    // Fresh blobs (a push in flight) are never pruned.
+    write(&a, "MEMORY.md", b"in flight");
+    let sha = minio::scan::hash_bytes(b"in flight");
+    bucket
+        .put_blob_from(&a.join("MEMORY.md"), &sha)
+        .await
+        .unwrap();
+    let p = minio::history::prune(
+        &bucket,
+        Duration::ZERO,
+        Duration::from_secs(3600),
+        std::time::SystemTime::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        p.blobs, 0,
+        "an unreferenced blob younger than the grace period stays"
+    );
+    assert!(bucket.exists(&minio::keys::blob_key(&sha)).await.unwrap());
+}

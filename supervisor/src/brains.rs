@@ -718,3 +718,50 @@ mod tests {
         assert!(split_store_url("http://h/Bad_Prefix").is_err());
     }
 }
+
+impl Brains {
+    /// Every hour, drop history older than `[store] retention` (the newest snapshot of every
+    /// bucket always stays), with the root key.
+    pub fn start_pruning(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if !*me.provisioned.lock().await {
+                    continue;
+                }
+                let mut buckets: Vec<String> = Vec::new();
+                for (a, _) in &me.agents {
+                    buckets.push(me.settings.agent_bucket(&a.name));
+                    buckets.extend(
+                        a.knowledge
+                            .iter()
+                            .map(|(c, _)| me.settings.shared_bucket(c)),
+                    );
+                }
+                buckets.sort();
+                buckets.dedup();
+                let store = me.root_store();
+                for b in buckets {
+                    // A push writes its blobs before its snapshot: an hour's grace keeps them.
+                    match minio::history::prune(
+                        &store.bucket(&b),
+                        me.settings.retention,
+                        Duration::from_secs(3600),
+                        SystemTime::now(),
+                    )
+                    .await
+                    {
+                        Ok(p) if p.snapshots + p.blobs > 0 => {
+                            tracing::info!(bucket = %b, snapshots = p.snapshots, blobs = p.blobs, "old history pruned")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(bucket = %b, "pruning failed: {e}"),
+                    }
+                }
+            }
+        });
+    }
+}

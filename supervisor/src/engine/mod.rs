@@ -172,6 +172,9 @@ impl Engine {
             None => None,
         };
         let brains = crate::brains::Brains::new(&fleet, &paths.state_dir)?;
+        if let Some(b) = &brains {
+            b.start_pruning();
+        }
         let shared = Arc::new(Shared {
             fleet,
             paths,
