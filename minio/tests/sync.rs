@@ -351,7 +351,21 @@ async fn clone_is_identical_and_restore_returns_files_as_they_were_deleted_ones_
             .contains("no snapshot at or before 2020-01-01"),
         "{err}"
     );
-    let _ = before;
+    // Applied: exactly the files of then, the deleted one back, the later one gone; the next
+    // pass makes that the newest snapshot, and history still has the state it replaced.
+    let dry = rs.restore(&snap, true).await.unwrap();
+    assert_eq!(dry, plan);
+    assert!(r.join("new.md").exists(), "a dry run changes nothing");
+    rs.restore(&snap, false).await.unwrap();
+    assert_eq!(tree(&r), before);
+    let pushed = rs.sync(false).await.unwrap();
+    assert!(pushed.pushed && pushed.complete(), "{pushed:?}");
+    let newest = src
+        .snapshot(&src.snapshot_ids().await.unwrap().pop().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(newest.files, snap.files);
+    assert_eq!(src.snapshot_ids().await.unwrap().len(), 3);
 }
 
 fn tree_map(root: &std::path::Path) -> minio::manifest::FileMap {
