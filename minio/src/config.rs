@@ -33,7 +33,7 @@ pub struct ManagedStore {
     pub data_dir: Option<String>,
     /// S3 port on 127.0.0.1 (default 3900).
     pub port: Option<u16>,
-    /// Admin API port on 127.0.0.1 (default: S3 port + 3).
+    /// Garage: admin API port; MinIO: console port; on 127.0.0.1 (default: S3 port + 3).
     pub admin_port: Option<u16>,
 }
 
@@ -248,6 +248,8 @@ impl StoreConfig {
             bad(&["credentials"], "an external store needs its root credential".into(), "set credentials = \"/etc/clawkeep/store.key\" (a 0600 file holding access_key:secret_key)");
         }
         let (kind, admin_url, admin_token_file) = match (&managed, &self.admin) {
+            // MinIO serves its admin API on the S3 port; Garage on its own.
+            (Some(m), _) if m.kind == StoreKind::Minio => (m.kind, Some(endpoint.clone()), None),
             (Some(m), _) => (
                 m.kind,
                 Some(format!("http://127.0.0.1:{}", m.admin_port)),

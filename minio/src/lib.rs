@@ -16,6 +16,7 @@ pub mod grants_minio;
 pub mod history;
 pub mod keys;
 pub mod madmin_crypto;
+pub mod managed_minio;
 pub mod manifest;
 pub mod migrate;
 pub mod remote;

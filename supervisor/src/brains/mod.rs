@@ -38,9 +38,6 @@ pub enum BrainsError {
     /// A store operation failed.
     #[error("knowledge store: {0}")]
     Store(#[from] StoreError),
-    /// The configuration asks for something not built.
-    #[error("knowledge store: {0}")]
-    Unsupported(String),
 }
 
 /// One row of `clawkeep sync status`.
@@ -120,9 +117,15 @@ impl Brains {
                 )
             }
             (Some(_), _) => {
-                return Err(BrainsError::Unsupported(
-                    "only a managed Garage can run here".into(),
-                ))
+                let m = crate::fleet::minio_of(&settings);
+                let root = m.prepare()?;
+                // MinIO's admin API is signed with the root credential itself.
+                let admin = minio::grants_minio::MinioAdmin::new(
+                    &m.endpoint(),
+                    &settings.region,
+                    root.clone(),
+                );
+                (root, Admin::Minio(admin))
             }
             (None, kind) => {
                 let file = settings.credentials_file.clone().unwrap_or_default();

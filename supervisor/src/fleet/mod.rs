@@ -22,7 +22,7 @@ use std::time::Duration;
 pub use diag::{Diagnostic, Diagnostics};
 pub use file::{FleetFile, RestartMode};
 pub use names::is_dns_label;
-pub use store::{garage as garage_of, STORE_SERVICE};
+pub use store::{garage as garage_of, minio_of, STORE_SERVICE};
 pub use validate::{load, parse};
 
 /// JSON Schema of the fleet file, for editors (`clawkeep schema`).

@@ -85,7 +85,7 @@ impl Resolver<'_> {
         };
         let service = match &settings.managed {
             None => None,
-            Some(m) if m.kind == StoreKind::Garage => {
+            Some(m) => {
                 let taken = file
                     .agent
                     .iter()
@@ -99,7 +99,13 @@ impl Resolver<'_> {
                         "rename that agent or service",
                     );
                 }
-                let launch = garage(&settings).launch();
+                let (launch, ports) = match m.kind {
+                    StoreKind::Minio => (minio_of(&settings).launch(), vec![m.port, m.admin_port]),
+                    _ => (
+                        garage(&settings).launch(),
+                        vec![m.port, m.admin_port, m.port.wrapping_add(1)],
+                    ),
+                };
                 Some(Service {
                     name: STORE_SERVICE.into(),
                     command: Command {
@@ -117,18 +123,10 @@ impl Resolver<'_> {
                         retries: builtin::HEALTH_RETRIES,
                         start_period: builtin::HEALTH_START_PERIOD,
                     }),
-                    ports: vec![m.port, m.admin_port, m.port.wrapping_add(1)],
+                    ports,
                     stop_grace: builtin::STOP_GRACE,
                     log: LogLayer::default().finish(),
                 })
-            }
-            Some(_) => {
-                self.at_value(
-                    &key_path!["store", "managed", "kind"],
-                    "[store]: a managed MinIO is not supported yet (its binary cannot be installed on these machines)".to_string(),
-                    "use kind = \"garage\", or run MinIO yourself and set endpoint, credentials and admin",
-                );
-                None
             }
         };
         (Some(settings), service)
@@ -150,5 +148,16 @@ pub fn garage(s: &StoreSettings) -> minio::garage::ManagedGarage {
         port: m.port,
         admin_port: m.admin_port,
         rpc_port: m.port.wrapping_add(1),
+    }
+}
+
+/// The managed MinIO described by resolved settings (`admin_port` is its console's).
+pub fn minio_of(s: &StoreSettings) -> minio::managed_minio::ManagedMinio {
+    let g = garage(s);
+    minio::managed_minio::ManagedMinio {
+        binary: g.binary,
+        data_dir: g.data_dir,
+        port: g.port,
+        console_port: g.admin_port,
     }
 }
