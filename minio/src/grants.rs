@@ -86,7 +86,11 @@ impl GarageAdmin {
         GarageAdmin {
             url: url.trim_end_matches('/').to_string(),
             token: token.to_string(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                // No idle connections: the store's admin server waits for them when it stops.
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap_or_default(),
         }
     }
 

@@ -88,6 +88,8 @@ impl Store {
     /// A client for `endpoint` (path-style, as Garage and MinIO on one node need).
     pub fn connect(endpoint: &str, region: &str, cred: &Credential) -> Self {
         let http = aws_smithy_http_client::Builder::new()
+            // Idle connections go soon: a store stopping drains open connections first.
+            .pool_idle_timeout(Duration::from_secs(2))
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
             ))

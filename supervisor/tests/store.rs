@@ -200,7 +200,7 @@ knowledge = {{ docs = "ro" }}
         "{}",
         sup.logs("reader")
     );
-    let reader_key = Credential::from_file(&sup.state.join("store/keys/reader.json")).unwrap();
+    let reader_key = Credential::from_file(&sup.state.join("brains/keys/reader.json")).unwrap();
     let reader_store = Store::connect(root.endpoint(), "us-east-1", &reader_key);
     let err = rt
         .block_on(
@@ -302,6 +302,12 @@ knowledge = {{ docs = "ro" }}
     // A change just before `down` is in the store after it.
     std::fs::write(home.join("last-words.md"), "pushed at shutdown").unwrap();
     sup.down();
+    assert!(
+        !sup.log()
+            .contains(r#"SIGKILL (stopped at shutdown) process="store""#),
+        "the store should stop cleanly on SIGTERM:\n{}",
+        sup.log()
+    );
     // The store stopped with the fleet: bring the same data up again to look.
     let _again = StoreAgain::start(&data);
     wait_for(Duration::from_secs(20), "the store to answer again", || {

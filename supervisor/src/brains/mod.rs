@@ -174,14 +174,14 @@ impl Brains {
 
     fn key_file(&self, agent: &str) -> PathBuf {
         self.state_dir
-            .join("store")
+            .join("brains")
             .join("keys")
             .join(format!("{agent}.json"))
     }
 
     fn sync_state(&self, kind: &str, name: &str) -> PathBuf {
         self.state_dir
-            .join("store")
+            .join("brains")
             .join("sync")
             .join(format!("{kind}-{name}.json"))
     }

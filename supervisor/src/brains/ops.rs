@@ -134,7 +134,7 @@ impl Brains {
         buckets.sort();
         buckets.dedup();
         let source = self.root_store();
-        let tmp = self.state_dir.join("store").join("migrate.tmp");
+        let tmp = self.state_dir.join("brains").join("migrate.tmp");
         let mut out = Vec::new();
         for (from, to) in buckets {
             target.ensure_bucket(&to).await.map_err(|e| e.to_string())?;

@@ -21,6 +21,8 @@ pub async fn run(shared: Arc<Shared>, me: Arc<Process>, h: Health) {
     let client = match reqwest::Client::builder()
         .timeout(h.timeout)
         .no_proxy()
+        // No idle connections: a server draining at shutdown must not wait for the probe.
+        .pool_max_idle_per_host(0)
         .build()
     {
         Ok(c) => c,
