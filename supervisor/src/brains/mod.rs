@@ -294,9 +294,16 @@ impl Brains {
         }
     }
 
-    fn spawn(&self, kind: &'static str, name: &str, syncer: Syncer) -> Follower {
+    /// A follower for `syncer`; `synced` says the pull just made left nothing behind.
+    fn spawn(&self, kind: &'static str, name: &str, syncer: Syncer, synced: bool) -> Follower {
         let (tx, rx) = mpsc::channel(8);
-        let (stx, srx) = watch::channel(FollowStatus::default());
+        let now = synced.then(SystemTime::now);
+        let initial = FollowStatus {
+            last_pass: now,
+            last_push: now,
+            ..Default::default()
+        };
+        let (stx, srx) = watch::channel(initial);
         let task = tokio::spawn(follow::follow(syncer.clone(), self.timing(), rx, stx));
         Follower {
             kind,
@@ -353,14 +360,16 @@ impl Brains {
                 )
                 .owner(Some((host_id, host_id)));
                 let had_base = syncer.state().map(|s| s.base_id.is_some()).unwrap_or(false);
-                match syncer.pull_into_place().await {
+                let synced = match syncer.pull_into_place().await {
                     Ok(r) => {
                         if !r.refused.is_empty() {
                             tracing::warn!(agent = %agent.name, refused = ?r.refused, "keys refused on pull");
                         }
+                        r.complete()
                     }
                     Err(e) if had_base && home.exists() => {
-                        tracing::warn!(agent = %agent.name, "pull before start failed, starting with the local brain: {e}")
+                        tracing::warn!(agent = %agent.name, "pull before start failed, starting with the local brain: {e}");
+                        false
                     }
                     Err(e) => {
                         return Err(format!(
@@ -369,8 +378,8 @@ impl Brains {
                             syncer.remote().name()
                         ))
                     }
-                }
-                followers.insert(key, self.spawn("agent", &agent.name, syncer));
+                };
+                followers.insert(key, self.spawn("agent", &agent.name, syncer, synced));
             }
         }
         for (c, _) in &agent.knowledge {
@@ -431,7 +440,7 @@ impl Brains {
         let mut followers = self.followers.lock().await;
         followers
             .entry(key)
-            .or_insert_with(|| self.spawn("shared", c, syncer));
+            .or_insert_with(|| self.spawn("shared", c, syncer, true));
         Ok(())
     }
 
