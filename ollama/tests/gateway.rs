@@ -793,3 +793,44 @@ async fn ollama_upstream_through_an_emulated_ollama() {
         .iter()
         .all(|r| r.agent == "a" && r.upstream.as_deref() == Some("ollama")));
 }
+
+/// Which of a long and a short request (sent just after it) by the same agent ends first.
+async fn finish_order(t: &Arc<TestGateway>, agent: &str) -> Vec<&'static str> {
+    let done = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let send = |tokens: u32, tag: &'static str| {
+        let (t, done, agent) = (t.clone(), done.clone(), agent.to_string());
+        tokio::spawn(async move {
+            let body = json!({"model": "tiny-random", "messages": [{"role": "user", "content": "go"}], "max_tokens": tokens});
+            let (s, b) = post(&t.url(&agent, "/v1/chat/completions"), body).await;
+            assert_eq!(s, 200, "{b}");
+            done.lock().unwrap().push(tag);
+        })
+    };
+    // About 150 ms of generation on an idle machine; the short one needs a few.
+    let long = send(900, "long");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let short = send(2, "short");
+    long.await.unwrap();
+    short.await.unwrap();
+    let order = done.lock().unwrap().clone();
+    order
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_limited_to_one_request_at_a_time_waits_for_its_own() {
+    let llama = LlamaServer::start().await;
+    let mut one = caller("one");
+    one.max_concurrent = 1;
+    let t = Arc::new(
+        TestGateway::start(
+            config(&[llama.url()]),
+            Settings::default(),
+            vec![one, caller("many")],
+        )
+        .await,
+    );
+    // With room (4 at once, 4 upstream slots) the short request overtakes the long one...
+    assert_eq!(finish_order(&t, "many").await, ["short", "long"]);
+    // ...limited to one, the agent's second request waits for its first.
+    assert_eq!(finish_order(&t, "one").await, ["long", "short"]);
+}
