@@ -239,7 +239,7 @@ fn version(tool: &Path, arg: &str) -> String {
 }
 
 /// One external tool run, timed; a failure ends the benchmark with its output.
-fn timed(label: &str, cmd: &mut Command) -> Duration {
+fn timed(meter: &Meter, label: &str, cmd: &mut Command) -> (Duration, Cpu) {
     let shown = format!(
         "{} {}",
         cmd.get_program().to_string_lossy(),
@@ -248,7 +248,7 @@ fn timed(label: &str, cmd: &mut Command) -> Duration {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), meter.now());
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -261,7 +261,7 @@ fn timed(label: &str, cmd: &mut Command) -> Duration {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    d
+    (d, c.used(meter.now(), false))
 }
 
 /// The external tools and how to point them at the Garage.
@@ -305,10 +305,93 @@ impl Tools {
 
 const TOOLS: [&str; 3] = ["clawkeep", "rclone", "aws"];
 
-/// One measured phase: a time per tool.
+/// One measured phase: per tool, the wall time and the CPU seconds of the client and of Garage.
 struct Row {
     phase: String,
     times: [Duration; 3],
+    cpu: [Cpu; 3],
+}
+
+/// CPU seconds used so far: by this process, by its waited-for children, by Garage.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    own: f64,
+    children: f64,
+    garage: f64,
+}
+
+impl Cpu {
+    /// What a phase used: the client (this process for clawkeep, the child for the tools)
+    /// and the server.
+    fn used(self, after: Cpu, in_process: bool) -> Cpu {
+        let client = if in_process {
+            after.own - self.own
+        } else {
+            after.children - self.children
+        };
+        Cpu {
+            own: client,
+            children: 0.0,
+            garage: after.garage - self.garage,
+        }
+    }
+}
+
+/// Reads CPU times from /proc.
+struct Meter {
+    garage_pid: Option<u32>,
+    tick: f64,
+}
+
+impl Meter {
+    /// Finds the Garage started with `config` among the running processes.
+    fn new(config: &Path) -> Meter {
+        let config = config.display().to_string();
+        let garage_pid = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(&config))
+                    .unwrap_or(false)
+            });
+        let tick = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0);
+        Meter { garage_pid, tick }
+    }
+
+    /// utime+stime and cutime+cstime of a process, in seconds.
+    fn times(&self, pid: &str) -> (f64, f64) {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<f64> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .map(|f| f.parse().unwrap_or(0.0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let f = |i: usize| fields.get(i).copied().unwrap_or(0.0) / self.tick;
+        // After the command name: state is field 3, so utime (14) is index 11.
+        (f(11) + f(12), f(13) + f(14))
+    }
+
+    fn now(&self) -> Cpu {
+        let (own, children) = self.times("self");
+        let garage = self
+            .garage_pid
+            .map(|p| self.times(&p.to_string()).0)
+            .unwrap_or(0.0);
+        Cpu {
+            own,
+            children,
+            garage,
+        }
+    }
 }
 
 /// What a bucket holds outside `.clawkeep/`: object count and bytes.
@@ -327,7 +410,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let loadavg = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    println!("load average at start: {}", loadavg());
+    let t = Instant::now();
     let failures = rt.block_on(run());
+    println!(
+        "\nload average at end: {} (whole run {:.0} s)",
+        loadavg(),
+        secs(t.elapsed())
+    );
     if !failures.is_empty() {
         eprintln!("\nCHECKS FAILED, the numbers above are not valid:");
         for f in &failures {
@@ -426,6 +522,11 @@ async fn run() -> Vec<String> {
         secs(t.elapsed())
     );
 
+    let meter = Meter::new(&g.managed.data_dir.join("garage.toml"));
+    assert!(
+        meter.garage_pid.is_some(),
+        "the Garage process is not in /proc"
+    );
     let names = ["ck-bench-clawkeep", "ck-bench-rclone", "ck-bench-aws"];
     let mut buckets = Vec::new();
     for n in names {
@@ -437,20 +538,24 @@ async fn run() -> Vec<String> {
 
     // 1. First push into empty buckets.
     let mut times = [Duration::ZERO; 3];
-    let t = Instant::now();
+    let mut cpu = [Cpu::default(); 3];
+    let (t, c) = (Instant::now(), meter.now());
     let r = clawkeep.sync(true).await.expect("clawkeep first push");
     times[0] = t.elapsed();
+    cpu[0] = c.used(meter.now(), true);
     if !r.complete() || r.uploaded != n_files {
         failures.push(format!(
             "clawkeep first push uploaded {} of {n_files} files: {:?}",
             r.uploaded, r.failed
         ));
     }
-    times[1] = timed(
+    (times[1], cpu[1]) = timed(
+        &meter,
         "rclone first push",
         &mut tools.rclone(&src_s, &format!("garage:{}", names[1])),
     );
-    times[2] = timed(
+    (times[2], cpu[2]) = timed(
+        &meter,
         "aws first push",
         &mut tools.aws(&src_s, &format!("s3://{}", names[2])),
     );
@@ -466,6 +571,7 @@ async fn run() -> Vec<String> {
     rows.push(Row {
         phase: format!("first push ({n_small} files + {} MiB)", big_bytes >> 20),
         times,
+        cpu,
     });
 
     // 2. Incremental pushes: the same 10 files changed before each round.
@@ -475,23 +581,27 @@ async fn run() -> Vec<String> {
         change_files(&src, n_small, round);
         let full = round == 1;
         let mut times = [Duration::ZERO; 3];
-        let t = Instant::now();
+        let mut cpu = [Cpu::default(); 3];
+        let (t, c) = (Instant::now(), meter.now());
         let r = clawkeep
             .sync(full)
             .await
             .expect("clawkeep incremental push");
         times[0] = t.elapsed();
+        cpu[0] = c.used(meter.now(), true);
         if !r.complete() || r.uploaded != CHANGED {
             failures.push(format!(
                 "clawkeep incremental {round} uploaded {} files, want {CHANGED}: {:?}",
                 r.uploaded, r.failed
             ));
         }
-        times[1] = timed(
+        (times[1], cpu[1]) = timed(
+            &meter,
             "rclone incremental push",
             &mut tools.rclone(&src_s, &format!("garage:{}", names[1])),
         );
-        times[2] = timed(
+        (times[2], cpu[2]) = timed(
+            &meter,
             "aws incremental push",
             &mut tools.aws(&src_s, &format!("s3://{}", names[2])),
         );
@@ -519,6 +629,7 @@ async fn run() -> Vec<String> {
                 }
             ),
             times,
+            cpu,
         });
     }
 
@@ -526,16 +637,18 @@ async fn run() -> Vec<String> {
     let want = digest(&src);
     assert_eq!(want.len(), n_files, "the source tree has the dataset");
     let mut times = [Duration::ZERO; 3];
+    let mut cpu = [Cpu::default(); 3];
     let pulls: Vec<PathBuf> = TOOLS
         .iter()
         .map(|t| dir.join(format!("pull-{t}")))
         .collect();
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), meter.now());
     let r = support::syncer(buckets[0].clone(), &pulls[0], "bench-pull")
         .pull_into_place()
         .await
         .expect("clawkeep pull");
     times[0] = t.elapsed();
+    cpu[0] = c.used(meter.now(), true);
     if !r.complete() || r.downloaded != n_files {
         failures.push(format!(
             "clawkeep pull downloaded {} of {n_files}: {:?}",
@@ -545,14 +658,16 @@ async fn run() -> Vec<String> {
     for p in &pulls[1..] {
         std::fs::create_dir_all(p).expect("create pull directory");
     }
-    times[1] = timed(
+    (times[1], cpu[1]) = timed(
+        &meter,
         "rclone pull",
         &mut tools.rclone(
             &format!("garage:{}", names[1]),
             &pulls[1].display().to_string(),
         ),
     );
-    times[2] = timed(
+    (times[2], cpu[2]) = timed(
+        &meter,
         "aws pull",
         &mut tools.aws(
             &format!("s3://{}", names[2]),
@@ -574,6 +689,7 @@ async fn run() -> Vec<String> {
     rows.push(Row {
         phase: "pull into an empty directory".into(),
         times,
+        cpu,
     });
 
     println!(
@@ -594,6 +710,20 @@ async fn run() -> Vec<String> {
             secs(r.times[2]) / rc
         );
     }
+    println!("\nCPU seconds in each phase: client (clawkeep in-process; rclone, aws as child processes) + Garage\n");
+    println!("| phase | clawkeep | rclone | aws |");
+    println!("|---|---|---|---|");
+    for r in &rows {
+        let cell = |c: &Cpu| format!("{:.1} + {:.1}", c.own, c.garage);
+        println!(
+            "| {} | {} | {} | {} |",
+            r.phase,
+            cell(&r.cpu[0]),
+            cell(&r.cpu[1]),
+            cell(&r.cpu[2])
+        );
+    }
+    println!();
     for r in &rows[1..3] {
         let ratio = secs(r.times[0]) / secs(r.times[1]);
         println!(
