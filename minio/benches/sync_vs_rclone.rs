@@ -239,7 +239,7 @@ fn version(tool: &Path, arg: &str) -> String {
 }
 
 /// One external tool run, timed; a failure ends the benchmark with its output.
-fn timed(meter: &Meter, label: &str, cmd: &mut Command) -> (Duration, Cpu) {
+async fn timed(meter: &Meter, label: &str, cmd: &mut Command) -> (Duration, Cpu) {
     let shown = format!(
         "{} {}",
         cmd.get_program().to_string_lossy(),
@@ -248,7 +248,8 @@ fn timed(meter: &Meter, label: &str, cmd: &mut Command) -> (Duration, Cpu) {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let (t, c) = (Instant::now(), meter.now());
+    let c = meter.now().await;
+    let t = Instant::now();
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -261,7 +262,7 @@ fn timed(meter: &Meter, label: &str, cmd: &mut Command) -> (Duration, Cpu) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    (d, c.used(meter.now(), false))
+    (d, c.used(meter.now().await, false))
 }
 
 /// The external tools and how to point them at the Garage.
@@ -312,12 +313,14 @@ struct Row {
     cpu: [Cpu; 3],
 }
 
-/// CPU seconds used so far: by this process, by its waited-for children, by Garage.
-#[derive(Debug, Clone, Copy, Default)]
+/// CPU seconds used so far (by this process, by its waited-for children, by Garage) and the
+/// S3 requests Garage served, by operation.
+#[derive(Debug, Clone, Default)]
 struct Cpu {
     own: f64,
     children: f64,
     garage: f64,
+    requests: BTreeMap<String, u64>,
 }
 
 impl Cpu {
@@ -329,23 +332,42 @@ impl Cpu {
         } else {
             after.children - self.children
         };
+        let requests = after
+            .requests
+            .iter()
+            .map(|(op, n)| (op.clone(), n - self.requests.get(op).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
         Cpu {
             own: client,
             children: 0.0,
             garage: after.garage - self.garage,
+            requests,
         }
+    }
+
+    /// "20002: PutObject 10001, CopyObject 10001": the busiest operations first.
+    fn requests_cell(&self) -> String {
+        let mut ops: Vec<(&String, &u64)> = self.requests.iter().collect();
+        ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let total: u64 = self.requests.values().sum();
+        let list: Vec<String> = ops.iter().map(|(op, n)| format!("{op} {n}")).collect();
+        format!("{total}: {}", list.join(", "))
     }
 }
 
-/// Reads CPU times from /proc.
+/// Reads CPU times from /proc and request counters from Garage's metrics.
 struct Meter {
     garage_pid: Option<u32>,
     tick: f64,
+    metrics_url: String,
+    http: reqwest::Client,
 }
 
 impl Meter {
-    /// Finds the Garage started with `config` among the running processes.
-    fn new(config: &Path) -> Meter {
+    /// Finds the Garage started with `config` among the running processes; `metrics_url` is
+    /// its admin API's /metrics.
+    fn new(config: &Path, metrics_url: String) -> Meter {
         let config = config.display().to_string();
         let garage_pid = std::fs::read_dir("/proc")
             .expect("/proc")
@@ -361,7 +383,34 @@ impl Meter {
             .ok()
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
             .unwrap_or(100.0);
-        Meter { garage_pid, tick }
+        Meter {
+            garage_pid,
+            tick,
+            metrics_url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Garage's `api_s3_request_counter` by operation.
+    async fn requests(&self) -> BTreeMap<String, u64> {
+        let text = match self.http.get(&self.metrics_url).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        text.lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix("api_s3_request_counter{")?;
+                let (labels, value) = rest.split_once("} ")?;
+                let op = labels
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix("api_endpoint=\""))?
+                    .trim_end_matches('"');
+                Some((op.to_string(), value.trim().parse::<f64>().ok()? as u64))
+            })
+            .fold(BTreeMap::new(), |mut m, (op, n)| {
+                *m.entry(op).or_insert(0) += n;
+                m
+            })
     }
 
     /// utime+stime and cutime+cstime of a process, in seconds.
@@ -380,7 +429,8 @@ impl Meter {
         (f(11) + f(12), f(13) + f(14))
     }
 
-    fn now(&self) -> Cpu {
+    async fn now(&self) -> Cpu {
+        let requests = self.requests().await;
         let (own, children) = self.times("self");
         let garage = self
             .garage_pid
@@ -390,6 +440,7 @@ impl Meter {
             own,
             children,
             garage,
+            requests,
         }
     }
 }
@@ -522,7 +573,10 @@ async fn run() -> Vec<String> {
         secs(t.elapsed())
     );
 
-    let meter = Meter::new(&g.managed.data_dir.join("garage.toml"));
+    let meter = Meter::new(
+        &g.managed.data_dir.join("garage.toml"),
+        format!("{}/metrics", g.managed.admin_url()),
+    );
     assert!(
         meter.garage_pid.is_some(),
         "the Garage process is not in /proc"
@@ -538,11 +592,12 @@ async fn run() -> Vec<String> {
 
     // 1. First push into empty buckets.
     let mut times = [Duration::ZERO; 3];
-    let mut cpu = [Cpu::default(); 3];
-    let (t, c) = (Instant::now(), meter.now());
+    let mut cpu = <[Cpu; 3]>::default();
+    let c = meter.now().await;
+    let t = Instant::now();
     let r = clawkeep.sync(true).await.expect("clawkeep first push");
     times[0] = t.elapsed();
-    cpu[0] = c.used(meter.now(), true);
+    cpu[0] = c.used(meter.now().await, true);
     if !r.complete() || r.uploaded != n_files {
         failures.push(format!(
             "clawkeep first push uploaded {} of {n_files} files: {:?}",
@@ -553,12 +608,14 @@ async fn run() -> Vec<String> {
         &meter,
         "rclone first push",
         &mut tools.rclone(&src_s, &format!("garage:{}", names[1])),
-    );
+    )
+    .await;
     (times[2], cpu[2]) = timed(
         &meter,
         "aws first push",
         &mut tools.aws(&src_s, &format!("s3://{}", names[2])),
-    );
+    )
+    .await;
     for (i, b) in buckets.iter().enumerate() {
         let got = plain_objects(b).await;
         if got != (n_files, total_bytes) {
@@ -581,14 +638,15 @@ async fn run() -> Vec<String> {
         change_files(&src, n_small, round);
         let full = round == 1;
         let mut times = [Duration::ZERO; 3];
-        let mut cpu = [Cpu::default(); 3];
-        let (t, c) = (Instant::now(), meter.now());
+        let mut cpu = <[Cpu; 3]>::default();
+        let c = meter.now().await;
+        let t = Instant::now();
         let r = clawkeep
             .sync(full)
             .await
             .expect("clawkeep incremental push");
         times[0] = t.elapsed();
-        cpu[0] = c.used(meter.now(), true);
+        cpu[0] = c.used(meter.now().await, true);
         if !r.complete() || r.uploaded != CHANGED {
             failures.push(format!(
                 "clawkeep incremental {round} uploaded {} files, want {CHANGED}: {:?}",
@@ -599,12 +657,14 @@ async fn run() -> Vec<String> {
             &meter,
             "rclone incremental push",
             &mut tools.rclone(&src_s, &format!("garage:{}", names[1])),
-        );
+        )
+        .await;
         (times[2], cpu[2]) = timed(
             &meter,
             "aws incremental push",
             &mut tools.aws(&src_s, &format!("s3://{}", names[2])),
-        );
+        )
+        .await;
         // Every tool's bucket now holds the changed files.
         for (i, b) in buckets.iter().enumerate() {
             for p in changed_paths(n_small) {
@@ -637,18 +697,19 @@ async fn run() -> Vec<String> {
     let want = digest(&src);
     assert_eq!(want.len(), n_files, "the source tree has the dataset");
     let mut times = [Duration::ZERO; 3];
-    let mut cpu = [Cpu::default(); 3];
+    let mut cpu = <[Cpu; 3]>::default();
     let pulls: Vec<PathBuf> = TOOLS
         .iter()
         .map(|t| dir.join(format!("pull-{t}")))
         .collect();
-    let (t, c) = (Instant::now(), meter.now());
+    let c = meter.now().await;
+    let t = Instant::now();
     let r = support::syncer(buckets[0].clone(), &pulls[0], "bench-pull")
         .pull_into_place()
         .await
         .expect("clawkeep pull");
     times[0] = t.elapsed();
-    cpu[0] = c.used(meter.now(), true);
+    cpu[0] = c.used(meter.now().await, true);
     if !r.complete() || r.downloaded != n_files {
         failures.push(format!(
             "clawkeep pull downloaded {} of {n_files}: {:?}",
@@ -665,7 +726,8 @@ async fn run() -> Vec<String> {
             &format!("garage:{}", names[1]),
             &pulls[1].display().to_string(),
         ),
-    );
+    )
+    .await;
     (times[2], cpu[2]) = timed(
         &meter,
         "aws pull",
@@ -673,7 +735,8 @@ async fn run() -> Vec<String> {
             &format!("s3://{}", names[2]),
             &pulls[2].display().to_string(),
         ),
-    );
+    )
+    .await;
     for (i, p) in pulls.iter().enumerate() {
         let diff = differences(&want, &digest(p));
         if !diff.is_empty() {
@@ -721,6 +784,18 @@ async fn run() -> Vec<String> {
             cell(&r.cpu[0]),
             cell(&r.cpu[1]),
             cell(&r.cpu[2])
+        );
+    }
+    println!("\nS3 requests Garage served in each phase (its api_s3_request_counter)\n");
+    println!("| phase | clawkeep | rclone | aws |");
+    println!("|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} |",
+            r.phase,
+            r.cpu[0].requests_cell(),
+            r.cpu[1].requests_cell(),
+            r.cpu[2].requests_cell()
         );
     }
     println!();
