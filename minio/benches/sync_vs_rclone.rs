@@ -13,6 +13,10 @@
 //! the same small files, while a file is written every 200 ms for 30 s (new notes and
 //! appends to logs); for each write, the time until the bucket's plain object shows it.
 //!
+//! Each phase also reports the CPU seconds of the client and of Garage and the S3 requests
+//! Garage served (from its metrics), which is what explains the times. The run fails if a
+//! bucket, a pulled tree or the trickle's store does not hold exactly what was written.
+//!
 //! Run: scripts/bench-sync (installs rclone, awscli and Garage when missing), or
 //!   cargo bench -p minio --bench sync_vs_rclone
 //! Environment: CLAWKEEP_BENCH_SCALE (default 1; 0.1 = 1,000 files + 100 MiB),
