@@ -241,7 +241,7 @@ impl Remote {
                 .map_err(|e| s3err("ListObjectsV2", &self.bucket, prefix, e))?;
             for o in page.contents() {
                 if let Some(k) = o.key() {
-                    let k = percent_encoding::percent_decode_str(k).decode_utf8_lossy();
+                    let k = decode_listed_key(k);
                     out.push(Listed {
                         key: k.to_string(),
                         size: o.size().unwrap_or(0).max(0) as u64,
@@ -574,6 +574,16 @@ impl Remote {
     }
 }
 
+/// A key from a listing made with `encoding-type=url`. AWS and MinIO encode form-style (a
+/// space as '+', a '+' as %2B); Garage percent-encodes (a space as %20, '+' as %2B). Turning
+/// '+' into a space first decodes both.
+pub fn decode_listed_key(k: &str) -> String {
+    let k = k.replace('+', " ");
+    percent_encoding::percent_decode_str(&k)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 fn changed(path: &Path) -> StoreError {
     StoreError::Refused(format!(
         "{} changed while it was being uploaded; it goes up on the next pass",
@@ -588,3 +598,17 @@ const KEY_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_keys_decode_from_garage_and_from_minio_alike() {
+        // Garage: %20 for a space; MinIO and AWS: '+'; both: %2B for a '+'.
+        assert_eq!(decode_listed_key("notes/a%20b%2Bc.md"), "notes/a b+c.md");
+        assert_eq!(decode_listed_key("notes/a+b%2Bc.md"), "notes/a b+c.md");
+        assert_eq!(decode_listed_key("a%00b"), "a\0b");
+        assert_eq!(decode_listed_key("%C3%A9t%C3%A9"), "été");
+    }
+}
