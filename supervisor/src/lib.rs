@@ -2,6 +2,7 @@
 //! and the control API that the `clawkeep` CLI talks to.
 
 pub mod api;
+pub mod audit;
 pub mod brains;
 pub mod engine;
 pub mod fleet;

@@ -169,6 +169,18 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check that the node is locked down as the fleet says; exit 1 on any finding.
+    ///
+    /// Every check has a stable ID (CK-STATE-*, CK-STORE-*); each finding says what it
+    /// concerns and how to fix it. Includes whether the store itself enforces each agent's
+    /// grants, key and secret file modes, and that no bucket holds secrets or sessions.
+    ///
+    /// Example: clawkeep audit        clawkeep audit --json | jq '.findings[].id'
+    Audit {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The knowledge store itself.
     Store {
         #[command(subcommand)]
@@ -446,6 +458,32 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             println!("done: now set [store] endpoint and credentials to the new store and restart the fleet");
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Audit { json } => {
+            let client = Client::new(&state_dir(cli.state_dir))?;
+            let report = client_runtime()?.block_on(client.audit())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if report.findings.is_empty() {
+                println!("{} checks, no findings", report.checks.len());
+            } else {
+                for f in &report.findings {
+                    println!(
+                        "{} {:<6} {}: {} (fix: {})",
+                        f.id, f.severity, f.subject, f.message, f.fix
+                    );
+                }
+                println!(
+                    "{} finding(s) from {} checks",
+                    report.findings.len(),
+                    report.checks.len()
+                );
+            }
+            Ok(if report.findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Cmd::Clone { from, to } => {
             let client = Client::new(&state_dir(cli.state_dir))?;

@@ -299,6 +299,42 @@ knowledge = {{ docs = "ro" }}
         );
     }
 
+    // audit: clean, until a secret is planted in a bucket and a key file is opened up.
+    let out = sup.cli(&["audit"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    rt.block_on(
+        root.bucket("ck-agent-reader")
+            .put("credentials/token", bytes::Bytes::from_static(b"leaked")),
+    )
+    .unwrap();
+    let key = sup.state.join("brains/keys/writer.json");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = sup.cli(&["audit", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["CK-STORE-002", "CK-STORE-003"], "{report}");
+    assert!(
+        report["findings"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("credentials/token"),
+        "{report}"
+    );
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    rt.block_on(root.bucket("ck-agent-reader").delete("credentials/token"))
+        .unwrap();
+
     // A change just before `down` is in the store after it.
     std::fs::write(home.join("last-words.md"), "pushed at shutdown").unwrap();
     sup.down();
@@ -585,4 +621,51 @@ knowledge = {{ docs = "rw" }}
     );
     drop(sup);
     drop(scratch);
+}
+
+#[test]
+fn an_external_store_without_grants_still_syncs_and_audit_says_so() {
+    let rt = rt();
+    let external = rt.block_on(s3::Garage::start());
+    let scratch = support::Scratch::new("store-ext-data");
+    let key = scratch.dir.join("store.key");
+    std::fs::write(
+        &key,
+        format!(
+            "{}:{}",
+            external.secrets.root.access_key, external.secrets.root.secret_key
+        ),
+    )
+    .unwrap();
+    let body = format!(
+        r#"
+[store]
+endpoint = "{endpoint}"
+credentials = "{key}"
+admin = {{ kind = "none" }}
+debounce = "500ms"
+
+[[agent]]
+name = "plain"
+command = "/bin/sh"
+args = ["-c", '''echo hello > $HOME/hello.md; while sleep 1; do :; done''']
+"#,
+        endpoint = external.managed.endpoint(),
+        key = key.display()
+    );
+    let mut sup = Supervisor::start("store-ext", &body);
+    sup.wait_state("plain", "running", Duration::from_secs(60));
+    let root = external.root();
+    wait_for(
+        Duration::from_secs(10),
+        "hello.md in the external store",
+        || get(&rt, &root, "ck-agent-plain", "hello.md").map(|_| ()),
+    );
+    let out = sup.cli(&["audit"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("CK-STORE-001"), "{text}");
+    let st = String::from_utf8(sup.cli(&["sync", "status"]).stdout).unwrap();
+    assert!(st.contains("grants NOT enforced"), "{st}");
+    sup.down();
 }

@@ -48,6 +48,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/logs/{name}", get(logs))
         .route("/v1/processes/{name}/{action}", post(action))
         .route("/v1/shutdown", post(shutdown))
+        .route("/v1/audit", get(audit))
         .route("/v1/sync", get(super::store::status))
         .route("/v1/sync/{name}/{action}", post(super::store::pass))
         .route("/v1/clone", post(super::store::clone))
@@ -158,4 +159,8 @@ async fn shutdown(State(st): State<ApiState>) -> Response {
         Json(serde_json::json!({"shutdown": "started"})),
     )
         .into_response()
+}
+
+async fn audit(State(st): State<ApiState>) -> Json<crate::audit::AuditReport> {
+    Json(crate::audit::run(&st.shared).await)
 }

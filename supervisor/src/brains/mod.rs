@@ -151,6 +151,11 @@ impl Brains {
                 (root, admin)
             }
         };
+        // Agents' store keys and sync states: root's only.
+        let own = state_dir.join("brains");
+        std::fs::create_dir_all(&own).map_err(|e| StoreError::io("create", &own, e))?;
+        std::fs::set_permissions(&own, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|e| StoreError::io("chmod 700", &own, e))?;
         let agents = fleet
             .agents
             .iter()
@@ -272,7 +277,7 @@ impl Brains {
         }
     }
 
-    fn boundary(&self, mounts: &[&str]) -> Boundary {
+    pub(crate) fn boundary(&self, mounts: &[&str]) -> Boundary {
         // The exclude globs were checked by `clawkeep check`; a failure here falls back to
         // the fixed exclusions, which are always valid.
         Boundary::new(&self.settings.exclude, mounts).unwrap_or_else(|_| {

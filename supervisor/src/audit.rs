@@ -1,0 +1,127 @@
+//! `clawkeep audit`: checks with stable IDs that the node is as locked down as the fleet
+//! says. Each finding names what it concerns and how to fix it; any finding makes the
+//! command exit 1. This holds the store and state-dir checks; more join as the agents'
+//! runtime grows.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Shared;
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable check ID, e.g. `CK-STORE-001`.
+    pub id: String,
+    /// `high`, `medium` or `low`.
+    pub severity: String,
+    /// What it concerns (an agent, a bucket, a path).
+    pub subject: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+/// The reply of `GET /v1/audit`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditReport {
+    /// Every check that ran, by ID, with what it checks.
+    pub checks: Vec<(String, String)>,
+    /// What they found.
+    pub findings: Vec<Finding>,
+}
+
+/// Checks and their meaning; IDs never change meaning once published.
+pub const CHECKS: &[(&str, &str)] = &[
+    (
+        "CK-STATE-001",
+        "the state dir, logs and control socket are private to root",
+    ),
+    (
+        "CK-STORE-001",
+        "the store enforces each agent's grants itself (not only clawkeep)",
+    ),
+    (
+        "CK-STORE-002",
+        "store keys and secrets on disk are readable by root only",
+    ),
+    (
+        "CK-STORE-003",
+        "no bucket holds what the sync boundary keeps home (secrets, sessions, .git)",
+    ),
+    ("CK-STORE-004", "the store answers"),
+];
+
+/// A finding.
+pub fn finding(
+    id: &str,
+    severity: &str,
+    subject: impl Into<String>,
+    message: impl Into<String>,
+    fix: impl Into<String>,
+) -> Finding {
+    Finding {
+        id: id.into(),
+        severity: severity.into(),
+        subject: subject.into(),
+        message: message.into(),
+        fix: fix.into(),
+    }
+}
+
+/// A finding if `path` exists and grants group or others any of `mask`.
+pub fn mode_finding(id: &str, path: &Path, mask: u32, fix: &str) -> Option<Finding> {
+    let mode = std::fs::symlink_metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & mask != 0).then(|| {
+        finding(
+            id,
+            "high",
+            path.display().to_string(),
+            format!("mode {mode:o} lets other users in"),
+            fix,
+        )
+    })
+}
+
+/// Run every check.
+pub async fn run(shared: &Shared) -> AuditReport {
+    let mut findings = Vec::new();
+    let state = &shared.paths.state_dir;
+    for (p, mask, fix) in [
+        (
+            shared.paths.logs(),
+            0o077,
+            "chmod 700 it: agents' output may hold what they were told",
+        ),
+        (
+            shared.paths.socket(),
+            0o077,
+            "chmod 600 it: whoever can connect controls the fleet",
+        ),
+        (
+            state.join("brains"),
+            0o077,
+            "chmod 700 it: it holds every agent's store key",
+        ),
+        (
+            state.join("ledger"),
+            0o022,
+            "chmod go-w it: the token ledger must not be forged",
+        ),
+    ] {
+        findings.extend(mode_finding("CK-STATE-001", &p, mask, fix));
+    }
+    if let Some(b) = &shared.brains {
+        findings.extend(b.audit().await);
+    }
+    AuditReport {
+        checks: CHECKS
+            .iter()
+            .map(|(i, d)| (i.to_string(), d.to_string()))
+            .collect(),
+        findings,
+    }
+}
