@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
 use crate::fleet::{Agent, Fleet};
 
+mod audit;
 mod ops;
 pub use ops::split_store_url;
 
