@@ -437,3 +437,30 @@ async fn pruning_keeps_the_newest_snapshot_and_what_retained_history_needs() {
     );
     assert!(bucket.exists(&minio::keys::blob_key(&sha)).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_comes_back_empty_deletes_nothing_here_and_is_refilled() {
+    let g = Garage::start().await;
+    let bucket = g.bucket("ck-agent-wiped").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    write(&a, "SOUL.md", b"soul");
+    write(&a, "memory/day.md", b"day");
+    let s = syncer(bucket.clone(), &a, "wiped");
+    s.sync(false).await.unwrap();
+    // Someone empties the bucket (or a listing comes back empty): the local brain is the
+    // only copy now, and the next pass must treat it so.
+    for k in keys(&bucket).await {
+        bucket.delete(&k).await.unwrap();
+    }
+    assert!(keys(&bucket).await.is_empty());
+    let r = s.sync(true).await.unwrap();
+    assert_eq!((r.deleted_local, r.uploaded), (0, 2), "{r:?}");
+    assert_eq!(tree(&a).len(), 2);
+    let b = tmp.path().join("b");
+    syncer(bucket.clone(), &b, "wiped")
+        .pull_into_place()
+        .await
+        .unwrap();
+    assert_eq!(tree(&a), tree(&b));
+}

@@ -237,6 +237,28 @@ knowledge = {{ docs = "ro" }}
         "{table}"
     );
 
+    // By hand: a pass now, for a brain or a collection; an unknown name is a clear error.
+    let out = sup.cli(&["sync", "push", "writer"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.starts_with("writer: ") && text.contains("uploaded"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sup.cli(&["sync", "pull", "shared:docs"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sup.cli(&["sync", "push", "nobody"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nobody is not being synced"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // restore --at: the brain as it was before from-host.md was written.
     let at = humantime::format_rfc3339_millis(mid).to_string();
     let out = sup.cli(&["restore", "writer", "--at", &at, "--dry-run"]);
