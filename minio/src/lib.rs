@@ -6,6 +6,7 @@
 //! their contents once more under `.clawkeep/blobs/<sha256>` (content-addressed, shared by
 //! every snapshot) and one `.clawkeep/snapshots/<id>.json` per push mapping path to hash.
 
+pub mod beneath;
 pub mod boundary;
 pub mod config;
 pub mod error;

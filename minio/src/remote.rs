@@ -301,38 +301,59 @@ impl Remote {
             self.put(key, Bytes::from(bytes)).await?;
             return Ok(size);
         }
-        self.multipart(path, key, None).await?;
+        self.multipart(
+            tokio::fs::File::from_std(open_nofollow(path)?),
+            path,
+            key,
+            None,
+        )
+        .await?;
         Ok(size)
     }
 
-    /// Upload a local file as the blob with hash `sha256`: small files are read once and the
-    /// bytes hashed and sent; big ones go in parts, hashed again as they are sent. If the
-    /// file changed since it was hashed, nothing is stored and the change waits for the next pass.
+    /// Upload the file at `path` (not followed if it is a symlink) as the blob `sha256`.
     pub async fn put_blob_from(&self, path: &Path, sha256: &str) -> Result<u64, StoreError> {
+        let file = open_nofollow(path)?;
+        self.put_blob(file, sha256, path).await
+    }
+
+    /// Upload an open file as the blob with hash `sha256` (`label` names it in errors): small
+    /// files are read once and the bytes hashed and sent; big ones go in parts, hashed again
+    /// as they are sent. If the content changed since it was hashed, nothing is stored and
+    /// the change waits for the next pass.
+    pub async fn put_blob(
+        &self,
+        file: std::fs::File,
+        sha256: &str,
+        label: &Path,
+    ) -> Result<u64, StoreError> {
         let key = crate::keys::blob_key(sha256);
-        let size = tokio::fs::metadata(path)
+        let mut file = tokio::fs::File::from_std(file);
+        let size = file
+            .metadata()
             .await
-            .map_err(|e| StoreError::io("stat", path, e))?
+            .map_err(|e| StoreError::io("stat", label, e))?
             .len();
         if size < MULTIPART_THRESHOLD {
-            let bytes = tokio::fs::read(path)
+            let mut bytes = Vec::with_capacity(size as usize);
+            tokio::io::AsyncReadExt::read_to_end(&mut file, &mut bytes)
                 .await
-                .map_err(|e| StoreError::io("read", path, e))?;
-            let got = crate::scan::hash_bytes(&bytes);
-            if got != sha256 {
-                return Err(changed(path));
+                .map_err(|e| StoreError::io("read", label, e))?;
+            if crate::scan::hash_bytes(&bytes) != sha256 {
+                return Err(changed(label));
             }
             self.put(&key, Bytes::from(bytes)).await?;
             return Ok(size);
         }
-        self.multipart(path, &key, Some(sha256)).await?;
+        self.multipart(file, label, &key, Some(sha256)).await?;
         Ok(size)
     }
 
-    /// A multipart upload of `path` to `key`, aborted on any failure; with `sha256`, the
-    /// bytes sent must hash to it.
+    /// A multipart upload of `file` (named `path` in errors) to `key`, aborted on any
+    /// failure; with `sha256`, the bytes sent must hash to it.
     async fn multipart(
         &self,
+        file: tokio::fs::File,
         path: &Path,
         key: &str,
         sha256: Option<&str>,
@@ -346,7 +367,7 @@ impl Remote {
             .await
             .map_err(|e| s3err("CreateMultipartUpload", &self.bucket, key, e))?;
         let id = up.upload_id().unwrap_or_default().to_string();
-        let result = self.upload_parts(path, key, &id, sha256).await;
+        let result = self.upload_parts(file, path, key, &id, sha256).await;
         match result {
             Ok(parts) => {
                 let done = CompletedMultipartUpload::builder()
@@ -379,15 +400,14 @@ impl Remote {
 
     async fn upload_parts(
         &self,
+        file: tokio::fs::File,
         path: &Path,
         key: &str,
         id: &str,
         sha256: Option<&str>,
     ) -> Result<Vec<CompletedPart>, StoreError> {
         use tokio::io::AsyncReadExt;
-        let mut f = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| StoreError::io("open", path, e))?;
+        let mut f = file;
         let mut hasher = Sha256::new();
         let mut parts = Vec::new();
         for n in 1.. {
@@ -572,6 +592,19 @@ impl Remote {
             .map_err(|e| StoreError::Refused(format!("cannot encode snapshot: {e}")))?;
         self.put(&s.key(), Bytes::from(bytes)).await
     }
+}
+
+/// Open a file for reading without following a symlink at its last component.
+fn open_nofollow(path: &Path) -> Result<std::fs::File, StoreError> {
+    use rustix::fs::{Mode, OFlags, CWD};
+    rustix::fs::openat(
+        CWD,
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )
+    .map(std::fs::File::from)
+    .map_err(|e| StoreError::io("open", path, e.into()))
 }
 
 /// A key from a listing made with `encoding-type=url`. AWS and MinIO encode form-style (a

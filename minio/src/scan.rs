@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use crate::beneath::{Beneath, Kind};
 use crate::boundary::Boundary;
 use crate::error::StoreError;
 use crate::manifest::{FileMap, FileRef, Seen};
@@ -77,43 +77,34 @@ fn mtime_ns(t: SystemTime) -> i128 {
         .unwrap_or(0)
 }
 
-/// Size and mtime of a local file, for the "changed since the scan?" check.
-pub fn stat(path: &Path) -> Option<(u64, i128)> {
-    let md = std::fs::symlink_metadata(path).ok()?;
-    md.file_type().is_file().then(|| {
-        (
-            md.size(),
-            md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
-        )
-    })
-}
-
-/// Walk `root` (which must exist) and hash what changed since `seen`.
+/// Walk `root` (which must be a real directory) and hash what changed since `seen`.
+/// Everything is reached through the root's open directory, so a symlink swapped in
+/// anywhere during the walk is skipped, never followed.
 pub fn scan(
     root: &Path,
     boundary: &Boundary,
     seen: &BTreeMap<String, Seen>,
 ) -> Result<Scan, StoreError> {
     let mut out = Scan::default();
-    let md = std::fs::symlink_metadata(root)
-        .map_err(|e| StoreError::io("open synced directory", root, e))?;
-    if !md.is_dir() {
-        return Err(StoreError::Refused(format!(
+    let within = Beneath::open(root).map_err(|e| match e.raw_os_error() {
+        // ELOOP, ENOTDIR: a symlink or a file where the directory should be.
+        Some(40 | 20) => StoreError::Refused(format!(
             "{} is not a directory (a symlink is not followed); nothing was synced",
             root.display()
-        )));
-    }
+        )),
+        _ => StoreError::io("open synced directory", root, e),
+    })?;
     let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
     while let Some(rel_dir) = stack.pop() {
-        let dir = root.join(&rel_dir);
-        let entries = std::fs::read_dir(&dir).map_err(|e| StoreError::io("list", &dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| StoreError::io("list", &dir, e))?;
-            let rel = rel_dir.join(entry.file_name());
-            let ft = entry
-                .file_type()
-                .map_err(|e| StoreError::io("stat", entry.path(), e))?;
-            if ft.is_dir() {
+        let entries = match within.list(&rel_dir) {
+            Ok(e) => e,
+            // Replaced by a symlink or removed since it was listed: nothing to take there.
+            Err(_) if !rel_dir.as_os_str().is_empty() => continue,
+            Err(e) => return Err(StoreError::io("list", root, e)),
+        };
+        for (name, kind) in entries {
+            let rel = rel_dir.join(&name);
+            if kind == Kind::Dir {
                 if !boundary.excludes(&rel, true) {
                     stack.push(rel);
                 }
@@ -122,15 +113,18 @@ pub fn scan(
             if boundary.excludes(&rel, false) {
                 continue;
             }
-            if ft.is_symlink() {
-                out.skipped
-                    .push(format!("{}: symlink, not followed", rel.display()));
-                continue;
-            }
-            if !ft.is_file() {
-                out.skipped
-                    .push(format!("{}: not a regular file", rel.display()));
-                continue;
+            match kind {
+                Kind::Symlink => {
+                    out.skipped
+                        .push(format!("{}: symlink, not followed", rel.display()));
+                    continue;
+                }
+                Kind::Other => {
+                    out.skipped
+                        .push(format!("{}: not a regular file", rel.display()));
+                    continue;
+                }
+                _ => {}
             }
             let Some(key) = crate::keys::key_for(&rel) else {
                 out.skipped.push(format!(
@@ -139,21 +133,15 @@ pub fn scan(
                 ));
                 continue;
             };
-            let path = root.join(&rel);
-            let Some((size, mtime)) = stat(&path) else {
+            let Some((size, mtime)) = within.stat(&rel) else {
                 continue;
             };
             let sha256 = match seen.get(&key) {
                 Some(s) if s.size == size && s.mtime_ns == mtime => s.sha256.clone(),
-                _ => match hash_file(&path) {
+                _ => match within.open_file(&rel).and_then(hash_read) {
                     Ok(h) => h,
-                    // Vanished between listing and reading: it is simply not there now.
-                    Err(StoreError::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::NotFound =>
-                    {
-                        continue
-                    }
-                    Err(e) => return Err(e),
+                    // Vanished or swapped for a symlink since it was listed: not there now.
+                    Err(_) => continue,
                 },
             };
             out.files.insert(
@@ -169,15 +157,12 @@ pub fn scan(
     Ok(out)
 }
 
-/// sha256 of a file's content, lowercase hex.
-pub fn hash_file(path: &Path) -> Result<String, StoreError> {
-    let mut f = std::fs::File::open(path).map_err(|e| StoreError::io("open", path, e))?;
+/// sha256 of an open file's content, lowercase hex.
+pub fn hash_read(mut f: std::fs::File) -> std::io::Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| StoreError::io("read", path, e))?;
+        let n = f.read(&mut buf)?;
         if n == 0 {
             break;
         }

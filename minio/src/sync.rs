@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
+use crate::beneath::Beneath;
 use crate::boundary::Boundary;
 use crate::error::StoreError;
 use crate::keys::{blob_key, META_PREFIX};
@@ -209,22 +210,21 @@ impl Syncer {
         if dry_run {
             return Ok(plan);
         }
-        let staging = self.root.join(".clawkeep-sync");
-        std::fs::create_dir_all(&staging)
-            .map_err(|e| StoreError::io("create staging", &staging, e))?;
+        let staging = self.staging()?;
+        let within = self.beneath()?;
         for p in &plan.write {
             let f = &snap.files[p];
             if let Some(copy) = self
-                .fetch(&blob_key(&f.sha256), Some(f), p, &staging, &scan)
+                .fetch(&blob_key(&f.sha256), Some(f), p, &staging, &within, &scan)
                 .await?
             {
                 tracing::warn!(path = %p, copy = %copy, "changed during the restore; both kept");
             }
         }
-        let _ = std::fs::remove_dir_all(&staging);
         for p in &plan.delete {
-            let path = self.root.join(p);
-            std::fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+            within
+                .unlink(Path::new(p))
+                .map_err(|e| StoreError::io("remove", self.root.join(p), e))?;
         }
         Ok(plan)
     }
@@ -442,6 +442,7 @@ impl Syncer {
             }
         }
 
+        let within = self.beneath()?;
         // 1. Blobs the bucket lacks, each content once.
         let mut known: BTreeSet<String> = remote_map.values().map(|f| f.sha256.clone()).collect();
         let wanted: BTreeMap<String, String> = uploads
@@ -462,14 +463,20 @@ impl Syncer {
             .filter(|(h, _)| !known.contains(h))
             .collect();
         let results: Vec<(String, String, Result<u64, StoreError>)> = stream::iter(todo)
-            .map(|(h, p)| async move {
-                let path = self.root.join(&p);
-                let r = if !listed && wanted_small_exists(&self.remote, &h).await {
-                    Ok(0)
-                } else {
-                    self.remote.put_blob_from(&path, &h).await
-                };
-                (h, p, r)
+            .map(|(h, p)| {
+                let within = &within;
+                async move {
+                    let r = if !listed && wanted_small_exists(&self.remote, &h).await {
+                        Ok(0)
+                    } else {
+                        // Opened beneath the root: a symlink swapped in is refused, not read.
+                        match within.open_file(Path::new(&p)) {
+                            Ok(file) => self.remote.put_blob(file, &h, &self.root.join(&p)).await,
+                            Err(e) => Err(StoreError::io("open", self.root.join(&p), e)),
+                        }
+                    };
+                    (h, p, r)
+                }
             })
             .buffer_unordered(n)
             .collect()
@@ -539,9 +546,7 @@ impl Syncer {
         }
 
         // 4. The store's changes come down: staged, verified, renamed into place.
-        let staging = self.root.join(".clawkeep-sync");
-        std::fs::create_dir_all(&staging)
-            .map_err(|e| StoreError::io("create staging", &staging, e))?;
+        let staging = self.staging()?;
         let mut gets: Vec<(String, Option<FileRef>, String)> = downloads
             .into_iter()
             .map(|(p, f)| (blob_key(&f.sha256), Some(f), p))
@@ -549,9 +554,11 @@ impl Syncer {
         gets.extend(foreign.iter().map(|(k, _)| (k.clone(), None, k.clone())));
         let results: Vec<(String, Result<Option<String>, StoreError>)> = stream::iter(gets)
             .map(|(key, f, p)| {
-                let staging = staging.clone();
+                let (staging, within) = (&staging, &within);
                 async move {
-                    let r = self.fetch(&key, f.as_ref(), &p, &staging, scan).await;
+                    let r = self
+                        .fetch(&key, f.as_ref(), &p, staging, within, scan)
+                        .await;
                     (p, r)
                 }
             })
@@ -574,15 +581,15 @@ impl Syncer {
                 Err(e) => return Err(e),
             }
         }
-        let _ = std::fs::remove_dir_all(&staging);
 
         // 5. Files the store deleted go here too, unless they changed since the scan.
         for p in ldeletes {
-            let path = self.root.join(&p);
-            let now = scan::stat(&path);
+            let now = within.stat(Path::new(&p));
             match scan.files.get(&p) {
                 Some(f) if now == Some((f.size, f.mtime_ns)) => {
-                    std::fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+                    within
+                        .unlink(Path::new(&p))
+                        .map_err(|e| StoreError::io("remove", self.root.join(&p), e))?;
                     report.deleted_local += 1;
                 }
                 _ => report.failed.push(format!(
@@ -600,87 +607,84 @@ impl Syncer {
         key: &str,
         f: Option<&FileRef>,
         p: &str,
-        staging: &Path,
+        staging: &Staging,
+        within: &Beneath,
         scan: &Scan,
     ) -> Result<Option<String>, StoreError> {
-        let dest = crate::keys::local_path(&self.root, p).map_err(|why| StoreError::UnsafeKey {
+        crate::keys::local_path(&self.root, p).map_err(|why| StoreError::UnsafeKey {
             bucket: self.remote.name().into(),
             key: p.into(),
             why,
         })?;
-        safe_parents(&self.root, &dest, &|p| self.own(p))?;
-        let tmp = staging.join(format!("{:016x}", rand::random::<u64>()));
-        let got = match self
-            .remote
-            .get_to_file(key, &tmp, f.map(|f| f.sha256.as_str()))
-            .await
-        {
+        let name = format!("{:016x}", rand::random::<u64>());
+        let tmp = staging.path.join(&name);
+        let want = f.map(|f| f.sha256.as_str());
+        let got = match self.remote.get_to_file(key, &tmp, want).await {
             Err(e) if e.s3_code() == Some("NoSuchKey") && f.is_some() => {
                 // The blob is gone (pruned by hand?): the plain copy, checked against the hash.
-                self.remote
-                    .get_to_file(p, &tmp, f.map(|f| f.sha256.as_str()))
-                    .await
+                self.remote.get_to_file(p, &tmp, want).await
             }
             r => r,
         };
         got?;
         let then = scan.files.get(p).map(|f| (f.size, f.mtime_ns));
-        let now = scan::stat(&dest);
-        let mut target = dest.clone();
+        let now = within.stat(Path::new(p));
+        let mut target = p.to_string();
         let mut copy = None;
         if now.is_some() && now != then {
-            let name = conflict_name(p, "local");
-            target = self.root.join(&name);
-            copy = Some(name);
+            target = conflict_name(p, "local");
+            copy = Some(target.clone());
         }
+        // The staging dir is root's alone, so its path is safe to use; the target is reached
+        // only through the root's open directory, never through a symlink.
         self.own(&tmp)?;
-        std::fs::rename(&tmp, &target)
-            .map_err(|e| StoreError::io("rename into place", &target, e))?;
+        let placed = within.rename_in(&staging.fd, &name, Path::new(&target), self.owner);
+        if placed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        placed.map_err(|e| {
+            StoreError::io(
+                "put in place (not through a symlink)",
+                self.root.join(&target),
+                e,
+            )
+        })?;
         Ok(copy)
     }
+
+    fn beneath(&self) -> Result<Beneath, StoreError> {
+        Beneath::open(&self.root)
+            .map_err(|e| StoreError::io("open synced directory (not a symlink)", &self.root, e))
+    }
+
+    /// Downloads land first in `.<name>.sync` beside the directory: on the same filesystem
+    /// (so a rename puts them in place) but out of the agent's reach.
+    fn staging(&self) -> Result<Staging, StoreError> {
+        let name = self
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let path = self.root.with_file_name(format!(".{name}.sync"));
+        std::fs::create_dir_all(&path).map_err(|e| StoreError::io("create staging", &path, e))?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|e| StoreError::io("chmod staging", &path, e))?;
+        let fd =
+            std::fs::File::open(&path).map_err(|e| StoreError::io("open staging", &path, e))?;
+        Ok(Staging { path, fd })
+    }
+}
+
+/// The root-only directory downloads are staged in.
+struct Staging {
+    path: PathBuf,
+    fd: std::fs::File,
 }
 
 async fn wanted_small_exists(remote: &Remote, sha: &str) -> bool {
     // Before uploading content the plan thinks is new, a HEAD settles it when no listing was
     // made; a failing HEAD just means "upload".
     remote.exists(&blob_key(sha)).await.unwrap_or(false)
-}
-
-/// Create the parents of `dest` inside `root`, refusing to pass through a symlink or a file.
-fn safe_parents(
-    root: &Path,
-    dest: &Path,
-    own: &dyn Fn(&Path) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    let rel = dest.strip_prefix(root).map_err(|_| {
-        StoreError::Refused(format!("{} is outside {}", dest.display(), root.display()))
-    })?;
-    let mut at = root.to_path_buf();
-    let parts: Vec<_> = rel.components().collect();
-    for c in &parts[..parts.len().saturating_sub(1)] {
-        at.push(c);
-        match std::fs::symlink_metadata(&at) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(StoreError::Refused(format!(
-                    "{} is a symlink or a file, not a directory: not written through",
-                    at.display()
-                )))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&at).map_err(|e| StoreError::io("create", &at, e))?;
-                own(&at)?;
-            }
-            Err(e) => return Err(StoreError::io("stat", &at, e)),
-        }
-    }
-    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(StoreError::Refused(format!(
-            "{} is a symlink: not written through",
-            dest.display()
-        )));
-    }
-    Ok(())
 }
 
 /// `notes/a.md` → `notes/a.conflict-<tag>.md`: beside the original, same extension.

@@ -464,3 +464,47 @@ async fn a_bucket_that_comes_back_empty_deletes_nothing_here_and_is_refilled() {
         .unwrap();
     assert_eq!(tree(&a), tree(&b));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_swapped_in_by_the_agent_never_leads_the_sync_outside() {
+    let g = Garage::start().await;
+    let bucket = g.bucket("ck-agent-swap").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, outside) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("outside"),
+    );
+    write(&outside, "keep.md", b"outside, must stay");
+    write(&a, "notes/keep.md", b"v1");
+    write(&a, "notes/other.md", b"x");
+    let sa = syncer(bucket.clone(), &a, "writer");
+    sa.sync(false).await.unwrap();
+    let sb = syncer(bucket.clone(), &b, "agent");
+    sb.pull_into_place().await.unwrap();
+    // The agent swaps its notes/ directory for a symlink to a directory outside; meanwhile
+    // the store changes notes/keep.md and deletes notes/other.md.
+    std::fs::rename(b.join("notes"), tmp.path().join("notes-moved")).unwrap();
+    std::os::unix::fs::symlink(&outside, b.join("notes")).unwrap();
+    write(&a, "notes/keep.md", b"v2 from the store");
+    std::fs::remove_file(a.join("notes/other.md")).unwrap();
+    sa.sync(false).await.unwrap();
+    let r = sb.sync(true).await.unwrap();
+    // Nothing was written or deleted through the link, and nothing outside went up.
+    assert_eq!(
+        std::fs::read(outside.join("keep.md")).unwrap(),
+        b"outside, must stay"
+    );
+    assert_eq!(tree(&outside).len(), 1, "{:?}", tree(&outside));
+    assert!(!r.complete(), "the refused writes are reported: {r:?}");
+    assert!(
+        r.skipped.iter().any(|s| s.starts_with("notes: symlink")),
+        "{r:?}"
+    );
+    let snap = bucket
+        .snapshot(&bucket.snapshot_ids().await.unwrap().pop().unwrap())
+        .await
+        .unwrap();
+    assert!(snap.files.keys().all(|k| !k.ends_with("keep.md")
+        || snap.files[k].sha256 != minio::scan::hash_bytes(b"outside, must stay")));
+}

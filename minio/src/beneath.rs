@@ -1,0 +1,264 @@
+//! File operations confined to a directory an agent controls. The supervisor works as root
+//! in directories the agent can change at any moment (it may swap a file or a parent for a
+//! symlink to /etc between a check and a use), so every path is resolved by the kernel from
+//! an open directory with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a symlink anywhere
+//! on the way fails the call instead of being followed.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path};
+
+use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Uid, CWD};
+
+const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_MAGICLINKS);
+
+/// An open directory; every path given to its methods is relative to it and stays inside.
+#[derive(Debug)]
+pub struct Beneath {
+    root: OwnedFd,
+}
+
+/// A directory entry's kind, as listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symlink (never followed).
+    Symlink,
+    /// Anything else (device, fifo, socket).
+    Other,
+}
+
+fn check_rel(rel: &Path) -> io::Result<()> {
+    if rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a plain relative path",
+        ))
+    }
+}
+
+impl Beneath {
+    /// Open `root` itself (which must be a real directory, not a symlink).
+    pub fn open(root: &Path) -> io::Result<Self> {
+        let fd = rustix::fs::openat(
+            CWD,
+            root,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?;
+        Ok(Beneath { root: fd })
+    }
+
+    /// Open a file under the root for reading; fails if it or any parent is a symlink.
+    pub fn open_file(&self, rel: &Path) -> io::Result<File> {
+        check_rel(rel)?;
+        let fd = rustix::fs::openat2(
+            &self.root,
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+            RESOLVE,
+        )?;
+        let f = File::from(fd);
+        if !f.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        Ok(f)
+    }
+
+    /// Open the directory `rel` (empty: the root), creating missing components (mode 0755,
+    /// given to `owner`) when `create` is set.
+    pub fn dir(&self, rel: &Path, create: bool, owner: Option<(u32, u32)>) -> io::Result<OwnedFd> {
+        check_rel(rel)?;
+        let mut fd = rustix::fs::openat(
+            &self.root,
+            ".",
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        for c in rel.components() {
+            let name = c.as_os_str();
+            let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+            let next = match rustix::fs::openat2(&fd, name, flags, Mode::empty(), RESOLVE) {
+                Ok(n) => n,
+                Err(rustix::io::Errno::NOENT) if create => {
+                    match rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    let n = rustix::fs::openat2(&fd, name, flags, Mode::empty(), RESOLVE)?;
+                    if let Some((u, g)) = owner {
+                        rustix::fs::fchown(&n, Some(Uid::from_raw(u)), Some(Gid::from_raw(g)))?;
+                    }
+                    n
+                }
+                Err(e) => return Err(e.into()),
+            };
+            fd = next;
+        }
+        Ok(fd)
+    }
+
+    fn parent<'a>(
+        &self,
+        rel: &'a Path,
+        create: bool,
+        owner: Option<(u32, u32)>,
+    ) -> io::Result<(OwnedFd, &'a OsStr)> {
+        check_rel(rel)?;
+        let name = rel
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        Ok((self.dir(parent, create, owner)?, name))
+    }
+
+    /// Size and mtime (ns) of the regular file `rel`, or `None` if it is not one (missing,
+    /// a symlink, a directory, or behind a symlink).
+    pub fn stat(&self, rel: &Path) -> Option<(u64, i128)> {
+        let (dir, name) = self.parent(rel, false, None).ok()?;
+        let st = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile).then(|| {
+            (
+                st.st_size as u64,
+                st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128,
+            )
+        })
+    }
+
+    /// Move `from_dir/from_name` (a directory only root can write) to `rel` under the root,
+    /// making missing parents for `owner`; replaces a file there, never follows a symlink.
+    pub fn rename_in(
+        &self,
+        from_dir: impl AsFd,
+        from_name: &str,
+        rel: &Path,
+        owner: Option<(u32, u32)>,
+    ) -> io::Result<()> {
+        let (dir, name) = self.parent(rel, true, owner)?;
+        if let Ok(st) = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "a directory is in the way",
+                ));
+            }
+        }
+        rustix::fs::renameat(from_dir, from_name, &dir, name)?;
+        Ok(())
+    }
+
+    /// Remove the file `rel` (a symlink there is removed itself, never its target).
+    pub fn unlink(&self, rel: &Path) -> io::Result<()> {
+        let (dir, name) = self.parent(rel, false, None)?;
+        rustix::fs::unlinkat(&dir, name, AtFlags::empty())?;
+        Ok(())
+    }
+
+    /// The entries of directory `rel`, without `.` and `..`.
+    pub fn list(&self, rel: &Path) -> io::Result<Vec<(std::ffi::OsString, Kind)>> {
+        let fd = self.dir(rel, false, None)?;
+        let mut d = rustix::fs::Dir::read_from(&fd)?;
+        let mut out = Vec::new();
+        while let Some(e) = d.read() {
+            let e = e?;
+            let name = OsStr::from_bytes(e.file_name().to_bytes()).to_os_string();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let kind = match e.file_type() {
+                FileType::RegularFile => Kind::File,
+                FileType::Directory => Kind::Dir,
+                FileType::Symlink => Kind::Symlink,
+                FileType::Unknown => {
+                    match rustix::fs::statat(&fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+                        .map(|s| FileType::from_raw_mode(s.st_mode))
+                    {
+                        Ok(FileType::RegularFile) => Kind::File,
+                        Ok(FileType::Directory) => Kind::Dir,
+                        Ok(FileType::Symlink) => Kind::Symlink,
+                        _ => Kind::Other,
+                    }
+                }
+                _ => Kind::Other,
+            };
+            out.push((name, kind));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_anywhere_on_the_way_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("ws");
+        let outside = d.path().join("outside");
+        std::fs::create_dir_all(root.join("real")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret"), "s").unwrap();
+        std::fs::write(root.join("real/ok.md"), "ok").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("memory")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), root.join("link.md")).unwrap();
+        let b = Beneath::open(&root).unwrap();
+        assert!(b.open_file(Path::new("real/ok.md")).is_ok());
+        assert!(b.open_file(Path::new("link.md")).is_err());
+        assert!(b.open_file(Path::new("memory/secret")).is_err());
+        assert!(b.open_file(Path::new("../outside/secret")).is_err());
+        assert_eq!(b.stat(Path::new("memory/secret")), None);
+        // Writing through a symlinked parent is refused and nothing lands outside.
+        let staging = tempfile::tempdir().unwrap();
+        std::fs::write(staging.path().join("t"), "pwned").unwrap();
+        let sd = rustix::fs::openat(
+            CWD,
+            staging.path(),
+            OFlags::DIRECTORY | OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .unwrap();
+        assert!(b
+            .rename_in(&sd, "t", Path::new("memory/secret"), None)
+            .is_err());
+        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"s");
+        assert!(b.unlink(Path::new("memory/secret")).is_err());
+        assert!(outside.join("secret").exists());
+        // Renaming over a symlink replaces the link, not its target.
+        b.rename_in(&sd, "t", Path::new("link.md"), None).unwrap();
+        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"s");
+        assert_eq!(std::fs::read(root.join("link.md")).unwrap(), b"pwned");
+        // New parents are made inside.
+        std::fs::write(staging.path().join("u"), "new").unwrap();
+        b.rename_in(&sd, "u", Path::new("a/b/c.md"), None).unwrap();
+        assert_eq!(std::fs::read(root.join("a/b/c.md")).unwrap(), b"new");
+        let mut names: Vec<_> = b.list(Path::new("")).unwrap();
+        names.sort();
+        assert_eq!(
+            names
+                .iter()
+                .map(|(n, k)| (n.to_str().unwrap(), *k))
+                .collect::<Vec<_>>(),
+            [
+                ("a", Kind::Dir),
+                ("link.md", Kind::File),
+                ("memory", Kind::Symlink),
+                ("real", Kind::Dir)
+            ]
+        );
+    }
+}
