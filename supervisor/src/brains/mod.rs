@@ -388,12 +388,21 @@ impl Brains {
                 followers.insert(key, self.spawn("agent", &agent.name, syncer, synced));
             }
         }
-        for (c, _) in &agent.knowledge {
-            let mount = home.join("knowledge").join(c);
-            std::fs::create_dir_all(&mount)
-                .map_err(|e| format!("create {}: {e}", mount.display()))?;
-            for p in [home.join("knowledge"), mount] {
-                let _ = std::os::unix::fs::lchown(&p, Some(host_id), Some(host_id));
+        // Mount points for the collections, made through the home's open directory: the
+        // agent owns its home and may have left a symlink where `knowledge` should be.
+        if !agent.knowledge.is_empty() {
+            let within = minio::beneath::Beneath::open(&home)
+                .map_err(|e| format!("open {}: {e}", home.display()))?;
+            for (c, _) in &agent.knowledge {
+                let rel = Path::new("knowledge").join(c);
+                within
+                    .dir(&rel, true, Some((host_id, host_id)))
+                    .map_err(|e| {
+                        format!(
+                            "create {} (not through a symlink): {e}",
+                            home.join(&rel).display()
+                        )
+                    })?;
             }
         }
         Ok(())
