@@ -168,8 +168,9 @@ impl Beneath {
         Ok(())
     }
 
-    /// The entries of directory `rel`, without `.` and `..`.
-    pub fn list(&self, rel: &Path) -> io::Result<Vec<(std::ffi::OsString, Kind)>> {
+    /// The entries of directory `rel`, without `.` and `..`, with size and mtime (ns) for
+    /// regular files (one `fstatat` each, on the listed directory itself).
+    pub fn list(&self, rel: &Path) -> io::Result<Vec<Entry>> {
         let fd = self.dir(rel, false, None)?;
         let mut d = rustix::fs::Dir::read_from(&fd)?;
         let mut out = Vec::new();
@@ -179,26 +180,52 @@ impl Beneath {
             if name == "." || name == ".." {
                 continue;
             }
-            let kind = match e.file_type() {
-                FileType::RegularFile => Kind::File,
+            let mut entry = Entry {
+                name,
+                kind: Kind::Other,
+                size: 0,
+                mtime_ns: 0,
+            };
+            entry.kind = match e.file_type() {
                 FileType::Directory => Kind::Dir,
                 FileType::Symlink => Kind::Symlink,
-                FileType::Unknown => {
-                    match rustix::fs::statat(&fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
-                        .map(|s| FileType::from_raw_mode(s.st_mode))
+                FileType::RegularFile | FileType::Unknown => {
+                    match rustix::fs::statat(&fd, entry.name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
                     {
-                        Ok(FileType::RegularFile) => Kind::File,
-                        Ok(FileType::Directory) => Kind::Dir,
-                        Ok(FileType::Symlink) => Kind::Symlink,
-                        _ => Kind::Other,
+                        Ok(st) => match FileType::from_raw_mode(st.st_mode) {
+                            FileType::RegularFile => {
+                                entry.size = st.st_size as u64;
+                                entry.mtime_ns =
+                                    st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128;
+                                Kind::File
+                            }
+                            FileType::Directory => Kind::Dir,
+                            FileType::Symlink => Kind::Symlink,
+                            _ => Kind::Other,
+                        },
+                        // Gone since it was listed.
+                        Err(_) => continue,
                     }
                 }
                 _ => Kind::Other,
             };
-            out.push((name, kind));
+            out.push(entry);
         }
         Ok(out)
     }
+}
+
+/// One listed entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    /// Its name.
+    pub name: std::ffi::OsString,
+    /// What it is.
+    pub kind: Kind,
+    /// Size in bytes (regular files).
+    pub size: u64,
+    /// Modification time in nanoseconds (regular files).
+    pub mtime_ns: i128,
 }
 
 #[cfg(test)]
@@ -251,7 +278,7 @@ mod tests {
         assert_eq!(
             names
                 .iter()
-                .map(|(n, k)| (n.to_str().unwrap(), *k))
+                .map(|e| (e.name.to_str().unwrap(), e.kind))
                 .collect::<Vec<_>>(),
             [
                 ("a", Kind::Dir),

@@ -102,8 +102,8 @@ pub fn scan(
             Err(_) if !rel_dir.as_os_str().is_empty() => continue,
             Err(e) => return Err(StoreError::io("list", root, e)),
         };
-        for (name, kind) in entries {
-            let rel = rel_dir.join(&name);
+        for entry in entries {
+            let (kind, rel) = (entry.kind, rel_dir.join(&entry.name));
             if kind == Kind::Dir {
                 if !boundary.excludes(&rel, true) {
                     stack.push(rel);
