@@ -32,7 +32,7 @@ impl Resolver<'_> {
                 self.at_value(
                     &at,
                     format!("{what}: {name:?} cannot name a secret"),
-                    "use letters, digits and '_', not starting with a digit (it becomes a file name under /run/secrets or an environment variable), e.g. \"matrix_token\"",
+                    "use letters, digits and '_', not starting with a digit, e.g. \"matrix_token\": it becomes a file name under /run/secrets or an environment variable",
                 );
                 continue;
             }
@@ -48,7 +48,7 @@ impl Resolver<'_> {
                 self.at_value(
                     &at,
                     format!("{what}: {name:?} would replace an environment variable the agent already has"),
-                    "rename the secret or the variable in env (PATH, HOME and HOSTNAME are clawkeep's)",
+                    "rename the secret, or the variable in env; PATH, HOME and HOSTNAME are set by clawkeep",
                 );
                 continue;
             }
