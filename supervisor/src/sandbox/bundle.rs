@@ -471,6 +471,30 @@ mod tests {
     }
 
     #[test]
+    fn secrets_tmpfs_only_when_asked() {
+        let mount = |p: &SandboxPlan| {
+            let json = serde_json::to_value(spec(p).unwrap()).unwrap();
+            json["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["destination"] == crate::secrets::SECRETS_DIR)
+                .cloned()
+        };
+        assert!(mount(&plan()).is_none());
+        let m = mount(&SandboxPlan {
+            secrets_tmpfs: true,
+            ..plan()
+        })
+        .unwrap();
+        assert_eq!(m["type"], "tmpfs");
+        let opts = m["options"].to_string();
+        for o in ["mode=0700", "size=1m", "noexec", "nosuid", "nodev"] {
+            assert!(opts.contains(o), "{opts}");
+        }
+    }
+
+    #[test]
     fn spec_carries_isolation_and_limits() {
         let s = spec(&plan()).unwrap();
         let json = serde_json::to_value(&s).unwrap();
