@@ -53,6 +53,7 @@ fn main() {
         nofile: 1024,
         tmp_size: 16 << 20,
         knowledge: Vec::new(),
+        secrets_tmpfs: false,
     };
     let spec = bundle::spec(&plan).expect("spec");
     bundle::prepare_rootfs(&spec).expect("rootfs");

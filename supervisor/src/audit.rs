@@ -38,7 +38,7 @@ pub struct AuditReport {
 pub const CHECKS: &[(&str, &str)] = &[
     (
         "CK-STATE-001",
-        "the state dir, logs and control socket are private to root",
+        "the state dir, logs, control socket and secrets are private to root",
     ),
     (
         "CK-STORE-001",
@@ -105,6 +105,21 @@ pub async fn run(shared: &Shared) -> AuditReport {
             state.join("brains"),
             0o077,
             "chmod 700 it: it holds every agent's store key",
+        ),
+        (
+            state.join(crate::secrets::store::DIR),
+            0o077,
+            "chmod 700 it: it holds the node key and every agent's secrets",
+        ),
+        (
+            crate::secrets::Store::new(state).key_path(),
+            0o077,
+            "chmod 600 it: it decrypts every agent's secrets",
+        ),
+        (
+            crate::secrets::Store::new(state).file_path(),
+            0o077,
+            "chmod 600 it: the agents' secrets, encrypted",
         ),
         (
             state.join("ledger"),

@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod netns;
 pub mod pid1;
 pub mod sandbox;
+pub mod secrets;
 pub mod spend;
 pub mod sys;
 pub mod up;

@@ -181,6 +181,18 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Agents' secrets: an age-encrypted file under the state dir, opened by the node key.
+    ///
+    /// STATE_DIR/secrets/secrets.age holds every agent's secrets, encrypted to
+    /// STATE_DIR/secrets/node.key (made at first use, 0600: back it up). Works whether or not
+    /// the supervisor runs; an agent gets the secrets its fleet entry lists (`secrets = [..]`)
+    /// when it next starts. Values are never printed, logged, synced or put in config.json.
+    ///
+    /// Example: printf %s "$TOKEN" | clawkeep secrets set customer matrix_token
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCmd,
+    },
     /// The knowledge store itself.
     Store {
         #[command(subcommand)]
@@ -242,6 +254,41 @@ enum StoreCmd {
 }
 
 #[derive(Subcommand)]
+enum SecretsCmd {
+    /// Set a secret of an agent; the value is read from stdin (one trailing newline dropped).
+    ///
+    /// On a terminal the value is read without echo. It takes effect when the agent next
+    /// starts (clawkeep restart AGENT).
+    ///
+    /// Example: printf %s "$TOKEN" | clawkeep secrets set customer matrix_token
+    Set {
+        /// Agent name.
+        agent: String,
+        /// Secret name: letters, digits and '_' (a file under /run/secrets, or a variable).
+        name: String,
+    },
+    /// List the names of the secrets that are set (never their values).
+    ///
+    /// Example: clawkeep secrets list customer --json
+    List {
+        /// Only this agent's.
+        agent: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a secret of an agent.
+    ///
+    /// Example: clawkeep secrets rm customer matrix_token
+    Rm {
+        /// Agent name.
+        agent: String,
+        /// Secret name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum SyncCmd {
     /// Per brain and collection: last push, pending changes, lag, errors; and store health.
     ///
@@ -273,9 +320,11 @@ fn main() -> ExitCode {
     let mut args = std::env::args_os();
     if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(INIT_SUBCOMMAND)) {
         let bundle = PathBuf::from(args.next().unwrap_or_default());
-        let (status, config) = supervisor::sandbox::init::launcher_fds();
+        let (status, config, secrets) = supervisor::sandbox::init::launcher_fds();
         let _ = nix::sys::prctl::set_name(c"clawkeep-init");
-        return ExitCode::from(supervisor::sandbox::init::run(&bundle, status, config) as u8);
+        return ExitCode::from(
+            supervisor::sandbox::init::run(&bundle, status, config, secrets) as u8,
+        );
     }
     let cli = Cli::parse();
     if let Cmd::Run { bundle } = &cli.command {
@@ -508,6 +557,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("  {} files already as they were", plan.unchanged);
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Secrets { command } => secrets(&state_dir(cli.state_dir), command),
         Cmd::Bundle { fleet, agent, out } => {
             let f = match load_fleet(&fleet) {
                 Ok(f) => f,
@@ -569,6 +619,85 @@ fn run_bundle(bundle: &Path) -> ExitCode {
             ExitCode::from(125)
         }
     }
+}
+
+/// `clawkeep secrets ...`.
+fn secrets(state_dir: &Path, command: SecretsCmd) -> Result<ExitCode> {
+    let store = supervisor::secrets::Store::new(state_dir);
+    match command {
+        SecretsCmd::Set { agent, name } => {
+            let value = read_secret_value(&agent, &name)?;
+            let replaced = store.set(&agent, &name, &value)?;
+            drop(value);
+            println!(
+                "{agent}/{name}: {} (the agent gets it when it next starts: clawkeep restart {agent})",
+                if replaced { "replaced" } else { "set" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        SecretsCmd::List { agent, json } => {
+            let names = store.names(agent.as_deref())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "agents": names }))?
+                );
+            } else {
+                println!("{:<24} SECRET", "AGENT");
+                for (a, list) in &names {
+                    for n in list {
+                        println!("{a:<24} {n}");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SecretsCmd::Rm { agent, name } => {
+            if store.remove(&agent, &name)? {
+                println!("{agent}/{name}: removed");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "clawkeep: {agent}/{name} is not set in {} (see clawkeep secrets list {agent})",
+                    store.file_path().display()
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
+/// A secret's value from stdin: without echo on a terminal, one trailing newline dropped.
+fn read_secret_value(agent: &str, name: &str) -> Result<String> {
+    use nix::sys::termios::{self, LocalFlags, SetArg};
+    use std::io::Read;
+    let stdin = std::io::stdin();
+    let mut value = String::new();
+    match termios::tcgetattr(&stdin) {
+        Ok(saved) => {
+            eprint!("value of {agent}/{name} (not echoed): ");
+            let mut quiet = saved.clone();
+            quiet.local_flags.remove(LocalFlags::ECHO);
+            termios::tcsetattr(&stdin, SetArg::TCSANOW, &quiet).context("turn off echo")?;
+            let read = stdin.read_line(&mut value);
+            let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+            eprintln!();
+            read.context("read the value from the terminal")?;
+        }
+        Err(_) => {
+            stdin
+                .lock()
+                .read_to_string(&mut value)
+                .context("read the value from stdin")?;
+        }
+    }
+    if value.ends_with('\n') {
+        value.pop();
+        if value.ends_with('\r') {
+            value.pop();
+        }
+    }
+    Ok(value)
 }
 
 fn action(dir: Option<PathBuf>, name: &str, what: &str) -> Result<ExitCode> {

@@ -163,6 +163,12 @@ fn managed_backends() {
 }
 
 #[test]
+fn secret_names() {
+    insta::assert_snapshot!("secrets", check_fails("secrets.toml"));
+    insta::assert_snapshot!("secrets_as", check_fails("secrets-as.toml"));
+}
+
+#[test]
 fn store_and_knowledge_grants() {
     insta::assert_snapshot!("store", check_fails("store.toml"));
     insta::assert_snapshot!("no_store", check_fails("no-store.toml"));

@@ -130,6 +130,8 @@ pub fn agent_plan(fleet: &Fleet, agent: &Agent, paths: &Paths) -> SandboxPlan {
                 )
             })
             .collect(),
+        secrets_tmpfs: !agent.secrets.is_empty()
+            && agent.secrets_as == crate::secrets::SecretsAs::Files,
     }
 }
 
@@ -166,12 +168,22 @@ pub fn agent(
     paths: &Paths,
     host: &Host,
 ) -> Result<Prepared, SandboxError> {
+    // First: a secret declared but not set stops the start before anything is made.
+    let store = crate::secrets::Store::new(&paths.state_dir);
+    let payload =
+        crate::secrets::inject::for_agent(&store, &agent.name, &agent.secrets, agent.secrets_as)?;
+    let secrets = if payload.is_empty() {
+        None
+    } else {
+        Some(crate::secrets::inject::to_memfd(&payload)?)
+    };
+    drop(payload);
     let dir = write_agent_bundle(fleet, agent, paths)?;
     let spec = oci_spec::runtime::Spec::load(dir.join("config.json"))
         .map_err(|e| SandboxError::Spec(e.to_string()))?;
     let killed_leftovers = clear_leftovers(&cgroup_path(fleet, &agent.name))?;
     let (r, w, w2) = log_pipe()?;
-    let starting = launch::sandbox(&dir, &spec, w, w2, host)?;
+    let starting = launch::sandbox(&dir, &spec, w, w2, secrets, host)?;
     Ok(Prepared {
         starting,
         log: r,

@@ -234,6 +234,14 @@ pub struct AgentFile {
     /// and its store key cannot write) or "rw".
     #[schemars(example = &serde_json::json!({"docs": "ro"}))]
     pub knowledge: Option<BTreeMap<String, minio::grants::Access>>,
+    /// Secrets this agent gets, by name (set with `clawkeep secrets set AGENT NAME`, value
+    /// on stdin); names are environment variable names: letters, digits and '_'.
+    #[schemars(example = ["matrix_token"])]
+    pub secrets: Option<Vec<String>>,
+    /// How the secrets reach the agent: "files" (default; one 0600 file per secret on a
+    /// read-only tmpfs at /run/secrets) or "env" (environment variables of its process).
+    #[schemars(example = &"files")]
+    pub secrets_as: Option<crate::secrets::SecretsAs>,
     /// Settings overriding `[defaults]`.
     #[serde(flatten)]
     pub settings: AgentSettings,

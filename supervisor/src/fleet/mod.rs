@@ -9,6 +9,7 @@ mod models;
 mod names;
 mod resolve;
 mod schema_check;
+mod secrets;
 mod settings;
 mod spans;
 mod store;
@@ -195,6 +196,10 @@ pub struct Agent {
     pub max_concurrent: u32,
     /// Shared collections granted, by name.
     pub knowledge: Vec<(String, minio::grants::Access)>,
+    /// Names of the secrets it gets (each must be set before it can start).
+    pub secrets: Vec<String>,
+    /// How it gets them.
+    pub secrets_as: crate::secrets::SecretsAs,
 }
 
 /// A resolved `[[service]]`.

@@ -440,6 +440,8 @@ impl<'a> Resolver<'a> {
                 .flatten()
                 .map(|(k, v)| (k.clone(), *v))
                 .collect(),
+            secrets: self.secrets(i, file, &merged.env),
+            secrets_as: file.secrets_as.unwrap_or_default(),
         }
     }
 

@@ -79,6 +79,9 @@ pub struct SandboxPlan {
     pub tmp_size: u64,
     /// Shared collections mounted at `~/knowledge/<name>`: host directory, name, read-only.
     pub knowledge: Vec<(PathBuf, String, bool)>,
+    /// Mount a small tmpfs at [`crate::secrets::SECRETS_DIR`] for the init to put the
+    /// agent's secrets in (as files); the values never appear in the spec.
+    pub secrets_tmpfs: bool,
 }
 
 fn spec_err(e: impl std::fmt::Display) -> SandboxError {
@@ -211,6 +214,21 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
             &["rbind", "nosuid", "nodev", mode],
         )?);
     }
+    if p.secrets_tmpfs {
+        // Filled by the init from fd 5, then made read-only: see `crate::secrets::inject`.
+        mounts.push(mnt(
+            crate::secrets::SECRETS_DIR,
+            "tmpfs",
+            "tmpfs",
+            &[
+                "nosuid",
+                "nodev",
+                "noexec",
+                "mode=0700",
+                crate::secrets::inject::TMPFS_SIZE,
+            ],
+        )?);
+    }
 
     let map = |host: u32| {
         LinuxIdMappingBuilder::default()
@@ -331,7 +349,10 @@ pub fn prepare_rootfs(spec: &Spec) -> Result<(), SandboxError> {
     for m in spec.mounts().iter().flatten() {
         // Only top-level mounts: /dev/pts etc. live in the /dev tmpfs, made at start.
         let dest = m.destination();
-        if dest.parent() != Some(Path::new("/")) && !dest.starts_with("/home") {
+        if dest.parent() != Some(Path::new("/"))
+            && !dest.starts_with("/home")
+            && dest != Path::new(crate::secrets::SECRETS_DIR)
+        {
             continue;
         }
         let target = super::mounts::resolve_in(&root, dest)?;
@@ -427,6 +448,7 @@ mod tests {
             nofile: 1024,
             tmp_size: 16 << 20,
             knowledge: Vec::new(),
+            secrets_tmpfs: false,
         }
     }
 
@@ -446,6 +468,30 @@ mod tests {
         );
         assert!(err.contains("chmod o+x"), "{err}");
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn secrets_tmpfs_only_when_asked() {
+        let mount = |p: &SandboxPlan| {
+            let json = serde_json::to_value(spec(p).unwrap()).unwrap();
+            json["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["destination"] == crate::secrets::SECRETS_DIR)
+                .cloned()
+        };
+        assert!(mount(&plan()).is_none());
+        let m = mount(&SandboxPlan {
+            secrets_tmpfs: true,
+            ..plan()
+        })
+        .unwrap();
+        assert_eq!(m["type"], "tmpfs");
+        let opts = m["options"].to_string();
+        for o in ["mode=0700", "size=1m", "noexec", "nosuid", "nodev"] {
+            assert!(opts.contains(o), "{opts}");
+        }
     }
 
     #[test]

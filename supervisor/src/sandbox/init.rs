@@ -26,8 +26,14 @@ pub const SETUP_FAILED: i32 = 125;
 /// Run init for the bundle in `bundle`; returns the exit code for `main` to exit with.
 ///
 /// `status` is the report channel (fd 3) and `config` config.json opened by the launcher
-/// (fd 4); without it, init reads `bundle/config.json` itself.
-pub fn run(bundle: &Path, status: Option<OwnedFd>, config: Option<OwnedFd>) -> i32 {
+/// (fd 4); without it, init reads `bundle/config.json` itself. `secrets` (fd 5) carries the
+/// agent's secrets, if any (`crate::secrets::inject`).
+pub fn run(
+    bundle: &Path,
+    status: Option<OwnedFd>,
+    config: Option<OwnedFd>,
+    secrets: Option<OwnedFd>,
+) -> i32 {
     let mut status = status.map(std::fs::File::from);
     let mut report = |line: &str| {
         if let Some(f) = status.as_mut() {
@@ -49,7 +55,14 @@ pub fn run(bundle: &Path, status: Option<OwnedFd>, config: Option<OwnedFd>) -> i
             return SETUP_FAILED;
         }
     };
-    let prepared = match setup(&spec) {
+    let payload = match secrets.map(crate::secrets::inject::read).transpose() {
+        Ok(p) => p.unwrap_or_default(),
+        Err(e) => {
+            report(&format!("error {e}"));
+            return SETUP_FAILED;
+        }
+    };
+    let prepared = match setup(&spec, payload) {
         Ok(p) => p,
         Err(e) => {
             report(&format!("error {e}"));
@@ -79,10 +92,12 @@ fn sys_err(what: &str, e: impl std::fmt::Display) -> SandboxError {
 /// What `setup` computed for the supervision phase.
 struct Prepared {
     filters: Vec<seccompiler::BpfProgram>,
+    /// Secrets delivered as environment variables (`NAME=value`), for the agent only.
+    secret_env: Vec<String>,
 }
 
 /// Namespaces, filesystem, hostname, loopback and rlimits: everything done with privileges.
-fn setup(spec: &Spec) -> Result<Prepared, SandboxError> {
+fn setup(spec: &Spec, secrets: crate::secrets::Payload) -> Result<Prepared, SandboxError> {
     if has_ns(spec, LinuxNamespaceType::Cgroup) {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(|e| sys_err("unshare cgroup namespace", e))?;
@@ -117,6 +132,7 @@ fn setup(spec: &Spec) -> Result<Prepared, SandboxError> {
     if dev_mounted {
         mounts::populate_dev(&rootfs, Path::new("/dev"))?;
     }
+    place_secret_files(spec, &rootfs, &secrets.files)?;
     mounts::pivot(&rootfs)?;
     if let Some(linux) = spec.linux() {
         mounts::mask(linux.masked_paths().as_deref().unwrap_or(&[]))?;
@@ -146,7 +162,53 @@ fn setup(spec: &Spec) -> Result<Prepared, SandboxError> {
         Some(s) => seccomp::compile(s)?,
         None => Vec::new(),
     };
-    Ok(Prepared { filters })
+    let secret_env = secrets
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.expose()))
+        .collect();
+    Ok(Prepared {
+        filters,
+        secret_env,
+    })
+}
+
+/// Put the secrets delivered as files on the spec's tmpfs at /run/secrets, then make it
+/// read-only. Refuses when the spec has no such tmpfs: the files would land in the rootfs.
+fn place_secret_files(
+    spec: &Spec,
+    rootfs: &Path,
+    files: &[(String, crate::secrets::Value)],
+) -> Result<(), SandboxError> {
+    let dir = Path::new(crate::secrets::SECRETS_DIR);
+    let has_tmpfs = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.destination() == dir && m.typ().as_deref() == Some("tmpfs"));
+    if !has_tmpfs {
+        if files.is_empty() {
+            return Ok(());
+        }
+        return Err(SandboxError::Spec(format!(
+            "secrets as files need a tmpfs mount at {} in config.json",
+            dir.display()
+        )));
+    }
+    let target = mounts::resolve_in(rootfs, dir)?;
+    crate::secrets::inject::write_files(&target, files).map_err(SandboxError::Init)?;
+    nix::mount::mount(
+        None::<&str>,
+        &target,
+        None::<&str>,
+        MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|e| sys_err(&format!("remount {} read-only", dir.display()), e))
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> Result<nix::sys::resource::Resource, SandboxError> {
@@ -231,7 +293,11 @@ fn resolve_program(prog: &str, env: &[String]) -> PathBuf {
 }
 
 /// In the forked child: become the spec's user, drop privileges, exec. Returns only on error.
-fn exec_child(spec: &Spec, filters: &[seccompiler::BpfProgram]) -> SandboxError {
+fn exec_child(
+    spec: &Spec,
+    filters: &[seccompiler::BpfProgram],
+    secret_env: &[String],
+) -> SandboxError {
     let Some(process) = spec.process() else {
         return SandboxError::Spec("config.json has no process".into());
     };
@@ -255,7 +321,8 @@ fn exec_child(spec: &Spec, filters: &[seccompiler::BpfProgram]) -> SandboxError 
         }
         nix::unistd::chdir(process.cwd())
             .map_err(|e| sys_err(&format!("chdir {}", process.cwd().display()), e))?;
-        let env: Vec<String> = process.env().clone().unwrap_or_default();
+        let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+        env.extend(secret_env.iter().cloned());
         let args: Vec<String> = process.args().clone().unwrap_or_default();
         let first = args
             .first()
@@ -297,7 +364,7 @@ fn supervise(
     let child = match fork()? {
         ForkResult::Child => {
             drop(exec_r);
-            let err = exec_child(spec, &prepared.filters);
+            let err = exec_child(spec, &prepared.filters, &prepared.secret_env);
             let mut w = std::fs::File::from(exec_w);
             let _ = w.write_all(err.to_string().as_bytes());
             std::process::exit(127);
@@ -386,7 +453,11 @@ fn fork() -> Result<ForkResult, SandboxError> {
     crate::sys::fork_single_threaded().map_err(|e| sys_err("fork", e))
 }
 
-/// The fds the launcher passes to init: (status channel, config.json).
-pub fn launcher_fds() -> (Option<OwnedFd>, Option<OwnedFd>) {
-    (crate::sys::take_fd(3), crate::sys::take_fd(4))
+/// The fds the launcher passes to init: (status channel, config.json, secrets).
+pub fn launcher_fds() -> (Option<OwnedFd>, Option<OwnedFd>, Option<OwnedFd>) {
+    (
+        crate::sys::take_fd(3),
+        crate::sys::take_fd(4),
+        crate::sys::take_fd(5),
+    )
 }

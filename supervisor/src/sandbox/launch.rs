@@ -119,12 +119,14 @@ fn write_map(path: &Path, maps: &[LinuxIdMapping]) -> Result<(), SandboxError> {
 }
 
 /// Clone the init of the sandbox described by `bundle/config.json` (already loaded as
-/// `spec`), paused, with its id maps written and its cgroup entered.
+/// `spec`), paused, with its id maps written and its cgroup entered. `secrets`, when given,
+/// is the init's fd 5 (see `crate::secrets::inject`); otherwise fd 5 is /dev/null.
 pub fn sandbox(
     bundle: &Path,
     spec: &Spec,
     stdout: OwnedFd,
     stderr: OwnedFd,
+    secrets: Option<OwnedFd>,
     host: &Host,
 ) -> Result<Starting, SandboxError> {
     let linux = spec
@@ -188,7 +190,14 @@ pub fn sandbox(
         stdin: dev_null()?,
         stdout,
         stderr,
-        extra_fds: vec![status_w, config.into()],
+        extra_fds: vec![
+            status_w,
+            config.into(),
+            match secrets {
+                Some(fd) => fd,
+                None => dev_null()?,
+            },
+        ],
         setsid: true,
         become_userns_root: userns,
         cgroup: Some(join.into()),

@@ -52,6 +52,9 @@ pub enum SandboxError {
     /// Creating the process failed.
     #[error(transparent)]
     Spawn(#[from] crate::sys::SpawnError),
+    /// The agent's secrets could not be read or handed over.
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
     /// A step of the sandbox init failed.
     #[error("{0}")]
     Init(String),

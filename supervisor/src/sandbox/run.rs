@@ -29,7 +29,7 @@ pub fn run_bundle(dir: &Path, host: &Host) -> Result<ExitReason, SandboxError> {
         .map_err(|e| SandboxError::Spec(format!("{}/config.json: {e}", dir.display())))?;
     let stdout = dup(std::io::stdout().as_fd())?;
     let stderr = dup(std::io::stderr().as_fd())?;
-    let starting = launch::sandbox(&dir, &spec, stdout, stderr, host)?;
+    let starting = launch::sandbox(&dir, &spec, stdout, stderr, None, host)?;
     let started = starting.start()?;
     let mut last = None;
     let mut error = None;

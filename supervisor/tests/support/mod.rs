@@ -195,7 +195,12 @@ impl Supervisor {
     /// Write `body` (the fleet file without `[node]` and `[runtime]`, which are generated)
     /// and start `clawkeep up` on it; returns once the control socket answers.
     pub fn start(tag: &str, body: &str) -> Self {
-        let dir = FleetDir::new(tag, body);
+        Self::start_in(FleetDir::new(tag, body))
+    }
+
+    /// Start `clawkeep up` on a fleet written beforehand (e.g. after setting secrets in its
+    /// state dir); returns once the control socket answers.
+    pub fn start_in(dir: FleetDir) -> Self {
         let stderr = dir.scratch.dir.join("supervisor.log");
         let child = Command::new(clawkeep())
             .arg("up")

@@ -1,0 +1,199 @@
+//! Agents' secrets: an age-encrypted file under the state dir, readable only with the node's
+//! key, managed with `clawkeep secrets set|list|rm`, and handed to each sandbox at start
+//! (files on a tmpfs at /run/secrets, or environment variables) without ever touching a disk,
+//! config.json, a log or the knowledge store.
+
+pub mod inject;
+pub mod store;
+
+use std::path::PathBuf;
+
+pub use inject::{Payload, SECRETS_DIR};
+pub use store::Store;
+
+/// Largest secret value accepted, in bytes (they live in memory and on a small tmpfs).
+pub const MAX_VALUE: usize = 64 * 1024;
+
+/// Whether `name` can name a secret: an environment variable name, `[A-Za-z_][A-Za-z0-9_]*`,
+/// at most 128 characters (it is also a file name under /run/secrets).
+pub fn is_secret_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name.len() <= 128
+}
+
+/// How an agent receives its secrets.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsAs {
+    /// One file per secret, mode 0600, on a read-only tmpfs at /run/secrets.
+    #[default]
+    Files,
+    /// Environment variables of the agent's process (visible in its /proc/PID/environ).
+    Env,
+}
+
+/// A secret's value: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(transparent)]
+pub struct Value(String);
+
+impl Value {
+    /// Wrap a value.
+    pub fn new(v: String) -> Self {
+        Self(v)
+    }
+    /// The value itself: only to hand it to the sandbox.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<secret, {} bytes>", self.0.len())
+    }
+}
+
+/// What can go wrong with secrets. Messages name the file and never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    /// A file operation failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What clawkeep was doing.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The secrets file exists but the node key does not.
+    #[error("{file} exists but its key {key} does not (hint: restore node.key from backup; without it the secrets are lost: move secrets.age away and set them again)")]
+    KeyMissing {
+        /// The node key.
+        key: PathBuf,
+        /// The secrets file.
+        file: PathBuf,
+    },
+    /// The node key is not an age X25519 identity.
+    #[error("{key} is not an age identity: {reason} (hint: restore node.key from backup)")]
+    KeyInvalid {
+        /// The node key.
+        key: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The node key can be read by others than root.
+    #[error("{key} has mode {mode:o}, readable by others than its owner (hint: chmod 600 {key})")]
+    KeyMode {
+        /// The node key.
+        key: PathBuf,
+        /// Its mode.
+        mode: u32,
+    },
+    /// The key does not open the secrets file.
+    #[error("{key} cannot decrypt {file}: {reason} (hint: the key was replaced; restore node.key from backup)")]
+    Decrypt {
+        /// The node key.
+        key: PathBuf,
+        /// The secrets file.
+        file: PathBuf,
+        /// age's reason.
+        reason: String,
+    },
+    /// Encrypting failed.
+    #[error("encrypt {file}: {reason}")]
+    Encrypt {
+        /// The secrets file.
+        file: PathBuf,
+        /// age's reason.
+        reason: String,
+    },
+    /// The decrypted content is not what clawkeep writes.
+    #[error("{file} decrypts but is not a secrets map: {reason} (hint: restore it from backup, or move it away and set the secrets again)")]
+    Corrupt {
+        /// The secrets file.
+        file: PathBuf,
+        /// The JSON error.
+        reason: String,
+    },
+    /// A secret name that cannot be an environment variable or file name.
+    #[error("secret name {0:?} is not valid (hint: use letters, digits and '_', not starting with a digit, e.g. matrix_token)")]
+    BadName(String),
+    /// An agent name that is not a DNS label.
+    #[error("agent name {0:?} is not valid (hint: agent names are DNS labels: lowercase letters, digits and '-')")]
+    BadAgent(String),
+    /// An empty value.
+    #[error("the value of {agent}/{name} is empty (hint: pipe the value on stdin, e.g. printf %s \"$TOKEN\" | clawkeep secrets set {agent} {name})")]
+    Empty {
+        /// The agent.
+        agent: String,
+        /// The secret.
+        name: String,
+    },
+    /// A value larger than [`MAX_VALUE`].
+    #[error("the value of {agent}/{name} has {len} bytes, more than {MAX_VALUE} (hint: secrets are tokens and keys; keep large files elsewhere)")]
+    TooLarge {
+        /// The agent.
+        agent: String,
+        /// The secret.
+        name: String,
+        /// Its size.
+        len: usize,
+    },
+    /// Secrets the fleet file declares for an agent that were never set.
+    #[error("agent {agent}: secret {names} declared in the fleet file but not set in {file} (hint: {hint})", names = names.join(", "), hint = set_hint(agent, names))]
+    Missing {
+        /// The agent.
+        agent: String,
+        /// The secrets not set.
+        names: Vec<String>,
+        /// The secrets file.
+        file: PathBuf,
+    },
+    /// Handing the secrets to the sandbox failed.
+    #[error("pass secrets to the sandbox: {0}")]
+    Pass(String),
+}
+
+fn set_hint(agent: &str, names: &[String]) -> String {
+    let cmds: Vec<String> = names
+        .iter()
+        .map(|n| format!("clawkeep secrets set {agent} {n}"))
+        .collect();
+    format!("set it with `{}`, value on stdin", cmds.join("`, `"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for good in ["matrix_token", "A", "_x", "TOKEN_2"] {
+            assert!(is_secret_name(good), "{good}");
+        }
+        for bad in ["", "2x", "a-b", "a.b", "a/b", "..", "ä", "a b"] {
+            assert!(!is_secret_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_values() {
+        let v = Value::new("hunter2".into());
+        assert_eq!(format!("{v:?}"), "<secret, 7 bytes>");
+    }
+}
