@@ -253,7 +253,7 @@ enum RuntimeCmd {
     /// Checks every file's sha256 first (a mismatch names the file and installs nothing),
     /// runs `npm ci --offline` with the bundled Node and cache, and renames the result into
     /// DEST/<sha256 of bundle.json>/ (files 0444/0555, dirs 0555), then points DEST/current
-    /// at it. Installing the same bundle again does nothing. Prints the runtime's path; its
+    /// at it. Installing the same bundle again does nothing (but point DEST/current at it). Prints the runtime's path; its
     /// bin/openclaw runs OpenClaw on the bundled Node.
     ///
     /// Example: clawkeep runtime install bundle/ && /var/lib/clawkeep/runtimes/current/bin/openclaw --version

@@ -342,3 +342,41 @@ fn keep_only_cacache(cache: &Path) -> Result<(), RuntimeError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_needs_a_resolved_url_for_every_fetched_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("package-lock.json");
+        let good = serde_json::json!({ "lockfileVersion": 3, "packages": {
+            "": { "dependencies": { "openclaw": "2026.9.6" } },
+            "node_modules/openclaw": { "version": "2026.9.6", "resolved": "https://registry.npmjs.org/openclaw/-/openclaw-2026.9.6.tgz" },
+            "node_modules/openclaw/node_modules/chrome-devtools-mcp": { "version": "1.8.0", "inBundle": true },
+            "node_modules/local": { "resolved": "../local", "link": true },
+        }});
+        fs::write(&lock, good.to_string()).unwrap();
+        assert_eq!(check_lock(&lock).unwrap(), 1);
+        let bad = serde_json::json!({ "lockfileVersion": 3, "packages": {
+            "node_modules/openclaw": { "version": "2026.9.6" },
+        }});
+        fs::write(&lock, bad.to_string()).unwrap();
+        let e = check_lock(&lock).unwrap_err().to_string();
+        assert!(
+            e.contains("node_modules/openclaw has no resolved URL"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn out_must_be_new_or_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        ensure_empty(&dir.path().join("new")).unwrap();
+        ensure_empty(dir.path()).unwrap();
+        fs::write(dir.path().join("x"), "").unwrap();
+        let e = ensure_empty(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("already exists and is not empty"), "{e}");
+    }
+}
