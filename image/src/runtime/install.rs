@@ -315,3 +315,76 @@ fn point_current(dest: &Path, id: &str) -> Result<(), RuntimeError> {
     std::os::unix::fs::symlink(id, &tmp).map_err(RuntimeError::io("symlink", &tmp))?;
     fs::rename(&tmp, &current).map_err(RuntimeError::io("rename into", &current))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A gzipped tarball of `(name, kind, data)` entries, names written as given (the
+    /// `tar` crate would refuse to write `..` itself).
+    fn tarball(dir: &Path, entries: &[(&str, tar::EntryType, &[u8])]) -> PathBuf {
+        let path = dir.join("p.tgz");
+        let gz = flate2::write::GzEncoder::new(
+            fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut b = tar::Builder::new(gz);
+        for (name, kind, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            let raw = &mut h.as_gnu_mut().unwrap().name;
+            raw[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_entry_type(*kind);
+            h.set_mode(0o755);
+            h.set_size(data.len() as u64);
+            if *kind == tar::EntryType::Symlink {
+                h.set_link_name("/etc/passwd").unwrap();
+            }
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap().flush().unwrap();
+        path
+    }
+
+    #[test]
+    fn unpacks_a_package_without_its_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = tarball(
+            dir.path(),
+            &[
+                ("package/bin/node", tar::EntryType::Regular, b"#!"),
+                ("package/README.md", tar::EntryType::Regular, b"hi"),
+            ],
+        );
+        let into = dir.path().join("node");
+        extract_package(&t, &into).unwrap();
+        assert_eq!(fs::read(into.join("README.md")).unwrap(), b"hi");
+        let mode = fs::metadata(into.join("bin/node"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+    }
+
+    #[test]
+    fn refuses_entries_that_leave_the_directory_or_are_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let into = dir.path().join("out");
+        let t = tarball(
+            dir.path(),
+            &[("package/../../evil", tar::EntryType::Regular, b"x")],
+        );
+        let e = extract_package(&t, &into).unwrap_err().to_string();
+        assert!(e.contains("not a plain relative path"), "{e}");
+        assert!(!dir.path().join("evil").exists());
+
+        let t = tarball(
+            dir.path(),
+            &[("package/passwd", tar::EntryType::Symlink, b"")],
+        );
+        let e = extract_package(&t, &into).unwrap_err().to_string();
+        assert!(e.contains("not a file or directory"), "{e}");
+        assert!(fs::symlink_metadata(into.join("passwd")).is_err());
+    }
+}
