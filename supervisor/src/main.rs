@@ -234,7 +234,8 @@ enum RuntimeCmd {
     /// when it does not satisfy OpenClaw's engines.node. Then writes into --out: Node's and
     /// npm's tarballs, app/package.json and app/package-lock.json (with resolved URLs), the
     /// npm cache holding every locked package (about 300 MB in all), and bundle.json with
-    /// every file's sha256. Copy the directory to the node as it is. Prints the bundle's id.
+    /// every file's sha256. Copy the directory to the node as it is. Prints the bundle's id
+    /// (the sha256 of bundle.json), for `install --expect-id`.
     ///
     /// Example: clawkeep runtime prepare --openclaw 2026.9.6 --node 24 --out bundle/
     Prepare {
@@ -263,6 +264,9 @@ enum RuntimeCmd {
         /// Directory of installed runtimes.
         #[arg(long, value_name = "DIR", default_value = image::runtime::DEFAULT_RUNTIMES_DIR)]
         dest: PathBuf,
+        /// The id `prepare` printed (sha256 of bundle.json): refuse any other bundle.
+        #[arg(long, value_name = "SHA256")]
+        expect_id: Option<String>,
     },
 }
 
@@ -631,8 +635,16 @@ fn runtime_cmd(command: RuntimeCmd) -> Result<ExitCode> {
             ));
             println!("{}", p.id);
         }
-        RuntimeCmd::Install { bundle, dest } => {
-            let opts = runtime::InstallOptions { bundle, dest };
+        RuntimeCmd::Install {
+            bundle,
+            dest,
+            expect_id,
+        } => {
+            let opts = runtime::InstallOptions {
+                bundle,
+                dest,
+                expect_id,
+            };
             let r = runtime::install(&opts, &mut progress)?;
             if r.already {
                 progress(&format!("already installed: {} (nothing to do)", r.id));

@@ -229,6 +229,27 @@ fn a_tampered_bundle_is_refused_naming_the_file_and_installs_nothing() {
     assert!(stderr.contains(&format!("{lost}: missing")), "{stderr}");
     let left = std::fs::read_dir(&dest).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "something was installed into {}", dest.display());
+
+    // A bundle whose bundle.json is not the one `prepare` printed the id of.
+    let out = clawkeep(&[
+        "runtime",
+        "install",
+        bundle.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+        "--expect-id",
+        &"0".repeat(64),
+    ])
+    .output()
+    .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("bundle.json: sha256 is "), "{stderr}");
+    assert!(
+        !dest.exists(),
+        "something was installed into {}",
+        dest.display()
+    );
 }
 
 #[test]

@@ -25,6 +25,9 @@ pub struct InstallOptions {
     pub bundle: PathBuf,
     /// The runtimes directory ([`DEFAULT_RUNTIMES_DIR`] by default).
     pub dest: PathBuf,
+    /// The bundle id `prepare` printed, when known. `bundle.json` pins every file, but
+    /// only this pins `bundle.json` against someone who could rewrite the whole bundle.
+    pub expect_id: Option<String>,
 }
 
 /// An installed runtime.
@@ -53,6 +56,16 @@ pub fn install(
     let dest = std::path::absolute(&opts.dest).map_err(RuntimeError::io("resolve", &opts.dest))?;
     let (manifest, raw) = Manifest::load(&bundle)?;
     let id = bundle_id(&raw);
+    if let Some(want) = &opts.expect_id {
+        if !want.eq_ignore_ascii_case(&id) {
+            return Err(RuntimeError::Corrupt {
+                bundle,
+                problems: vec![format!(
+                    "{MANIFEST}: sha256 is {id}, --expect-id says {want}"
+                )],
+            });
+        }
+    }
     let path = dest.join(&id);
     if path.is_dir() {
         point_current(&dest, &id)?;
