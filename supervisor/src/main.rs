@@ -222,11 +222,63 @@ enum Cmd {
         /// Bundle directory.
         bundle: PathBuf,
     },
+    /// The pinned agent runtime (Node + OpenClaw): prepare an offline bundle on a connected
+    /// machine, install it without network on the node.
+    ///
+    /// Example: clawkeep runtime prepare --openclaw 2026.9.6 --node 24 --out bundle/    clawkeep runtime install bundle/
+    Runtime {
+        #[command(subcommand)]
+        command: RuntimeCmd,
+    },
     /// The sandbox init (started by clawkeep itself inside each sandbox).
     #[command(name = "__sandbox-init", hide = true)]
     SandboxInit {
         /// Bundle directory.
         bundle: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RuntimeCmd {
+    /// Write an offline bundle of Node and OpenClaw (needs npm and the npm registry).
+    ///
+    /// Resolves --node to an exact version and refuses it, before downloading anything big,
+    /// when it does not satisfy OpenClaw's engines.node. Then writes into --out: Node's and
+    /// npm's tarballs, app/package.json and app/package-lock.json (with resolved URLs), the
+    /// npm cache holding every locked package (about 300 MB in all), and bundle.json with
+    /// every file's sha256. Copy the directory to the node as it is. Prints the bundle's id
+    /// (the sha256 of bundle.json), for `install --expect-id`.
+    ///
+    /// Example: clawkeep runtime prepare --openclaw 2026.9.6 --node 24 --out bundle/
+    Prepare {
+        /// Exact OpenClaw version.
+        #[arg(long, value_name = "VERSION")]
+        openclaw: String,
+        /// Node major (newest release of it is taken) or exact version.
+        #[arg(long, value_name = "MAJOR|VERSION")]
+        node: String,
+        /// Directory to write the bundle into (new or empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Install a bundle without network into a read-only, content-addressed runtime.
+    ///
+    /// Checks every file's sha256 first (a mismatch names the file and installs nothing),
+    /// runs `npm ci --offline` with the bundled Node and cache, and renames the result into
+    /// DEST/<sha256 of bundle.json>/ (files 0444/0555, dirs 0555), then points DEST/current
+    /// at it. Installing the same bundle again does nothing (but point DEST/current at it). Prints the runtime's path; its
+    /// bin/openclaw runs OpenClaw on the bundled Node.
+    ///
+    /// Example: clawkeep runtime install bundle/ && /var/lib/clawkeep/runtimes/current/bin/openclaw --version
+    Install {
+        /// The bundle directory written by `clawkeep runtime prepare`.
+        bundle: PathBuf,
+        /// Directory of installed runtimes.
+        #[arg(long, value_name = "DIR", default_value = image::runtime::DEFAULT_RUNTIMES_DIR)]
+        dest: PathBuf,
+        /// The id `prepare` printed (sha256 of bundle.json): refuse any other bundle.
+        #[arg(long, value_name = "SHA256")]
+        expect_id: Option<String>,
     },
 }
 
@@ -600,8 +652,62 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 },
             )
         }
+        Cmd::Runtime { command } => runtime_cmd(command),
         Cmd::SandboxInit { .. } => Ok(ExitCode::FAILURE),
     }
+}
+
+/// `clawkeep runtime prepare|install`: progress on stderr, the result on stdout.
+fn runtime_cmd(command: RuntimeCmd) -> Result<ExitCode> {
+    use image::runtime;
+    let start = std::time::Instant::now();
+    let mut progress = |line: &str| {
+        eprintln!("clawkeep: [{:5.1}s] {line}", start.elapsed().as_secs_f64());
+    };
+    match command {
+        RuntimeCmd::Prepare {
+            openclaw,
+            node,
+            out,
+        } => {
+            let opts = runtime::PrepareOptions {
+                openclaw,
+                node,
+                out: out.clone(),
+            };
+            let p = runtime::prepare(&opts, &mut progress)?;
+            progress(&format!(
+                "bundle of openclaw {} on node {}: {} files, {} MB",
+                p.manifest.openclaw,
+                p.manifest.node,
+                p.manifest.files.len(),
+                p.bytes / 1_000_000
+            ));
+            println!("{}", p.id);
+        }
+        RuntimeCmd::Install {
+            bundle,
+            dest,
+            expect_id,
+        } => {
+            let opts = runtime::InstallOptions {
+                bundle,
+                dest,
+                expect_id,
+            };
+            let r = runtime::install(&opts, &mut progress)?;
+            if r.already {
+                progress(&format!("already installed: {} (nothing to do)", r.id));
+            } else {
+                progress(&format!(
+                    "installed openclaw {} on node {}",
+                    r.manifest.openclaw, r.manifest.node
+                ));
+            }
+            println!("{}", r.path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_bundle(bundle: &Path) -> ExitCode {
