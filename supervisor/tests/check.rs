@@ -173,3 +173,8 @@ fn store_and_knowledge_grants() {
     insta::assert_snapshot!("store", check_fails("store.toml"));
     insta::assert_snapshot!("no_store", check_fails("no-store.toml"));
 }
+
+#[test]
+fn agent_health_checks() {
+    insta::assert_snapshot!("agent_health", check_fails("agent-health.toml"));
+}

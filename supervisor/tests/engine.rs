@@ -389,3 +389,38 @@ fn second_supervisor_on_the_same_state_dir_is_refused() {
     );
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn an_agent_is_checked_from_inside_its_sandbox_and_restarted_when_it_stays_unhealthy() {
+    // The agent serves /readyz on its own loopback (unreachable from the host), then stops
+    // being ready after a while; its check fails twice and the agent is restarted, ready again.
+    let body = r#"
+[[agent]]
+name = "web"
+command = "/bin/sh"
+args = ["-c", '''mkdir -p /tmp/www; echo ok > /tmp/www/readyz; (sleep 3; rm /tmp/www/readyz) & exec httpd -f -p 127.0.0.1:18789 -h /tmp/www''']
+health = { http = "http://127.0.0.1:18789/readyz", interval = "300ms", timeout = "1s", retries = 2, start_period = "0s" }
+"#;
+    let mut sup = Supervisor::start("agent-health", body);
+    wait_for(Duration::from_secs(20), "web healthy", || {
+        (sup.row("web")["health"] == "healthy").then_some(())
+    });
+    assert_eq!(sup.row("web")["restarts"], 0);
+    let first = pid_of(&sup, "web");
+    wait_for(
+        Duration::from_secs(20),
+        "web restarted for being unhealthy",
+        || (sup.row("web")["restarts"].as_u64() >= Some(1)).then_some(()),
+    );
+    assert!(
+        sup.logs("web").contains("restarting: it stayed unhealthy"),
+        "{}",
+        sup.logs("web")
+    );
+    wait_for(Duration::from_secs(20), "web healthy again", || {
+        let r = sup.row("web");
+        (r["health"] == "healthy" && r["state"] == "running").then_some(())
+    });
+    assert_ne!(pid_of(&sup, "web"), first, "a new run");
+    sup.down();
+}

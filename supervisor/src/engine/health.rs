@@ -1,5 +1,7 @@
-//! Health checks of services: an HTTP GET on the host's loopback or a command, feeding
-//! `clawkeep ps` and the readiness that dependents wait for.
+//! Health checks: for services an HTTP GET on the host's loopback or a command, for agents
+//! an HTTP GET on the agent's own loopback from inside its network namespace. They feed
+//! `clawkeep ps` and the readiness dependents wait for; an agent that stays unhealthy is
+//! restarted.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,7 +9,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::process::Process;
+use tokio::sync::oneshot;
+
+use super::process::{Command, Def, Process};
 use super::Shared;
 use crate::api::types::{Health as HealthState, State};
 use crate::fleet::{Health, HealthProbe};
@@ -57,7 +61,7 @@ pub async fn run(shared: Arc<Shared>, me: Arc<Process>, h: Health) {
             if !same_run {
                 break;
             }
-            let ok = probe(&shared, &h, &client).await;
+            let ok = probe(&shared, &me, &h, &client).await;
             if ok {
                 failures = 0;
                 ever_healthy = true;
@@ -74,6 +78,10 @@ pub async fn run(shared: Arc<Shared>, me: Arc<Process>, h: Health) {
                         "unhealthy: {failures} health checks failed in a row"
                     ));
                     me.set_health(HealthState::Unhealthy);
+                    if let Def::Agent(_) = me.def {
+                        restart_unhealthy(&me).await;
+                        break;
+                    }
                 }
             }
             let wait = if ever_healthy {
@@ -86,8 +94,49 @@ pub async fn run(shared: Arc<Shared>, me: Arc<Process>, h: Health) {
     }
 }
 
-async fn probe(shared: &Arc<Shared>, h: &Health, client: &reqwest::Client) -> bool {
+/// An agent that stays unhealthy is restarted (its restart policy and backoff apply to the
+/// next failures as usual).
+async fn restart_unhealthy(me: &Arc<Process>) {
+    me.logs.event("restarting: it stayed unhealthy");
+    tracing::warn!(process = me.def.name(), "restarting an unhealthy agent");
+    let (tx, rx) = oneshot::channel();
+    if me.commands.send(Command::Restart(tx)).await.is_ok() {
+        let _ = rx.await;
+    }
+}
+
+/// GET `url` (on 127.0.0.1) from inside the agent's network namespace; 2xx/3xx is healthy.
+async fn probe_in_sandbox(me: &Process, url: &str, timeout: Duration) -> bool {
+    let Some(ns) = me.netns() else { return false };
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let (Some(port), path) = (u.port_or_known_default(), u.path().to_string()) else {
+        return false;
+    };
+    let attempt = async {
+        let sock = crate::netns::tcp_socket(&ns).ok()?;
+        let stream = sock.connect(([127, 0, 0, 1], port).into()).await.ok()?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .ok()?;
+        tokio::spawn(conn);
+        let req = hyper::Request::get(path)
+            .header(hyper::header::HOST, format!("127.0.0.1:{port}"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .ok()?;
+        let resp = send.send_request(req).await.ok()?;
+        Some(resp.status().is_success() || resp.status().is_redirection())
+    };
+    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(true)))
+}
+
+async fn probe(shared: &Arc<Shared>, me: &Process, h: &Health, client: &reqwest::Client) -> bool {
     match &h.probe {
+        HealthProbe::Http(url) if matches!(me.def, Def::Agent(_)) => {
+            probe_in_sandbox(me, url, h.timeout).await
+        }
         HealthProbe::Http(url) => client
             .get(url)
             .send()

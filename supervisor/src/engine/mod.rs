@@ -195,10 +195,12 @@ impl Engine {
         }
         for (p, rx) in shared.processes.iter().zip(receivers) {
             tokio::spawn(process::run(shared.clone(), p.clone(), rx));
-            if let Def::Service(s) = &p.def {
-                if let Some(h) = &s.health {
-                    tokio::spawn(health::run(shared.clone(), p.clone(), h.clone()));
-                }
+            let check = match &p.def {
+                Def::Service(s) => s.health.clone(),
+                Def::Agent(a) => a.health.clone(),
+            };
+            if let Some(h) = check {
+                tokio::spawn(health::run(shared.clone(), p.clone(), h));
             }
         }
         let sampler = shared.clone();

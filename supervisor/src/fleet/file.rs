@@ -209,6 +209,10 @@ pub struct AgentSettings {
     /// Model requests the agent may have in flight at once (default 4).
     #[schemars(example = 4)]
     pub max_concurrent: Option<u32>,
+    /// An HTTP check of the agent from inside its sandbox, e.g.
+    /// `health = { http = "http://127.0.0.1:18789/readyz" }` (the agent's own loopback);
+    /// failing `retries` times in a row after `start_period` restarts the agent.
+    pub health: Option<HealthFile>,
 }
 
 /// One `[[agent]]`: a sandboxed agent; its settings override `[defaults]` one by one.

@@ -196,6 +196,8 @@ pub struct Agent {
     pub max_concurrent: u32,
     /// Shared collections granted, by name.
     pub knowledge: Vec<(String, minio::grants::Access)>,
+    /// HTTP health check inside the sandbox; failing it restarts the agent.
+    pub health: Option<Health>,
     /// Names of the secrets it gets (each must be set before it can start).
     pub secrets: Vec<String>,
     /// How it gets them.

@@ -434,6 +434,7 @@ impl<'a> Resolver<'a> {
             models: merged.models.clone(),
             tokens_per_day: merged.tokens_per_day,
             max_concurrent: merged.max_concurrent.unwrap_or(4),
+            health: merged.health.clone(),
             knowledge: file
                 .knowledge
                 .iter()
@@ -559,6 +560,22 @@ impl<'a> Resolver<'a> {
         };
         self.at_value(path, format!("{what} {command:?} {problem}"), hint);
         String::new()
+    }
+
+    /// An agent's health check at `at`: HTTP only (it runs inside the sandbox, on the
+    /// agent's own loopback), otherwise as a service's.
+    pub(crate) fn agent_health(&mut self, h: &HealthFile, at: &[Seg]) -> Option<Health> {
+        if h.command.is_some() {
+            let path = sub(at, &["command"]);
+            let what = self.what(&path);
+            self.at_key(
+                &path,
+                format!("{what}: an agent's health check cannot run a command on the host"),
+                "use http = \"http://127.0.0.1:PORT/path\", which clawkeep checks from inside the agent's sandbox",
+            );
+            return None;
+        }
+        self.health(h, at)
     }
 
     /// A service's health check at `at`: exactly one probe, loopback-only HTTP, sane timing.

@@ -156,6 +156,8 @@ pub(crate) struct SettingsLayer {
     pub tokens_per_day: Option<u64>,
     /// Model requests in flight at once.
     pub max_concurrent: Option<u32>,
+    /// Health check inside the sandbox.
+    pub health: Option<super::Health>,
 }
 
 impl SettingsLayer {
@@ -181,6 +183,7 @@ impl SettingsLayer {
             models: self.models.or_else(|| base.models.clone()),
             tokens_per_day: self.tokens_per_day.or(base.tokens_per_day),
             max_concurrent: self.max_concurrent.or(base.max_concurrent),
+            health: self.health.or_else(|| base.health.clone()),
         }
     }
 
@@ -273,6 +276,10 @@ impl Resolver<'_> {
                     "an agent needs at least one model request at a time",
                 )
                 .map(|v| v as u32),
+            health: s
+                .health
+                .as_ref()
+                .and_then(|h| self.agent_health(h, &sub(at, &["health"]))),
         }
     }
 
