@@ -7,6 +7,7 @@ pub mod brains;
 pub mod engine;
 pub mod fleet;
 pub mod netns;
+pub mod openclaw;
 pub mod pid1;
 pub mod sandbox;
 pub mod secrets;

@@ -178,3 +178,8 @@ fn store_and_knowledge_grants() {
 fn agent_health_checks() {
     insta::assert_snapshot!("agent_health", check_fails("agent-health.toml"));
 }
+
+#[test]
+fn openclaw_settings_cannot_change_what_clawkeep_enforces() {
+    insta::assert_snapshot!("openclaw", check_fails("openclaw.toml"));
+}

@@ -213,6 +213,11 @@ pub struct AgentSettings {
     /// `health = { http = "http://127.0.0.1:18789/readyz" }` (the agent's own loopback);
     /// failing `retries` times in a row after `start_period` restarts the agent.
     pub health: Option<HealthFile>,
+    /// OpenClaw settings merged over clawkeep's template (`[defaults]` first, then the
+    /// agent's), e.g. `openclaw = { agents = { defaults = { timeoutSeconds = 600 } } }`. The
+    /// gateway's mode, bind, port and auth, update checks, telemetry, catalog refresh and the
+    /// `clawkeep` model provider are clawkeep's and cannot be set here.
+    pub openclaw: Option<serde_json::Value>,
 }
 
 /// One `[[agent]]`: a sandboxed agent; its settings override `[defaults]` one by one.

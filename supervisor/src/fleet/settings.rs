@@ -158,6 +158,8 @@ pub(crate) struct SettingsLayer {
     pub max_concurrent: Option<u32>,
     /// Health check inside the sandbox.
     pub health: Option<super::Health>,
+    /// OpenClaw settings of this layer.
+    pub openclaw: Option<serde_json::Value>,
 }
 
 impl SettingsLayer {
@@ -184,6 +186,14 @@ impl SettingsLayer {
             tokens_per_day: self.tokens_per_day.or(base.tokens_per_day),
             max_concurrent: self.max_concurrent.or(base.max_concurrent),
             health: self.health.or_else(|| base.health.clone()),
+            openclaw: match (&base.openclaw, self.openclaw) {
+                (Some(b), Some(o)) => {
+                    let mut v = b.clone();
+                    crate::openclaw::config::deep_merge(&mut v, &o);
+                    Some(v)
+                }
+                (b, o) => o.or_else(|| b.clone()),
+            },
         }
     }
 
@@ -280,7 +290,35 @@ impl Resolver<'_> {
                 .health
                 .as_ref()
                 .and_then(|h| self.agent_health(h, &sub(at, &["health"]))),
+            openclaw: self.openclaw_table(s.openclaw.as_ref(), at),
         }
+    }
+
+    /// An `openclaw` table: a table, and nothing in it that clawkeep enforces.
+    fn openclaw_table(
+        &mut self,
+        v: Option<&serde_json::Value>,
+        at: &[Seg],
+    ) -> Option<serde_json::Value> {
+        let v = v?;
+        let path = sub(at, &["openclaw"]);
+        if !v.is_object() {
+            let what = self.what(&path);
+            self.at_value(
+                &path,
+                format!("{what} must be a table of OpenClaw settings"),
+                "write it like openclaw = { agents = { defaults = { timeoutSeconds = 600 } } }",
+            );
+            return None;
+        }
+        let bad = crate::openclaw::config::enforced_in(v);
+        for key in &bad {
+            let mut p = path.clone();
+            p.extend(key.split('.').map(Seg::from));
+            let what = self.what(&path);
+            self.at_key(&p, format!("{what}: {key} is set by clawkeep"), "remove it: clawkeep keeps the gateway on the sandbox's loopback with token auth, offline, and talking to its own model gateway");
+        }
+        bad.is_empty().then(|| v.clone())
     }
 
     /// Check the restart, backoff and crash_loop settings of the table at `at`.
