@@ -39,18 +39,7 @@ impl Brains {
             out.extend(mode_finding("CK-STORE-002", &f, 0o077, "chmod 600 it"));
         }
         let boundary = self.boundary(&[]);
-        let mut buckets: Vec<String> = self
-            .agents
-            .iter()
-            .map(|(a, _)| self.settings.agent_bucket(&a.name))
-            .collect();
-        buckets.extend(self.agents.iter().flat_map(|(a, _)| {
-            a.knowledge
-                .iter()
-                .map(|(c, _)| self.settings.shared_bucket(c))
-        }));
-        buckets.sort();
-        buckets.dedup();
+        let buckets = self.buckets();
         for b in buckets {
             match store.bucket(&b).list("").await {
                 Ok(objects) => {

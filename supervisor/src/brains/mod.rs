@@ -214,17 +214,7 @@ impl Brains {
         if *done {
             return Ok(());
         }
-        let mut buckets: Vec<String> = Vec::new();
-        for (a, _) in &self.agents {
-            buckets.push(self.settings.agent_bucket(&a.name));
-            buckets.extend(
-                a.knowledge
-                    .iter()
-                    .map(|(c, _)| self.settings.shared_bucket(c)),
-            );
-        }
-        buckets.sort();
-        buckets.dedup();
+        let buckets = self.buckets();
         match &self.admin {
             Admin::Garage(g) => {
                 g.import_root(&self.root).await?;
@@ -256,6 +246,22 @@ impl Brains {
         }
         *done = true;
         Ok(())
+    }
+
+    /// Every bucket of the fleet: each agent's brain and each shared collection, once.
+    pub(crate) fn buckets(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (a, _) in &self.agents {
+            out.push(self.settings.agent_bucket(&a.name));
+            out.extend(
+                a.knowledge
+                    .iter()
+                    .map(|(c, _)| self.settings.shared_bucket(c)),
+            );
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     fn grants(&self, a: &Agent) -> Vec<Grant> {

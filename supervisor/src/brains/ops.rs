@@ -191,17 +191,7 @@ impl Brains {
                 if !*me.provisioned.lock().await {
                     continue;
                 }
-                let mut buckets: Vec<String> = Vec::new();
-                for (a, _) in &me.agents {
-                    buckets.push(me.settings.agent_bucket(&a.name));
-                    buckets.extend(
-                        a.knowledge
-                            .iter()
-                            .map(|(c, _)| me.settings.shared_bucket(c)),
-                    );
-                }
-                buckets.sort();
-                buckets.dedup();
+                let buckets = me.buckets();
                 let store = me.root_store();
                 for b in buckets {
                     // A push writes its blobs before its snapshot: an hour's grace keeps them.

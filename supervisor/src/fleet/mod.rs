@@ -226,3 +226,34 @@ pub struct Service {
     /// Log rotation.
     pub log: LogPolicy,
 }
+
+impl Service {
+    /// A server clawkeep runs itself (a model backend, the store): default restart policy and
+    /// logs, ready once `health_url` answers.
+    pub(crate) fn launched(
+        name: String,
+        command: Command,
+        health_url: String,
+        cwd: PathBuf,
+        ports: Vec<u16>,
+    ) -> Service {
+        use settings::{builtin, LogLayer, RestartLayer};
+        Service {
+            name,
+            command,
+            cwd,
+            restart: RestartLayer::default().finish(),
+            depends_on: Vec::new(),
+            health: Some(Health {
+                probe: HealthProbe::Http(health_url),
+                interval: builtin::HEALTH_INTERVAL,
+                timeout: builtin::HEALTH_TIMEOUT,
+                retries: builtin::HEALTH_RETRIES,
+                start_period: builtin::HEALTH_START_PERIOD,
+            }),
+            ports,
+            stop_grace: builtin::STOP_GRACE,
+            log: LogLayer::default().finish(),
+        }
+    }
+}

@@ -9,9 +9,9 @@ use ollama::config::PathPart;
 
 use super::file::{FleetFile, SizeFile};
 use super::resolve::Resolver;
-use super::settings::{builtin, sub, LogLayer, RestartLayer};
+use super::settings::sub;
 use super::spans::{key_path, Seg};
-use super::{Agent, Command, Health, HealthProbe, Models, Service};
+use super::{Agent, Command, Models, Service};
 
 /// Smallest request body limit: 1KiB.
 const MIN_BODY: u64 = 1 << 10;
@@ -148,27 +148,17 @@ impl Resolver<'_> {
                 }
             }
             let launch = b.launch();
-            services.push(Service {
-                name: b.name.clone().unwrap_or_default(),
-                command: Command {
+            services.push(Service::launched(
+                b.name.clone().unwrap_or_default(),
+                Command {
                     program: launch.program,
                     args: launch.args,
                     env: launch.env,
                 },
-                cwd: self.base_dir().to_path_buf(),
-                restart: RestartLayer::default().finish(),
-                depends_on: Vec::new(),
-                health: Some(Health {
-                    probe: HealthProbe::Http(launch.health_url),
-                    interval: builtin::HEALTH_INTERVAL,
-                    timeout: builtin::HEALTH_TIMEOUT,
-                    retries: builtin::HEALTH_RETRIES,
-                    start_period: builtin::HEALTH_START_PERIOD,
-                }),
-                ports: b.port.into_iter().collect(),
-                stop_grace: builtin::STOP_GRACE,
-                log: LogLayer::default().finish(),
-            });
+                launch.health_url,
+                self.base_dir().to_path_buf(),
+                b.port.into_iter().collect(),
+            ));
         }
         (cfg, services)
     }

@@ -6,9 +6,8 @@ use minio::config::{StoreKind, StoreSettings};
 
 use super::file::FleetFile;
 use super::resolve::Resolver;
-use super::settings::{builtin, LogLayer, RestartLayer};
 use super::spans::{key_path, Seg};
-use super::{Command, Health, HealthProbe, Service};
+use super::{Command, Service};
 
 /// Name of the service that runs a managed store.
 pub const STORE_SERVICE: &str = "store";
@@ -106,27 +105,17 @@ impl Resolver<'_> {
                         vec![m.port, m.admin_port, m.port.wrapping_add(1)],
                     ),
                 };
-                Some(Service {
-                    name: STORE_SERVICE.into(),
-                    command: Command {
+                Some(Service::launched(
+                    STORE_SERVICE.into(),
+                    Command {
                         program: launch.program,
                         args: launch.args,
                         env: launch.env,
                     },
-                    cwd: m.data_dir.clone(),
-                    restart: RestartLayer::default().finish(),
-                    depends_on: Vec::new(),
-                    health: Some(Health {
-                        probe: HealthProbe::Http(launch.health_url),
-                        interval: builtin::HEALTH_INTERVAL,
-                        timeout: builtin::HEALTH_TIMEOUT,
-                        retries: builtin::HEALTH_RETRIES,
-                        start_period: builtin::HEALTH_START_PERIOD,
-                    }),
+                    launch.health_url,
+                    m.data_dir.clone(),
                     ports,
-                    stop_grace: builtin::STOP_GRACE,
-                    log: LogLayer::default().finish(),
-                })
+                ))
             }
         };
         (Some(settings), service)
