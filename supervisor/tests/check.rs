@@ -183,3 +183,8 @@ fn agent_health_checks() {
 fn openclaw_settings_cannot_change_what_clawkeep_enforces() {
     insta::assert_snapshot!("openclaw", check_fails("openclaw.toml"));
 }
+
+#[test]
+fn egress_entries_are_host_and_port() {
+    insta::assert_snapshot!("egress", check_fails("egress.toml"));
+}

@@ -2,6 +2,7 @@
 //! restart policy, dependencies, health checks, logs, and an orderly shutdown.
 
 pub mod backoff;
+pub mod egress;
 pub mod forward;
 pub mod health;
 pub mod logs;

@@ -22,6 +22,8 @@ use crate::sandbox::status::{parse_report, ExitReason, Report};
 
 /// What a process is, from the fleet file.
 #[derive(Debug, Clone)]
+// One per supervised process, made once at start: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Def {
     /// An agent in its sandbox.
     Agent(Agent),
@@ -262,8 +264,8 @@ impl Process {
 
 /// One run in progress.
 struct Run {
-    /// The agent's model gateway socket, served while the sandbox runs.
-    gateway: Option<tokio::task::JoinHandle<()>>,
+    /// Sockets served inside the agent's sandbox while it runs (model gateway, egress proxy).
+    sockets: Vec<tokio::task::JoinHandle<()>>,
     pid: Pid,
     started: Instant,
     exited: oneshot::Receiver<WaitStatus>,
@@ -475,13 +477,31 @@ async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, Strin
         },
         _ => None,
     };
+    let mut sockets: Vec<tokio::task::JoinHandle<()>> = gateway.into_iter().collect();
+    if let Def::Agent(a) = &me.def {
+        if !a.egress.is_empty() {
+            match netns_listener(shared, starting.pid(), super::egress::EGRESS_PORT).await {
+                Ok(l) => sockets.push(tokio::spawn(super::egress::serve(
+                    l,
+                    a.egress.clone(),
+                    me.logs.clone(),
+                ))),
+                Err(e) => {
+                    sockets.iter().for_each(|s| s.abort());
+                    let _ = tokio::task::spawn_blocking(move || starting.abort()).await;
+                    return Err(format!(
+                        "cannot open the egress proxy 127.0.0.1:{} in the sandbox: {e}",
+                        super::egress::EGRESS_PORT
+                    ));
+                }
+            }
+        }
+    }
     let started = tokio::task::spawn_blocking(move || starting.start())
         .await
         .map_err(|e| format!("start task failed: {e}"))?
         .map_err(|e| {
-            if let Some(g) = &gateway {
-                g.abort();
-            }
+            sockets.iter().for_each(|s| s.abort());
             e.to_string()
         })?;
     let reports = started.status.map(|fd| tokio::spawn(read_reports(fd)));
@@ -511,7 +531,7 @@ async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, Strin
     me.set_state(State::Running, None);
     me.logs.event(&format!("started, pid {}", started.pid));
     Ok(Run {
-        gateway,
+        sockets,
         pid: started.pid,
         started: now,
         exited,
@@ -526,11 +546,20 @@ pub const MODEL_PORT: u16 = 11434;
 /// Bring up lo in the paused sandbox's network namespace and listen on 127.0.0.1:11434
 /// there; the supervisor serves it, so whoever connects is that agent.
 async fn gateway_socket(shared: &Shared, pid: Pid) -> std::io::Result<tokio::net::TcpListener> {
+    netns_listener(shared, pid, MODEL_PORT).await
+}
+
+/// Listen on 127.0.0.1:`port` inside the paused sandbox's network namespace (bringing up lo).
+async fn netns_listener(
+    shared: &Shared,
+    pid: Pid,
+    port: u16,
+) -> std::io::Result<tokio::net::TcpListener> {
     let ns = crate::netns::open(&shared.host.proc_root, pid.as_raw())?;
     let std_listener = tokio::task::spawn_blocking(move || {
-        crate::netns::within(&ns, || {
+        crate::netns::within(&ns, move || {
             crate::sys::loopback_up().map_err(std::io::Error::from)?;
-            let l = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, MODEL_PORT))?;
+            let l = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))?;
             l.set_nonblocking(true)?;
             Ok(l)
         })
@@ -675,8 +704,8 @@ async fn kill_cgroup(cg: Option<Arc<ProcCgroup>>, pid: Pid) {
 
 /// Work out how a run ended, and clean up its cgroup.
 async fn conclude(me: &Arc<Process>, run: &mut Run, st: Option<WaitStatus>) -> Ended {
-    if let Some(g) = run.gateway.take() {
-        g.abort();
+    for s in run.sockets.drain(..) {
+        s.abort();
     }
     let ran = run.started.elapsed();
     let reports = match run.reports.take() {

@@ -113,6 +113,11 @@ pub fn agent_plan(fleet: &Fleet, agent: &Agent, paths: &Paths) -> SandboxPlan {
             .env
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(if agent.egress.is_empty() {
+                Vec::new()
+            } else {
+                super::egress::proxy_env()
+            })
             .collect(),
         cpu: agent.resources.cpu,
         memory: agent.resources.memory,

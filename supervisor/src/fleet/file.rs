@@ -251,6 +251,10 @@ pub struct AgentFile {
     /// read-only tmpfs at /run/secrets) or "env" (environment variables of its process).
     #[schemars(example = &"files")]
     pub secrets_as: Option<crate::secrets::SecretsAs>,
+    /// Destinations the agent may reach, as "host:port", through an HTTPS (CONNECT) proxy
+    /// clawkeep runs inside its sandbox (HTTPS_PROXY points at it). No list, no egress.
+    #[schemars(example = ["matrix.internal:8448"])]
+    pub egress: Option<Vec<String>>,
     /// Settings overriding `[defaults]`.
     #[serde(flatten)]
     pub settings: AgentSettings,

@@ -198,6 +198,10 @@ pub struct Agent {
     pub knowledge: Vec<(String, minio::grants::Access)>,
     /// HTTP health check inside the sandbox; failing it restarts the agent.
     pub health: Option<Health>,
+    /// Destinations ("host:port", lowercase) its egress proxy tunnels to; empty: no egress.
+    pub egress: Vec<String>,
+    /// OpenClaw settings from `[defaults]` and the agent, merged (template not applied).
+    pub openclaw: Option<serde_json::Value>,
     /// Names of the secrets it gets (each must be set before it can start).
     pub secrets: Vec<String>,
     /// How it gets them.

@@ -435,6 +435,8 @@ impl<'a> Resolver<'a> {
             tokens_per_day: merged.tokens_per_day,
             max_concurrent: merged.max_concurrent.unwrap_or(4),
             health: merged.health.clone(),
+            openclaw: merged.openclaw.clone(),
+            egress: self.egress(file.egress.as_deref(), &at),
             knowledge: file
                 .knowledge
                 .iter()
@@ -560,6 +562,35 @@ impl<'a> Resolver<'a> {
         };
         self.at_value(path, format!("{what} {command:?} {problem}"), hint);
         String::new()
+    }
+
+    /// An agent's egress list: each entry "host:port" (IPv6 hosts in brackets).
+    fn egress(&mut self, list: Option<&[String]>, at: &[Seg]) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, e) in list.unwrap_or_default().iter().enumerate() {
+            let ok = match e.rsplit_once(':') {
+                Some((host, port)) => {
+                    !host.is_empty()
+                        && !host.contains('/')
+                        && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']')))
+                        && port.parse::<u16>().is_ok_and(|p| p > 0)
+                }
+                None => false,
+            };
+            if ok {
+                out.push(e.to_ascii_lowercase());
+            } else {
+                let mut path = sub(at, &["egress"]);
+                path.push(Seg::from(i));
+                let what = self.what(&path);
+                self.at_value(
+                    &path,
+                    format!("{what} {e:?} is not host:port"),
+                    "write a destination like \"matrix.internal:8448\" (no scheme, no path)",
+                );
+            }
+        }
+        out
     }
 
     /// An agent's health check at `at`: HTTP only (it runs inside the sandbox, on the

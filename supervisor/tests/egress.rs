@@ -1,0 +1,93 @@
+//! The egress allow-list, for real: from inside a sandbox that has only loopback, an agent
+//! reaches exactly the destinations its fleet entry lists, through the CONNECT proxy clawkeep
+//! serves in its namespace; everything else is refused with 403 and logged. An agent without
+//! a list has no proxy at all.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use support::{facts, Supervisor};
+
+/// A TCP echo server on the host's loopback (the "outside world" the allow-list opens).
+fn echo_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn an_agent_reaches_exactly_its_egress_list_and_nothing_else() {
+    let open = echo_server();
+    let closed = echo_server();
+    let connect = |port: u16, payload: &str| {
+        format!(
+            r#"(printf 'CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n{payload}'; sleep 1) | nc 127.0.0.1 3128"#
+        )
+    };
+    let body = format!(
+        r#"
+[[agent]]
+name = "out"
+command = "/bin/sh"
+args = ["-c", '''echo proxy=$HTTPS_PROXY; {allowed}; echo; {denied}; echo; ckprobe connect 127.0.0.1 {open}; echo done=yes; sleep 600''']
+egress = ["127.0.0.1:{open}"]
+
+[[agent]]
+name = "sealed"
+command = "/bin/sh"
+args = ["-c", '''echo proxy=$HTTPS_PROXY; ckprobe connect 127.0.0.1 3128; echo done=yes; sleep 600''']
+"#,
+        allowed = connect(open, "ping-through\\n"),
+        denied = connect(closed, ""),
+    );
+    let mut sup = Supervisor::start("egress", &body);
+    let out = support::wait_for(Duration::from_secs(30), "the agent's probes", || {
+        let l = sup.logs("out");
+        l.contains("done=yes").then_some(l)
+    });
+    // Allowed: a tunnel, and bytes go both ways through it.
+    assert!(out.contains("HTTP/1.1 200 OK"), "{out}");
+    assert!(
+        out.contains("ping-through"),
+        "the echo came back through the tunnel: {out}"
+    );
+    // Not on the list: refused with a reason, and logged.
+    assert!(out.contains("HTTP/1.1 403 Forbidden"), "{out}");
+    assert!(
+        out.contains(&format!("egress to 127.0.0.1:{closed} is not allowed")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("egress denied: 127.0.0.1:{closed}")),
+        "{out}"
+    );
+    // No way around the proxy: the sandbox's own loopback has nothing at that port.
+    let f = facts(&out);
+    assert_eq!(f["connect"], "ECONNREFUSED", "{out}");
+    assert_eq!(f["proxy"], "http://127.0.0.1:3128");
+    // No list, no proxy.
+    let sealed = support::wait_for(Duration::from_secs(30), "the sealed agent's probe", || {
+        let l = sup.logs("sealed");
+        l.contains("done=yes").then_some(l)
+    });
+    let f = facts(&sealed);
+    assert_eq!(f["connect"], "ECONNREFUSED", "{sealed}");
+    assert_eq!(f.get("proxy").map(String::as_str), Some(""), "{sealed}");
+    sup.down();
+}
