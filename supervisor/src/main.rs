@@ -865,6 +865,9 @@ fn row_cells(r: &ProcessRow) -> Vec<String> {
         r.cpu_percent.map_or_else(dash, |c| format!("{c:.1}")),
         mem,
         r.uptime_secs.map_or_else(dash, human_secs),
+        r.url.clone().unwrap_or_else(dash),
+        r.model.clone().unwrap_or_else(dash),
+        r.tokens_today.map_or_else(dash, |t| t.to_string()),
         r.message.clone().unwrap_or_default(),
     ]
 }
@@ -880,6 +883,9 @@ fn ps_table(reply: &PsReply) -> String {
         "CPU%",
         "MEMORY",
         "UPTIME",
+        "URL",
+        "MODEL",
+        "TOKENS TODAY",
         "",
     ]
     .iter()

@@ -85,6 +85,9 @@ upstream = [{{ name = "llama", url = "{url}", api = "openai", models = ["tiny-ra
     assert_eq!(a["completion_tokens"], 4);
     assert_eq!(b["completion_tokens"], 8);
     assert_eq!(a["errors"], 0);
+    // `ps` shows each agent's tokens today, the same numbers.
+    assert_eq!(sup.row("alpha")["tokens_today"], a["total_tokens"]);
+    assert_eq!(sup.row("beta")["tokens_today"], b["total_tokens"]);
     let by_team = spend(&sup, "team");
     assert_eq!(row(&by_team, "lab")["total_tokens"], a["total_tokens"]);
     assert_eq!(row(&by_team, "support")["total_tokens"], b["total_tokens"]);

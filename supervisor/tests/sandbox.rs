@@ -64,6 +64,11 @@ gateway_port = {port}
     let steady = sup.row("steady");
     assert_eq!(steady["state"], "running");
     assert_eq!(steady["restarts"], 0);
+    assert_eq!(
+        steady["url"],
+        format!("http://127.0.0.1:{port}"),
+        "ps shows where to reach it"
+    );
     let body = support::wait_for(Duration::from_secs(10), "steady to answer", || {
         http_get(port).filter(|b| b.contains("steady"))
     });

@@ -74,7 +74,12 @@ async fn ps(State(st): State<ApiState>) -> Json<PsReply> {
         node: st.shared.fleet.node.name.clone(),
         supervisor_pid: std::process::id() as i32,
         orphans_reaped: st.shared.reaper.orphans_reaped(),
-        processes: st.shared.processes.iter().map(|p| p.row()).collect(),
+        processes: st
+            .shared
+            .processes
+            .iter()
+            .map(|p| agent_row(&st.shared, p))
+            .collect(),
     })
 }
 
@@ -163,4 +168,26 @@ async fn shutdown(State(st): State<ApiState>) -> Response {
 
 async fn audit(State(st): State<ApiState>) -> Json<crate::audit::AuditReport> {
     Json(crate::audit::run(&st.shared).await)
+}
+
+/// A process's row, with what only an agent has: its operator URL, model and tokens today.
+fn agent_row(shared: &Shared, p: &crate::engine::process::Process) -> super::types::ProcessRow {
+    let mut row = p.row();
+    if let crate::engine::process::Def::Agent(a) = &p.def {
+        row.url = a
+            .gateway_port
+            .map(|port| format!("http://127.0.0.1:{port}"));
+        if let Some(gw) = &shared.gateway {
+            row.model = a.model.clone().or_else(|| {
+                shared
+                    .fleet
+                    .models
+                    .as_ref()
+                    .and_then(|m| m.config.default.clone())
+            });
+            let (agent, _team) = gw.used_today(&a.name, a.team.as_deref());
+            row.tokens_today = Some(agent);
+        }
+    }
+    row
 }

@@ -111,6 +111,15 @@ pub struct ProcessRow {
     /// What is going on, e.g. `restarting in 4s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Agents with a `gateway_port`: where the operator reaches them on the host's loopback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Agents: the model their requests use when they name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Agents: prompt plus completion tokens billed today (UTC), when the fleet has `[models]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_today: Option<u64>,
 }
 
 /// Answer of `GET /v1/ps`.

@@ -258,6 +258,9 @@ impl Process {
                 .map(|t| t.elapsed().as_secs()),
             health: st.health,
             message: st.message.clone(),
+            url: None,
+            model: None,
+            tokens_today: None,
         }
     }
 }
