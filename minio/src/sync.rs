@@ -64,6 +64,10 @@ pub struct SyncReport {
     pub skipped: Vec<String>,
     /// Files that could not be synced this pass and are retried on the next.
     pub failed: Vec<String>,
+    /// Files that changed while they were being uploaded: they go up on the next pass (the
+    /// change that made them differ also schedules it). Not a failure.
+    #[serde(default)]
+    pub retry: Vec<String>,
 }
 
 impl SyncReport {
@@ -488,16 +492,28 @@ impl Syncer {
                     report.uploaded += 1;
                     report.uploaded_bytes += bytes;
                 }
+                // Changed or deleted while it went up: not an error, the next pass takes it.
                 Err(StoreError::Refused(why)) => {
-                    report.failed.push(format!("{p}: {why}"));
+                    report.retry.push(format!("{p}: {why}"));
                     failed_hashes.insert(h);
                 }
                 Err(StoreError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {
                     report
-                        .failed
+                        .retry
                         .push(format!("{p}: deleted while being uploaded"));
+                    failed_hashes.insert(h);
+                }
+                // Swapped for a symlink (ELOOP), or a directory on the way (ENOTDIR), since
+                // the scan: never followed, never uploaded.
+                Err(StoreError::Io { source, .. })
+                    if matches!(source.raw_os_error(), Some(40 | 20))
+                        || source.kind() == std::io::ErrorKind::InvalidInput =>
+                {
+                    report.skipped.push(format!(
+                        "{p}: became a symlink or not a regular file; not uploaded"
+                    ));
                     failed_hashes.insert(h);
                 }
                 Err(e) => return Err(e),

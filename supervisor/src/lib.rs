@@ -4,6 +4,7 @@
 pub mod api;
 pub mod audit;
 pub mod brains;
+pub mod doctor;
 pub mod engine;
 pub mod fleet;
 pub mod netns;

@@ -169,6 +169,17 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check that the node works: processes up and healthy, brains in step with the store,
+    /// room on the disk; exit 1 on any finding.
+    ///
+    /// Checks have stable IDs (CK-DOC-*); each finding says what it concerns and what to do.
+    ///
+    /// Example: clawkeep doctor        clawkeep doctor --json
+    Doctor {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check that the node is locked down as the fleet says; exit 1 on any finding.
     ///
     /// Every check has a stable ID (CK-STATE-*, CK-STORE-*); each finding says what it
@@ -560,9 +571,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("done: now set [store] endpoint and credentials to the new store and restart the fleet");
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Audit { json } => {
+        Cmd::Audit { json } | Cmd::Doctor { json } => {
             let client = Client::new(&state_dir(cli.state_dir))?;
-            let report = client_runtime()?.block_on(client.audit())?;
+            let rt = client_runtime()?;
+            let report = if matches!(cli.command, Cmd::Doctor { .. }) {
+                rt.block_on(client.doctor())?
+            } else {
+                rt.block_on(client.audit())?
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else if report.findings.is_empty() {
@@ -937,6 +953,9 @@ fn sync_pass(
     }
     for x in &r.skipped {
         println!("  not synced: {x}");
+    }
+    for x in &r.retry {
+        println!("  changed meanwhile, goes up next pass: {x}");
     }
     for x in &r.failed {
         println!("  retried later: {x}");

@@ -513,6 +513,21 @@ args = ["-c", '''mkdir -p $HOME/ticks; i=0; while sleep 1; do i=$((i+1)); echo "
     assert!(row["lag_seconds"].as_f64().unwrap() > 30.0, "{st}");
     assert!(row["last_error"].is_string(), "{st}");
 
+    // doctor says what is wrong, and exits 1.
+    let out = sup.cli(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"CK-DOC-001") && ids.contains(&"CK-DOC-003"),
+        "{report}"
+    );
+
     let out = sup.cli(&["start", "store"]);
     assert!(
         out.status.success(),
@@ -537,6 +552,12 @@ args = ["-c", '''mkdir -p $HOME/ticks; i=0; while sleep 1; do i=$((i+1)); echo "
     let st: serde_json::Value =
         serde_json::from_slice(&sup.cli(&["sync", "status", "--json"]).stdout).unwrap();
     assert_eq!(st["healthy"], true, "{st}");
+    let out = sup.cli(&["doctor"]);
+    assert!(
+        out.status.success(),
+        "a working node: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     sup.down();
     drop(scratch);
 }

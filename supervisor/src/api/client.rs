@@ -140,6 +140,11 @@ impl Client {
         Self::check(resp).await.map(drop)
     }
 
+    /// `GET /v1/doctor`.
+    pub async fn doctor(&self) -> Result<crate::audit::AuditReport, ClientError> {
+        self.json(self.http.get(Self::url("/v1/doctor"))).await
+    }
+
     /// `GET /v1/audit`.
     pub async fn audit(&self) -> Result<crate::audit::AuditReport, ClientError> {
         self.json(self.http.get(Self::url("/v1/audit"))).await

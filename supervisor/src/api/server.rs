@@ -49,6 +49,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/processes/{name}/{action}", post(action))
         .route("/v1/shutdown", post(shutdown))
         .route("/v1/audit", get(audit))
+        .route("/v1/doctor", get(doctor))
         .route("/v1/sync", get(super::store::status))
         .route("/v1/sync/{name}/{action}", post(super::store::pass))
         .route("/v1/clone", post(super::store::clone))
@@ -190,4 +191,8 @@ fn agent_row(shared: &Shared, p: &crate::engine::process::Process) -> super::typ
         }
     }
     row
+}
+
+async fn doctor(State(st): State<ApiState>) -> Json<crate::audit::AuditReport> {
+    Json(crate::doctor::run(&st.shared).await)
 }

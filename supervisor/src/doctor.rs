@@ -1,0 +1,106 @@
+//! `clawkeep doctor`: is the node working? Processes up and healthy, brains in step with the
+//! store, room on the state dir's disk. Findings carry stable IDs, what they concern and what
+//! to do, like `clawkeep audit` (which asks instead whether the node is locked down).
+
+use crate::api::types::{Health, State};
+use crate::audit::{finding, AuditReport};
+use crate::engine::Shared;
+
+/// Checks and their meaning; IDs never change meaning once published.
+pub const CHECKS: &[(&str, &str)] = &[
+    (
+        "CK-DOC-001",
+        "every agent and service runs (not stopped, crash-looping or failed)",
+    ),
+    ("CK-DOC-002", "every process with a health check is healthy"),
+    (
+        "CK-DOC-003",
+        "every brain and collection is in step with the store (no error, lag under a minute)",
+    ),
+    (
+        "CK-DOC-004",
+        "the state dir's disk has room (at least 10% and 1 GiB free)",
+    ),
+];
+
+/// Run every check.
+pub async fn run(shared: &Shared) -> AuditReport {
+    let mut findings = Vec::new();
+    for p in &shared.processes {
+        p.refresh();
+        let row = p.row();
+        if row.state != State::Running {
+            let why = row
+                .message
+                .clone()
+                .or_else(|| row.last_exit.as_ref().and_then(|e| e.detail.clone()))
+                .unwrap_or_default();
+            findings.push(finding(
+                "CK-DOC-001",
+                "high",
+                &row.name,
+                format!("{} is {} {why}", row.name, row.state.as_str())
+                    .trim_end()
+                    .to_string(),
+                format!(
+                    "see `clawkeep logs {}`; `clawkeep start {}` once fixed",
+                    row.name, row.name
+                ),
+            ));
+        } else if row.health == Some(Health::Unhealthy) {
+            findings.push(finding(
+                "CK-DOC-002",
+                "high",
+                &row.name,
+                format!("{} fails its health check", row.name),
+                format!("see `clawkeep logs {}`", row.name),
+            ));
+        }
+    }
+    if let Some(b) = &shared.brains {
+        let st = b.status().await;
+        if !st.healthy {
+            findings.push(finding(
+                "CK-DOC-003",
+                "high",
+                &st.endpoint,
+                "the store does not answer: changes wait on this node",
+                "see `clawkeep logs store` (managed) or the store's own logs",
+            ));
+        }
+        for r in st.rows {
+            let lagging = r.lag_seconds.is_some_and(|s| s > 60.0);
+            if r.last_error.is_some() || lagging {
+                let what = match (&r.last_error, r.lag_seconds) {
+                    (Some(e), _) => format!("last sync failed: {e}"),
+                    (None, Some(s)) => format!("{} change(s) waiting for {s:.0}s", r.pending),
+                    _ => String::new(),
+                };
+                findings.push(finding("CK-DOC-003", "medium", format!("{} {}", r.kind, r.name), what, "`clawkeep sync status` shows the detail; `clawkeep sync push NAME` retries now"));
+            }
+        }
+    }
+    let dir = &shared.paths.state_dir;
+    if let Ok(v) = nix::sys::statvfs::statvfs(dir) {
+        let (free, total) = (
+            v.blocks_available() * v.fragment_size(),
+            v.blocks() * v.fragment_size(),
+        );
+        if total > 0 && (free * 10 < total || free < 1 << 30) {
+            findings.push(finding(
+                "CK-DOC-004",
+                "high",
+                dir.display().to_string(),
+                format!("{} MiB free of {} MiB", free >> 20, total >> 20),
+                "free space: logs rotate, but brains, the ledger and the store's data grow",
+            ));
+        }
+    }
+    AuditReport {
+        checks: CHECKS
+            .iter()
+            .map(|(i, d)| (i.to_string(), d.to_string()))
+            .collect(),
+        findings,
+    }
+}
