@@ -426,10 +426,19 @@ args = ["-c", '''mkdir -p $HOME/many; i=0; while [ $i -lt 1000 ]; do echo "file 
         (plain_keys(&rt, &root, "ck-agent-many").len() == 1000).then_some(())
     });
     let home = sup.state.join("agents/many/home");
+    // The new supervisor restarted the agent, which writes its 1,000 files again: once it is
+    // done, one more pass (which `sync push` waits for) must leave the store exactly equal.
     wait_for(
-        Duration::from_secs(30),
-        "the agent to have written everything",
-        || (local_files(&home.join("many")).len() == 1000).then_some(()),
+        Duration::from_secs(60),
+        "the restarted agent to have written everything",
+        || (sup.logs("many").matches("wrote=all").count() >= 2).then_some(()),
+    );
+    let out = sup.cli(&["sync", "push", "many"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
     let local = local_files(&home);
     let remote = rt
