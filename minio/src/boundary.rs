@@ -21,6 +21,12 @@ pub const ALWAYS_EXCLUDED: &[&str] = &[
     "**/.git/**",
     "**/sessions/**",
     "**/.clawkeep-sync/**",
+    // Caches OpenClaw and its tools rebuild on their own (the control UI's assets alone are
+    // 54 MB): not knowledge.
+    "**/.cache/**",
+    "**/.openclaw/cache/**",
+    "**/.openclaw/tmp/**",
+    "**/node_modules/**",
 ];
 
 /// Compiled include/exclude rules for one synced directory.
@@ -81,6 +87,9 @@ mod tests {
             "note.tmp",
             "knowledge/docs/a.md",
             ".clawkeep/blobs/00",
+            ".openclaw/cache/control-ui-assets/index.js",
+            ".cache/openclaw/snapshot.sqlite",
+            "workspace/tool/node_modules/x/index.js",
         ] {
             assert!(b.excludes(Path::new(p), false), "{p} would be uploaded");
         }

@@ -129,6 +129,13 @@ pub fn render(i: &Inputs) -> Value {
         deep_merge(&mut v, layer);
     }
     deep_merge(&mut v, &enforced(i.model, i.context_window));
+    // The `ollama` transport is a plugin: an allow list without it leaves the agent with no
+    // way to reach its model ("No API provider registered for api: ollama").
+    if let Some(Value::Array(allow)) = v.pointer_mut("/plugins/allow") {
+        if !allow.iter().any(|p| p == "ollama") {
+            allow.push(json!("ollama"));
+        }
+    }
     // The provider's model list is clawkeep's alone: a merge would append, so set it.
     if let Some(p) = v.pointer_mut(&format!("/models/providers/{PROVIDER}")) {
         *p = enforced(i.model, i.context_window)["models"]["providers"][PROVIDER].clone();
@@ -154,7 +161,11 @@ mod tests {
         assert_eq!(v["agents"]["defaults"]["timeoutSeconds"], 900);
         assert_eq!(v["agents"]["defaults"]["heartbeat"]["every"], "30m");
         assert_eq!(v["agents"]["defaults"]["model"]["primary"], "clawkeep/tiny");
-        assert_eq!(v["plugins"]["allow"][0], "memory-core");
+        assert_eq!(
+            v["plugins"]["allow"],
+            json!(["memory-core", "ollama"]),
+            "the model transport stays allowed"
+        );
         assert_eq!(v["gateway"]["bind"], "loopback", "enforced");
         assert_eq!(
             v["models"]["providers"]["clawkeep"]["models"][0]["contextWindow"],
