@@ -26,7 +26,8 @@ fn free_port() -> u16 {
     }
 }
 
-fn store_section(data_dir: &Path) -> String {
+/// The `[store]` section of a managed Garage on free ports, and its S3 port.
+fn store_section(data_dir: &Path) -> (String, u16) {
     let port = free_port();
     let admin = loop {
         let a = free_port();
@@ -34,7 +35,7 @@ fn store_section(data_dir: &Path) -> String {
             break a;
         }
     };
-    format!(
+    let text = format!(
         r#"
 [store]
 managed = {{ kind = "garage", binary = "{bin}", data_dir = "{dir}", port = {port}, admin_port = {admin} }}
@@ -43,28 +44,44 @@ reconcile = "3s"
 "#,
         bin = s3::garage_bin().display(),
         dir = data_dir.display(),
-    )
+    );
+    (text, port)
 }
 
 /// The store as root sees it, from the secrets clawkeep generated (0600 in the data dir).
-fn root_store(data_dir: &Path, fleet: &Path) -> Store {
+fn root_store(data_dir: &Path, port: u16) -> Store {
     let secrets: GarageSecrets =
         serde_json::from_slice(&std::fs::read(data_dir.join("secrets.json")).unwrap()).unwrap();
-    let text = std::fs::read_to_string(fleet).unwrap();
-    let port: u16 = text
-        .split("port = ")
-        .nth(1)
-        .unwrap()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
     Store::connect(
         &format!("http://127.0.0.1:{port}"),
         "us-east-1",
         &secrets.root,
     )
+}
+
+/// `clawkeep up` on `agents` with a managed Garage, the store as root sees it, a runtime to
+/// talk to it, and the store's data dir (in `scratch`, to be dropped after `sup`).
+struct StoreFleet {
+    sup: Supervisor,
+    root: Store,
+    rt: tokio::runtime::Runtime,
+    data: std::path::PathBuf,
+    scratch: support::Scratch,
+}
+
+fn start(tag: &str, agents: &str) -> StoreFleet {
+    let scratch = support::Scratch::new(&format!("{tag}-data"));
+    let data = scratch.dir.join("store");
+    let (section, port) = store_section(&data);
+    let sup = Supervisor::start(tag, &format!("{section}\n{agents}"));
+    let root = root_store(&data, port);
+    StoreFleet {
+        sup,
+        root,
+        rt: rt(),
+        data,
+        scratch,
+    }
 }
 
 fn plain_keys(rt: &tokio::runtime::Runtime, store: &Store, bucket: &str) -> Vec<String> {
@@ -121,29 +138,29 @@ fn rt() -> tokio::runtime::Runtime {
 
 #[test]
 fn brains_sync_within_seconds_shared_knowledge_is_enforced_and_down_pushes_the_rest() {
-    let scratch = support::Scratch::new("store-data");
-    let data = scratch.dir.join("store");
-    let body = format!(
-        r#"{store}
-[[agent]]
+    let StoreFleet {
+        mut sup,
+        root,
+        rt,
+        data,
+        scratch,
+    } = start(
+        "store",
+        r#"[[agent]]
 name = "writer"
 command = "/bin/sh"
 args = ["-c", '''echo first > $HOME/notes.md; mkdir -p $HOME/credentials; echo TOKEN > $HOME/credentials/token; echo db > $HOME/state.sqlite; echo shared-by-writer > $HOME/knowledge/docs/shared.md && echo shared=ok; while sleep 1; do :; done''']
-knowledge = {{ docs = "rw" }}
+knowledge = { docs = "rw" }
 
 [[agent]]
 name = "reader"
 command = "/bin/sh"
 args = ["-c", '''echo x > $HOME/knowledge/docs/mine.md 2>&1 || echo write=refused; while sleep 0.3; do [ -f $HOME/knowledge/docs/shared.md ] && echo seen=$(cat $HOME/knowledge/docs/shared.md) && break; done; while sleep 1; do :; done''']
-knowledge = {{ docs = "ro" }}
+knowledge = { docs = "ro" }
 "#,
-        store = store_section(&data)
     );
-    let mut sup = Supervisor::start("store", &body);
-    let rt = rt();
     sup.wait_state("writer", "running", Duration::from_secs(60));
     sup.wait_state("reader", "running", Duration::from_secs(60));
-    let root = root_store(&data, &sup.dir.fleet);
 
     // A write inside the workspace is in the store within 5 s.
     let t0 = Instant::now();
@@ -387,21 +404,21 @@ fn local_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 
 #[test]
 fn kill_9_during_a_push_of_1000_files_loses_nothing() {
-    let scratch = support::Scratch::new("store-kill-data");
-    let data = scratch.dir.join("store");
-    let body = format!(
-        r#"{store}
-[[agent]]
+    let StoreFleet {
+        mut sup,
+        root,
+        rt,
+        data: _,
+        scratch,
+    } = start(
+        "store-kill",
+        r#"[[agent]]
 name = "many"
 command = "/bin/sh"
 args = ["-c", '''mkdir -p $HOME/many; i=0; while [ $i -lt 1000 ]; do echo "file $i of many" > $HOME/many/f$i.md; i=$((i+1)); done; echo wrote=all; while sleep 1; do :; done''']
 "#,
-        store = store_section(&data)
     );
-    let mut sup = Supervisor::start("store-kill", &body);
-    let rt = rt();
     sup.wait_state("many", "running", Duration::from_secs(60));
-    let root = root_store(&data, &sup.dir.fleet);
     // Wait until a push is under way (some files in the store, not all), then kill -9.
     let n = wait_for(Duration::from_secs(60), "a push in progress", || {
         let n = plain_keys(&rt, &root, "ck-agent-many").len();
@@ -483,21 +500,21 @@ args = ["-c", '''mkdir -p $HOME/many; i=0; while [ $i -lt 1000 ]; do echo "file 
 
 #[test]
 fn the_store_away_for_60_seconds_loses_nothing_and_the_agent_keeps_running() {
-    let scratch = support::Scratch::new("store-away-data");
-    let data = scratch.dir.join("store");
-    let body = format!(
-        r#"{store}
-[[agent]]
+    let StoreFleet {
+        mut sup,
+        root,
+        rt,
+        data: _,
+        scratch,
+    } = start(
+        "store-away",
+        r#"[[agent]]
 name = "ticker"
 command = "/bin/sh"
 args = ["-c", '''mkdir -p $HOME/ticks; i=0; while sleep 1; do i=$((i+1)); echo "tick $i" > $HOME/ticks/t$i.md; echo "latest $i" > $HOME/latest.md; done''']
 "#,
-        store = store_section(&data)
     );
-    let mut sup = Supervisor::start("store-away", &body);
-    let rt = rt();
     let pid = sup.wait_state("ticker", "running", Duration::from_secs(60))["pid"].clone();
-    let root = root_store(&data, &sup.dir.fleet);
     wait_for(
         Duration::from_secs(20),
         "the first ticks in the store",
@@ -573,22 +590,22 @@ args = ["-c", '''mkdir -p $HOME/ticks; i=0; while sleep 1; do i=$((i+1)); echo "
 
 #[test]
 fn migrate_copies_every_brain_and_its_history_to_another_store() {
-    let scratch = support::Scratch::new("store-move-data");
-    let data = scratch.dir.join("store");
-    let body = format!(
-        r#"{store}
-[[agent]]
+    let StoreFleet {
+        sup,
+        root,
+        rt,
+        data: _,
+        scratch,
+    } = start(
+        "store-move",
+        r#"[[agent]]
 name = "solo"
 command = "/bin/sh"
 args = ["-c", '''echo "remember this" > $HOME/MEMORY.md; echo doc > $HOME/knowledge/docs/d.md; while sleep 1; do :; done''']
-knowledge = {{ docs = "rw" }}
+knowledge = { docs = "rw" }
 "#,
-        store = store_section(&data)
     );
-    let sup = Supervisor::start("store-move", &body);
-    let rt = rt();
     sup.wait_state("solo", "running", Duration::from_secs(60));
-    let root = root_store(&data, &sup.dir.fleet);
     wait_for(Duration::from_secs(10), "MEMORY.md in the store", || {
         get(&rt, &root, "ck-agent-solo", "MEMORY.md").map(|_| ())
     });
