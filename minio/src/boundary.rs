@@ -17,6 +17,8 @@ pub const ALWAYS_EXCLUDED: &[&str] = &[
     "**/*.db-wal",
     "**/*.db-shm",
     "**/*.bak",
+    // Private keys (OpenClaw keeps one that fingerprints its config journal): credentials.
+    "**/*.key",
     "**/*.lock",
     "**/.git/**",
     "**/sessions/**",

@@ -54,6 +54,7 @@ fn main() {
         tmp_size: 16 << 20,
         knowledge: Vec::new(),
         secrets_tmpfs: false,
+        runtime: None,
     };
     let spec = bundle::spec(&plan).expect("spec");
     bundle::prepare_rootfs(&spec).expect("rootfs");

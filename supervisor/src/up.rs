@@ -37,6 +37,16 @@ pub enum UpError {
         #[source]
         source: std::io::Error,
     },
+    /// An agent's `nofile` is above what this process may give it.
+    #[error("an agent asks for nofile = {want}, above this process's open-file hard limit {hard}, and raising it failed: {error} (hint: lower nofile to at most {hard} in the fleet file, or run clawkeep with CAP_SYS_RESOURCE and fs.nr_open >= {want})")]
+    Nofile {
+        /// The largest `nofile` of the fleet's agents.
+        want: u64,
+        /// The hard limit in force.
+        hard: u64,
+        /// Why raising it failed (in the message; not a source, so it is said once).
+        error: nix::Error,
+    },
     /// The engine failed to start.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
@@ -95,6 +105,7 @@ pub fn run(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
     std::fs::write(&lock_path, format!("{}\n", std::process::id()))
         .map_err(io("write", &lock_path))?;
 
+    raise_nofile(&fleet)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("clawkeep")
@@ -109,6 +120,34 @@ pub fn run(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
         tracing::info!("pid 1: powering off");
         pid1::power_off();
     }
+    Ok(())
+}
+
+/// Agents set RLIMIT_NOFILE inside their user namespace, where the hard limit can only be
+/// lowered: lift this process's hard limit (inherited by every sandbox) to the largest
+/// `nofile` of the fleet first. Node asks for many descriptors; 65536 is common.
+fn raise_nofile(fleet: &Fleet) -> Result<(), UpError> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let want = fleet
+        .agents
+        .iter()
+        .map(|a| a.resources.nofile)
+        .max()
+        .unwrap_or(0);
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|error| UpError::Nofile {
+        want,
+        hard: 0,
+        error,
+    })?;
+    if want <= hard {
+        return Ok(());
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, soft, want).map_err(|error| UpError::Nofile {
+        want,
+        hard,
+        error,
+    })?;
+    tracing::info!("raised the open-file hard limit from {hard} to {want} for the agents");
     Ok(())
 }
 

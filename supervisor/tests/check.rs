@@ -185,6 +185,16 @@ fn openclaw_settings_cannot_change_what_clawkeep_enforces() {
 }
 
 #[test]
+fn openclaw_runtime_pins_and_workspace_seeds() {
+    insta::assert_snapshot!("openclaw_runtime", check_fails("openclaw-runtime.toml"));
+    insta::assert_snapshot!(
+        "openclaw_not_installed",
+        check_fails("openclaw-not-installed.toml")
+    );
+    insta::assert_snapshot!("openclaw_unpinned", check_fails("openclaw-unpinned.toml"));
+}
+
+#[test]
 fn egress_entries_are_host_and_port() {
     insta::assert_snapshot!("egress", check_fails("egress.toml"));
 }

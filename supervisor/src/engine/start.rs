@@ -28,6 +28,10 @@ impl Paths {
     pub fn agent(&self, name: &str) -> PathBuf {
         self.state_dir.join("agents").join(name)
     }
+    /// An OpenClaw agent's gateway token (root-only, outside its home).
+    pub fn token(&self, name: &str) -> PathBuf {
+        self.agent(name).join(crate::openclaw::token::FILE)
+    }
     /// The control socket.
     pub fn socket(&self) -> PathBuf {
         self.state_dir.join(crate::api::SOCKET)
@@ -118,6 +122,14 @@ pub fn agent_plan(fleet: &Fleet, agent: &Agent, paths: &Paths) -> SandboxPlan {
             } else {
                 super::egress::proxy_env()
             })
+            .chain(
+                fleet
+                    .openclaw
+                    .iter()
+                    .flat_map(|_| crate::openclaw::provision::env())
+                    // What the fleet file sets wins.
+                    .filter(|(k, _)| !agent.command.env.contains_key(k)),
+            )
             .collect(),
         cpu: agent.resources.cpu,
         memory: agent.resources.memory,
@@ -137,6 +149,7 @@ pub fn agent_plan(fleet: &Fleet, agent: &Agent, paths: &Paths) -> SandboxPlan {
             .collect(),
         secrets_tmpfs: !agent.secrets.is_empty()
             && agent.secrets_as == crate::secrets::SecretsAs::Files,
+        runtime: fleet.openclaw.as_ref().map(|r| r.path.clone()),
     }
 }
 
@@ -151,7 +164,9 @@ pub fn write_agent_bundle(
     make_traversable(&paths.state_dir.join("agents"))?;
     make_traversable(&paths.agent(&agent.name))?;
     bundle::prepare_home(&plan.home, plan.host_id)?;
-    if let Some(soul) = &agent.soul {
+    if fleet.openclaw.is_some() {
+        provision_openclaw(fleet, agent, paths, &plan)?;
+    } else if let Some(soul) = &agent.soul {
         let dst = plan.home.join("SOUL.md");
         if dst.symlink_metadata().is_err() {
             std::fs::copy(soul, &dst).map_err(|e| io("copy soul to", &dst, e))?;
@@ -166,6 +181,54 @@ pub fn write_agent_bundle(
     Ok(dir)
 }
 
+/// The openclaw.json an agent gets: clawkeep's template, the fleet's settings, the enforced
+/// keys, with the agent's model (or the gateway's default) as its primary model.
+pub fn openclaw_config(fleet: &Fleet, agent: &Agent) -> serde_json::Value {
+    let models = fleet.models.as_ref();
+    let model = agent
+        .model
+        .clone()
+        .or_else(|| models.and_then(|m| m.config.default.clone()))
+        .unwrap_or_else(|| "default".into());
+    let context_window = models
+        .and_then(|m| m.config.context_window)
+        // What the gateway reports when [models] sets none (ollama::route).
+        .unwrap_or(32_768);
+    crate::openclaw::config::render(&crate::openclaw::config::Inputs {
+        model: &model,
+        context_window,
+        defaults: None,
+        own: agent.openclaw.as_ref(),
+    })
+}
+
+/// Write an OpenClaw agent's `~/.openclaw` (config every start, workspace seeds once).
+fn provision_openclaw(
+    fleet: &Fleet,
+    agent: &Agent,
+    paths: &Paths,
+    plan: &SandboxPlan,
+) -> Result<(), SandboxError> {
+    let config = openclaw_config(fleet, agent);
+    let seeds: Vec<(String, PathBuf)> = agent
+        .soul
+        .iter()
+        .map(|s| ("SOUL.md".to_string(), s.clone()))
+        .chain(agent.workspace.iter().cloned())
+        .collect();
+    let done = crate::openclaw::provision::provision(&crate::openclaw::provision::Provision {
+        home: &plan.home,
+        scratch: &paths.agent(&agent.name),
+        owner: plan.host_id,
+        config: &config,
+        seeds: &seeds,
+    })?;
+    if !done.seeded.is_empty() {
+        tracing::info!(agent = %agent.name, files = ?done.seeded, "seeded the OpenClaw workspace");
+    }
+    Ok(())
+}
+
 /// Prepare and clone an agent's sandbox, paused.
 pub fn agent(
     fleet: &Fleet,
@@ -175,8 +238,15 @@ pub fn agent(
 ) -> Result<Prepared, SandboxError> {
     // First: a secret declared but not set stops the start before anything is made.
     let store = crate::secrets::Store::new(&paths.state_dir);
-    let payload =
+    let mut payload =
         crate::secrets::inject::for_agent(&store, &agent.name, &agent.secrets, agent.secrets_as)?;
+    if fleet.openclaw.is_some() {
+        let token = crate::openclaw::token::load_or_mint(&paths.token(&agent.name))?;
+        payload.env.push((
+            crate::openclaw::token::ENV.into(),
+            crate::secrets::Value::new(token),
+        ));
+    }
     let secrets = if payload.is_empty() {
         None
     } else {

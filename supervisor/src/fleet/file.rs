@@ -62,6 +62,18 @@ pub struct RuntimeFile {
     /// are relative to the fleet file).
     #[schemars(example = &"rootfs")]
     pub rootfs: Option<String>,
+    /// Exact OpenClaw version every agent runs: an installed runtime (`clawkeep runtime
+    /// install`) with this version is mounted read-only at /opt/openclaw in each sandbox, and
+    /// agents without a command run its gateway.
+    #[schemars(example = &"2026.9.6")]
+    pub openclaw: Option<String>,
+    /// Node version the runtime must carry: a major ("24") or an exact version ("24.21.0").
+    #[schemars(example = &"24")]
+    pub node: Option<String>,
+    /// Directory of installed runtimes (default /var/lib/clawkeep/runtimes, where `clawkeep
+    /// runtime install` puts them).
+    #[schemars(example = &"/var/lib/clawkeep/runtimes")]
+    pub runtimes: Option<String>,
 }
 
 /// Restart policy of a process.
@@ -233,6 +245,10 @@ pub struct AgentFile {
     /// Markdown file copied to the agent's home as SOUL.md on first start.
     #[schemars(example = &"souls/research.md")]
     pub soul: Option<String>,
+    /// More files for an OpenClaw agent's workspace on first start, by name: "AGENTS.md",
+    /// "USER.md", "IDENTITY.md" (afterwards the brain from the store wins).
+    #[schemars(example = &serde_json::json!({"USER.md": "lab/USER.md"}))]
+    pub workspace: Option<BTreeMap<String, String>>,
     /// Port on the host's loopback forwarded to 127.0.0.1:18789 inside the agent.
     #[schemars(example = 18789)]
     pub gateway_port: Option<u16>,

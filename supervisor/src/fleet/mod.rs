@@ -8,6 +8,7 @@ mod host;
 mod models;
 mod names;
 mod resolve;
+pub mod runtime;
 mod schema_check;
 mod secrets;
 mod settings;
@@ -40,6 +41,8 @@ pub struct Fleet {
     pub node: Node,
     /// Absolute path of the agents' read-only root filesystem.
     pub rootfs: PathBuf,
+    /// The pinned OpenClaw runtime, when `[runtime] openclaw` is set.
+    pub openclaw: Option<runtime::OpenclawRuntime>,
     /// Agents in file order.
     pub agents: Vec<Agent>,
     /// Services in file order.
@@ -170,8 +173,11 @@ pub struct Agent {
     pub index: u32,
     /// Team, if any.
     pub team: Option<String>,
-    /// SOUL.md source (absolute), copied into the home on first start.
+    /// SOUL.md source (absolute), copied into the home (an OpenClaw agent: its workspace) on
+    /// first start.
     pub soul: Option<PathBuf>,
+    /// More workspace files of an OpenClaw agent (name, absolute source), on first start.
+    pub workspace: Vec<(String, PathBuf)>,
     /// Host loopback port forwarded to the agent's 127.0.0.1:18789.
     pub gateway_port: Option<u16>,
     /// What runs inside.

@@ -34,6 +34,9 @@ pub(crate) struct Resolver<'a> {
     path_var: OsString,
     /// Problems found so far.
     diags: Vec<Diagnostic>,
+    /// The pinned OpenClaw runtime on the host, once resolved: programs under
+    /// /opt/openclaw are looked up there.
+    runtime: Option<PathBuf>,
 }
 
 impl<'a> Resolver<'a> {
@@ -46,6 +49,7 @@ impl<'a> Resolver<'a> {
             shown_dir,
             path_var: std::env::var_os("PATH").unwrap_or_default(),
             diags: Vec::new(),
+            runtime: None,
         }
     }
 
@@ -80,6 +84,11 @@ impl<'a> Resolver<'a> {
         self.base_dir
     }
 
+    /// A path from the file as the user would name it (relative to where they ran clawkeep).
+    pub(crate) fn shown(&self, written: &str) -> PathBuf {
+        self.shown_dir.join(written)
+    }
+
     /// A path from the file, made absolute against the fleet file's directory.
     pub(crate) fn absolute(&self, written: &str) -> PathBuf {
         self.base_dir.join(written)
@@ -103,6 +112,8 @@ impl<'a> Resolver<'a> {
     ) -> Result<Fleet, Vec<Diagnostic>> {
         let node = self.node(&file.node, file.agent.len());
         let rootfs = self.rootfs(file);
+        let openclaw = self.openclaw_runtime(file);
+        self.runtime = openclaw.as_ref().map(|r| r.path.clone());
         let defaults_at = key_path!["defaults"];
         let defaults = self.settings(&file.defaults, &defaults_at);
         self.check_backoff_order(&defaults.restart, &defaults.restart, &defaults_at);
@@ -114,7 +125,11 @@ impl<'a> Resolver<'a> {
             .agent
             .iter()
             .enumerate()
-            .map(|(i, a)| self.agent(i, a, &defaults, rootfs.as_deref()))
+            .map(|(i, a)| {
+                // Pinned, even if not installed: no cascade of "no command" reports.
+                let pinned = file.runtime.openclaw.is_some();
+                self.agent(i, a, &defaults, rootfs.as_deref(), pinned)
+            })
             .collect();
         let mut services: Vec<Service> = file
             .service
@@ -135,6 +150,7 @@ impl<'a> Resolver<'a> {
             path: fleet_path,
             node,
             rootfs: rootfs.unwrap_or_default(),
+            openclaw,
             agents,
             services,
             models,
@@ -279,28 +295,38 @@ impl<'a> Resolver<'a> {
             );
             return;
         }
-        let Some(root) = rootfs else {
-            return;
+        let runtime_prefix = format!("{}/", super::runtime::MOUNT);
+        let (root, command_in, key) = match (&self.runtime, command.strip_prefix(&runtime_prefix)) {
+            (Some(rt), Some(rest)) => (rt.clone(), format!("/{rest}"), "runtime"),
+            _ => match rootfs {
+                Some(r) => (r.to_path_buf(), command.to_string(), "rootfs"),
+                None => return,
+            },
         };
-        match host::in_rootfs(root, command) {
+        let command_shown = command;
+        let command = command_in.as_str();
+        match host::in_rootfs(&root, command) {
             None => self.at_value(
                 path,
-                format!("{what} {command:?} leaves the runtime rootfs"),
+                format!("{what} {command_shown:?} leaves the runtime {key}"),
                 "remove the '..' parts",
             ),
             Some(p) if !host::exists_no_follow(&p) => {
-                let written = self
-                    .spans
-                    .str_at(&key_path!["runtime", "rootfs"])
-                    .unwrap_or_default();
-                let shown = self
-                    .shown_dir
-                    .join(written)
-                    .join(command.trim_start_matches('/'));
+                let shown = if key == "runtime" {
+                    p.clone()
+                } else {
+                    let written = self
+                        .spans
+                        .str_at(&key_path!["runtime", "rootfs"])
+                        .unwrap_or_default();
+                    self.shown_dir
+                        .join(written)
+                        .join(command.trim_start_matches('/'))
+                };
                 self.at_value(
                     path,
                     format!(
-                        "{what} {command:?} is not in the runtime rootfs: {} does not exist",
+                        "{what} {command_shown:?} is not in the runtime {key}: {} does not exist",
                         shown.display()
                     ),
                     "install it into the rootfs, or fix the path",
@@ -308,6 +334,76 @@ impl<'a> Resolver<'a> {
             }
             Some(_) => {}
         }
+    }
+
+    /// An agent's `workspace` files: known OpenClaw workspace names, existing files, and only
+    /// in a fleet that pins OpenClaw.
+    fn workspace_files(
+        &mut self,
+        file: &AgentFile,
+        at: &[Seg],
+        openclaw: bool,
+    ) -> Vec<(String, PathBuf)> {
+        const NAMES: &[&str] = &[
+            "AGENTS.md",
+            "USER.md",
+            "IDENTITY.md",
+            "TOOLS.md",
+            "HEARTBEAT.md",
+            "MEMORY.md",
+        ];
+        let Some(files) = &file.workspace else {
+            return Vec::new();
+        };
+        let ws_at = sub(at, &["workspace"]);
+        if !openclaw {
+            let what = self.what(&ws_at);
+            self.at_key(
+                &ws_at,
+                format!(
+                    "{what} seeds an OpenClaw workspace, but the fleet pins no OpenClaw runtime"
+                ),
+                "add openclaw = \"<version>\" under [runtime], or remove workspace",
+            );
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (name, written) in files {
+            let key_at = sub(&ws_at, &[name.as_str()]);
+            let what = self.what(&ws_at);
+            if name == "SOUL.md" {
+                self.at_key(
+                    &key_at,
+                    format!("{what}: SOUL.md comes from the agent's soul key"),
+                    "move it to soul = \"<file>\" in this [[agent]]",
+                );
+                continue;
+            }
+            if !NAMES.contains(&name.as_str()) {
+                self.at_key(
+                    &key_at,
+                    format!("{what}: {name:?} is not an OpenClaw workspace file clawkeep seeds"),
+                    format!("use one of {}", NAMES.join(", ")),
+                );
+                continue;
+            }
+            let path = self.absolute(written);
+            let problem = match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => {
+                    out.push((name.clone(), path));
+                    continue;
+                }
+                Ok(_) => "is not a file",
+                Err(_) => "does not exist",
+            };
+            let looked = self.looked_for(written);
+            self.at_value(
+                &key_at,
+                format!("{what}: {name} source {written:?} {problem}{looked}"),
+                "create the file or fix the path; relative paths start at the fleet file's directory",
+            );
+        }
+        out
     }
 
     /// Names of agents and services: present, DNS labels, unique across both kinds (the later
@@ -378,17 +474,18 @@ impl<'a> Resolver<'a> {
         file: &AgentFile,
         defaults: &SettingsLayer,
         rootfs: Option<&Path>,
+        openclaw: bool,
     ) -> Agent {
         let at = key_path!["agent", i];
         let own = self.settings(&file.settings, &at);
         match &own.command {
             Some(command) => self.agent_command(command, rootfs, &sub(&at, &["command"])),
-            None if defaults.command.is_none() => {
+            None if defaults.command.is_none() && !openclaw => {
                 let section = self.section(&at);
                 self.at_value(
                     &at,
                     format!("{section} has no command"),
-                    "set command = \"/path/in/rootfs\" in [defaults] or in this [[agent]]",
+                    "set command = \"/path/in/rootfs\" in [defaults] or in this [[agent]], or pin OpenClaw with [runtime] openclaw = \"<version>\" to run its gateway",
                 );
             }
             None => {}
@@ -413,15 +510,25 @@ impl<'a> Resolver<'a> {
             );
             None
         });
+        let workspace = self.workspace_files(file, &at, openclaw);
+        let (program, args) = match (&merged.command, openclaw) {
+            (Some(p), _) => (p.clone(), merged.args.clone().unwrap_or_default()),
+            (None, true) => {
+                let (p, a) = super::runtime::OpenclawRuntime::gateway_command();
+                (p, merged.args.clone().unwrap_or(a))
+            }
+            (None, false) => (String::new(), merged.args.clone().unwrap_or_default()),
+        };
         Agent {
             name: file.name.clone().unwrap_or_default(),
             index: u32::try_from(i).unwrap_or(u32::MAX),
             team: merged.team.clone(),
             soul,
+            workspace,
             gateway_port: file.gateway_port,
             command: Command {
-                program: merged.command.clone().unwrap_or_default(),
-                args: merged.args.clone().unwrap_or_default(),
+                program,
+                args,
                 env: merged.env.clone(),
             },
             resources: merged.resources(),

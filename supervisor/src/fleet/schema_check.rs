@@ -467,7 +467,7 @@ health.http = "http://127.0.0.1:9000/"
             check_text(text),
             [
                 r#"2:1: [node]: unknown key "nmae" (did you mean "name"?)"#,
-                r#"4:1: [runtime]: unknown key "frobnicate" (allowed keys: rootfs)"#,
+                r#"4:1: [runtime]: unknown key "frobnicate" (allowed keys: node, openclaw, rootfs, runtimes)"#,
                 r#"7:1: [[agent]] "a": unknown key "memroy" (did you mean "memory"?)"#,
                 r#"8:9: [[agent]] "a": unknown key "initl" in backoff (did you mean "initial"?)"#,
                 r#"9:2: unknown top-level key "servce" (did you mean "service"?)"#,

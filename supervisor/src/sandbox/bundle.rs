@@ -16,6 +16,8 @@ use super::{seccomp, SandboxError};
 
 /// Where the agent's writable home is mounted inside the sandbox.
 pub const AGENT_HOME: &str = "/home/agent";
+/// Where an installed OpenClaw runtime appears inside the sandbox.
+pub const RUNTIME_MOUNT: &str = crate::fleet::runtime::MOUNT;
 
 /// Ids mapped into each sandbox: 0..ID_RANGE inside are host ids base..base+ID_RANGE.
 pub const ID_RANGE: u32 = 65536;
@@ -82,6 +84,8 @@ pub struct SandboxPlan {
     /// Mount a small tmpfs at [`crate::secrets::SECRETS_DIR`] for the init to put the
     /// agent's secrets in (as files); the values never appear in the spec.
     pub secrets_tmpfs: bool,
+    /// An installed runtime (Node + OpenClaw) bound read-only at `/opt/openclaw`, if any.
+    pub runtime: Option<PathBuf>,
 }
 
 fn spec_err(e: impl std::fmt::Display) -> SandboxError {
@@ -100,11 +104,16 @@ fn mnt(dest: &str, typ: &str, source: &str, opts: &[&str]) -> Result<Mount, Sand
 
 /// Build the OCI runtime spec of an agent's sandbox.
 pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
-    let mut env = vec![
-        format!("PATH={PATH}"),
-        format!("HOME={AGENT_HOME}"),
-        format!("HOSTNAME={}", p.name),
-    ];
+    // The plan's own variables replace the defaults (a name twice in envp is ambiguous).
+    let mut env: Vec<String> = [
+        ("PATH", PATH.to_string()),
+        ("HOME", AGENT_HOME.to_string()),
+        ("HOSTNAME", p.name.clone()),
+    ]
+    .into_iter()
+    .filter(|(k, _)| !p.env.iter().any(|(pk, _)| pk == k))
+    .map(|(k, v)| format!("{k}={v}"))
+    .collect();
     env.extend(p.env.iter().map(|(k, v)| format!("{k}={v}")));
     let none = oci_spec::runtime::Capabilities::new;
     let no_caps = LinuxCapabilitiesBuilder::default()
@@ -212,6 +221,15 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
             "bind",
             &dir.to_string_lossy(),
             &["rbind", "nosuid", "nodev", mode],
+        )?);
+    }
+    if let Some(rt) = &p.runtime {
+        // Content-addressed and read-only on the host too; nosuid/nodev like the rootfs.
+        mounts.push(mnt(
+            RUNTIME_MOUNT,
+            "bind",
+            &rt.to_string_lossy(),
+            &["rbind", "nosuid", "nodev", "ro"],
         )?);
     }
     if p.secrets_tmpfs {
@@ -346,12 +364,22 @@ pub fn prepare_rootfs(spec: &Spec) -> Result<(), SandboxError> {
         });
     }
     reachable_by_others(&root)?;
+    if let Some(rt) = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .find(|m| m.destination() == Path::new(RUNTIME_MOUNT))
+        .and_then(|m| m.source().clone())
+    {
+        reachable_by_others(&rt)?;
+    }
     for m in spec.mounts().iter().flatten() {
         // Only top-level mounts: /dev/pts etc. live in the /dev tmpfs, made at start.
         let dest = m.destination();
         if dest.parent() != Some(Path::new("/"))
             && !dest.starts_with("/home")
             && dest != Path::new(crate::secrets::SECRETS_DIR)
+            && dest != Path::new(RUNTIME_MOUNT)
         {
             continue;
         }
@@ -376,7 +404,7 @@ pub fn reachable_by_others(path: &Path) -> Result<(), SandboxError> {
             return Err(SandboxError::Io {
                 path: dir.to_path_buf(),
                 what: format!(
-                    "the agents cannot reach their rootfs {} through",
+                    "the agents cannot reach {} through",
                     path.display()
                 ),
                 source: std::io::Error::new(
@@ -449,6 +477,7 @@ mod tests {
             tmp_size: 16 << 20,
             knowledge: Vec::new(),
             secrets_tmpfs: false,
+            runtime: None,
         }
     }
 
