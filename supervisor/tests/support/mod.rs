@@ -171,13 +171,18 @@ impl Drop for FleetDir {
 
 impl FleetDir {
     pub fn new(tag: &str, body: &str) -> Self {
+        Self::with_runtime(tag, "", body)
+    }
+
+    /// Like [`FleetDir::new`] with more `[runtime]` lines (e.g. an OpenClaw pin).
+    pub fn with_runtime(tag: &str, runtime: &str, body: &str) -> Self {
         let scratch = Scratch::new(tag);
         let rootfs = rootfs(&scratch.dir);
         let state = scratch.dir.join("state");
         let cgroup = unique_cgroup();
         let fleet = scratch.dir.join("fleet.toml");
         let text = format!(
-            "[node]\nname = \"test-{tag}\"\nstate_dir = \"{}\"\ncgroup = \"{cgroup}\"\n\n[runtime]\nrootfs = \"{}\"\n\n{body}",
+            "[node]\nname = \"test-{tag}\"\nstate_dir = \"{}\"\ncgroup = \"{cgroup}\"\n\n[runtime]\nrootfs = \"{}\"\n{runtime}\n\n{body}",
             state.display(),
             rootfs.display()
         );
@@ -202,14 +207,7 @@ impl Supervisor {
     /// state dir); returns once the control socket answers.
     pub fn start_in(dir: FleetDir) -> Self {
         let stderr = dir.scratch.dir.join("supervisor.log");
-        let child = Command::new(clawkeep())
-            .arg("up")
-            .arg(&dir.fleet)
-            .env("CLAWKEEP_LOG", "info")
-            .stdout(std::fs::File::create(dir.scratch.dir.join("supervisor.out")).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
+        let child = Self::spawn(&dir, &stderr);
         let (state, cgroup) = (dir.state.clone(), dir.cgroup.clone());
         let mut s = Supervisor {
             child,
@@ -218,6 +216,38 @@ impl Supervisor {
             cgroup,
             stderr,
         };
+        s.wait_for_socket();
+        s
+    }
+
+    fn spawn(dir: &FleetDir, stderr: &Path) -> std::process::Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(stderr)
+            .unwrap();
+        Command::new(clawkeep())
+            .arg("up")
+            .arg(&dir.fleet)
+            .env("CLAWKEEP_LOG", "info")
+            .stdout(std::fs::File::create(dir.scratch.dir.join("supervisor.out")).unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    /// `clawkeep up` the same fleet again after [`Supervisor::down`] (its log continues).
+    pub fn up_again(&mut self) {
+        assert!(
+            matches!(self.child.try_wait(), Ok(Some(_))),
+            "the first supervisor is still running"
+        );
+        self.child = Self::spawn(&self.dir, &self.stderr);
+        self.wait_for_socket();
+    }
+
+    fn wait_for_socket(&mut self) {
+        let s = self;
         let sock = s.state.join("clawkeep.sock");
         wait_for(Duration::from_secs(20), "the control socket", || {
             if let Ok(Some(st)) = s.child.try_wait() {
@@ -225,7 +255,6 @@ impl Supervisor {
             }
             (sock.exists() && s.cli(&["ps"]).status.success()).then_some(())
         });
-        s
     }
 
     /// The supervisor's stderr so far.
