@@ -834,3 +834,55 @@ async fn an_agent_limited_to_one_request_at_a_time_waits_for_its_own() {
     // ...limited to one, the agent's second request waits for its first.
     assert_eq!(finish_order(&t, "one").await, ["long", "short"]);
 }
+
+/// OpenClaw's Ollama transport sets no `num_predict`: the gateway's cap does, in the
+/// upstream's dialect, and lowers larger limits to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_without_a_limit_stop_at_max_output_tokens() {
+    let llama = LlamaServer::start().await;
+    let mut cfg = config(&[llama.url()]);
+    cfg.max_output_tokens = Some(5);
+    let t = TestGateway::start(cfg, Settings::default(), vec![caller("a")]).await;
+    let msgs = json!([{"role": "user", "content": Q}]);
+
+    // Ollama dialect without num_predict, as OpenClaw sends it.
+    let (s, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": msgs, "stream": false}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["eval_count"], 5, "{body}");
+    assert_eq!(v["done_reason"], "length", "{body}");
+
+    // OpenAI dialect: a smaller limit passes, a larger one is lowered.
+    for (asked, got) in [(3, 3), (50, 5)] {
+        let (s, body) = post(
+            &t.url("a", "/v1/chat/completions"),
+            json!({"model": "tiny-random", "messages": msgs, "max_tokens": asked}),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["usage"]["completion_tokens"], got, "{body}");
+        assert_eq!(v["choices"][0]["finish_reason"], "length", "{body}");
+    }
+
+    // Ollama dialect streamed (its default), without num_predict. Last: llama-server closes
+    // the connection after a stream, and a request sent right after may find it dead.
+    let (s, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": msgs}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let lines = ndjson(&body);
+    let last = lines.last().unwrap();
+    assert_eq!(last["eval_count"], 5, "{body}");
+    assert_eq!(last["done_reason"], "length", "{body}");
+
+    let records = t.wait_records(4).await;
+    let completions: Vec<u64> = records.iter().map(|r| r.completion_tokens).collect();
+    assert_eq!(completions, [5, 3, 5, 5], "{records:#?}");
+}
