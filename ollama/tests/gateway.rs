@@ -886,3 +886,77 @@ async fn answers_without_a_limit_stop_at_max_output_tokens() {
     let completions: Vec<u64> = records.iter().map(|r| r.completion_tokens).collect();
     assert_eq!(completions, [5, 3, 5, 5], "{records:#?}");
 }
+
+/// The answering model ends its turn by itself, and llama-server runs it with a 64k context.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answering_model_ends_its_turn_with_a_64k_context() {
+    let llama = LlamaServer::start_answer().await;
+    // The context is the model's own 65536: llama-server caps a slot at the model's trained
+    // length, so the 4096-token model would report 4096 here even with -c 65536.
+    let props: Value = http()
+        .get(llama.root_url("/props"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        props["default_generation_settings"]["n_ctx"], 65536,
+        "{props}"
+    );
+    let models: Value = http()
+        .get(format!("{}/models", llama.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["meta"]["n_ctx_train"], 65536, "{models}");
+
+    let t = TestGateway::start(
+        config(&[llama.url()]),
+        Settings::default(),
+        vec![caller("a")],
+    )
+    .await;
+    let msgs = json!([{"role": "user", "content": Q}]);
+    let (s, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": msgs, "stream": false}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let content = v["message"]["content"].as_str().unwrap_or_default();
+    assert!(content.contains("paris"), "{body}");
+    assert_eq!(v["done_reason"], "stop", "{body}");
+
+    let (s, body) = post(
+        &t.url("a", "/v1/chat/completions"),
+        json!({"model": "tiny-random", "messages": msgs, "stream": true}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (events, done) = sse_events(&body);
+    assert!(done, "{body}");
+    let text: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(text.contains("paris"), "{body}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["choices"][0]["finish_reason"] == "stop"),
+        "{body}"
+    );
+    let records = t.wait_records(2).await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.outcome == Outcome::Ok && r.completion_tokens < 5),
+        "{records:#?}"
+    );
+}
