@@ -69,6 +69,14 @@ pub struct GatewayConfig {
     pub metrics: Option<String>,
     /// Context window `/api/show` reports for every model (default 32768).
     pub context_window: Option<u64>,
+    /// Most tokens one answer may generate (default 4096). A chat or completion request
+    /// that sets no limit (Ollama `options.num_predict`, OpenAI `max_tokens` /
+    /// `max_completion_tokens`; Ollama's unlimited -1 and -2 count as none) is sent upstream
+    /// with this one, in the upstream's dialect, so a model that never ends its turn cannot
+    /// hold a slot for minutes. A request's own limit above it is lowered to it; a smaller
+    /// one passes unchanged. Embeddings are unaffected.
+    #[schemars(example = 4096)]
+    pub max_output_tokens: Option<u64>,
     /// Largest request body, e.g. "8MiB" (default).
     pub max_body: Option<String>,
     /// Time an upstream may take to answer (default "10m").
@@ -76,6 +84,9 @@ pub struct GatewayConfig {
     /// How long a failing upstream is skipped before it is tried again (default "10s").
     pub cooldown: Option<String>,
 }
+
+/// Output-token cap when `[models] max_output_tokens` is not set.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
 
 /// A rule broken in `[models]`, with the key path (relative to `[models]`) it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +135,11 @@ impl GatewayConfig {
         let mut out: Vec<UpstreamConfig> = self.upstream.clone().unwrap_or_default();
         out.extend(self.backend.iter().flatten().map(|b| b.upstream()));
         out
+    }
+
+    /// The output-token cap: `max_output_tokens`, or [`DEFAULT_MAX_OUTPUT_TOKENS`].
+    pub fn output_token_cap(&self) -> u64 {
+        self.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS)
     }
 
     /// Every model name an agent may ask for: served names and aliases.
@@ -321,6 +337,16 @@ impl GatewayConfig {
                 hint: "give the models' context length in tokens, e.g. 32768".into(),
             });
         }
+        if self.max_output_tokens == Some(0) {
+            out.push(Problem {
+                path: vec![key("max_output_tokens")],
+                message: "max_output_tokens 0 would cut every answer before its first token"
+                    .into(),
+                hint: format!(
+                    "give the most tokens one answer may generate, e.g. {DEFAULT_MAX_OUTPUT_TOKENS}, or leave it out for that default"
+                ),
+            });
+        }
         out
     }
 }
@@ -420,5 +446,27 @@ mod tests {
                 "default model \"nope\" is not served by any upstream nor an alias",
             ]
         );
+    }
+
+    #[test]
+    fn max_output_tokens_defaults_to_4096_and_must_be_positive() {
+        let c = GatewayConfig::default();
+        assert_eq!(c.output_token_cap(), 4096);
+        assert!(c.problems().is_empty());
+        let c = GatewayConfig {
+            max_output_tokens: Some(512),
+            ..Default::default()
+        };
+        assert_eq!(c.output_token_cap(), 512);
+        assert!(c.problems().is_empty());
+        let c = GatewayConfig {
+            max_output_tokens: Some(0),
+            ..Default::default()
+        };
+        let p = c.problems();
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert_eq!(p[0].path, vec![key("max_output_tokens")]);
+        assert!(p[0].message.contains("max_output_tokens 0"), "{p:#?}");
+        assert!(p[0].hint.contains("e.g. 4096"), "{p:#?}");
     }
 }

@@ -834,3 +834,129 @@ async fn an_agent_limited_to_one_request_at_a_time_waits_for_its_own() {
     // ...limited to one, the agent's second request waits for its first.
     assert_eq!(finish_order(&t, "one").await, ["long", "short"]);
 }
+
+/// OpenClaw's Ollama transport sets no `num_predict`: the gateway's cap does, in the
+/// upstream's dialect, and lowers larger limits to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_without_a_limit_stop_at_max_output_tokens() {
+    let llama = LlamaServer::start().await;
+    let mut cfg = config(&[llama.url()]);
+    cfg.max_output_tokens = Some(5);
+    let t = TestGateway::start(cfg, Settings::default(), vec![caller("a")]).await;
+    let msgs = json!([{"role": "user", "content": Q}]);
+
+    // Ollama dialect without num_predict, as OpenClaw sends it.
+    let (s, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": msgs, "stream": false}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["eval_count"], 5, "{body}");
+    assert_eq!(v["done_reason"], "length", "{body}");
+
+    // OpenAI dialect: a smaller limit passes, a larger one is lowered.
+    for (asked, got) in [(3, 3), (50, 5)] {
+        let (s, body) = post(
+            &t.url("a", "/v1/chat/completions"),
+            json!({"model": "tiny-random", "messages": msgs, "max_tokens": asked}),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["usage"]["completion_tokens"], got, "{body}");
+        assert_eq!(v["choices"][0]["finish_reason"], "length", "{body}");
+    }
+
+    // Ollama dialect streamed (its default), without num_predict. Last: llama-server closes
+    // the connection after a stream, and a request sent right after may find it dead.
+    let (s, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": msgs}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let lines = ndjson(&body);
+    let last = lines.last().unwrap();
+    assert_eq!(last["eval_count"], 5, "{body}");
+    assert_eq!(last["done_reason"], "length", "{body}");
+
+    let records = t.wait_records(4).await;
+    let completions: Vec<u64> = records.iter().map(|r| r.completion_tokens).collect();
+    assert_eq!(completions, [5, 3, 5, 5], "{records:#?}");
+}
+
+/// The answering model ends its turn by itself, and llama-server runs it with a 64k context.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answering_model_ends_its_turn_with_a_64k_context() {
+    let llama = LlamaServer::start_answer().await;
+    // The context is the model's own 65536: llama-server caps a slot at the model's trained
+    // length, so the 4096-token model would report 4096 here even with -c 65536.
+    let props: Value = http()
+        .get(llama.root_url("/props"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        props["default_generation_settings"]["n_ctx"], 65536,
+        "{props}"
+    );
+    let models: Value = http()
+        .get(format!("{}/models", llama.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["meta"]["n_ctx_train"], 65536, "{models}");
+
+    let t = TestGateway::start(
+        config(&[llama.url()]),
+        Settings::default(),
+        vec![caller("a")],
+    )
+    .await;
+    let msgs = json!([{"role": "user", "content": Q}]);
+    let (s, body) = post(
+        &t.url("a", "/api/chat"),
+        json!({"model": "tiny-random", "messages": msgs, "stream": false}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let content = v["message"]["content"].as_str().unwrap_or_default();
+    assert!(content.contains("paris"), "{body}");
+    assert_eq!(v["done_reason"], "stop", "{body}");
+
+    let (s, body) = post(
+        &t.url("a", "/v1/chat/completions"),
+        json!({"model": "tiny-random", "messages": msgs, "stream": true}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (events, done) = sse_events(&body);
+    assert!(done, "{body}");
+    let text: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(text.contains("paris"), "{body}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["choices"][0]["finish_reason"] == "stop"),
+        "{body}"
+    );
+    let records = t.wait_records(2).await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.outcome == Outcome::Ok && r.completion_tokens < 5),
+        "{records:#?}"
+    );
+}

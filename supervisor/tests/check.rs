@@ -145,6 +145,12 @@ fn schema_is_json_for_editors() {
         !description.contains("deny_unknown_fields"),
         "{description}"
     );
+    // `[models]` keys are documented too, the output-token cap among them.
+    let models = &schema["$defs"]["GatewayConfig"]["properties"];
+    for key in ["context_window", "max_output_tokens"] {
+        let description = models[key]["description"].as_str().unwrap_or_default();
+        assert!(!description.is_empty(), "no documented [models] key {key}");
+    }
 }
 
 #[test]

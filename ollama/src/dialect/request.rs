@@ -39,9 +39,10 @@ const HINT_ONE_PROMPT: &str = "batch completions are not supported; send one pro
 const HINT_FORMAT: &str = "use \"json\" or a JSON schema object";
 const HINT_RESPONSE_FORMAT: &str = "use {\"type\": \"json_object\"} or {\"type\": \"json_schema\", \"json_schema\": {\"name\": ..., \"schema\": {...}}}";
 
-/// Fields holding a token limit, which must be integers.
-const OPENAI_TOKEN_KEYS: &[&str] = &["max_tokens", "max_completion_tokens"];
-const OLLAMA_TOKEN_KEYS: &[&str] = &["num_predict"];
+/// Fields holding a token limit, which must be integers: at the top level of an OpenAI body,
+/// inside `options` of an Ollama one. The upstream request caps them (`upstream_call`).
+pub(super) const OPENAI_TOKEN_KEYS: &[&str] = &["max_tokens", "max_completion_tokens"];
+pub(super) const OLLAMA_TOKEN_KEYS: &[&str] = &["num_predict"];
 
 /// Parses and validates a downstream request body: malformed JSON, a non-object body, missing
 /// or mistyped fields give a 400 naming the field and the fix. `model` may be absent.

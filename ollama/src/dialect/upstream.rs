@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
+use super::request::{OLLAMA_TOKEN_KEYS, OPENAI_TOKEN_KEYS};
 use super::tools::{call_name, ollama_call_to_openai, openai_call_to_ollama, tool_calls, CallIds};
 use super::{Dialect, Endpoint, Request};
 
@@ -30,15 +31,68 @@ const SHARED_SAMPLING: [&str; 5] = [
 
 /// The upstream request for `req` toward an upstream speaking `upstream` that knows the
 /// model as `upstream_model`. Toward OpenAI, streams always ask for the usage chunk.
-pub fn upstream_call(req: &Request, upstream: Dialect, upstream_model: &str) -> UpstreamCall {
+///
+/// Every chat and completion answer is capped at `max_output_tokens` generated tokens (the
+/// gateway's `[models] max_output_tokens`): a request that sets no limit gets the cap, in
+/// the upstream's dialect (OpenAI `max_tokens`, Ollama `options.num_predict`); a limit
+/// larger than the cap is lowered to it; a smaller one passes unchanged. Only a positive
+/// limit counts as one: Ollama's -1 (no limit), -2 (fill the context) and 0 (also no limit
+/// in Ollama) get the cap. Embeddings generate nothing and are left alone.
+pub fn upstream_call(
+    req: &Request,
+    upstream: Dialect,
+    upstream_model: &str,
+    max_output_tokens: u64,
+) -> UpstreamCall {
     let empty = Map::new();
     let body = req.body.as_object().unwrap_or(&empty);
     let model = Value::String(upstream_model.to_string());
-    match (req.dialect, upstream) {
+    let mut call = match (req.dialect, upstream) {
         (Dialect::OpenAi, Dialect::OpenAi) => openai_passthrough(req, body, model),
         (Dialect::Ollama, Dialect::Ollama) => ollama_passthrough(req, body, model),
         (Dialect::Ollama, Dialect::OpenAi) => ollama_to_openai(req, body, model),
         (Dialect::OpenAi, Dialect::Ollama) => openai_to_ollama(req, body, model),
+    };
+    if req.endpoint != Endpoint::Embed {
+        cap_output_tokens(&mut call.body, upstream, max_output_tokens);
+    }
+    call
+}
+
+/// Caps the token limit of an upstream body already in `upstream`'s dialect: each limit
+/// field present is lowered to `cap` (or set to it when it is no positive limit); with none
+/// present, the dialect's own field is added (OpenAI `max_tokens`, which vLLM and
+/// llama-server both read; Ollama `options.num_predict`).
+fn cap_output_tokens(body: &mut Value, upstream: Dialect, cap: u64) {
+    let Some(obj) = body.as_object_mut() else {
+        return;
+    };
+    let (fields, keys) = match upstream {
+        Dialect::OpenAi => (obj, OPENAI_TOKEN_KEYS),
+        Dialect::Ollama => {
+            let options = obj
+                .entry("options")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !options.is_object() {
+                // Validation allows only an object or null here.
+                *options = Value::Object(Map::new());
+            }
+            let Some(options) = options.as_object_mut() else {
+                return;
+            };
+            (options, OLLAMA_TOKEN_KEYS)
+        }
+    };
+    let mut capped = false;
+    for key in keys {
+        if let Some(v) = fields.get_mut(*key).filter(|v| !v.is_null()) {
+            let limit = v.as_u64().filter(|n| *n > 0).map_or(cap, |n| n.min(cap));
+            *v = limit.into();
+            capped = true;
+        }
+    }
+    if !capped {
+        fields.insert(keys[0].to_string(), cap.into());
     }
 }
 
@@ -146,7 +200,8 @@ fn ollama_to_openai(req: &Request, body: &Map<String, Value>, model: Value) -> U
         for key in SHARED_SAMPLING.iter().chain(&["stop"]) {
             copy(options, &mut out, key);
         }
-        // Ollama's -1 (no limit) and -2 (fill the context) have no OpenAI equivalent.
+        // Ollama's -1 (no limit) and -2 (fill the context) have no OpenAI equivalent; the
+        // output-token cap stands in for them (`cap_output_tokens`).
         if let Some(n) = options.get("num_predict").and_then(Value::as_u64) {
             out.insert("max_tokens".into(), n.into());
         }

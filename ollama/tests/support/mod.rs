@@ -1,6 +1,7 @@
 //! A real inference server for the gateway's tests: llama.cpp's llama-server (built once and
-//! cached by scripts/install-llama-server) with a tiny random-weight model written at test
-//! time by scripts/make-tiny-gguf.py. Nothing is downloaded from a model hub.
+//! cached by scripts/install-llama-server) with a tiny designed model written at test time by
+//! scripts/make-tiny-gguf.py (the tool-calling one, or its answering 64k-context variant).
+//! Nothing is downloaded from a model hub.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -34,21 +35,34 @@ fn venv_python() -> PathBuf {
     llm_dir().parent().unwrap().join("llm-venv/bin/python")
 }
 
-/// The tiny model, written once per test binary.
+/// The tiny model, written once per test binary: without tools it never ends its turn, so
+/// an answer runs to its token limit; with tools it makes one call.
 pub fn tiny_model() -> PathBuf {
     static MODEL: OnceLock<PathBuf> = OnceLock::new();
     MODEL
-        .get_or_init(|| {
-            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tiny-random.gguf");
-            let st = Command::new(venv_python())
-                .arg(repo().join("scripts/make-tiny-gguf.py"))
-                .arg(&out)
-                .status()
-                .expect("run make-tiny-gguf.py");
-            assert!(st.success(), "make-tiny-gguf.py failed");
-            out
-        })
+        .get_or_init(|| make_tiny_gguf("tiny-random.gguf", &[]))
         .clone()
+}
+
+/// The tiny model's answering variant (`make-tiny-gguf.py --answer`), written once per test
+/// binary: a chat answer is "paris" and the end of the turn; its context length is 65536.
+pub fn tiny_answer_model() -> PathBuf {
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    MODEL
+        .get_or_init(|| make_tiny_gguf("tiny-answer.gguf", &["--answer"]))
+        .clone()
+}
+
+fn make_tiny_gguf(name: &str, args: &[&str]) -> PathBuf {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let st = Command::new(venv_python())
+        .arg(repo().join("scripts/make-tiny-gguf.py"))
+        .arg(&out)
+        .args(args)
+        .status()
+        .expect("run make-tiny-gguf.py");
+    assert!(st.success(), "make-tiny-gguf.py {args:?} failed");
+    out
 }
 
 /// A free port on the loopback (bound and released: good enough for tests).
@@ -72,13 +86,24 @@ impl LlamaServer {
     }
 
     pub async fn start_with(extra: &[&str]) -> Self {
+        Self::start_model(&tiny_model(), &["-c", "4096", "-np", "4"], extra).await
+    }
+
+    /// The answering model with its whole 64k context in one slot (one slot keeps the KV
+    /// cache at one context's worth: 2 layers x 65536 x 64 x K and V in f16, 32 MiB).
+    pub async fn start_answer() -> Self {
+        Self::start_model(&tiny_answer_model(), &["-c", "65536", "-np", "1"], &[]).await
+    }
+
+    async fn start_model(model: &Path, slots: &[&str], extra: &[&str]) -> Self {
         let port = free_port();
         let child = Command::new(llm_dir().join("llama-server"))
             .arg("-m")
-            .arg(tiny_model())
+            .arg(model)
             .args(["--alias", "tiny-random", "--host", "127.0.0.1", "--port"])
             .arg(port.to_string())
-            .args(["-c", "4096", "-np", "4", "-t", "1", "--no-webui"])
+            .args(slots)
+            .args(["-t", "1", "--no-webui"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -105,6 +130,11 @@ impl LlamaServer {
     /// Its OpenAI base URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// The URL of `path` at its root (`/props`, `/health`).
+    pub fn root_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
     }
 }
 

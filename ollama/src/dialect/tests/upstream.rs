@@ -8,6 +8,9 @@ use crate::dialect::{upstream_call, Dialect, Endpoint, UpstreamCall};
 use Dialect::{Ollama, OpenAi};
 use Endpoint::{Chat, Embed, Generate};
 
+/// The gateway's default output-token cap; the limits these tests give are below it.
+const CAP: u64 = 4096;
+
 fn call(path: &'static str, body: serde_json::Value) -> UpstreamCall {
     UpstreamCall { path, body }
 }
@@ -78,7 +81,7 @@ fn ollama_chat_to_openai_with_tools_tool_results_options_and_images() {
         "stream_options": { "include_usage": true },
     });
     assert_eq!(
-        upstream_call(&r, OpenAi, "qwen2.5-7b"),
+        upstream_call(&r, OpenAi, "qwen2.5-7b", CAP),
         call("/chat/completions", expected)
     );
 }
@@ -108,15 +111,16 @@ fn ollama_tool_call_ids_and_string_arguments_are_kept() {
             { "role": "tool", "content": "G", "tool_call_id": "call_0" },
         ],
         "stream": false,
+        "max_tokens": CAP,
     });
     assert_eq!(
-        upstream_call(&r, OpenAi, "m"),
+        upstream_call(&r, OpenAi, "m", CAP),
         call("/chat/completions", expected)
     );
 }
 
 #[test]
-fn ollama_schema_format_and_unlimited_num_predict() {
+fn ollama_schema_format_and_unlimited_num_predict_gets_the_cap() {
     let schema = json!({ "type": "object", "properties": { "age": { "type": "integer" } } });
     let r = req(
         Ollama,
@@ -127,10 +131,11 @@ fn ollama_schema_format_and_unlimited_num_predict() {
         "model": "m",
         "messages": [],
         "stream": false,
+        "max_tokens": CAP,
         "response_format": { "type": "json_schema", "json_schema": { "name": "schema", "schema": schema } },
     });
     assert_eq!(
-        upstream_call(&r, OpenAi, "m"),
+        upstream_call(&r, OpenAi, "m", CAP),
         call("/chat/completions", expected)
     );
 }
@@ -158,7 +163,7 @@ fn ollama_generate_to_openai_chat_or_raw_completion() {
         "stream_options": { "include_usage": true },
     });
     assert_eq!(
-        upstream_call(&r, OpenAi, "m"),
+        upstream_call(&r, OpenAi, "m", CAP),
         call("/chat/completions", expected)
     );
 
@@ -169,9 +174,10 @@ fn ollama_generate_to_openai_chat_or_raw_completion() {
     );
     let expected = json!({
         "model": "m", "prompt": "<|im_start|>user\nhi", "stream": false, "temperature": 0,
+        "max_tokens": CAP,
     });
     assert_eq!(
-        upstream_call(&r, OpenAi, "m"),
+        upstream_call(&r, OpenAi, "m", CAP),
         call("/completions", expected)
     );
 }
@@ -185,13 +191,13 @@ fn ollama_embed_to_openai_asks_for_floats() {
     );
     let expected = json!({ "model": "nomic", "input": ["a", "b"], "dimensions": 2, "encoding_format": "float" });
     assert_eq!(
-        upstream_call(&r, OpenAi, "nomic"),
+        upstream_call(&r, OpenAi, "nomic", CAP),
         call("/embeddings", expected)
     );
     let r = req(Ollama, Embed, json!({ "model": "e", "prompt": "legacy" }));
     let expected = json!({ "model": "nomic", "input": "legacy", "encoding_format": "float" });
     assert_eq!(
-        upstream_call(&r, OpenAi, "nomic"),
+        upstream_call(&r, OpenAi, "nomic", CAP),
         call("/embeddings", expected)
     );
 }
@@ -252,7 +258,7 @@ fn openai_chat_to_ollama_with_tools_tool_results_parts_and_options() {
         "format": { "type": "object" },
     });
     assert_eq!(
-        upstream_call(&r, Ollama, "llama3.2"),
+        upstream_call(&r, Ollama, "llama3.2", CAP),
         call("/api/chat", expected)
     );
 }
@@ -270,7 +276,7 @@ fn openai_completions_to_ollama_raw_generate() {
         "options": { "num_predict": 8, "stop": ["\n"] }, "format": "json",
     });
     assert_eq!(
-        upstream_call(&r, Ollama, "llama3.2"),
+        upstream_call(&r, Ollama, "llama3.2", CAP),
         call("/api/generate", expected)
     );
 }
@@ -284,7 +290,7 @@ fn openai_embeddings_to_ollama_embed() {
     );
     let expected = json!({ "model": "nomic", "input": "hello" });
     assert_eq!(
-        upstream_call(&r, Ollama, "nomic"),
+        upstream_call(&r, Ollama, "nomic", CAP),
         call("/api/embed", expected)
     );
 }
@@ -300,16 +306,17 @@ fn openai_passthrough_forces_stream_usage_and_replaces_the_model() {
     let expected = json!({
         "model": "tiny-random", "messages": [], "stream": true, "logit_bias": {},
         "stream_options": { "include_usage": true, "continuous_usage_stats": false },
+        "max_tokens": CAP,
     });
     assert_eq!(
-        upstream_call(&r, OpenAi, "tiny-random"),
+        upstream_call(&r, OpenAi, "tiny-random", CAP),
         call("/chat/completions", expected)
     );
 
     let r = req(OpenAi, Generate, json!({ "prompt": "x", "stream": true }));
-    let expected = json!({ "model": "t", "prompt": "x", "stream": true, "stream_options": { "include_usage": true } });
+    let expected = json!({ "model": "t", "prompt": "x", "stream": true, "stream_options": { "include_usage": true }, "max_tokens": CAP });
     assert_eq!(
-        upstream_call(&r, OpenAi, "t"),
+        upstream_call(&r, OpenAi, "t", CAP),
         call("/completions", expected)
     );
 
@@ -319,9 +326,9 @@ fn openai_passthrough_forces_stream_usage_and_replaces_the_model() {
         Chat,
         json!({ "messages": [], "stream_options": { "include_usage": true } }),
     );
-    let expected = json!({ "model": "t", "messages": [], "stream": false });
+    let expected = json!({ "model": "t", "messages": [], "stream": false, "max_tokens": CAP });
     assert_eq!(
-        upstream_call(&r, OpenAi, "t"),
+        upstream_call(&r, OpenAi, "t", CAP),
         call("/chat/completions", expected)
     );
 
@@ -332,7 +339,7 @@ fn openai_passthrough_forces_stream_usage_and_replaces_the_model() {
     );
     let expected = json!({ "model": "e", "input": "x", "encoding_format": "base64" });
     assert_eq!(
-        upstream_call(&r, OpenAi, "e"),
+        upstream_call(&r, OpenAi, "e", CAP),
         call("/embeddings", expected)
     );
 }
@@ -344,20 +351,171 @@ fn ollama_passthrough_sets_stream_explicitly() {
         Chat,
         json!({ "model": "alias", "messages": [], "keep_alive": -1 }),
     );
-    let expected = json!({ "model": "llama3.2", "messages": [], "keep_alive": -1, "stream": true });
+    let expected = json!({ "model": "llama3.2", "messages": [], "keep_alive": -1, "stream": true,
+                           "options": { "num_predict": CAP } });
     assert_eq!(
-        upstream_call(&r, Ollama, "llama3.2"),
+        upstream_call(&r, Ollama, "llama3.2", CAP),
         call("/api/chat", expected)
     );
 
     let r = req(Ollama, Generate, json!({ "prompt": "x", "stream": false }));
-    let expected = json!({ "model": "l", "prompt": "x", "stream": false });
+    let expected =
+        json!({ "model": "l", "prompt": "x", "stream": false, "options": { "num_predict": CAP } });
     assert_eq!(
-        upstream_call(&r, Ollama, "l"),
+        upstream_call(&r, Ollama, "l", CAP),
         call("/api/generate", expected)
     );
 
     let r = req(Ollama, Embed, json!({ "input": "x" }));
     let expected = json!({ "model": "e", "input": "x" });
-    assert_eq!(upstream_call(&r, Ollama, "e"), call("/api/embed", expected));
+    assert_eq!(
+        upstream_call(&r, Ollama, "e", CAP),
+        call("/api/embed", expected)
+    );
+}
+
+/// The upstream body `upstream_call` builds for a downstream body, with a cap of 5.
+fn capped_at_5(
+    dialect: Dialect,
+    endpoint: Endpoint,
+    upstream: Dialect,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    upstream_call(&req(dialect, endpoint, body), upstream, "m", 5).body
+}
+
+/// A one-message chat with `extra` fields added.
+fn chat(extra: serde_json::Value) -> serde_json::Value {
+    let mut body = json!({ "messages": [{ "role": "user", "content": "hi" }], "stream": false });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    body
+}
+
+#[test]
+fn the_output_cap_fills_in_a_missing_limit_and_lowers_a_larger_one() {
+    // Ollama in, Ollama upstream: options.num_predict, the other options kept.
+    for (extra, options) in [
+        (json!({}), json!({ "num_predict": 5 })),
+        (json!({ "options": null }), json!({ "num_predict": 5 })),
+        (
+            json!({ "options": { "temperature": 0 } }),
+            json!({ "temperature": 0, "num_predict": 5 }),
+        ),
+        (
+            json!({ "options": { "num_predict": 3 } }),
+            json!({ "num_predict": 3 }),
+        ),
+        (
+            json!({ "options": { "num_predict": 50 } }),
+            json!({ "num_predict": 5 }),
+        ),
+        (
+            json!({ "options": { "num_predict": -1 } }),
+            json!({ "num_predict": 5 }),
+        ),
+        (
+            json!({ "options": { "num_predict": -2 } }),
+            json!({ "num_predict": 5 }),
+        ),
+        (
+            json!({ "options": { "num_predict": 0 } }),
+            json!({ "num_predict": 5 }),
+        ),
+    ] {
+        let sent = capped_at_5(Ollama, Chat, Ollama, chat(extra.clone()));
+        assert_eq!(sent["options"], options, "{extra}");
+    }
+    // Ollama in, OpenAI upstream: max_tokens.
+    for (extra, max) in [
+        (json!({}), 5),
+        (json!({ "options": { "num_predict": 3 } }), 3),
+        (json!({ "options": { "num_predict": 50 } }), 5),
+        (json!({ "options": { "num_predict": -1 } }), 5),
+        (json!({ "options": { "num_predict": 0 } }), 5),
+    ] {
+        let sent = capped_at_5(Ollama, Chat, OpenAi, chat(extra.clone()));
+        assert_eq!(sent["max_tokens"], max, "{extra}");
+        assert!(sent.get("max_completion_tokens").is_none(), "{sent}");
+    }
+    // OpenAI in, OpenAI upstream: each limit field present is capped; with none, max_tokens.
+    for (extra, max, max_completion) in [
+        (json!({}), json!(5), None),
+        (json!({ "max_tokens": null }), json!(5), None),
+        (json!({ "max_tokens": 3 }), json!(3), None),
+        (json!({ "max_tokens": 50 }), json!(5), None),
+        (json!({ "max_tokens": -1 }), json!(5), None),
+        (
+            json!({ "max_completion_tokens": 50 }),
+            json!(null),
+            Some(json!(5)),
+        ),
+        (
+            json!({ "max_completion_tokens": 2 }),
+            json!(null),
+            Some(json!(2)),
+        ),
+        (
+            json!({ "max_tokens": 100, "max_completion_tokens": 2 }),
+            json!(5),
+            Some(json!(2)),
+        ),
+    ] {
+        let sent = capped_at_5(OpenAi, Chat, OpenAi, chat(extra.clone()));
+        let got = sent.get("max_tokens").cloned().unwrap_or_default();
+        assert_eq!(got, max, "{extra}");
+        assert_eq!(
+            sent.get("max_completion_tokens").cloned(),
+            max_completion,
+            "{extra}"
+        );
+    }
+    // OpenAI in, Ollama upstream: options.num_predict.
+    for (extra, num_predict) in [
+        (json!({}), 5),
+        (json!({ "max_tokens": 3 }), 3),
+        (json!({ "max_tokens": 50 }), 5),
+        (json!({ "max_tokens": 50, "max_completion_tokens": 4 }), 4),
+    ] {
+        let sent = capped_at_5(OpenAi, Chat, Ollama, chat(extra.clone()));
+        assert_eq!(sent["options"]["num_predict"], num_predict, "{extra}");
+    }
+    // Completions too.
+    let sent = capped_at_5(
+        OpenAi,
+        Generate,
+        OpenAi,
+        json!({ "prompt": "x", "max_tokens": 9 }),
+    );
+    assert_eq!(sent["max_tokens"], 5);
+    let sent = capped_at_5(Ollama, Generate, Ollama, json!({ "prompt": "x" }));
+    assert_eq!(sent["options"], json!({ "num_predict": 5 }));
+    let sent = capped_at_5(
+        Ollama,
+        Generate,
+        OpenAi,
+        json!({ "prompt": "x", "raw": true }),
+    );
+    assert_eq!(sent["max_tokens"], 5);
+    let sent = capped_at_5(OpenAi, Generate, Ollama, json!({ "prompt": "x" }));
+    assert_eq!(sent["options"], json!({ "num_predict": 5 }));
+}
+
+#[test]
+fn embeddings_get_no_output_cap() {
+    for (dialect, upstream) in [
+        (Ollama, Ollama),
+        (Ollama, OpenAi),
+        (OpenAi, OpenAi),
+        (OpenAi, Ollama),
+    ] {
+        let sent = capped_at_5(dialect, Embed, upstream, json!({ "input": "x" }));
+        for key in ["max_tokens", "max_completion_tokens", "options"] {
+            assert!(
+                sent.get(key).is_none(),
+                "{dialect:?} to {upstream:?}: {sent}"
+            );
+        }
+    }
 }
