@@ -13,6 +13,21 @@ use super::settings::{builtin, sub, SettingsLayer};
 use super::spans::{key_path, Pos, Seg, Spans};
 use super::{Agent, Command, Fleet, Health, HealthProbe, Node, Service};
 
+/// The health check an OpenClaw agent gets when the fleet sets none: its gateway's
+/// `/readyz`, checked from inside the sandbox, with a minute's grace for a cold start.
+fn openclaw_health() -> Health {
+    Health {
+        probe: HealthProbe::Http(format!(
+            "http://127.0.0.1:{}/readyz",
+            crate::openclaw::config::GATEWAY_PORT
+        )),
+        interval: builtin::HEALTH_INTERVAL,
+        timeout: builtin::HEALTH_TIMEOUT,
+        retries: builtin::HEALTH_RETRIES,
+        start_period: Duration::from_secs(60),
+    }
+}
+
 /// Default state directory.
 const STATE_DIR: &str = "/var/lib/clawkeep";
 /// Default parent cgroup.
@@ -541,7 +556,10 @@ impl<'a> Resolver<'a> {
             models: merged.models.clone(),
             tokens_per_day: merged.tokens_per_day,
             max_concurrent: merged.max_concurrent.unwrap_or(4),
-            health: merged.health.clone(),
+            health: merged
+                .health
+                .clone()
+                .or_else(|| openclaw.then(openclaw_health)),
             openclaw: merged.openclaw.clone(),
             egress: self.egress(file.egress.as_deref(), &at),
             knowledge: file

@@ -436,3 +436,72 @@ pub fn assert_isolated(output: &str, pid1: &str) {
         "uid 0 inside is host uid 1000000000"
     );
 }
+
+/// The prepared OpenClaw runtime bundle: CLAWKEEP_OPENCLAW_BUNDLE, or where
+/// scripts/install-openclaw-bundle caches it.
+pub fn openclaw_bundle() -> PathBuf {
+    let root = std::env::var_os("CLAWKEEP_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var_os("HOME").expect("HOME")).join(".cache/clawkeep")
+        });
+    let dir = std::env::var_os("CLAWKEEP_OPENCLAW_BUNDLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("openclaw-bundle-2026.9.6-node24"));
+    assert!(
+        dir.join("bundle.json").is_file(),
+        "no runtime bundle at {} (run scripts/install-openclaw-bundle, or set CLAWKEEP_OPENCLAW_BUNDLE)",
+        dir.display()
+    );
+    dir
+}
+
+/// Install the OpenClaw bundle into `dest` (a runtimes directory) with `clawkeep runtime
+/// install`; returns the installed runtime's directory.
+pub fn install_runtime(dest: &Path) -> PathBuf {
+    let out = Command::new(clawkeep())
+        .args(["runtime", "install"])
+        .arg(openclaw_bundle())
+        .arg("--dest")
+        .arg(dest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "runtime install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8_lossy(&out.stdout);
+    PathBuf::from(path.trim().lines().last().expect("install prints the path"))
+}
+
+/// Add to `rootfs` the shared libraries `binary` loads (glibc, libstdc++, the loader):
+/// what Node needs in a busybox rootfs (scripts/make-busybox-rootfs --libs-for).
+pub fn add_libs_for(rootfs: &Path, binary: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-busybox-rootfs");
+    let out = Command::new(script)
+        .arg(rootfs)
+        .arg("--libs-for")
+        .arg(binary)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make-busybox-rootfs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Run `script` with /bin/sh inside the namespaces of the sandbox whose init is `pid` (as
+/// the sandbox's root), returning stdout and stderr together.
+pub fn in_sandbox(pid: i64, script: &str) -> String {
+    let out = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-a", "/bin/sh", "-c", script])
+        .output()
+        .expect("nsenter (util-linux) not found");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

@@ -1,0 +1,351 @@
+//! The headline: a fleet of two real OpenClaw 2026.9.6 gateways (the pinned runtime installed
+//! offline, mounted read-only) in clawkeep's sandboxes, answering through clawkeep's model
+//! gateway from a real llama-server, with their brains in a real Garage that clawkeep runs.
+//! research has `docs` read-write, customer read-only.
+
+mod support;
+
+#[path = "../../minio/tests/support/mod.rs"]
+mod s3;
+
+#[path = "support/garage.rs"]
+mod garage;
+
+#[path = "../../ollama/tests/support/mod.rs"]
+mod llm;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use minio::remote::{Credential, Store};
+use support::{in_sandbox, wait_for, FleetDir, Scratch, Supervisor};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Keys of `bucket` outside clawkeep's own `.clawkeep/` prefix.
+fn keys(rt: &tokio::runtime::Runtime, store: &Store, bucket: &str) -> Vec<String> {
+    rt.block_on(store.bucket(bucket).list(""))
+        .map(|v| {
+            v.into_iter()
+                .map(|o| o.key)
+                .filter(|k| !k.starts_with(".clawkeep/"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every regular file under `dir`, relative path -> bytes.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                walk(root, &e.path(), out);
+            } else if ft.is_file() {
+                let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// POST one chat message to an agent's OpenClaw through its forwarded host port.
+fn chat(rt: &tokio::runtime::Runtime, port: u16, token: &str, text: &str) -> serde_json::Value {
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(240))
+            .json(&serde_json::json!({
+                "model": "openclaw/main",
+                "messages": [{ "role": "user", "content": text }]
+            }))
+            .send()
+            .await
+            .expect("OpenClaw answers on the forwarded port");
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert!(status.is_success(), "chat: HTTP {status}: {body}");
+        serde_json::from_str(&body).unwrap()
+    })
+}
+
+fn token(sup: &Supervisor, agent: &str) -> String {
+    std::fs::read_to_string(sup.state.join("agents").join(agent).join("gateway.token"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn pid(sup: &Supervisor, agent: &str) -> i64 {
+    sup.row(agent)["pid"]
+        .as_i64()
+        .expect("a running agent has a pid")
+}
+
+fn wait_healthy(sup: &Supervisor, agent: &str) {
+    wait_for(
+        Duration::from_secs(240),
+        &format!("{agent}'s OpenClaw to be ready"),
+        || {
+            let r = sup.row(agent);
+            assert_ne!(r["state"], "exited", "{agent} exited:\n{}", sup.logs(agent));
+            (r["health"] == "healthy").then_some(())
+        },
+    );
+}
+
+#[test]
+fn two_real_openclaw_agents_answer_sync_share_and_stay_isolated() {
+    let rt = rt();
+    let llama = rt.block_on(llm::LlamaServer::start_answer());
+
+    // The pinned runtime, installed offline, where the agents' ids can reach it.
+    let rts = Scratch::new("oc-runtimes");
+    let runtime = support::install_runtime(&rts.dir.join("runtimes"));
+    let data = Scratch::new("oc-data");
+    let (store, store_port) = garage::store_section(&data.dir.join("store"));
+    std::fs::write(
+        data.dir.join("research.md"),
+        "# research\nAnswer in one word.\n",
+    )
+    .unwrap();
+    std::fs::write(data.dir.join("user.md"), "# USER\nThe lab.\n").unwrap();
+    let (p_research, p_customer) = (llm::free_port(), llm::free_port());
+    let body = format!(
+        r#"
+{store}
+
+[defaults]
+memory = "2GiB"
+pids = 1024
+nofile = 16384
+cpu = 1.0
+restart = "on-failure"
+stop_grace = "15s"
+model = "tiny-random"
+# The tiny model cannot drive tools (it would call them forever): answers only.
+openclaw = {{ tools = {{ deny = ["*"] }}, gateway = {{ http = {{ endpoints = {{ chatCompletions = {{ enabled = true }} }} }} }} }}
+
+[[agent]]
+name = "research"
+team = "research"
+soul = "{soul}"
+workspace = {{ "USER.md" = "{user}" }}
+gateway_port = {p_research}
+knowledge = {{ docs = "rw" }}
+
+[[agent]]
+name = "customer"
+team = "support"
+gateway_port = {p_customer}
+knowledge = {{ docs = "ro" }}
+
+[models]
+default = "tiny-random"
+context_window = 65536
+max_output_tokens = 16
+upstream = [{{ name = "llama", url = "{llama}", api = "openai", models = ["tiny-random"] }}]
+"#,
+        soul = data.dir.join("research.md").display(),
+        user = data.dir.join("user.md").display(),
+        llama = llama.url(),
+    );
+    let runtime_lines = format!(
+        "openclaw = \"2026.9.6\"\nnode = \"24\"\nruntimes = \"{}\"",
+        rts.dir.join("runtimes").display()
+    );
+    let dir = FleetDir::with_runtime("openclaw", &runtime_lines, &body);
+    support::add_libs_for(
+        &dir.scratch.dir.join("rootfs"),
+        &runtime.join("node/bin/node"),
+    );
+    let mut sup = Supervisor::start_in(dir);
+    let root = garage::root_store(&data.dir.join("store"), store_port);
+    wait_healthy(&sup, "research");
+    wait_healthy(&sup, "customer");
+
+    // 1-2. A message to research through its forwarded port comes back answered, and the
+    // tokens are billed to research.
+    let answer = chat(
+        &rt,
+        p_research,
+        &token(&sup, "research"),
+        "What is the capital of France?",
+    );
+    let content = answer["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(content.contains("paris"), "{answer}");
+    let prompt = answer["usage"]["prompt_tokens"].as_u64().unwrap();
+    let out = sup.cli(&["spend", "--by", "agent", "--json"]);
+    let spend: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let rows = spend["rows"].as_array().unwrap();
+    let research = rows
+        .iter()
+        .find(|r| r["name"] == "research")
+        .unwrap_or_else(|| panic!("{spend}"));
+    assert_eq!(research["prompt_tokens"].as_u64(), Some(prompt), "{spend}");
+    assert!(
+        research["completion_tokens"].as_u64().unwrap() >= 1,
+        "{spend}"
+    );
+    assert!(!rows.iter().any(|r| r["name"] == "customer"), "{spend}");
+    // A wrong token is refused by OpenClaw itself.
+    let wrong = rt.block_on(
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{p_research}/v1/models"))
+            .bearer_auth("not-the-token")
+            .send(),
+    );
+    assert_eq!(wrong.unwrap().status(), 401);
+
+    // 3. What the agent writes in its workspace reaches the store within 5 s; nothing under
+    // credentials, the session databases or keys ever does.
+    let bucket = "ck-agent-research";
+    wait_for(
+        Duration::from_secs(30),
+        "OpenClaw's workspace files in the store",
+        || {
+            let k = keys(&rt, &root, bucket);
+            (k.iter().any(|k| k == ".openclaw/workspace/AGENTS.md")
+                && k.iter().any(|k| k == ".openclaw/workspace/SOUL.md"))
+            .then_some(())
+        },
+    );
+    let research_pid = pid(&sup, "research");
+    let t0 = Instant::now();
+    let wrote = in_sandbox(
+        research_pid,
+        "mkdir -p /home/agent/.openclaw/workspace/memory && echo 'france: paris' > /home/agent/.openclaw/workspace/memory/facts.md && echo wrote",
+    );
+    assert!(wrote.contains("wrote"), "{wrote}");
+    wait_for(
+        Duration::from_secs(5),
+        "the new memory file in the store",
+        || {
+            keys(&rt, &root, bucket)
+                .contains(&".openclaw/workspace/memory/facts.md".to_string())
+                .then_some(())
+        },
+    );
+    eprintln!("write to store: {:?}", t0.elapsed());
+    let all = keys(&rt, &root, bucket);
+    for k in &all {
+        for bad in [
+            "credentials/",
+            ".sqlite",
+            "sessions/",
+            ".key",
+            ".openclaw/cache/",
+            ".openclaw/tmp/",
+        ] {
+            assert!(!k.contains(bad), "{k} must never leave the node:\n{all:#?}");
+        }
+    }
+    // The generated config syncs (it is the agent's brain), without the token in it.
+    let cfg = rt
+        .block_on(root.bucket(bucket).get_bytes(".openclaw/openclaw.json"))
+        .expect("openclaw.json is synced");
+    assert!(!String::from_utf8_lossy(&cfg).contains(&token(&sup, "research")));
+
+    // 4. Shared knowledge: research writes docs, customer reads them and cannot write, not
+    // in its sandbox (EROFS) and not with its store key (AccessDenied).
+    let w = in_sandbox(
+        research_pid,
+        "echo 'the guide' > /home/agent/knowledge/docs/guide.md && echo shared=ok",
+    );
+    assert!(w.contains("shared=ok"), "{w}");
+    let customer_pid = pid(&sup, "customer");
+    let r = in_sandbox(
+        customer_pid,
+        "cat /home/agent/knowledge/docs/guide.md; echo x > /home/agent/knowledge/docs/mine.md || echo write=refused",
+    );
+    assert!(r.contains("the guide"), "{r}");
+    assert!(
+        r.contains("write=refused") && r.contains("Read-only file system"),
+        "{r}"
+    );
+    let customer_key = Credential::from_file(&sup.state.join("brains/keys/customer.json")).unwrap();
+    let customer_store = Store::connect(root.endpoint(), "us-east-1", &customer_key);
+    let err = rt
+        .block_on(
+            customer_store
+                .bucket("ck-shared-docs")
+                .put("mine.md", bytes::Bytes::from_static(b"x")),
+        )
+        .unwrap_err();
+    assert_eq!(err.s3_code(), Some("AccessDenied"), "{err}");
+    wait_for(
+        Duration::from_secs(10),
+        "the guide in the shared bucket",
+        || {
+            keys(&rt, &root, "ck-shared-docs")
+                .contains(&"guide.md".to_string())
+                .then_some(())
+        },
+    );
+
+    // 5. From inside each sandbox only the model gateway answers: not the host's loopback
+    // (the store's port), not another network, not DNS.
+    for (agent, p) in [("research", research_pid), ("customer", customer_pid)] {
+        let out = in_sandbox(
+            p,
+            &format!(
+                "ckprobe connect 127.0.0.1 11434; ckprobe connect 127.0.0.1 {store_port}; \
+                 ckprobe connect 10.0.0.1 443; ckprobe connect 127.0.0.53 53; \
+                 nslookup example.com >/dev/null 2>&1 && echo dns=ok || echo dns=failed"
+            ),
+        );
+        let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("connect")).collect();
+        assert_eq!(
+            lines,
+            [
+                "connect: ok",
+                "connect: ECONNREFUSED",
+                "connect: ENETUNREACH",
+                "connect: ECONNREFUSED"
+            ],
+            "{agent}:\n{out}"
+        );
+        assert!(out.contains("dns=failed"), "{agent}:\n{out}");
+    }
+
+    // 6. Stop everything, lose the node's state dir, come up again: research's workspace is
+    // back from the store, byte for byte.
+    let workspace = sup.state.join("agents/research/home/.openclaw/workspace");
+    sup.down();
+    let before = files(&workspace);
+    assert!(
+        before.contains_key(Path::new("memory/facts.md")),
+        "{:?}",
+        before.keys()
+    );
+    assert!(before.contains_key(Path::new("USER.md")));
+    std::fs::remove_dir_all(&sup.state).unwrap();
+    sup.up_again();
+    wait_healthy(&sup, "research");
+    let after = files(&workspace);
+    for (path, bytes) in &before {
+        assert_eq!(
+            after.get(path),
+            Some(bytes),
+            "{} differs after the restore",
+            path.display()
+        );
+    }
+    // The seeds did not overwrite what came back (USER.md is the fleet's, unchanged anyway).
+    assert_eq!(after[Path::new("USER.md")], b"# USER\nThe lab.\n");
+    sup.down();
+}
