@@ -443,13 +443,20 @@ async fn serve(
                 continue;
             }
         };
-        let sent = gw
-            .client
-            .post(url)
-            .json(&call.body)
-            .timeout(gw.settings.timeout)
-            .send()
-            .await;
+        let send = || {
+            gw.client
+                .post(url.clone())
+                .json(&call.body)
+                .timeout(gw.settings.timeout)
+                .send()
+        };
+        let mut sent = send().await;
+        if sent.as_ref().is_err_and(stale_connection) {
+            // llama-server closes a kept-alive connection after a streamed answer without
+            // saying so; the request never reached it, so sending it again is safe.
+            tracing::debug!(upstream = %up.name, "pooled connection was closed; retrying once");
+            sent = send().await;
+        }
         let resp = match sent {
             Ok(r) if r.status().is_server_error() => {
                 let status = r.status();
@@ -491,6 +498,19 @@ async fn serve(
         dialect,
         api_error(502, ErrorKind::Upstream, msg),
     )
+}
+
+/// Whether a send failed because the pooled connection it used had been closed by the
+/// upstream before any of the request was answered (hyper's "incomplete message").
+fn stale_connection(e: &reqwest::Error) -> bool {
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        if let Some(h) = c.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message();
+        }
+        src = c.source();
+    }
+    false
 }
 
 /// The whole error chain of a reqwest error (its Display hides the cause).
