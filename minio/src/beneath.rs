@@ -213,6 +213,60 @@ impl Beneath {
         }
         Ok(out)
     }
+
+    /// Move the entry `rel` (a file, a directory with its contents, or a symlink itself) out
+    /// to `to_dir/to_name`, a directory only root can write on the same filesystem.
+    pub fn rename_out(&self, rel: &Path, to_dir: impl AsFd, to_name: &OsStr) -> io::Result<()> {
+        let (dir, name) = self.parent(rel, false, None)?;
+        rustix::fs::renameat(&dir, name, to_dir, to_name)?;
+        Ok(())
+    }
+
+    /// Copy the tree `rel` (a file or a directory) to `dest` on the host, keeping modes and
+    /// owners; symlinks and special files are skipped (never followed) and counted. `dest`
+    /// must not exist and should be in a directory only root can write. Returns (bytes,
+    /// skipped).
+    pub fn copy_out(&self, rel: &Path, dest: &Path) -> io::Result<(u64, u64)> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let mut bytes = 0u64;
+        let mut skipped = 0u64;
+        let keep = |from: &std::fs::Metadata, to: &Path| -> io::Result<()> {
+            std::os::unix::fs::lchown(to, Some(from.uid()), Some(from.gid()))?;
+            std::fs::set_permissions(to, std::fs::Permissions::from_mode(from.mode() & 0o7777))
+        };
+        // A directory: open it confined, recreate it, then its entries.
+        if let Ok(fd) = self.dir(rel, false, None) {
+            let md = File::from(fd).metadata()?;
+            std::fs::create_dir(dest)?;
+            for e in self.list(rel)? {
+                let child = rel.join(&e.name);
+                match e.kind {
+                    Kind::File | Kind::Dir => {
+                        let (b, s) = self.copy_out(&child, &dest.join(&e.name))?;
+                        bytes += b;
+                        skipped += s;
+                    }
+                    Kind::Symlink | Kind::Other => skipped += 1,
+                }
+            }
+            keep(&md, dest)?;
+            return Ok((bytes, skipped));
+        }
+        let mut from = match self.open_file(rel) {
+            Ok(f) => f,
+            // A symlink or a special file where a file was listed: not copied.
+            Err(_) => return Ok((0, 1)),
+        };
+        let md = from.metadata()?;
+        let mut to = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dest)?;
+        bytes += io::copy(&mut from, &mut to)?;
+        to.sync_all()?;
+        keep(&md, dest)?;
+        Ok((bytes, skipped))
+    }
 }
 
 /// One listed entry.
@@ -231,6 +285,34 @@ pub struct Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_out_keeps_files_and_skips_symlinks_then_rename_out_moves_a_tree() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("home");
+        std::fs::create_dir_all(root.join("state/sub")).unwrap();
+        std::fs::write(root.join("state/db.sqlite"), "rows").unwrap();
+        std::fs::write(root.join("state/sub/x"), "x").unwrap();
+        std::fs::write(d.path().join("host-secret"), "s").unwrap();
+        std::os::unix::fs::symlink(d.path().join("host-secret"), root.join("state/leak")).unwrap();
+        let b = Beneath::open(&root).unwrap();
+        let out = d.path().join("backup");
+        let (bytes, skipped) = b.copy_out(Path::new("state"), &out).unwrap();
+        assert_eq!((bytes, skipped), (5, 1));
+        assert_eq!(
+            std::fs::read_to_string(out.join("db.sqlite")).unwrap(),
+            "rows"
+        );
+        assert_eq!(std::fs::read_to_string(out.join("sub/x")).unwrap(), "x");
+        assert!(out.join("leak").symlink_metadata().is_err());
+        let aside = d.path().join("aside");
+        std::fs::create_dir(&aside).unwrap();
+        let fd = File::open(&aside).unwrap();
+        b.rename_out(Path::new("state"), &fd, OsStr::new("state"))
+            .unwrap();
+        assert!(!root.join("state").exists());
+        assert!(aside.join("state/db.sqlite").exists());
+    }
 
     #[test]
     fn symlinks_anywhere_on_the_way_are_refused() {

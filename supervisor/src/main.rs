@@ -139,6 +139,40 @@ enum Cmd {
         #[command(subcommand)]
         command: SyncCmd,
     },
+    /// Move the running fleet to another installed OpenClaw runtime, one agent at a time.
+    ///
+    /// The canary goes first; each agent is restarted on the new runtime and must pass a gate:
+    /// its gateway's /readyz, then one real message answered. Any failure puts every agent
+    /// moved so far back on its previous runtime, automatically. Install the runtime first
+    /// (`clawkeep runtime install`); afterwards set [runtime] openclaw in the fleet file to
+    /// keep it across restarts of clawkeep.
+    ///
+    /// Example: clawkeep upgrade --openclaw 2026.9.6 --canary research
+    Upgrade {
+        /// OpenClaw version to move to.
+        #[arg(long, value_name = "VERSION")]
+        openclaw: String,
+        /// Node version the runtime must carry ("24", "24.21.0").
+        #[arg(long, value_name = "VERSION")]
+        node: Option<String>,
+        /// Agent upgraded first; the others follow only if it passes the gate.
+        #[arg(long, value_name = "AGENT")]
+        canary: Option<String>,
+        /// The test message each agent must answer.
+        #[arg(long, value_name = "TEXT")]
+        message: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put every agent back on the runtime it ran before the last `clawkeep upgrade`.
+    ///
+    /// Example: clawkeep rollback
+    Rollback {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Give a new agent all the knowledge of another: its newest brain copied inside the
     /// store (no data through the node) into the new agent's bucket.
     ///
@@ -602,6 +636,31 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Cmd::Upgrade {
+            openclaw,
+            node,
+            canary,
+            message,
+            json,
+        } => {
+            let client = Client::new(&state_dir(cli.state_dir))?;
+            let req = supervisor::engine::upgrade::UpgradeRequest {
+                openclaw,
+                node,
+                canary,
+                message,
+            };
+            eprintln!(
+                "clawkeep: upgrading one agent at a time (each must come up ready and answer)..."
+            );
+            let report = client_runtime()?.block_on(client.upgrade(&req))?;
+            print_upgrade(&report, json)
+        }
+        Cmd::Rollback { json } => {
+            let client = Client::new(&state_dir(cli.state_dir))?;
+            let report = client_runtime()?.block_on(client.rollback())?;
+            print_upgrade(&report, json)
+        }
         Cmd::Clone { from, to } => {
             let client = Client::new(&state_dir(cli.state_dir))?;
             let reply = client_runtime()?.block_on(client.clone_brain(&from, &to))?;
@@ -642,7 +701,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let dir = cli.state_dir.unwrap_or_else(|| f.node.state_dir.clone());
             let paths = supervisor::engine::start::Paths { state_dir: dir };
             let plan = supervisor::engine::start::agent_plan(&f, a, &paths);
-            supervisor::engine::start::write_agent_bundle(&f, a, &paths)?;
+            supervisor::engine::start::write_agent_bundle(&f, a, &paths, None)?;
             let spec = supervisor::sandbox::bundle::spec(&plan)?;
             let path = supervisor::sandbox::bundle::write(&out, &spec)?;
             println!("{}", path.display());
@@ -671,6 +730,35 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Runtime { command } => runtime_cmd(command),
         Cmd::SandboxInit { .. } => Ok(ExitCode::FAILURE),
     }
+}
+
+/// An upgrade's or rollback's report: steps, then the outcome; exit 1 unless it is ok.
+fn print_upgrade(r: &supervisor::engine::upgrade::UpgradeReport, json: bool) -> Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+    } else {
+        for s in &r.steps {
+            println!("  {s}");
+        }
+        match (&r.error, r.ok) {
+            (None, true) if !r.upgraded.is_empty() => {
+                println!("upgraded {} to {}", r.upgraded.join(", "), r.to)
+            }
+            (None, true) => println!("rolled back {} to {}", r.rolled_back.join(", "), r.to),
+            (Some(e), _) => {
+                println!("FAILED: {e}");
+                if !r.rolled_back.is_empty() {
+                    println!("rolled back: {}", r.rolled_back.join(", "));
+                }
+            }
+            (None, false) => println!("FAILED"),
+        }
+    }
+    Ok(if r.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `clawkeep runtime prepare|install`: progress on stderr, the result on stdout.

@@ -182,6 +182,20 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/upgrade`: answers when the upgrade (or its rollback) is over.
+    pub async fn upgrade(
+        &self,
+        req: &crate::engine::upgrade::UpgradeRequest,
+    ) -> Result<crate::engine::upgrade::UpgradeReport, ClientError> {
+        self.json(self.http.post(Self::url("/v1/upgrade")).json(req))
+            .await
+    }
+
+    /// `POST /v1/rollback`.
+    pub async fn rollback(&self) -> Result<crate::engine::upgrade::UpgradeReport, ClientError> {
+        self.json(self.http.post(Self::url("/v1/rollback"))).await
+    }
+
     /// `POST /v1/restore`.
     pub async fn restore(
         &self,

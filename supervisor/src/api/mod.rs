@@ -5,6 +5,7 @@ pub mod client;
 pub mod server;
 pub mod store;
 pub mod types;
+pub mod upgrade;
 
 /// File name of the control socket inside the state dir.
 pub const SOCKET: &str = "clawkeep.sock";

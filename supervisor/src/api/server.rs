@@ -55,6 +55,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/clone", post(super::store::clone))
         .route("/v1/restore", post(super::store::restore))
         .route("/v1/store/migrate", post(super::store::migrate))
+        .route("/v1/upgrade", post(super::upgrade::upgrade))
+        .route("/v1/rollback", post(super::upgrade::rollback))
         .with_state(state)
 }
 
@@ -175,6 +177,9 @@ async fn audit(State(st): State<ApiState>) -> Json<crate::audit::AuditReport> {
 fn agent_row(shared: &Shared, p: &crate::engine::process::Process) -> super::types::ProcessRow {
     let mut row = p.row();
     if let crate::engine::process::Def::Agent(a) = &p.def {
+        row.runtime = p
+            .runtime(&shared.fleet)
+            .map(|r| crate::engine::upgrade::describe(&r));
         row.url = a
             .gateway_port
             .map(|port| format!("http://127.0.0.1:{port}"));

@@ -120,6 +120,9 @@ pub struct ProcessRow {
     /// Agents: prompt plus completion tokens billed today (UTC), when the fleet has `[models]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_today: Option<u64>,
+    /// OpenClaw agents: the runtime they run ("openclaw V on node N (id)").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
 }
 
 /// Answer of `GET /v1/ps`.

@@ -107,29 +107,22 @@ async fn restart_unhealthy(me: &Arc<Process>) {
 
 /// GET `url` (on 127.0.0.1) from inside the agent's network namespace; 2xx/3xx is healthy.
 async fn probe_in_sandbox(me: &Process, url: &str, timeout: Duration) -> bool {
-    let Some(ns) = me.netns() else { return false };
     let Ok(u) = reqwest::Url::parse(url) else {
         return false;
     };
     let (Some(port), path) = (u.port_or_known_default(), u.path().to_string()) else {
         return false;
     };
-    let attempt = async {
-        let sock = crate::netns::tcp_socket(&ns).ok()?;
-        let stream = sock.connect(([127, 0, 0, 1], port).into()).await.ok()?;
-        let (mut send, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .ok()?;
-        tokio::spawn(conn);
-        let req = hyper::Request::get(path)
-            .header(hyper::header::HOST, format!("127.0.0.1:{port}"))
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .ok()?;
-        let resp = send.send_request(req).await.ok()?;
-        Some(resp.status().is_success() || resp.status().is_redirection())
+    let Ok(req) = hyper::Request::get(path)
+        .header(hyper::header::HOST, format!("127.0.0.1:{port}"))
+        .body(http_body_util::Full::<bytes::Bytes>::default())
+    else {
+        return false;
     };
-    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(true)))
+    matches!(
+        super::sandbox_http::send(me, port, req, timeout).await,
+        Ok((status, _)) if status.is_success() || status.is_redirection()
+    )
 }
 
 async fn probe(shared: &Arc<Shared>, me: &Process, h: &Health, client: &reqwest::Client) -> bool {

@@ -8,7 +8,9 @@ pub mod health;
 pub mod logs;
 pub mod process;
 pub mod reaper;
+pub mod sandbox_http;
 pub mod start;
+pub mod upgrade;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,9 @@ pub struct Shared {
     pub gateway: Option<Arc<ollama::server::Gateway>>,
     /// The knowledge store, when the fleet has `[store]`.
     pub brains: Option<Arc<crate::brains::Brains>>,
+    /// Each agent's runtime before the last upgrade (for `rollback`); held for the whole
+    /// of an upgrade, so two never run at once.
+    pub upgrades: tokio::sync::Mutex<Option<upgrade::Before>>,
 }
 
 impl Shared {
@@ -184,6 +189,7 @@ impl Engine {
             processes,
             gateway,
             brains,
+            upgrades: tokio::sync::Mutex::new(None),
         });
         for p in &shared.processes {
             if let Def::Agent(a) = &p.def {

@@ -118,6 +118,9 @@ pub struct Process {
     pub attempted: watch::Sender<bool>,
     /// Requests to the lifecycle task.
     pub commands: mpsc::Sender<Command>,
+    /// The OpenClaw runtime this agent runs when it is not the fleet's pin (during and after
+    /// an upgrade); read at each start.
+    runtime: Mutex<Option<crate::fleet::runtime::OpenclawRuntime>>,
 }
 
 impl Process {
@@ -148,8 +151,28 @@ impl Process {
             ready: watch::Sender::new(false),
             attempted: watch::Sender::new(false),
             commands: tx,
+            runtime: Mutex::new(None),
         });
         (p, rx)
+    }
+
+    /// The OpenClaw runtime this agent's next start mounts: an upgrade's choice, else the
+    /// fleet's pin.
+    pub fn runtime(
+        &self,
+        fleet: &crate::fleet::Fleet,
+    ) -> Option<crate::fleet::runtime::OpenclawRuntime> {
+        let own = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        own.or_else(|| fleet.openclaw.clone())
+    }
+
+    /// Make the next start mount `rt` (None: the fleet's pin again).
+    pub fn set_runtime(&self, rt: Option<crate::fleet::runtime::OpenclawRuntime>) {
+        *self.runtime.lock().unwrap_or_else(|p| p.into_inner()) = rt;
     }
 
     /// Lock the status (a panic elsewhere cannot leave it half-written: fields are replaced
@@ -261,6 +284,7 @@ impl Process {
             url: None,
             model: None,
             tokens_today: None,
+            runtime: None,
         }
     }
 }
@@ -449,8 +473,9 @@ async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, Strin
     }
     let sh = shared.clone();
     let def = me.def.clone();
+    let runtime = me.runtime(&shared.fleet);
     let prepared = tokio::task::spawn_blocking(move || match &def {
-        Def::Agent(a) => start::agent(&sh.fleet, a, &sh.paths, &sh.host),
+        Def::Agent(a) => start::agent(&sh.fleet, a, &sh.paths, &sh.host, runtime.as_ref()),
         Def::Service(s) => start::service(&sh.fleet, s),
     })
     .await

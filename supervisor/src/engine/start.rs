@@ -153,13 +153,18 @@ pub fn agent_plan(fleet: &Fleet, agent: &Agent, paths: &Paths) -> SandboxPlan {
     }
 }
 
-/// Write an agent's bundle (config.json) and prepare its home and the rootfs mount points.
+/// Write an agent's bundle (config.json) and prepare its home and the rootfs mount points;
+/// `runtime` replaces the fleet's pinned OpenClaw runtime (an upgrade in progress).
 pub fn write_agent_bundle(
     fleet: &Fleet,
     agent: &Agent,
     paths: &Paths,
+    runtime: Option<&crate::fleet::runtime::OpenclawRuntime>,
 ) -> Result<PathBuf, SandboxError> {
-    let plan = agent_plan(fleet, agent, paths);
+    let mut plan = agent_plan(fleet, agent, paths);
+    if let Some(rt) = runtime {
+        plan.runtime = Some(rt.path.clone());
+    }
     make_traversable(&paths.state_dir)?;
     make_traversable(&paths.state_dir.join("agents"))?;
     make_traversable(&paths.agent(&agent.name))?;
@@ -235,6 +240,7 @@ pub fn agent(
     agent: &Agent,
     paths: &Paths,
     host: &Host,
+    runtime: Option<&crate::fleet::runtime::OpenclawRuntime>,
 ) -> Result<Prepared, SandboxError> {
     // First: a secret declared but not set stops the start before anything is made.
     let store = crate::secrets::Store::new(&paths.state_dir);
@@ -253,7 +259,7 @@ pub fn agent(
         Some(crate::secrets::inject::to_memfd(&payload)?)
     };
     drop(payload);
-    let dir = write_agent_bundle(fleet, agent, paths)?;
+    let dir = write_agent_bundle(fleet, agent, paths, runtime)?;
     let spec = oci_spec::runtime::Spec::load(dir.join("config.json"))
         .map_err(|e| SandboxError::Spec(e.to_string()))?;
     let killed_leftovers = clear_leftovers(&cgroup_path(fleet, &agent.name))?;

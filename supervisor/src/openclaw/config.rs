@@ -118,6 +118,9 @@ fn enforced(model: &str, context_window: u64) -> Value {
 /// The agent's configuration: template, defaults, own table, then the enforced settings.
 pub fn render(i: &Inputs) -> Value {
     let mut v = json!({
+        // The operator's OpenAI-compatible endpoint (token auth, the sandbox's loopback,
+        // reached through gateway_port): how people and `clawkeep upgrade`'s gate talk to it.
+        "gateway": { "http": { "endpoints": { "chatCompletions": { "enabled": true } } } },
         "models": { "mode": "merge" },
         "agents": { "defaults": {
             "workspace": format!("{STATE_DIR}/workspace"),

@@ -440,17 +440,23 @@ pub fn assert_isolated(output: &str, pid1: &str) {
 /// The prepared OpenClaw runtime bundle: CLAWKEEP_OPENCLAW_BUNDLE, or where
 /// scripts/install-openclaw-bundle caches it.
 pub fn openclaw_bundle() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CLAWKEEP_OPENCLAW_BUNDLE") {
+        return PathBuf::from(dir);
+    }
+    openclaw_bundle_of("2026.9.6")
+}
+
+/// The cached bundle of OpenClaw `version` on Node 24 (scripts/install-openclaw-bundle VERSION).
+pub fn openclaw_bundle_of(version: &str) -> PathBuf {
     let root = std::env::var_os("CLAWKEEP_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             Path::new(&std::env::var_os("HOME").expect("HOME")).join(".cache/clawkeep")
         });
-    let dir = std::env::var_os("CLAWKEEP_OPENCLAW_BUNDLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("openclaw-bundle-2026.9.6-node24"));
+    let dir = root.join(format!("openclaw-bundle-{version}-node24"));
     assert!(
         dir.join("bundle.json").is_file(),
-        "no runtime bundle at {} (run scripts/install-openclaw-bundle, or set CLAWKEEP_OPENCLAW_BUNDLE)",
+        "no runtime bundle at {} (run scripts/install-openclaw-bundle {version})",
         dir.display()
     );
     dir
@@ -459,9 +465,14 @@ pub fn openclaw_bundle() -> PathBuf {
 /// Install the OpenClaw bundle into `dest` (a runtimes directory) with `clawkeep runtime
 /// install`; returns the installed runtime's directory.
 pub fn install_runtime(dest: &Path) -> PathBuf {
+    install_bundle(&openclaw_bundle(), dest)
+}
+
+/// Install `bundle` into the runtimes directory `dest`; returns the runtime's directory.
+pub fn install_bundle(bundle: &Path, dest: &Path) -> PathBuf {
     let out = Command::new(clawkeep())
         .args(["runtime", "install"])
-        .arg(openclaw_bundle())
+        .arg(bundle)
         .arg("--dest")
         .arg(dest)
         .output()
