@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod checks;
 pub mod config;
+pub mod doctor;
 pub mod provision;
 pub mod security_audit;
 pub mod token;
