@@ -55,6 +55,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/clone", post(super::store::clone))
         .route("/v1/restore", post(super::store::restore))
         .route("/v1/store/migrate", post(super::store::migrate))
+        .route("/v1/agents/{name}/token", get(super::token::show))
+        .route("/v1/agents/{name}/token/rotate", post(super::token::rotate))
         .with_state(state)
 }
 
