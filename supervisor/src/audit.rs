@@ -1,7 +1,7 @@
 //! `clawkeep audit`: checks with stable IDs that the node is as locked down as the fleet
 //! says. Each finding names what it concerns and how to fix it; any finding makes the
-//! command exit 1. This holds the store and state-dir checks; more join as the agents'
-//! runtime grows.
+//! command exit 1. This holds the state-dir checks; the store's are in `brains::audit`, and
+//! an OpenClaw fleet's in `openclaw::audit`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -53,6 +53,26 @@ pub const CHECKS: &[(&str, &str)] = &[
         "no bucket holds what the sync boundary keeps home (secrets, sessions, .git)",
     ),
     ("CK-STORE-004", "the store answers"),
+    (
+        "CK-OC-001",
+        "OpenClaw fleets: each agent's ~/.openclaw is 0700 and its openclaw.json private to it",
+    ),
+    (
+        "CK-OC-002",
+        "OpenClaw fleets: each agent's openclaw.json on disk keeps what clawkeep enforces (loopback bind, local mode, token auth, port 18789, no update checks, telemetry or catalog refreshes, the model provider at http://127.0.0.1:11434)",
+    ),
+    (
+        "CK-OC-003",
+        "OpenClaw fleets: each agent's gateway token file is 0600 and the token strong (never shown)",
+    ),
+    (
+        "CK-OC-004",
+        "OpenClaw fleets: the runtime agents mount is the pinned one, installed, read-only, its bundle.json unchanged",
+    ),
+    (
+        "CK-OC-AUDIT",
+        "OpenClaw fleets: OpenClaw's own `security audit` of each agent's configuration (a copy, in a sandbox like the agent's), its findings as CK-OC-AUDIT/<checkId> (critical: high, warn: medium); fs.* and gateway.trusted_proxies_missing are left out (see openclaw::security_audit::IGNORED)",
+    ),
 ];
 
 /// A finding.
@@ -87,7 +107,7 @@ pub fn mode_finding(id: &str, path: &Path, mask: u32, fix: &str) -> Option<Findi
 }
 
 /// Run every check.
-pub async fn run(shared: &Shared) -> AuditReport {
+pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
     let mut findings = Vec::new();
     let state = &shared.paths.state_dir;
     for (p, mask, fix) in [
@@ -132,6 +152,7 @@ pub async fn run(shared: &Shared) -> AuditReport {
     if let Some(b) = &shared.brains {
         findings.extend(b.audit().await);
     }
+    findings.extend(crate::openclaw::audit::run(shared).await);
     AuditReport {
         checks: CHECKS
             .iter()

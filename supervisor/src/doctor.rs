@@ -1,6 +1,7 @@
 //! `clawkeep doctor`: is the node working? Processes up and healthy, brains in step with the
 //! store, room on the state dir's disk. Findings carry stable IDs, what they concern and what
-//! to do, like `clawkeep audit` (which asks instead whether the node is locked down).
+//! to do, like `clawkeep audit` (which asks instead whether the node is locked down). An
+//! OpenClaw fleet's runtime and gateways are checked in `openclaw::doctor`.
 
 use crate::api::types::{Health, State};
 use crate::audit::{finding, AuditReport};
@@ -21,10 +22,14 @@ pub const CHECKS: &[(&str, &str)] = &[
         "CK-DOC-004",
         "the state dir's disk has room (at least 10% and 1 GiB free)",
     ),
+    (
+        "CK-DOC-005",
+        "OpenClaw fleets: the pinned runtime is installed (low when the node's current runtime differs: an upgrade in progress), and each running agent with a gateway_port answers /readyz through it",
+    ),
 ];
 
 /// Run every check.
-pub async fn run(shared: &Shared) -> AuditReport {
+pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
     let mut findings = Vec::new();
     for p in &shared.processes {
         p.refresh();
@@ -96,6 +101,7 @@ pub async fn run(shared: &Shared) -> AuditReport {
             ));
         }
     }
+    findings.extend(crate::openclaw::doctor::run(shared).await);
     AuditReport {
         checks: CHECKS
             .iter()

@@ -238,6 +238,18 @@ enum Cmd {
         #[command(subcommand)]
         command: SecretsCmd,
     },
+    /// An OpenClaw agent's gateway token: what the operator sends as `Authorization: Bearer`
+    /// to the agent's gateway through its forwarded port (fleets that pin OpenClaw).
+    ///
+    /// The token lives root-only in STATE_DIR/agents/NAME/gateway.token and reaches the agent
+    /// as OPENCLAW_GATEWAY_TOKEN, never through a file in its home. `show` prints it; `rotate`
+    /// writes a new one and restarts the agent (as `clawkeep restart`) so its gateway takes it.
+    ///
+    /// Example: curl -H "Authorization: Bearer $(clawkeep token show research)" http://127.0.0.1:18789/v1/models
+    Token {
+        #[command(subcommand)]
+        command: TokenCmd,
+    },
     /// The knowledge store itself.
     Store {
         #[command(subcommand)]
@@ -324,6 +336,27 @@ enum RuntimeCmd {
         /// The id `prepare` printed (sha256 of bundle.json): refuse any other bundle.
         #[arg(long, value_name = "SHA256")]
         expect_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Print the agent's gateway token (only the token, on stdout).
+    ///
+    /// Example: clawkeep token show research
+    Show {
+        /// Agent name.
+        agent: String,
+    },
+    /// Write a new gateway token, restart the agent so it takes it, print the new token.
+    ///
+    /// An agent that is stopped is not started: it takes the new token at its next start.
+    /// Whoever held the old token is locked out once the agent is back.
+    ///
+    /// Example: clawkeep token rotate research
+    Rotate {
+        /// Agent name.
+        agent: String,
     },
 }
 
@@ -685,6 +718,28 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Secrets { command } => secrets(&state_dir(cli.state_dir), command),
+        Cmd::Token { command } => {
+            let client = Client::new(&state_dir(cli.state_dir))?;
+            let rt = client_runtime()?;
+            match command {
+                TokenCmd::Show { agent } => {
+                    println!("{}", rt.block_on(client.token(&agent))?.token)
+                }
+                TokenCmd::Rotate { agent } => {
+                    let r = rt.block_on(client.rotate_token(&agent))?;
+                    eprintln!(
+                        "clawkeep: {agent}: new gateway token written; {}",
+                        if r.restarted {
+                            "the agent was restarted and uses it now"
+                        } else {
+                            "the agent is stopped and takes it at its next start"
+                        }
+                    );
+                    println!("{}", r.token);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bundle { fleet, agent, out } => {
             let f = match load_fleet(&fleet) {
                 Ok(f) => f,

@@ -80,11 +80,35 @@ fn chat(rt: &tokio::runtime::Runtime, port: u16, token: &str, text: &str) -> ser
     })
 }
 
+/// The agent's gateway token, as the operator gets it: `clawkeep token show`.
 fn token(sup: &Supervisor, agent: &str) -> String {
-    std::fs::read_to_string(sup.state.join("agents").join(agent).join("gateway.token"))
+    let out = sup.cli(&["token", "show", agent]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// `clawkeep audit --json`: exit status and the findings as (id, subject).
+fn audit(sup: &Supervisor) -> (bool, Vec<(String, String)>, String) {
+    let out = sup.cli(&["audit", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+    let findings = v["findings"]
+        .as_array()
         .unwrap()
-        .trim()
-        .to_string()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (out.status.success(), findings, text)
 }
 
 fn pid(sup: &Supervisor, agent: &str) -> i64 {
@@ -321,6 +345,31 @@ upstream = [{{ name = "llama", url = "{llama}", api = "openai", models = ["tiny-
         );
         assert!(out.contains("dns=failed"), "{agent}:\n{out}");
     }
+
+    // 7. The audit is clean on this fleet, and flags a broken one: research's config made
+    // world-readable and its gateway bound to the LAN on disk.
+    let (ok, findings, text) = audit(&sup);
+    assert!(ok && findings.is_empty(), "{text}");
+    let cfg = sup
+        .state
+        .join("agents/research/home/.openclaw/openclaw.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    v["gateway"]["bind"] = "lan".into();
+    std::fs::write(&cfg, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let (ok, findings, text) = audit(&sup);
+    assert!(!ok, "{text}");
+    for id in ["CK-OC-001", "CK-OC-002"] {
+        assert!(
+            findings.contains(&(id.to_string(), "research".to_string())),
+            "{id} for research:\n{text}"
+        );
+    }
+    assert!(!findings.iter().any(|(_, s)| s == "customer"), "{text}");
+    assert!(
+        !text.contains(&token(&sup, "research")),
+        "no token in the audit"
+    );
 
     // 6. Stop everything, lose the node's state dir, come up again: research's workspace is
     // back from the store, byte for byte.

@@ -228,6 +228,18 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/agents/NAME/token`: an OpenClaw agent's gateway token.
+    pub async fn token(&self, agent: &str) -> Result<super::token::TokenReply, ClientError> {
+        let url = Self::url(&format!("/v1/agents/{agent}/token"));
+        self.json(self.http.get(url)).await
+    }
+
+    /// `POST /v1/agents/NAME/token/rotate`: a new token; waits for the agent's restart.
+    pub async fn rotate_token(&self, agent: &str) -> Result<super::token::TokenReply, ClientError> {
+        let url = Self::url(&format!("/v1/agents/{agent}/token/rotate"));
+        self.json(self.http.post(url)).await
+    }
+
     /// Whether a supervisor still answers.
     pub async fn alive(&self) -> bool {
         !matches!(self.ps().await, Err(ClientError::NotRunning { .. }))

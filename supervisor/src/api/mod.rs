@@ -4,6 +4,7 @@
 pub mod client;
 pub mod server;
 pub mod store;
+pub mod token;
 pub mod types;
 pub mod upgrade;
 

@@ -57,6 +57,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/store/migrate", post(super::store::migrate))
         .route("/v1/upgrade", post(super::upgrade::upgrade))
         .route("/v1/rollback", post(super::upgrade::rollback))
+        .route("/v1/agents/{name}/token", get(super::token::show))
+        .route("/v1/agents/{name}/token/rotate", post(super::token::rotate))
         .with_state(state)
 }
 

@@ -95,7 +95,8 @@ pub struct RestoreRequest {
     pub dry_run: bool,
 }
 
-async fn send(
+/// Send a lifecycle command to a process and wait for its answer (as `clawkeep restart`).
+pub(super) async fn send(
     st: &ApiState,
     name: &str,
     make: fn(oneshot::Sender<Result<(), String>>) -> Command,

@@ -8,6 +8,7 @@ pub mod health;
 pub mod logs;
 pub mod process;
 pub mod reaper;
+pub mod run_once;
 pub mod sandbox_http;
 pub mod start;
 pub mod upgrade;
