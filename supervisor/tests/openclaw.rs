@@ -83,6 +83,7 @@ fn the_generated_config_is_valid_for_openclaw_and_a_broken_override_is_not() {
     let good = render(&Inputs {
         model: "tiny-random",
         context_window: 32768,
+        max_tokens: 4096,
         defaults: Some(&defaults),
         own: Some(&own),
     });
@@ -91,6 +92,7 @@ fn the_generated_config_is_valid_for_openclaw_and_a_broken_override_is_not() {
     let bad = render(&Inputs {
         model: "tiny-random",
         context_window: 32768,
+        max_tokens: 4096,
         defaults: None,
         own: Some(&json!({"agents": {"defaults": {"timeoutSeconds": "soon"}}})),
     });

@@ -199,9 +199,11 @@ pub fn openclaw_config(fleet: &Fleet, agent: &Agent) -> serde_json::Value {
         .and_then(|m| m.config.context_window)
         // What the gateway reports when [models] sets none (ollama::route).
         .unwrap_or(32_768);
+    let max_tokens = models.map(|m| m.config.output_token_cap()).unwrap_or(4096);
     crate::openclaw::config::render(&crate::openclaw::config::Inputs {
         model: &model,
         context_window,
+        max_tokens,
         defaults: None,
         own: agent.openclaw.as_ref(),
     })

@@ -11,6 +11,7 @@ fn rendered() -> Value {
     render(&Inputs {
         model: "tiny",
         context_window: 32768,
+        max_tokens: 4096,
         defaults: None,
         own: Some(&json!({"agents": {"defaults": {"timeoutSeconds": 600}}})),
     })

@@ -76,13 +76,15 @@ pub struct Inputs<'a> {
     pub model: &'a str,
     /// Context window declared for it (raised to [`MIN_CONTEXT`]).
     pub context_window: u64,
+    /// Longest answer it may ask for: the gateway's `max_output_tokens`.
+    pub max_tokens: u64,
     /// `[defaults] openclaw`, if any.
     pub defaults: Option<&'a Value>,
     /// The agent's own `openclaw` table, if any.
     pub own: Option<&'a Value>,
 }
 
-fn enforced(model: &str, context_window: u64) -> Value {
+fn enforced(model: &str, context_window: u64, max_tokens: u64) -> Value {
     json!({
         "gateway": {
             "mode": "local",
@@ -107,7 +109,7 @@ fn enforced(model: &str, context_window: u64) -> Value {
                         "reasoning": false,
                         "input": ["text"],
                         "contextWindow": context_window.max(MIN_CONTEXT),
-                        "maxTokens": 4096
+                        "maxTokens": max_tokens
                     }]
                 }
             }
@@ -131,7 +133,7 @@ pub fn render(i: &Inputs) -> Value {
     for layer in [i.defaults, i.own].into_iter().flatten() {
         deep_merge(&mut v, layer);
     }
-    deep_merge(&mut v, &enforced(i.model, i.context_window));
+    deep_merge(&mut v, &enforced(i.model, i.context_window, i.max_tokens));
     // The `ollama` transport is a plugin: an allow list without it leaves the agent with no
     // way to reach its model ("No API provider registered for api: ollama").
     if let Some(Value::Array(allow)) = v.pointer_mut("/plugins/allow") {
@@ -141,7 +143,8 @@ pub fn render(i: &Inputs) -> Value {
     }
     // The provider's model list is clawkeep's alone: a merge would append, so set it.
     if let Some(p) = v.pointer_mut(&format!("/models/providers/{PROVIDER}")) {
-        *p = enforced(i.model, i.context_window)["models"]["providers"][PROVIDER].clone();
+        *p = enforced(i.model, i.context_window, i.max_tokens)["models"]["providers"][PROVIDER]
+            .clone();
     }
     v
 }
@@ -158,6 +161,7 @@ mod tests {
         let v = render(&Inputs {
             model: "tiny",
             context_window: 4096,
+            max_tokens: 4096,
             defaults: Some(&defaults),
             own: Some(&own),
         });
