@@ -54,6 +54,18 @@ pub const CHECKS: &[(&str, &str)] = &[
     ),
     ("CK-STORE-004", "the store answers"),
     (
+        "CK-SBX-001",
+        "every process of every running agent has no capabilities, no_new_privs, a seccomp filter and an unprivileged host uid",
+    ),
+    (
+        "CK-SBX-002",
+        "every running agent's network namespace has loopback only",
+    ),
+    (
+        "CK-LOG-001",
+        "no log holds a secret's value or an agent's gateway token",
+    ),
+    (
         "CK-OC-001",
         "OpenClaw fleets: each agent's ~/.openclaw is 0700 and its openclaw.json private to it",
     ),
@@ -151,6 +163,16 @@ pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
     }
     if let Some(b) = &shared.brains {
         findings.extend(b.audit().await);
+    }
+    let sh = shared.clone();
+    if let Ok(more) = tokio::task::spawn_blocking(move || {
+        let mut v = crate::sandbox_audit::sandboxes(&sh);
+        v.extend(crate::sandbox_audit::logs(&sh));
+        v
+    })
+    .await
+    {
+        findings.extend(more);
     }
     findings.extend(crate::openclaw::audit::run(shared).await);
     AuditReport {

@@ -11,6 +11,7 @@ pub mod netns;
 pub mod openclaw;
 pub mod pid1;
 pub mod sandbox;
+pub mod sandbox_audit;
 pub mod secrets;
 pub mod spend;
 pub mod sys;

@@ -357,8 +357,22 @@ upstream = [{{ name = "llama", url = "{llama}", api = "openai", models = ["tiny-
     v["gateway"]["bind"] = "lan".into();
     std::fs::write(&cfg, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
     std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    // ... and research's token printed into its log, as a careless agent or tool might.
+    let log = sup.state.join("logs/research.log");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        format!("debug: token={}\n", token(&sup, "research")).as_bytes(),
+    )
+    .unwrap();
     let (ok, findings, text) = audit(&sup);
     assert!(!ok, "{text}");
+    assert!(
+        findings
+            .iter()
+            .any(|(id, s)| id == "CK-LOG-001" && s.ends_with("research.log")),
+        "{text}"
+    );
     for id in ["CK-OC-001", "CK-OC-002"] {
         assert!(
             findings.contains(&(id.to_string(), "research".to_string())),
