@@ -66,6 +66,10 @@ pub const CHECKS: &[(&str, &str)] = &[
         "no log holds a secret's value or an agent's gateway token",
     ),
     (
+        "CK-EGR-001",
+        "no agent's egress allow-list leads back to the node's own loopback",
+    ),
+    (
         "CK-OC-001",
         "OpenClaw fleets: each agent's ~/.openclaw is 0700 and its openclaw.json private to it",
     ),
@@ -168,6 +172,7 @@ pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
     if let Ok(more) = tokio::task::spawn_blocking(move || {
         let mut v = crate::sandbox_audit::sandboxes(&sh);
         v.extend(crate::sandbox_audit::logs(&sh));
+        v.extend(crate::sandbox_audit::egress(&sh));
         v
     })
     .await

@@ -89,5 +89,17 @@ args = ["-c", '''echo proxy=$HTTPS_PROXY; ckprobe connect 127.0.0.1 3128; echo d
     let f = facts(&sealed);
     assert_eq!(f["connect"], "ECONNREFUSED", "{sealed}");
     assert_eq!(f.get("proxy").map(String::as_str), Some(""), "{sealed}");
+    // The audit points out that this list leads back to the node's loopback.
+    let out = sup.cli(&["audit", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!out.status.success(), "{report}");
+    let egr: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "CK-EGR-001")
+        .collect();
+    assert_eq!(egr.len(), 1, "{report}");
+    assert_eq!(egr[0]["subject"], "out");
     sup.down();
 }
