@@ -2,4 +2,5 @@
 //! bundle, and its read-only, content-addressed install on an air-gapped node
 //! ([`runtime`]).
 
+pub mod disk;
 pub mod runtime;
