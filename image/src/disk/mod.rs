@@ -5,13 +5,23 @@
 //! - [`Initramfs`]: a newc cpio from a list of entries (sorted, 0:0, one mtime), plain or
 //!   gzip/zstd; [`resolve_modules`] finds the kernel modules stage 1 loads
 //!   ([`STAGE1_MODULES`]) in a kernel's modules tree, dependencies first.
+//! - [`build_ext4`]: an ext4 image from a directory with `mke2fs -d` (>= 1.47.1, checked),
+//!   through a deterministic tar of the tree ([`write_tree_tar`]).
+//!
+//! Tools are passed in by path; `scripts/install-image-tools` installs them and prints
+//! where they are.
 
 mod digest;
 mod error;
+pub mod ext4;
 pub mod initramfs;
 pub mod modules;
+mod tool;
+pub mod tree_tar;
 
 pub use digest::{derived_uuid, sha256_file};
 pub use error::DiskError;
+pub use ext4::{build_ext4, check_mke2fs, Ext4Image, Ext4Options, Ext4Size, MKE2FS_MIN_VERSION};
 pub use initramfs::{Compression, EntryKind, Initramfs, Written};
 pub use modules::{resolve_modules, KernelModule, KernelModules, STAGE1_LIST, STAGE1_MODULES};
+pub use tree_tar::{write_tree_tar, TreeStats, TreeTar};
