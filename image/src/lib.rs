@@ -1,6 +1,11 @@
-//! The image builder. For now: the pinned agent runtime (Node + OpenClaw) as an offline
-//! bundle, and its read-only, content-addressed install on an air-gapped node
-//! ([`runtime`]).
+//! The image builder: the pinned agent runtime (Node + OpenClaw) as an offline bundle and
+//! its read-only, content-addressed install on an air-gapped node ([`runtime`]); the image
+//! bundle of every pinned input of an appliance image ([`bundle`]); the disk side of the
+//! image ([`disk`]).
 
+pub mod bundle;
+pub mod deb;
+mod digest;
 pub mod disk;
+mod out_dir;
 pub mod runtime;

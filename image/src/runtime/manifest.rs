@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::error::RuntimeError;
 use super::tree;
@@ -112,7 +111,7 @@ impl Manifest {
 
 /// The id of a bundle: the sha256 (hex) of its `bundle.json` bytes, which pin every file.
 pub fn bundle_id(manifest_bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(manifest_bytes))
+    crate::digest::sha256_bytes(manifest_bytes)
 }
 
 #[cfg(test)]

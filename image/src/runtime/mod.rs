@@ -17,7 +17,7 @@ mod install;
 pub mod manifest;
 mod npm;
 mod prepare;
-mod tree;
+pub(crate) mod tree;
 
 pub use error::{EnginesMismatch, RuntimeError};
 pub use install::{install, InstallOptions, Installed, CURRENT, DEFAULT_RUNTIMES_DIR};

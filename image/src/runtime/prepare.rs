@@ -150,16 +150,11 @@ pub fn prepare(
 }
 
 fn ensure_empty(out: &Path) -> Result<(), RuntimeError> {
-    match fs::read_dir(out) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(RuntimeError::OutNotEmpty {
-                    path: out.to_path_buf(),
-                });
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+    match crate::out_dir::is_new_or_empty(out) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(RuntimeError::OutNotEmpty {
+            path: out.to_path_buf(),
+        }),
         Err(e) => Err(RuntimeError::io("read directory", out)(e)),
     }
 }

@@ -2,11 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 use super::error::RuntimeError;
 
@@ -52,19 +49,9 @@ fn relative(root: &Path, path: &Path) -> String {
 
 /// The sha256 of a file's contents, in hex.
 pub(crate) fn sha256_file(path: &Path) -> Result<String, RuntimeError> {
-    let mut file = fs::File::open(path).map_err(RuntimeError::io("open", path))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(RuntimeError::io("read", path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    crate::digest::sha256_file(path)
+        .map(|d| d.sha256)
+        .map_err(RuntimeError::io("read", path))
 }
 
 /// The sha256 of every regular file under `root`, by relative path.
