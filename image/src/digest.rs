@@ -1,7 +1,8 @@
-//! sha256 of files and bytes, shared by the runtime bundle and the image bundle.
+//! sha256 of files and of byte streams as they are written: shared by the runtime bundle,
+//! the image bundle, the OCI layout and the lock file.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -45,6 +46,46 @@ pub(crate) fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// A writer that hashes and counts everything written through it.
+pub(crate) struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// The inner writer and the digest of what went through.
+    pub fn finish(self) -> (W, FileDigest) {
+        let digest = FileDigest {
+            sha256: hex::encode(self.hasher.finalize()),
+            size: self.size,
+        };
+        (self.inner, digest)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +104,12 @@ mod tests {
             }
         );
         assert_eq!(sha256_bytes(b"hello"), want);
+        let mut w = HashingWriter::new(Vec::new());
+        w.write_all(b"hel").unwrap();
+        w.write_all(b"lo").unwrap();
+        let (inner, d) = w.finish();
+        assert_eq!(inner, b"hello");
+        assert_eq!(d.sha256, want);
         assert!(is_sha256_hex(want));
         assert!(!is_sha256_hex(&want.to_uppercase()));
         assert!(!is_sha256_hex("abc"));

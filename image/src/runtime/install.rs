@@ -248,9 +248,9 @@ fn isolated_env(
     ])
 }
 
-/// `bin/openclaw` (OpenClaw on the bundled Node, from wherever the runtime is mounted) and
-/// `bin/node`.
-fn write_launchers(runtime: &Path, manifest: &Manifest) -> Result<(), RuntimeError> {
+/// The script OpenClaw's package names as its `openclaw` bin (e.g. `openclaw.mjs`),
+/// relative to `app/node_modules/openclaw/` of the runtime at `runtime`.
+pub(crate) fn openclaw_entry(runtime: &Path) -> Result<String, RuntimeError> {
     let pkg = runtime.join("app/node_modules/openclaw/package.json");
     let text = fs::read(&pkg).map_err(RuntimeError::io("read", &pkg))?;
     let json: serde_json::Value =
@@ -272,7 +272,13 @@ fn write_launchers(runtime: &Path, manifest: &Manifest) -> Result<(), RuntimeErr
         message: "no \"bin\" entry named openclaw".into(),
         hint: "an OpenClaw version whose layout this code does not know",
     })?;
-    let entry = entry.trim_start_matches("./");
+    Ok(entry.trim_start_matches("./").to_string())
+}
+
+/// `bin/openclaw` (OpenClaw on the bundled Node, from wherever the runtime is mounted) and
+/// `bin/node`.
+fn write_launchers(runtime: &Path, manifest: &Manifest) -> Result<(), RuntimeError> {
+    let entry = openclaw_entry(runtime)?;
     let bin = runtime.join("bin");
     fs::create_dir_all(&bin).map_err(RuntimeError::io("create directory", &bin))?;
     let script = format!(

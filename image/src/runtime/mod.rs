@@ -20,6 +20,7 @@ mod prepare;
 pub(crate) mod tree;
 
 pub use error::{EnginesMismatch, RuntimeError};
+pub(crate) use install::openclaw_entry;
 pub use install::{install, InstallOptions, Installed, CURRENT, DEFAULT_RUNTIMES_DIR};
 pub use manifest::{bundle_id, Manifest};
 pub use prepare::{prepare, PrepareOptions, Prepared};
