@@ -2,7 +2,8 @@
 //! its read-only, content-addressed install on an air-gapped node ([`runtime`]); the image
 //! bundle of every pinned input of an appliance image ([`bundle`]); the runtime as an OCI
 //! image layout ([`oci`]); the disk side of the image ([`disk`]); the lock file of every
-//! input and output digest ([`lock`]).
+//! input and output digest ([`lock`]); and the SPDX SBOM of what the image carries
+//! ([`sbom`]).
 
 pub mod bundle;
 pub mod deb;
@@ -12,4 +13,5 @@ pub mod lock;
 pub mod oci;
 mod out_dir;
 pub mod runtime;
+pub mod sbom;
 mod time;
