@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use cpio::newc::{Builder, ModeFileType};
 
-use super::digest::HashingWriter;
 use super::error::DiskError;
+use crate::digest::HashingWriter;
 
 /// What an initramfs entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,7 +235,7 @@ impl Initramfs {
                     .map_err(DiskError::io("zstd", out))?
             }
         };
-        let (buffered, sha256, size) = sink.finish();
+        let (buffered, crate::digest::FileDigest { sha256, size }) = sink.finish();
         let file = buffered
             .into_inner()
             .map_err(|e| write_err(e.into_error()))?;

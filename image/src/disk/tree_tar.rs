@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
-use super::digest::HashingWriter;
 use super::error::DiskError;
+use crate::digest::HashingWriter;
 
 /// The ext4 block size the accounting below assumes.
 pub(crate) const BLOCK: u64 = 4096;
@@ -69,7 +69,7 @@ pub fn write_tree_tar(root: &Path, out: &Path, epoch: u64) -> Result<TreeTar, Di
         .tar
         .into_inner()
         .map_err(DiskError::io("write", out))?;
-    let (buffered, sha256, _) = hashing.finish();
+    let (buffered, crate::digest::FileDigest { sha256, .. }) = hashing.finish();
     let file = buffered
         .into_inner()
         .map_err(|e| DiskError::io("write", out)(e.into_error()))?;
