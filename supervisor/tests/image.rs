@@ -2,7 +2,8 @@
 //! busybox base rootfs tarball made here (GNU tar, numeric owners, a device node, usrmerge
 //! symlinks), the cached Debian kernel package (scripts/install-image-tools), the cached
 //! OpenClaw 2026.9.6 runtime bundle (scripts/install-openclaw-bundle) and this clawkeep.
-//! Two builds from the same inputs give the same bytes in every output; verify names a
+//! Two builds from the same inputs (the second without network) give the same bytes in
+//! every output; the root filesystem holds what it should; verify names a
 //! flipped byte; a non-empty --out, a changed bundle and a fleet failing `check` are refused.
 //! Needs root (the root filesystem keeps owners).
 
@@ -46,6 +47,19 @@ fn kernel_deb() -> PathBuf {
     found
         .pop()
         .expect("no kernel package: run scripts/install-image-tools")
+}
+
+/// debugfs from the e2fsprogs scripts/install-image-tools caches (CLAWKEEP_DEBUGFS).
+fn debugfs() -> PathBuf {
+    if let Some(p) = std::env::var_os("CLAWKEEP_DEBUGFS") {
+        return PathBuf::from(p);
+    }
+    let cached = cache().join("e2fsprogs/bin/debugfs");
+    if cached.is_file() {
+        cached
+    } else {
+        PathBuf::from("/usr/sbin/debugfs")
+    }
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -143,7 +157,18 @@ impl Fixture {
     }
 
     fn build(&self, out: &Path, extra: &[&str]) -> Output {
-        run(Command::new(clawkeep())
+        self.build_with(Command::new(clawkeep()), out, extra)
+    }
+
+    /// The build without network: in a new network namespace (only `lo`, down).
+    fn build_offline(&self, out: &Path) -> Output {
+        let mut cmd = Command::new("unshare");
+        cmd.arg("--net").arg(clawkeep());
+        self.build_with(cmd, out, &[])
+    }
+
+    fn build_with(&self, mut cmd: Command, out: &Path, extra: &[&str]) -> Output {
+        run(cmd
             .args(["image", "build"])
             .arg(&self.fleet)
             .arg("--bundle")
@@ -198,9 +223,9 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
     assert!(built.status.success(), "{}", text(&built));
     eprintln!("first build in {first:?}:\n{}", text(&built));
     let t = Instant::now();
-    let built = fx.build(&out2, &[]);
+    let built = fx.build_offline(&out2);
     assert!(built.status.success(), "{}", text(&built));
-    eprintln!("second build in {:?}", t.elapsed());
+    eprintln!("second build, without network, in {:?}", t.elapsed());
 
     for name in [
         "oci/index.json",
@@ -262,6 +287,34 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
         assert!(shown.contains(want), "{want:?} in:\n{shown}");
     }
     eprintln!("{shown}");
+
+    // The root filesystem, read from the raw disk's partition with debugfs.
+    let fs = format!("{}?offset={}", out1.join("node.raw").display(), 1 << 20);
+    let look = |request: &str| {
+        let out = run(Command::new(debugfs()).arg("-R").arg(request).arg(&fs));
+        assert!(out.status.success(), "debugfs {request}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(look("cat /etc/clawkeep/souls/alpha.md"), "You are alpha.\n");
+    assert_eq!(
+        look("cat /etc/clawkeep/fleet.toml").as_bytes(),
+        fs::read(&fx.fleet).unwrap()
+    );
+    let init = look("stat /usr/sbin/init");
+    assert!(
+        init.contains("Fast link dest: \"/usr/bin/clawkeep\""),
+        "{init}"
+    );
+    let notes = look("stat /home/user/notes");
+    assert!(notes.contains("User:  1000   Group:  1000"), "{notes}");
+    let runtimes = look("ls /var/lib/clawkeep/runtimes");
+    let id = info["runtime_id"].as_str().unwrap();
+    assert!(
+        runtimes.contains(id) && runtimes.contains("current"),
+        "{runtimes}"
+    );
+    let dev = look("ls /dev");
+    assert!(!dev.contains("null"), "device nodes are left out: {dev}");
 
     // The initramfs holds the modules and their list, as cpio shows it.
     let list = run(Command::new("sh").arg("-c").arg(format!(
