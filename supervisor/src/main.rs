@@ -348,6 +348,40 @@ enum RuntimeCmd {
 
 #[derive(Subcommand)]
 enum ImageCmd {
+    /// Put the pinned inputs of an image into a new bundle directory (image-bundle.json).
+    ///
+    /// Copies each input under its role's folder (kernel/, rootfs/, runtime/, clawkeep/,
+    /// models/, backends/) and pins it by sha256 and size; the runtime bundle is checked
+    /// against its own bundle.json first and pinned by its id. Copy the directory to the build
+    /// machine as it is. Prints the bundle directory.
+    ///
+    /// Example: clawkeep image prepare --kernel linux-image-6.1.0-57-amd64_6.1.192-3_amd64.deb --base-rootfs base.tar --runtime runtime-bundle/ --out bundle/
+    Prepare {
+        /// The kernel package, named as `apt-get download` names it (NAME_VERSION_ARCH.deb).
+        #[arg(long, value_name = "DEB")]
+        kernel: PathBuf,
+        /// The base root filesystem tarball (plain, gzip, xz or zstd).
+        #[arg(long, value_name = "TAR")]
+        base_rootfs: PathBuf,
+        /// The agent runtime bundle (`clawkeep runtime prepare`).
+        #[arg(long, value_name = "DIR")]
+        runtime: PathBuf,
+        /// The clawkeep binary the node runs (default: this one, with its version).
+        #[arg(long, value_name = "PATH")]
+        clawkeep: Option<PathBuf>,
+        /// A model blob (repeatable).
+        #[arg(long, value_name = "FILE")]
+        model: Vec<PathBuf>,
+        /// A backend binary (repeatable).
+        #[arg(long, value_name = "FILE")]
+        backend: Vec<PathBuf>,
+        /// Hard-link inputs instead of copying them (same filesystem only).
+        #[arg(long)]
+        link: bool,
+        /// The bundle directory to write (new or empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Build a node image from an image bundle and a fleet, reproducibly and without network.
     ///
     /// Checks the fleet like `clawkeep check` (a bad fleet builds nothing) and re-hashes every
@@ -951,6 +985,45 @@ fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
     use image::build;
     use supervisor::node_image;
     match command {
+        ImageCmd::Prepare {
+            kernel,
+            base_rootfs,
+            runtime,
+            clawkeep,
+            model,
+            backend,
+            link,
+            out,
+        } => {
+            let (clawkeep, clawkeep_version) = match clawkeep {
+                Some(path) => (path, None),
+                None => (
+                    std::env::current_exe().context("locate this clawkeep binary")?,
+                    Some(env!("CARGO_PKG_VERSION").to_string()),
+                ),
+            };
+            let inputs = image::bundle::BundleInputs {
+                kernel,
+                base_rootfs,
+                runtime,
+                clawkeep,
+                clawkeep_version,
+                models: model,
+                backends: backend,
+            };
+            let placement = if link {
+                image::bundle::Placement::HardLink
+            } else {
+                image::bundle::Placement::Copy
+            };
+            let prepared = image::bundle::prepare(&inputs, &out, placement)?;
+            eprintln!(
+                "clawkeep: {} inputs pinned in {}",
+                prepared.manifest.inputs.len(),
+                out.join(image::bundle::MANIFEST).display()
+            );
+            println!("{}", prepared.dir.display());
+        }
         ImageCmd::Build {
             fleet,
             bundle,
