@@ -288,6 +288,22 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
     }
     eprintln!("{shown}");
 
+    // The OCI layout is valid (every descriptor against its blob), the SBOM is valid SPDX.
+    let layout = image::oci::validate_layout(&out1.join("oci")).unwrap();
+    assert_eq!(layout.images[0].tag.as_deref(), Some("2026.9.6"));
+    let spdx = cache().join("spdx-venv/bin/pyspdxtools");
+    if spdx.is_file() {
+        let checked = run(Command::new(&spdx)
+            .arg("-i")
+            .arg(out1.join("sbom.spdx.json")));
+        assert!(checked.status.success(), "{}", text(&checked));
+    } else {
+        eprintln!(
+            "no {} (scripts/install-spdx-tools): SBOM not validated",
+            spdx.display()
+        );
+    }
+
     // The root filesystem, read from the raw disk's partition with debugfs.
     let fs = format!("{}?offset={}", out1.join("node.raw").display(), 1 << 20);
     let look = |request: &str| {
