@@ -3,8 +3,9 @@
 //! bundle of every pinned input of an appliance image ([`bundle`]); the runtime as an OCI
 //! image layout ([`oci`]); the disk side of the image ([`disk`]); the lock file of every
 //! input and output digest ([`lock`]); and the SPDX SBOM of what the image carries
-//! ([`sbom`]).
+//! ([`sbom`]); and the build of a whole image from a bundle and a fleet ([`build`]).
 
+pub mod build;
 pub mod bundle;
 pub mod deb;
 mod digest;

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod engine;
 pub mod fleet;
 pub mod netns;
+pub mod node_image;
 pub mod openclaw;
 pub mod pid1;
 pub mod sandbox;

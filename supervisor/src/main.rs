@@ -287,6 +287,13 @@ enum Cmd {
         #[command(subcommand)]
         command: RuntimeCmd,
     },
+    /// The appliance image: build it from an image bundle and a fleet, verify it, inspect it.
+    ///
+    /// Example: clawkeep image build fleet.toml --bundle bundle/ --out out/    clawkeep image verify out/
+    Image {
+        #[command(subcommand)]
+        command: ImageCmd,
+    },
     /// The sandbox init (started by clawkeep itself inside each sandbox).
     #[command(name = "__sandbox-init", hide = true)]
     SandboxInit {
@@ -336,6 +343,109 @@ enum RuntimeCmd {
         /// The id `prepare` printed (sha256 of bundle.json): refuse any other bundle.
         #[arg(long, value_name = "SHA256")]
         expect_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCmd {
+    /// Put the pinned inputs of an image into a new bundle directory (image-bundle.json).
+    ///
+    /// Copies each input under its role's folder (kernel/, rootfs/, runtime/, clawkeep/,
+    /// models/, backends/) and pins it by sha256 and size; the runtime bundle is checked
+    /// against its own bundle.json first and pinned by its id. Copy the directory to the build
+    /// machine as it is. Prints the bundle directory.
+    ///
+    /// Example: clawkeep image prepare --kernel linux-image-6.1.0-57-amd64_6.1.192-3_amd64.deb --base-rootfs base.tar --runtime runtime-bundle/ --out bundle/
+    Prepare {
+        /// The kernel package, named as `apt-get download` names it (NAME_VERSION_ARCH.deb).
+        #[arg(long, value_name = "DEB")]
+        kernel: PathBuf,
+        /// The base root filesystem tarball (plain, gzip, xz or zstd).
+        #[arg(long, value_name = "TAR")]
+        base_rootfs: PathBuf,
+        /// The agent runtime bundle (`clawkeep runtime prepare`).
+        #[arg(long, value_name = "DIR")]
+        runtime: PathBuf,
+        /// The clawkeep binary the node runs (default: this one, with its version).
+        #[arg(long, value_name = "PATH")]
+        clawkeep: Option<PathBuf>,
+        /// A model blob (repeatable).
+        #[arg(long, value_name = "FILE")]
+        model: Vec<PathBuf>,
+        /// A backend binary (repeatable).
+        #[arg(long, value_name = "FILE")]
+        backend: Vec<PathBuf>,
+        /// Hard-link inputs instead of copying them (same filesystem only).
+        #[arg(long)]
+        link: bool,
+        /// The bundle directory to write (new or empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Build a node image from an image bundle and a fleet, reproducibly and without network.
+    ///
+    /// Checks the fleet like `clawkeep check` (a bad fleet builds nothing) and re-hashes every
+    /// input of the bundle (a changed file is named with the expected and the actual sha256).
+    /// Then writes into --out: the agent runtime as an OCI image layout (oci/), the node's
+    /// disk (node.raw, GPT with one ext4 root; node.qcow2), vmlinuz, the stage-1
+    /// initramfs.img, sbom.spdx.json, image.json and clawkeep.lock. The root filesystem is the
+    /// bundle's base rootfs with clawkeep as /sbin/init, the fleet file and the files it names
+    /// (at their paths relative to it) under /etc/clawkeep/, and the agent runtime installed
+    /// under /var/lib/clawkeep/runtimes/. The same bundle, fleet and epoch give the same bytes.
+    /// Needs root (the root filesystem keeps the base tarball's owners), mke2fs >= 1.47.1,
+    /// qemu-img and depmod (scripts/install-image-tools).
+    ///
+    /// Example: clawkeep image build examples/lab/fleet.toml --bundle bundle/ --out out/
+    Build {
+        /// The fleet file the node runs.
+        fleet: PathBuf,
+        /// The image bundle (image-bundle.json and the inputs it pins).
+        #[arg(long, value_name = "DIR")]
+        bundle: PathBuf,
+        /// The output directory (new or empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Replace an earlier build's outputs in --out (anything else there is refused).
+        #[arg(long)]
+        force: bool,
+        /// Every time in the outputs, in seconds since 1970.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            env = "SOURCE_DATE_EPOCH",
+            default_value_t = 0
+        )]
+        epoch: u64,
+        /// mke2fs >= 1.47.1 (default: the one scripts/install-image-tools caches, else /usr/sbin/mke2fs).
+        #[arg(long, value_name = "PATH", env = "CLAWKEEP_MKE2FS")]
+        mke2fs: Option<PathBuf>,
+        /// qemu-img (default: /usr/bin/qemu-img).
+        #[arg(long, value_name = "PATH", env = "CLAWKEEP_QEMU_IMG")]
+        qemu_img: Option<PathBuf>,
+        /// depmod (default: /usr/sbin/depmod).
+        #[arg(long, value_name = "PATH", env = "CLAWKEEP_DEPMOD")]
+        depmod: Option<PathBuf>,
+    },
+    /// Re-hash every output of a build against its clawkeep.lock.
+    ///
+    /// Names each changed, missing or unlisted file with the expected and the actual sha256;
+    /// exits 1 when anything differs.
+    ///
+    /// Example: clawkeep image verify out/
+    Verify {
+        /// The build's output directory.
+        out: PathBuf,
+    },
+    /// What an image holds: versions (clawkeep, OpenClaw, Node, kernel), the fleet's agents,
+    /// every input and output digest, and the size of each output.
+    ///
+    /// Example: clawkeep image inspect out/ --json | jq .info.agents
+    Inspect {
+        /// The build's output directory.
+        out: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -783,6 +893,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             )
         }
         Cmd::Runtime { command } => runtime_cmd(command),
+        Cmd::Image { command } => image_cmd(command),
         Cmd::SandboxInit { .. } => Ok(ExitCode::FAILURE),
     }
 }
@@ -864,6 +975,132 @@ fn runtime_cmd(command: RuntimeCmd) -> Result<ExitCode> {
                 ));
             }
             println!("{}", r.path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `clawkeep image build|verify|inspect`: progress on stderr, results on stdout.
+fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
+    use image::build;
+    use supervisor::node_image;
+    match command {
+        ImageCmd::Prepare {
+            kernel,
+            base_rootfs,
+            runtime,
+            clawkeep,
+            model,
+            backend,
+            link,
+            out,
+        } => {
+            let (clawkeep, clawkeep_version) = match clawkeep {
+                Some(path) => (path, None),
+                None => (
+                    std::env::current_exe().context("locate this clawkeep binary")?,
+                    Some(env!("CARGO_PKG_VERSION").to_string()),
+                ),
+            };
+            let inputs = image::bundle::BundleInputs {
+                kernel,
+                base_rootfs,
+                runtime,
+                clawkeep,
+                clawkeep_version,
+                models: model,
+                backends: backend,
+            };
+            let placement = if link {
+                image::bundle::Placement::HardLink
+            } else {
+                image::bundle::Placement::Copy
+            };
+            let prepared = image::bundle::prepare(&inputs, &out, placement)?;
+            eprintln!(
+                "clawkeep: {} inputs pinned in {}",
+                prepared.manifest.inputs.len(),
+                out.join(image::bundle::MANIFEST).display()
+            );
+            println!("{}", prepared.dir.display());
+        }
+        ImageCmd::Build {
+            fleet,
+            bundle,
+            out,
+            force,
+            epoch,
+            mke2fs,
+            qemu_img,
+            depmod,
+        } => {
+            // The same rules as `clawkeep check`: a fleet with errors builds nothing.
+            let f = match load_fleet(&fleet) {
+                Ok(f) => f,
+                Err(code) => return Ok(code),
+            };
+            let start = std::time::Instant::now();
+            let mut progress = |line: &str| {
+                eprintln!("clawkeep: [{:5.1}s] {line}", start.elapsed().as_secs_f64());
+            };
+            progress(&format!(
+                "{}: ok ({} agents); building into {}",
+                fleet.display(),
+                f.agents.len(),
+                out.display()
+            ));
+            let opts = build::BuildOptions {
+                bundle,
+                out,
+                force,
+                epoch,
+                fleet: node_image::fleet_input(&f),
+                tools: node_image::tools(mke2fs, qemu_img, depmod),
+            };
+            let report = build::build(&opts, &mut progress)?;
+            let size = |name: &str| {
+                report
+                    .lock
+                    .outputs
+                    .iter()
+                    .find(|o| o.path == name)
+                    .map_or(0, |o| o.size)
+            };
+            progress(&format!(
+                "built: openclaw {} on node {}, kernel {}, {} agents; node.raw {}, node.qcow2 {}",
+                report.info.openclaw,
+                report.info.node,
+                report.info.kernel_release,
+                report.info.agents.len(),
+                human_bytes(size(build::RAW)),
+                human_bytes(size(build::QCOW2)),
+            ));
+            println!("{}", report.out.join(image::lock::LOCK).display());
+        }
+        ImageCmd::Verify { out } => {
+            return Ok(match build::verify(&out) {
+                Ok(lock) => {
+                    println!(
+                        "{}: ok ({} outputs match {})",
+                        out.display(),
+                        lock.outputs.len(),
+                        image::lock::LOCK
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("clawkeep: {e}");
+                    ExitCode::FAILURE
+                }
+            });
+        }
+        ImageCmd::Inspect { out, json } => {
+            let image = build::inspect(&out)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&image)?);
+            } else {
+                print!("{}", node_image::describe(&image));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

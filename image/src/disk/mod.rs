@@ -20,7 +20,7 @@ pub mod gpt;
 pub mod initramfs;
 pub mod modules;
 pub mod qcow2;
-mod tool;
+pub(crate) mod tool;
 pub mod tree_tar;
 
 pub use digest::{derived_uuid, sha256_file};
