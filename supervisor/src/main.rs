@@ -554,6 +554,22 @@ enum SyncCmd {
     },
 }
 
+/// Where the appliance image keeps its fleet file: what PID 1 runs when the kernel starts
+/// clawkeep as /sbin/init without arguments (CLAWKEEP_FLEET, e.g. from the kernel command
+/// line, names another).
+const BOOT_FLEET: &str = "/etc/clawkeep/fleet.toml";
+
+/// The command line, or `clawkeep up FLEET` when clawkeep is PID 1 and was given none.
+fn boot_args() -> Vec<std::ffi::OsString> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.len() > 1 || std::process::id() != 1 {
+        return args;
+    }
+    let fleet = std::env::var_os("CLAWKEEP_FLEET").unwrap_or_else(|| BOOT_FLEET.into());
+    let me = args.into_iter().next().unwrap_or_else(|| "clawkeep".into());
+    vec![me, "up".into(), fleet]
+}
+
 fn main() -> ExitCode {
     // The sandbox init: checked before clap, since every sandbox start pays for this path.
     // Single-threaded on purpose (the init forks): no runtime, no logging setup.
@@ -566,7 +582,7 @@ fn main() -> ExitCode {
             supervisor::sandbox::init::run(&bundle, status, config, secrets) as u8,
         );
     }
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(boot_args());
     if let Cmd::Run { bundle } = &cli.command {
         // No logging setup either: `run` is measured against runc.
         return run_bundle(bundle);

@@ -51,11 +51,12 @@ command = "/bin/sleep"
 args = ["1000"]
 "#,
     );
+    // As the kernel starts /sbin/init in the appliance image: no arguments; the fleet file
+    // comes from CLAWKEEP_FLEET (default /etc/clawkeep/fleet.toml).
     let mut unshare = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc"])
         .arg(support::clawkeep())
-        .arg("up")
-        .arg(&f.fleet)
+        .env("CLAWKEEP_FLEET", &f.fleet)
         .stderr(std::fs::File::create(f.scratch.dir.join("pid1.log")).unwrap())
         .spawn()
         .unwrap();
