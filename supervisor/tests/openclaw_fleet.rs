@@ -19,15 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use minio::remote::{Credential, Store};
-use support::{in_sandbox, wait_for, FleetDir, Scratch, Supervisor};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use support::{in_sandbox, rt, wait_for, FleetDir, Scratch, Supervisor};
 
 /// Keys of `bucket` outside clawkeep's own `.clawkeep/` prefix.
 fn keys(rt: &tokio::runtime::Runtime, store: &Store, bucket: &str) -> Vec<String> {

@@ -11,15 +11,7 @@ mod llm;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{wait_for, FleetDir, Scratch, Supervisor};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use support::{rt, wait_for, FleetDir, Scratch, Supervisor};
 
 /// A deliberately broken runtime, content-addressed like a real one: its "node" is busybox,
 /// so the gateway cannot start (what a bad release looks like to the supervisor).

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use garage::{root_store, store_section};
 use minio::remote::{Credential, Store};
-use support::{wait_for, Supervisor};
+use support::{rt, wait_for, Supervisor};
 
 /// `clawkeep up` on `agents` with a managed Garage, the store as root sees it, a runtime to
 /// talk to it, and the store's data dir (in `scratch`, to be dropped after `sup`).
@@ -85,14 +85,6 @@ impl Drop for StoreAgain {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]

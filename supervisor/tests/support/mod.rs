@@ -516,3 +516,12 @@ pub fn in_sandbox(pid: i64, script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// A small tokio runtime for the async clients the blocking tests use (S3, HTTP).
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
