@@ -31,6 +31,10 @@ fn ids_of<'a>(r: &'a AuditReport, agent: &str) -> Vec<&'a str> {
 fn openclaw_agents_audited_from_their_files_and_by_openclaw_itself() {
     // Everything that forks std processes happens before the reaper starts.
     let rts = Scratch::new("oc-audit-runtimes");
+    // The sandbox's init runs as the agent's unprivileged uid, which must reach the binary:
+    // a copy in a scratch dir (0711), not target/ (a checkout may sit in a 0700 directory).
+    let init_exe = rts.dir.join("clawkeep");
+    std::fs::copy(support::clawkeep(), &init_exe).unwrap();
     let runtime = support::install_runtime(&rts.dir.join("runtimes"));
     let runtime_lines = format!(
         "openclaw = \"2026.9.6\"\nnode = \"24\"\nruntimes = \"{}\"",
@@ -59,7 +63,7 @@ fn openclaw_agents_audited_from_their_files_and_by_openclaw_itself() {
         paths: paths.clone(),
         host: Host {
             proc_root: "/proc".into(),
-            init_exe: support::clawkeep(),
+            init_exe: init_exe.clone(),
         },
         reaper: Reaper::default(),
         processes: Vec::new(),
