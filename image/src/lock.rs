@@ -244,6 +244,7 @@ mod tests {
         BundleManifest::new(vec![
             input(Role::Runtime, "runtime"),
             input(Role::Clawkeep, "clawkeep/clawkeep"),
+            input(Role::Stage1, "stage1/clawkeep-stage1"),
             input(Role::Kernel, "kernel/k_1_amd64.deb"),
             input(Role::BaseRootfs, "rootfs/base.tar"),
         ])

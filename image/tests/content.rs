@@ -24,6 +24,7 @@ fn prepare_bundle(dir: &Path) -> (bundle::Prepared, OtherInputs, std::path::Path
         base_rootfs: other.base_rootfs.clone(),
         runtime: rt_bundle.clone(),
         clawkeep: other.clawkeep.clone(),
+        stage1: other.stage1.clone(),
         clawkeep_version: Some("0.1.0".into()),
         models: vec![other.model.clone()],
         backends: Vec::new(),
@@ -49,6 +50,7 @@ fn bundle_verify_names_a_flipped_byte_and_a_missing_file() {
             (Role::BaseRootfs, "rootfs/base.tar"),
             (Role::Runtime, "runtime"),
             (Role::Clawkeep, "clawkeep/clawkeep"),
+            (Role::Stage1, "stage1/clawkeep-stage1"),
             (Role::Model, "models/tiny.gguf"),
         ]
     );
@@ -122,6 +124,7 @@ fn bundle_verify_names_a_flipped_byte_and_a_missing_file() {
         base_rootfs: other.base_rootfs.clone(),
         runtime: rt_bundle.clone(),
         clawkeep: other.clawkeep.clone(),
+        stage1: other.stage1.clone(),
         clawkeep_version: None,
         models: Vec::new(),
         backends: Vec::new(),

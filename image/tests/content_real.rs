@@ -27,6 +27,7 @@ fn the_real_runtime_as_an_oci_image_with_its_sbom_and_lock() {
             base_rootfs: other.base_rootfs.clone(),
             runtime: rt_bundle.clone(),
             clawkeep: other.clawkeep.clone(),
+            stage1: other.stage1.clone(),
             clawkeep_version: Some(env!("CARGO_PKG_VERSION").into()),
             models: Vec::new(),
             backends: Vec::new(),

@@ -36,6 +36,15 @@ pub enum BuildError {
         /// What to do.
         hint: &'static str,
     },
+    /// The fleet, checked inside the staged root filesystem as the node will read it, has
+    /// problems (paths that exist on the build machine but not in the image).
+    #[error("the fleet does not hold in the image (checked as /{fleet} inside the staged root filesystem):\n{report}(hint: put what it names into the base rootfs or the bundle, at the paths the fleet gives)")]
+    FleetInImage {
+        /// Where the fleet is on the node, relative to `/`.
+        fleet: String,
+        /// The checker's report: every problem with its line and fix.
+        report: String,
+    },
     /// An input (the base rootfs, the kernel package, a file of the fleet) is unusable.
     #[error("{what} {path}: {message} ({hint})")]
     BadInput {

@@ -97,3 +97,48 @@ pub(crate) fn unpack_kernel(deb: &Path, into: &Path, depmod: &Path) -> Result<Ke
         unpacked,
     })
 }
+
+/// The uncompressed kernel (`vmlinux`, an ELF) inside the bzImage `vmlinuz`: Debian
+/// compresses it with xz, so it is the xz stream that starts at the first xz magic.
+/// Writes it to `out` (0644).
+pub(crate) fn extract_vmlinux(vmlinuz: &Path, out: &Path) -> Result<u64, BuildError> {
+    const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
+    let bad = |message: String| BuildError::BadInput {
+        what: WHAT,
+        path: vmlinuz.to_path_buf(),
+        message,
+        hint: "give a Debian kernel package (its vmlinuz is xz-compressed, CONFIG_KERNEL_XZ)",
+    };
+    let data = fs::read(vmlinuz).map_err(BuildError::io(
+        "read",
+        vmlinuz,
+        "is the output directory readable?",
+    ))?;
+    let at = data
+        .windows(XZ_MAGIC.len())
+        .position(|w| w == XZ_MAGIC)
+        .ok_or_else(|| bad("holds no xz-compressed kernel".into()))?;
+    // One xz stream: the decoder stops at its end (the bzImage has more after it).
+    let mut elf = Vec::new();
+    liblzma::read::XzDecoder::new(&data[at..])
+        .read_to_end(&mut elf)
+        .map_err(|e| {
+            bad(format!(
+                "its xz stream at byte {at} does not decompress: {e}"
+            ))
+        })?;
+    if !elf.starts_with(b"\x7fELF") {
+        return Err(bad(format!(
+            "the xz stream at byte {at} is not an ELF kernel"
+        )));
+    }
+    fs::write(out, &elf).map_err(BuildError::io(
+        "write",
+        out,
+        "is the output directory writable?",
+    ))?;
+    fs::set_permissions(out, std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(
+        BuildError::io("chmod", out, "is the output directory writable?"),
+    )?;
+    Ok(elf.len() as u64)
+}

@@ -7,7 +7,9 @@
 //!   node.raw         GPT disk: one ext4 root partition (dd it onto a disk)
 //!   node.qcow2       the same disk for a VM
 //!   vmlinuz          the kernel from the bundle's kernel package
-//!   initramfs.img    stage 1: the modules an ext4 root on virtio needs, and their list
+//!   vmlinux          the same, uncompressed (QEMU's direct kernel boot, PVH entry)
+//!   initramfs.img    stage 1: /init (clawkeep-stage1), the modules an ext4 root on
+//!                    virtio and the power button need, and their list
 //!   sbom.spdx.json   SPDX 2.3 SBOM
 //!   image.json       versions, agents, kernel, root filesystem identity (`image inspect`)
 //!   clawkeep.lock    every input and output digest (`image verify`)
@@ -39,12 +41,14 @@ use std::time::{Duration, Instant};
 
 pub use error::BuildError;
 pub use info::{inspect, verify, AgentInfo, ImageInfo, Inspected, INFO_FORMAT};
-pub use out::{INFO, INITRAMFS, OCI, OUTPUTS, QCOW2, RAW, SBOM, SCRATCH, VMLINUZ};
+pub use out::{INFO, INITRAMFS, OCI, OUTPUTS, QCOW2, RAW, SBOM, SCRATCH, VMLINUX, VMLINUZ};
 pub use unpack::Unpacked;
 
 use crate::bundle::{self, Role, Verified};
 use crate::deb::DebName;
-use crate::disk::{self, Compression, Ext4Options, Initramfs, RawDiskOptions, STAGE1_MODULES};
+use crate::disk::{
+    self, Compression, Ext4Options, Initramfs, RawDiskOptions, NODE_MODULES, STAGE1_MODULES,
+};
 use crate::lock::Lock;
 use crate::runtime::{self, InstallOptions};
 use crate::{oci, sbom};
@@ -57,7 +61,8 @@ pub const FLEET_FILE: &str = "fleet.toml";
 /// Where the agent runtime is installed on the node.
 pub const RUNTIMES_DIR: &str = "var/lib/clawkeep/runtimes";
 
-/// A file the fleet names, to place under `/etc/clawkeep/`.
+/// A file (or directory tree: the agents' rootfs) the fleet names, to place under
+/// `/etc/clawkeep/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FleetFile {
     /// The file on this machine.
@@ -77,6 +82,11 @@ pub struct FleetInput {
     /// Its agents, in file order (recorded in `image.json`).
     pub agents: Vec<AgentInfo>,
 }
+
+/// Checks the fleet file inside a staged root filesystem as the node will read it:
+/// `(root, fleet path on the node)`; `Err` holds the report. The supervisor owns the fleet
+/// file's rules, so it passes its checker in.
+pub type FleetCheck = fn(&Path, &Path) -> Result<(), String>;
 
 /// The host tools a build runs (`scripts/install-image-tools` prints their paths).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +115,9 @@ pub struct BuildOptions {
     pub fleet: FleetInput,
     /// The tools.
     pub tools: Tools,
+    /// Run on the staged root filesystem before the disk is made (`None`: not checked
+    /// there, only by the caller on this machine).
+    pub check_fleet: Option<FleetCheck>,
 }
 
 /// How long a stage took.
@@ -175,6 +188,14 @@ pub fn build(
     ))?;
     progress("[1/6] root filesystem: the base rootfs, clawkeep, the fleet, the agent runtime");
     let staged = stage_rootfs(&verified, &root, &opts.fleet, progress)?;
+    if let Some(check) = opts.check_fleet {
+        let fleet = format!("{FLEET_DIR}/{FLEET_FILE}");
+        progress(&format!(
+            "      checking /{fleet} inside the image, as the node will read it"
+        ));
+        check(&root, &Path::new("/").join(&fleet))
+            .map_err(|report| BuildError::FleetInImage { fleet, report })?;
+    }
     lap("rootfs", &mut t);
 
     progress("[2/6] OCI image layout of the agent runtime");
@@ -215,18 +236,23 @@ pub fn build(
         &vmlinuz,
         "is the output directory writable?",
     ))?;
-    let modules = disk::resolve_modules(&kernel.modules, STAGE1_MODULES)?;
+    let vmlinux_size = kernel::extract_vmlinux(&vmlinuz, &out.join(VMLINUX))?;
+    let names: Vec<&str> = STAGE1_MODULES.iter().chain(NODE_MODULES).copied().collect();
+    let modules = disk::resolve_modules(&kernel.modules, &names)?;
+    let stage1 = one(&verified, Role::Stage1)?;
     let mut initramfs = Initramfs::new(epoch32);
     for d in ["dev", "proc", "sys", "root"] {
         initramfs.add_dir(d, 0o755)?;
     }
     initramfs.add_char_device("dev/console", 0o600, 5, 1)?;
+    initramfs.add_file("init", verified.path_of(stage1), 0o755)?;
     modules.add_to(&mut initramfs)?;
     initramfs.write(&out.join(INITRAMFS), Compression::Zstd(19))?;
     progress(&format!(
-        "      kernel {} ({} files unpacked), {} modules in the initramfs",
+        "      kernel {} ({} files unpacked, vmlinux {} MiB), /init and {} modules in the initramfs",
         kernel.release,
         kernel.unpacked.entries,
+        vmlinux_size >> 20,
         modules.load.len()
     ));
     lap("kernel", &mut t);
@@ -264,7 +290,15 @@ pub fn build(
             .unwrap_or(kernel_name),
         kernel_release: kernel.release.clone(),
         stage1_modules: modules.load.iter().map(|m| m.name.clone()).collect(),
-        stage1_init: None,
+        stage1_init: Some(format!(
+            "clawkeep-stage1 {}sha256 {}",
+            stage1
+                .version
+                .as_deref()
+                .map(|v| format!("{v} "))
+                .unwrap_or_default(),
+            stage1.sha256
+        )),
         fleet_sha256,
         fleet_files: opts.fleet.files.iter().map(|f| f.dest.clone()).collect(),
         agents: opts.fleet.agents.clone(),
@@ -327,12 +361,13 @@ fn stage_rootfs(
         0o644,
     )?;
     for f in &fleet.files {
-        place(
-            root,
-            &format!("{FLEET_DIR}/{}", f.dest),
-            Contents::Copy(&f.source),
-            0o644,
-        )?;
+        let dest = format!("{FLEET_DIR}/{}", f.dest);
+        if f.source.is_dir() {
+            let entries = place::copy_tree(&f.source, &dir_in_root(root, &dest)?)?;
+            progress(&format!("      /{dest}: {entries} entries"));
+        } else {
+            place(root, &dest, Contents::Copy(&f.source), 0o644)?;
+        }
     }
     for (role, dir, mode) in [
         (Role::Model, "var/lib/clawkeep/models", 0o644),

@@ -17,6 +17,9 @@ pub const QCOW2: &str = "node.qcow2";
 pub const INITRAMFS: &str = "initramfs.img";
 /// The kernel image.
 pub const VMLINUZ: &str = "vmlinuz";
+/// The same kernel uncompressed (an ELF with a PVH entry): QEMU starts it directly, seconds
+/// faster than decompressing vmlinuz under TCG.
+pub const VMLINUX: &str = "vmlinux";
 /// The SPDX SBOM.
 pub const SBOM: &str = "sbom.spdx.json";
 /// What the image holds ([`super::ImageInfo`]), for `clawkeep image inspect`.
@@ -27,7 +30,7 @@ pub const SCRATCH: &str = ".build";
 
 /// Every name a build writes at the top of its output directory.
 pub const OUTPUTS: &[&str] = &[
-    OCI, RAW, QCOW2, INITRAMFS, VMLINUZ, SBOM, INFO, LOCK, SCRATCH,
+    OCI, RAW, QCOW2, INITRAMFS, VMLINUZ, VMLINUX, SBOM, INFO, LOCK, SCRATCH,
 ];
 
 const HINT_EMPTY: &str =

@@ -128,6 +128,51 @@ pub(crate) fn place(
     Ok(dest)
 }
 
+/// Copies the tree `from` into the existing directory `to`: directories, regular files
+/// (permission bits kept) and symlinks (as they are), everything owned by 0:0. Returns the
+/// number of entries. Device nodes, FIFOs and sockets are refused, naming them.
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<u64, BuildError> {
+    let mut entries = 0;
+    let mut names: Vec<_> = fs::read_dir(from)
+        .map_err(BuildError::io("read directory", from, HINT))?
+        .collect::<Result<_, _>>()
+        .map_err(BuildError::io("read directory", from, HINT))?;
+    names.sort_by_key(|e| e.file_name());
+    for e in names {
+        let src = e.path();
+        let dst = to.join(e.file_name());
+        let meta = fs::symlink_metadata(&src).map_err(BuildError::io("stat", &src, HINT))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let target = fs::read_link(&src).map_err(BuildError::io("read link", &src, HINT))?;
+            std::os::unix::fs::symlink(&target, &dst)
+                .map_err(BuildError::io("symlink", &dst, HINT))?;
+            std::os::unix::fs::lchown(&dst, Some(0), Some(0)).map_err(BuildError::io(
+                "chown",
+                &dst,
+                "build images as root",
+            ))?;
+        } else if ft.is_dir() {
+            fs::create_dir(&dst).map_err(BuildError::io("create directory", &dst, HINT))?;
+            entries += copy_tree(&src, &dst)?;
+            set_owner_mode(&dst, mode)?;
+        } else if ft.is_file() {
+            fs::copy(&src, &dst).map_err(BuildError::io("copy into the rootfs", &dst, HINT))?;
+            set_owner_mode(&dst, mode)?;
+        } else {
+            return Err(BuildError::BadInput {
+                what: "fleet file",
+                path: src,
+                message: "is a device node, FIFO or socket".into(),
+                hint: "a tree the fleet names (the agents' rootfs) holds only directories, files and symlinks: the sandbox makes /dev itself",
+            });
+        }
+        entries += 1;
+    }
+    Ok(entries)
+}
+
 /// 0:0 and `mode`.
 fn set_owner_mode(path: &Path, mode: u32) -> Result<(), BuildError> {
     chown(path, Some(0), Some(0)).map_err(BuildError::io(

@@ -30,6 +30,9 @@ pub enum Role {
     Runtime,
     /// The clawkeep binary, exactly one.
     Clawkeep,
+    /// The stage-1 init (`clawkeep-stage1`, a static binary): the initramfs's `/init`,
+    /// exactly one.
+    Stage1,
     /// A model blob (e.g. a GGUF file), any number.
     Model,
     /// A backend binary (MinIO, Ollama, vLLM, llama-server, …), any number.
@@ -38,11 +41,12 @@ pub enum Role {
 
 impl Role {
     /// Every role, in manifest order.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Kernel,
         Role::BaseRootfs,
         Role::Runtime,
         Role::Clawkeep,
+        Role::Stage1,
         Role::Model,
         Role::Backend,
     ];
@@ -54,6 +58,7 @@ impl Role {
             Role::BaseRootfs => "base-rootfs",
             Role::Runtime => "runtime",
             Role::Clawkeep => "clawkeep",
+            Role::Stage1 => "stage1",
             Role::Model => "model",
             Role::Backend => "backend",
         }
@@ -66,6 +71,7 @@ impl Role {
             Role::BaseRootfs => "rootfs",
             Role::Runtime => "runtime",
             Role::Clawkeep => "clawkeep",
+            Role::Stage1 => "stage1",
             Role::Model => "models",
             Role::Backend => "backends",
         }
@@ -230,6 +236,7 @@ mod tests {
     fn complete() -> Vec<Input> {
         vec![
             input(Role::Clawkeep, "clawkeep/clawkeep"),
+            input(Role::Stage1, "stage1/clawkeep-stage1"),
             input(Role::Kernel, "kernel/k_1_amd64.deb"),
             input(Role::Runtime, "runtime"),
             input(Role::BaseRootfs, "rootfs/base.tar"),
@@ -247,7 +254,8 @@ mod tests {
                 Role::Kernel,
                 Role::BaseRootfs,
                 Role::Runtime,
-                Role::Clawkeep
+                Role::Clawkeep,
+                Role::Stage1
             ]
         );
         m.write(dir.path()).unwrap();

@@ -34,6 +34,9 @@ pub struct BundleInputs {
     pub clawkeep: PathBuf,
     /// clawkeep's version, when known (recorded in the manifest and the SBOM).
     pub clawkeep_version: Option<String>,
+    /// The stage-1 init (`clawkeep-stage1`, built static), with clawkeep's version when
+    /// known.
+    pub stage1: PathBuf,
     /// Model blobs.
     pub models: Vec<PathBuf>,
     /// Backend binaries (MinIO, Ollama, vLLM, llama-server, …).
@@ -50,7 +53,7 @@ pub struct Prepared {
 }
 
 /// Puts `inputs` into `out` (created; it must be new or empty) as `kernel/`, `rootfs/`,
-/// `runtime/`, `clawkeep/`, `models/` and `backends/`, each file under its own name, and
+/// `runtime/`, `clawkeep/`, `stage1/`, `models/` and `backends/`, each file under its own name, and
 /// writes `image-bundle.json` with the sha256 and size of each as placed. The runtime
 /// bundle is checked against its own `bundle.json` first, so a corrupt one is never pinned.
 pub fn prepare(
@@ -76,6 +79,13 @@ pub fn prepare(
         place_file(
             Role::Clawkeep,
             &inputs.clawkeep,
+            out,
+            placement,
+            inputs.clawkeep_version.clone(),
+        )?,
+        place_file(
+            Role::Stage1,
+            &inputs.stage1,
             out,
             placement,
             inputs.clawkeep_version.clone(),

@@ -4,7 +4,7 @@
 //!
 //! - [`Initramfs`]: a newc cpio from a list of entries (sorted, 0:0, one mtime), plain or
 //!   gzip/zstd; [`resolve_modules`] finds the kernel modules stage 1 loads
-//!   ([`STAGE1_MODULES`]) in a kernel's modules tree, dependencies first.
+//!   ([`STAGE1_MODULES`], [`NODE_MODULES`]) in a kernel's modules tree, dependencies first.
 //! - [`build_ext4`]: an ext4 image from a directory with `mke2fs -d` (>= 1.47.1, checked),
 //!   through a deterministic tar of the tree ([`write_tree_tar`]).
 //! - [`build_raw_disk`]: a GPT disk with one root partition holding that image.
@@ -28,6 +28,8 @@ pub use error::DiskError;
 pub use ext4::{build_ext4, check_mke2fs, Ext4Image, Ext4Options, Ext4Size, MKE2FS_MIN_VERSION};
 pub use gpt::{build_raw_disk, RawDisk, RawDiskOptions, ROOT_X86_64};
 pub use initramfs::{Compression, EntryKind, Initramfs, Written};
-pub use modules::{resolve_modules, KernelModule, KernelModules, STAGE1_LIST, STAGE1_MODULES};
+pub use modules::{
+    resolve_modules, KernelModule, KernelModules, NODE_MODULES, STAGE1_LIST, STAGE1_MODULES,
+};
 pub use qcow2::{build_qcow2, qemu_img_version, Qcow2Image};
 pub use tree_tar::{write_tree_tar, TreeStats, TreeTar};

@@ -30,6 +30,11 @@ pub const STAGE1_MODULES: &[&str] = &[
     "ext4",
 ];
 
+/// What stage 1 also loads for clawkeep as PID 1: the ACPI power button and the input
+/// event interface it reports through (`/dev/input/event*`), so a power-button press
+/// (QEMU's `system_powerdown`, a node's front button) shuts the fleet down in order.
+pub const NODE_MODULES: &[&str] = &["button", "evdev"];
+
 /// Where the initramfs lists the modules to load, one absolute path a line, in load order.
 pub const STAGE1_LIST: &str = "stage1.modules";
 

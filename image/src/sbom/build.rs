@@ -69,6 +69,16 @@ pub fn build(inputs: &SbomInputs<'_>) -> Result<Document, SbomError> {
                 checksums: vec![sha256(input)],
                 ..package(ids.take("clawkeep"), "clawkeep", input.version.clone())
             },
+            Role::Stage1 => Package {
+                primary_package_purpose: Some("APPLICATION".into()),
+                checksums: vec![sha256(input)],
+                comment: Some("the stage-1 init in the initramfs".into()),
+                ..package(
+                    ids.take("clawkeep-stage1"),
+                    "clawkeep-stage1",
+                    input.version.clone(),
+                )
+            },
             Role::BaseRootfs => Package {
                 primary_package_purpose: Some("ARCHIVE".into()),
                 checksums: vec![sha256(input)],

@@ -172,11 +172,12 @@ pub fn installed_runtime(bundle: &Path, into: &Path) -> PathBuf {
 }
 
 /// The other inputs of an image bundle: a kernel package, a base rootfs tarball (written
-/// with the tar crate), a clawkeep binary and one model blob.
+/// with the tar crate), a clawkeep binary, a stage-1 init and one model blob.
 pub struct OtherInputs {
     pub kernel: PathBuf,
     pub base_rootfs: PathBuf,
     pub clawkeep: PathBuf,
+    pub stage1: PathBuf,
     pub model: PathBuf,
 }
 
@@ -196,12 +197,15 @@ pub fn other_inputs(dir: &Path) -> OtherInputs {
     tar.into_inner().unwrap();
     let clawkeep = src.join("clawkeep");
     write(&clawkeep, b"\x7fELF clawkeep stand-in", 0o755);
+    let stage1 = src.join("clawkeep-stage1");
+    write(&stage1, b"\x7fELF stage-1 stand-in", 0o755);
     let model = src.join("tiny.gguf");
     write(&model, b"GGUF tiny", 0o644);
     OtherInputs {
         kernel,
         base_rootfs,
         clawkeep,
+        stage1,
         model,
     }
 }
