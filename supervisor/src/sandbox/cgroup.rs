@@ -60,7 +60,18 @@ fn layout() -> Box<dyn Hierarchy> {
 /// The controllers clawkeep uses: limits (cpu, memory, pids), accounting (cpuacct) and
 /// freezing for a race-free kill on v1. Joining the others (blkio, cpuset, devices, ...)
 /// would only cost time at every start and stop.
+/// On v2 cpuacct is part of cpu and freezing is every cgroup's `cgroup.freeze`.
 const CONTROLLERS: [&str; 5] = ["cpu", "cpuacct", "memory", "pids", "freezer"];
+const CONTROLLERS_V2: [&str; 3] = ["cpu", "memory", "pids"];
+
+/// The controllers to use on this host's layout.
+fn controllers() -> &'static [&'static str] {
+    if layout().v2() {
+        &CONTROLLERS_V2
+    } else {
+        &CONTROLLERS
+    }
+}
 
 /// How a new child enters its cgroup without a migration by pid.
 ///
@@ -114,7 +125,7 @@ impl ProcCgroup {
     /// A handle on `path` (relative to the hierarchy roots, e.g. `clawkeep/research`); nothing
     /// is created until [`ProcCgroup::prepare`].
     pub fn new(path: &str) -> Result<Self, SandboxError> {
-        let controllers = CONTROLLERS.iter().map(|c| c.to_string()).collect();
+        let controllers = controllers().iter().map(|c| c.to_string()).collect();
         let cgroup = Cgroup::load_with_specified_controllers(layout(), path, controllers);
         if cgroup.subsystems().is_empty() {
             return Err(cg_err(
