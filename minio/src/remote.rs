@@ -84,6 +84,21 @@ pub struct Store {
     endpoint: String,
 }
 
+/// The system's root certificates only for an https endpoint: a node image has none, and
+/// asking for them where there are none makes the client panic; a store on the node's
+/// loopback speaks plain http.
+fn tls_context(endpoint: &str) -> aws_smithy_http_client::tls::TlsContext {
+    use aws_smithy_http_client::tls::{TlsContext, TrustStore};
+    let https = endpoint
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_native_roots(https))
+        .build()
+        // Building only fails on a bad PEM certificate, and none is added here.
+        .unwrap_or_default()
+}
+
 impl Store {
     /// A client for `endpoint` (path-style, as Garage and MinIO on one node need).
     pub fn connect(endpoint: &str, region: &str, cred: &Credential) -> Self {
@@ -93,6 +108,7 @@ impl Store {
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
             ))
+            .tls_context(tls_context(endpoint))
             .build_https();
         let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
