@@ -8,37 +8,44 @@ use std::path::{Component, Path, PathBuf};
 
 use image::build::{AgentInfo, FleetFile, FleetInput, Inspected, Tools};
 
-use crate::fleet::Fleet;
+use crate::fleet::FleetFile as FleetText;
 
-/// What the image builder places for a checked fleet: the fleet file, every soul and
-/// workspace seed it names (by their path relative to the fleet file's directory, which is
-/// where they land under `/etc/clawkeep/`), and its agents.
-pub fn fleet_input(fleet: &Fleet) -> FleetInput {
-    let base = fleet.path.parent().unwrap_or(Path::new("/"));
+/// What the image builder places for a fleet file (`path`, read by
+/// [`crate::fleet::load_file`] from `base`, its directory): the file, the agents' rootfs
+/// when `[runtime] rootfs` is relative (the whole tree), every soul and workspace seed it
+/// names (by their path relative to the fleet file's directory, which is
+/// where they land under `/etc/clawkeep/`), and its agents. The builder then checks the
+/// whole fleet inside the image ([`check_in_root`]).
+pub fn fleet_input(fleet: &FleetText, path: &Path, base: &Path) -> FleetInput {
     let mut files = BTreeMap::new();
-    for agent in &fleet.agents {
+    if let Some(rootfs) = fleet.runtime.rootfs.as_deref() {
+        if Path::new(rootfs).is_relative() {
+            let source = base.join(rootfs);
+            files.insert(dest_of(base, &source), source);
+        }
+    }
+    for agent in &fleet.agent {
         let named = agent
             .soul
             .iter()
-            .chain(agent.workspace.iter().map(|(_, p)| p));
-        for source in named {
-            files
-                .entry(dest_of(base, source))
-                .or_insert_with(|| source.clone());
+            .chain(agent.workspace.iter().flat_map(|w| w.values()));
+        for written in named {
+            let source = base.join(written);
+            files.entry(dest_of(base, &source)).or_insert(source);
         }
     }
     FleetInput {
-        file: fleet.path.clone(),
+        file: path.to_path_buf(),
         files: files
             .into_iter()
             .map(|(dest, source)| FleetFile { source, dest })
             .collect(),
         agents: fleet
-            .agents
+            .agent
             .iter()
             .map(|a| AgentInfo {
-                name: a.name.clone(),
-                team: a.team.clone(),
+                name: a.name.clone().unwrap_or_default(),
+                team: a.settings.team.clone(),
             })
             .collect(),
     }
@@ -56,6 +63,14 @@ fn dest_of(base: &Path, source: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     parts.join("/")
+}
+
+/// Checks the fleet inside an image's staged root filesystem (the builder's
+/// [`image::build::FleetCheck`]): the same rules as `clawkeep check`, paths as on the node.
+pub fn check_in_root(root: &Path, fleet: &Path) -> Result<(), String> {
+    crate::fleet::load_in_root(root, fleet)
+        .map(|_| ())
+        .map_err(|d| d.to_string())
 }
 
 /// The builder's tools: each given path, else the one `scripts/install-image-tools` caches

@@ -15,6 +15,9 @@ use super::{Agent, Command, Fleet, Health, HealthProbe, Node, Service};
 
 /// The health check an OpenClaw agent gets when the fleet sets none: its gateway's
 /// `/readyz`, checked from inside the sandbox, with a minute's grace for a cold start.
+/// PATH on a clawkeep node image (where service programs named without a path are found).
+const NODE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 fn openclaw_health() -> Health {
     Health {
         probe: HealthProbe::Http(format!(
@@ -52,6 +55,9 @@ pub(crate) struct Resolver<'a> {
     /// The pinned OpenClaw runtime on the host, once resolved: programs under
     /// /opt/openclaw are looked up there.
     runtime: Option<PathBuf>,
+    /// When checking a fleet for a node image: the image's staged root filesystem, under
+    /// which every absolute path (and PATH) is looked up, as the node will see it.
+    root: Option<&'a Path>,
 }
 
 impl<'a> Resolver<'a> {
@@ -65,6 +71,29 @@ impl<'a> Resolver<'a> {
             path_var: std::env::var_os("PATH").unwrap_or_default(),
             diags: Vec::new(),
             runtime: None,
+            root: None,
+        }
+    }
+
+    /// Looks every absolute path up under `root` (a node image's root filesystem), and
+    /// programs in that root's standard PATH.
+    pub(crate) fn in_root(mut self, root: &'a Path) -> Self {
+        self.path_var = std::env::join_paths(
+            NODE_PATH
+                .split(':')
+                .map(|d| root.join(d.trim_start_matches('/'))),
+        )
+        .unwrap_or_default();
+        self.root = Some(root);
+        self
+    }
+
+    /// Where the node's absolute path `path` is on this machine: itself, or under the
+    /// image root being checked.
+    pub(crate) fn node_path(&self, path: &Path) -> PathBuf {
+        match self.root {
+            Some(root) if path.is_absolute() => root.join(path.strip_prefix("/").unwrap_or(path)),
+            _ => path.to_path_buf(),
         }
     }
 
@@ -106,6 +135,9 @@ impl<'a> Resolver<'a> {
 
     /// A path from the file, made absolute against the fleet file's directory.
     pub(crate) fn absolute(&self, written: &str) -> PathBuf {
+        if Path::new(written).is_absolute() {
+            return self.node_path(Path::new(written));
+        }
         self.base_dir.join(written)
     }
 
@@ -652,7 +684,8 @@ impl<'a> Resolver<'a> {
                 "give an absolute path or the name of a program in PATH".to_string(),
             )
         } else if command.starts_with('/') {
-            let p = Path::new(command);
+            let on_host = self.node_path(Path::new(command));
+            let p = on_host.as_path();
             match std::fs::metadata(p) {
                 Ok(m) if m.is_dir() => (
                     "is a directory".to_string(),

@@ -119,7 +119,7 @@ impl Resolver<'_> {
             .runtimes
             .as_deref()
             .map(|d| self.absolute(d))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_RUNTIMES_DIR));
+            .unwrap_or_else(|| self.node_path(Path::new(DEFAULT_RUNTIMES_DIR)));
         // For messages: the directory as the user named it.
         let shown = rt
             .runtimes

@@ -13,6 +13,59 @@ use super::{schema_check, Diagnostics, Fleet};
 /// messages; its parent is how relative paths are shown), `base_dir` the absolute directory
 /// relative paths start from. The fleet's `path` is `base_dir` joined with `file`'s name.
 pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Fleet, Diagnostics> {
+    parse_in(file, text, base_dir, None)
+}
+
+/// Check the fleet file of a node image as the node will: `fleet` is its path on the node
+/// (like /etc/clawkeep/fleet.toml), `root` the image's staged root filesystem. Relative
+/// paths start at the fleet's directory on the node, absolute ones and PATH lookups are
+/// inside `root`. Symlinks with absolute targets inside `root` are followed on this
+/// machine, so point them with relative targets.
+pub fn load_in_root(root: &Path, fleet: &Path) -> Result<Fleet, Diagnostics> {
+    let file = fleet.display().to_string();
+    let on_host = root.join(fleet.strip_prefix("/").unwrap_or(fleet));
+    let text = std::fs::read_to_string(&on_host).map_err(|e| {
+        Diagnostics::new(
+            file.clone(),
+            vec![Diagnostic::new(
+                0,
+                0,
+                format!(
+                    "cannot read {file} in the image ({}): {e}",
+                    on_host.display()
+                ),
+                Some("the image build puts the fleet there".to_string()),
+            )],
+        )
+    })?;
+    let base_dir = on_host.parent().unwrap_or(root).to_path_buf();
+    parse_in(&file, &text, &base_dir, Some(root))
+}
+
+fn parse_in(
+    file: &str,
+    text: &str,
+    base_dir: &Path,
+    root: Option<&Path>,
+) -> Result<Fleet, Diagnostics> {
+    let (doc, fleet_file) = parse_file(file, text)?;
+    let spans = Spans::new(text, doc.as_table());
+    let shown_dir = Path::new(file).parent().unwrap_or(Path::new(""));
+    let fleet_path = base_dir.join(Path::new(file).file_name().unwrap_or_default());
+    let resolver = Resolver::new(&spans, base_dir, shown_dir);
+    match root {
+        Some(root) => resolver.in_root(root),
+        None => resolver,
+    }
+    .resolve(&fleet_file, fleet_path)
+    .map_err(|items| Diagnostics::new(file, items))
+}
+
+/// Syntax, schema and serde: the file as written, before its meaning is checked.
+fn parse_file<'t>(
+    file: &str,
+    text: &'t str,
+) -> Result<(toml_edit::Document<&'t str>, FleetFile), Diagnostics> {
     let fail = |items: Vec<Diagnostic>| Diagnostics::new(file, items);
     let doc = toml_edit::Document::parse(text).map_err(|e| {
         let empty = toml_edit::Table::new();
@@ -53,16 +106,25 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Fleet, Diagnosti
             Some("see `clawkeep schema` for what the fleet file may hold".to_string()),
         )])
     })?;
-
-    let shown_dir = Path::new(file).parent().unwrap_or(Path::new(""));
-    let fleet_path = base_dir.join(Path::new(file).file_name().unwrap_or_default());
-    Resolver::new(&spans, base_dir, shown_dir)
-        .resolve(&fleet_file, fleet_path)
-        .map_err(fail)
+    Ok((doc, fleet_file))
 }
 
 /// Read, parse and validate a fleet file; relative paths in it start at its directory.
 pub fn load(path: &Path) -> Result<Fleet, Diagnostics> {
+    let (file, text, base_dir) = read(path)?;
+    parse(&file, &text, &base_dir)
+}
+
+/// Read a fleet file and check its syntax and schema only, not what it means (paths that
+/// exist on the node it is for need not exist here): for the image builder, which checks
+/// the rest inside the image ([`load_in_root`]). Also returns the file's directory.
+pub fn load_file(path: &Path) -> Result<(FleetFile, std::path::PathBuf), Diagnostics> {
+    let (file, text, base_dir) = read(path)?;
+    Ok((parse_file(&file, &text)?.1, base_dir))
+}
+
+/// The fleet file's name as given, its text and its absolute directory.
+fn read(path: &Path) -> Result<(String, String, std::path::PathBuf), Diagnostics> {
     let file = path.display().to_string();
     let unreadable = |what: &str, e: std::io::Error| {
         Diagnostics::new(
@@ -81,7 +143,7 @@ pub fn load(path: &Path) -> Result<Fleet, Diagnostics> {
         _ => Path::new("."),
     };
     let base_dir = std::path::absolute(parent).map_err(|e| unreadable("locate", e))?;
-    parse(&file, &text, &base_dir)
+    Ok((file, text, base_dir))
 }
 
 #[cfg(test)]
