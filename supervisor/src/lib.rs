@@ -11,6 +11,7 @@ pub mod netns;
 pub mod node_image;
 pub mod openclaw;
 pub mod pid1;
+pub mod power_button;
 pub mod sandbox;
 pub mod sandbox_audit;
 pub mod secrets;

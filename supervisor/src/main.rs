@@ -351,7 +351,7 @@ enum ImageCmd {
     /// Put the pinned inputs of an image into a new bundle directory (image-bundle.json).
     ///
     /// Copies each input under its role's folder (kernel/, rootfs/, runtime/, clawkeep/,
-    /// models/, backends/) and pins it by sha256 and size; the runtime bundle is checked
+    /// stage1/, models/, backends/) and pins it by sha256 and size; the runtime bundle is checked
     /// against its own bundle.json first and pinned by its id. Copy the directory to the build
     /// machine as it is. Prints the bundle directory.
     ///
@@ -369,6 +369,11 @@ enum ImageCmd {
         /// The clawkeep binary the node runs (default: this one, with its version).
         #[arg(long, value_name = "PATH")]
         clawkeep: Option<PathBuf>,
+        /// The stage-1 init, the initramfs's /init: a static binary (default: clawkeep-stage1
+        /// beside this clawkeep). Build it with `cargo build --release -p clawkeep-stage1
+        /// --target x86_64-unknown-linux-musl`.
+        #[arg(long, value_name = "PATH")]
+        stage1: Option<PathBuf>,
         /// A model blob (repeatable).
         #[arg(long, value_name = "FILE")]
         model: Vec<PathBuf>,
@@ -566,6 +571,14 @@ fn boot_args() -> Vec<std::ffi::OsString> {
         return args;
     }
     let fleet = std::env::var_os("CLAWKEEP_FLEET").unwrap_or_else(|| BOOT_FLEET.into());
+    // The kernel starts init with HOME and TERM only: programs the fleet names without a
+    // path (garage, llama-server) are looked up in the usual PATH. Still one thread here.
+    if std::env::var_os("PATH").is_none() {
+        std::env::set_var(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
+    }
     let me = args.into_iter().next().unwrap_or_else(|| "clawkeep".into());
     vec![me, "up".into(), fleet]
 }
@@ -596,13 +609,19 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-    match dispatch(cli) {
+    let code = match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("clawkeep: {e:#}");
             ExitCode::FAILURE
         }
+    };
+    if std::process::id() == 1 {
+        // PID 1 must not return (the kernel panics): whatever stopped `up`, end the node.
+        eprintln!("clawkeep: PID 1 is done; powering off");
+        supervisor::pid1::power_off();
     }
+    code
 }
 
 fn load_fleet(path: &Path) -> std::result::Result<supervisor::fleet::Fleet, ExitCode> {
@@ -1010,7 +1029,21 @@ fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
             backend,
             link,
             out,
+            stage1,
         } => {
+            let stage1 = match stage1 {
+                Some(p) => p,
+                None => {
+                    let exe = std::env::current_exe().context("locate this clawkeep binary")?;
+                    let beside = exe.with_file_name("clawkeep-stage1");
+                    anyhow::ensure!(
+                        beside.is_file(),
+                        "no stage-1 init given and none at {} (hint: build it with `cargo build --release -p clawkeep-stage1 --target x86_64-unknown-linux-musl` and pass --stage1 target/x86_64-unknown-linux-musl/release/clawkeep-stage1)",
+                        beside.display()
+                    );
+                    beside
+                }
+            };
             let (clawkeep, clawkeep_version) = match clawkeep {
                 Some(path) => (path, None),
                 None => (
@@ -1024,6 +1057,7 @@ fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
                 runtime,
                 clawkeep,
                 clawkeep_version,
+                stage1,
                 models: model,
                 backends: backend,
             };
@@ -1050,10 +1084,18 @@ fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
             qemu_img,
             depmod,
         } => {
-            // The same rules as `clawkeep check`: a fleet with errors builds nothing.
-            let f = match load_fleet(&fleet) {
+            // `clawkeep check` here (a fleet with errors builds nothing), and again inside
+            // the staged image, where the paths the fleet names are the node's.
+            if let Err(code) = load_fleet(&fleet) {
+                return Ok(code);
+            }
+            let fleet_path = std::path::absolute(&fleet).context("locate the fleet file")?;
+            let (f, base) = match supervisor::fleet::load_file(&fleet) {
                 Ok(f) => f,
-                Err(code) => return Ok(code),
+                Err(d) => {
+                    eprint!("{d}");
+                    return Ok(ExitCode::from(2));
+                }
             };
             let start = std::time::Instant::now();
             let mut progress = |line: &str| {
@@ -1062,7 +1104,7 @@ fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
             progress(&format!(
                 "{}: ok ({} agents); building into {}",
                 fleet.display(),
-                f.agents.len(),
+                f.agent.len(),
                 out.display()
             ));
             let opts = build::BuildOptions {
@@ -1070,8 +1112,9 @@ fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
                 out,
                 force,
                 epoch,
-                fleet: node_image::fleet_input(&f),
+                fleet: node_image::fleet_input(&f, &fleet_path, &base),
                 tools: node_image::tools(mke2fs, qemu_img, depmod),
+                check_fleet: Some(node_image::check_in_root),
             };
             let report = build::build(&opts, &mut progress)?;
             let size = |name: &str| {

@@ -123,6 +123,37 @@ pub fn run(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
     Ok(())
 }
 
+/// Logs one `clawkeep ready` line (on a node's console, as PID 1) once every agent and
+/// service is running and, where it has a health check, healthy.
+async fn announce_ready(shared: std::sync::Arc<crate::engine::Shared>, node: String) {
+    use crate::api::types::{Health, State};
+    use crate::engine::process::Def;
+    let started = std::time::Instant::now();
+    loop {
+        let (mut agents, mut services, mut up) = (0, 0, true);
+        for p in &shared.processes {
+            match p.def {
+                Def::Agent(_) => agents += 1,
+                Def::Service(_) => services += 1,
+            }
+            let s = p.status();
+            up &= s.state == State::Running && !matches!(s.health, Some(h) if h != Health::Healthy);
+        }
+        if up {
+            let plural =
+                |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            tracing::info!(
+                "clawkeep ready: {} and {} running on {node} ({:.1} s after start)",
+                plural(agents, "agent"),
+                plural(services, "service"),
+                started.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Agents set RLIMIT_NOFILE inside their user namespace, where the hard limit can only be
 /// lowered: lift this process's hard limit (inherited by every sandbox) to the largest
 /// `nofile` of the fleet first. Node asks for many descriptors; 65536 is common.
@@ -185,12 +216,22 @@ async fn supervise(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
     let mut int = signal(SignalKind::interrupt()).map_err(io("watch SIGINT for", &state_dir))?;
     let mut pwr =
         signal(SignalKind::from_raw(libc::SIGPWR)).map_err(io("watch SIGPWR for", &state_dir))?;
-    let why = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-        _ = pwr.recv() => "SIGPWR",
-        _ = shutdown_rx.wait_for(|s| *s) => "clawkeep down",
+    let ready = tokio::spawn(announce_ready(engine.shared.clone(), node));
+    let power_button = async {
+        if std::process::id() == 1 {
+            crate::power_button::pressed("/dev/input".into()).await
+        } else {
+            std::future::pending().await
+        }
     };
+    let why = tokio::select! {
+        _ = term.recv() => "SIGTERM".to_string(),
+        _ = int.recv() => "SIGINT".to_string(),
+        _ = pwr.recv() => "SIGPWR".to_string(),
+        _ = shutdown_rx.wait_for(|s| *s) => "clawkeep down".to_string(),
+        name = power_button => format!("power button {name}"),
+    };
+    ready.abort();
     tracing::info!("{why}: stopping agents, then services");
     engine.shutdown().await;
     api.abort();

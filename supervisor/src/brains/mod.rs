@@ -507,7 +507,9 @@ impl Brains {
             let (reply, rx) = oneshot::channel();
             if f.tx.send(follow::Command::Stop(reply)).await.is_ok() {
                 match tokio::time::timeout(Duration::from_secs(120), rx).await {
-                    Ok(Ok(Ok(_))) => {}
+                    Ok(Ok(Ok(_))) => {
+                        tracing::info!(name = %f.name, "last push at shutdown done")
+                    }
                     Ok(Ok(Err(e))) => {
                         tracing::warn!(name = %f.name, "last push at shutdown incomplete: {e}")
                     }
