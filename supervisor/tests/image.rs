@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 use image::bundle::{self, BundleInputs, Placement};
-use support::{clawkeep, openclaw_bundle};
+use support::{clawkeep, openclaw_bundle, stage1};
 
 const EPOCH: &str = "1700000000";
 
@@ -125,6 +125,7 @@ impl Fixture {
                 runtime: openclaw_bundle(),
                 clawkeep: ck,
                 clawkeep_version: Some(env!("CARGO_PKG_VERSION").into()),
+                stage1: stage1(),
                 models: Vec::new(),
                 backends: Vec::new(),
             },
@@ -232,6 +233,7 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
         "node.raw",
         "node.qcow2",
         "vmlinuz",
+        "vmlinux",
         "initramfs.img",
         "sbom.spdx.json",
         "image.json",
@@ -272,6 +274,13 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
         .unwrap()
         .iter()
         .any(|m| m == "ext4"));
+    assert!(
+        info["stage1_init"]
+            .as_str()
+            .unwrap()
+            .starts_with("clawkeep-stage1 "),
+        "{info}"
+    );
     let inspect = run(Command::new(clawkeep())
         .args(["image", "inspect"])
         .arg(&out1));
@@ -312,6 +321,8 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert_eq!(look("cat /etc/clawkeep/souls/alpha.md"), "You are alpha.\n");
+    // The agents' rootfs the fleet names (relative) lies beside it on the node.
+    assert!(look("ls -l /etc/clawkeep/rootfs/bin").contains("sh"));
     assert_eq!(
         look("cat /etc/clawkeep/fleet.toml").as_bytes(),
         fs::read(&fx.fleet).unwrap()
@@ -339,6 +350,7 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
     )));
     let names = String::from_utf8_lossy(&list.stdout);
     assert!(names.contains("stage1.modules"), "{names}");
+    assert!(names.lines().any(|l| l == "init"), "{names}");
     assert!(names.lines().any(|l| l.ends_with("/ext4.ko")), "{names}");
 
     // verify: passes, then names the flipped byte of node.raw.
@@ -426,6 +438,40 @@ fn a_changed_bundle_a_bad_fleet_and_a_foreign_out_dir_build_nothing() {
         "{said}"
     );
     assert!(!out.exists() || fs::read_dir(&out).unwrap().next().is_none());
+    fs::write(&ck, fs::read(clawkeep()).unwrap()).unwrap();
+
+    // A fleet that holds on this machine but not on the node: its rootfs is an absolute
+    // path of the build machine, which the image does not have. Checked inside the staged
+    // image: named with its line, nothing left in --out.
+    let host_only = fx.fleet.with_file_name("host-only.toml");
+    let host_rootfs = fx.fleet.parent().unwrap().join("rootfs");
+    fs::write(
+        &host_only,
+        format!(
+            "[runtime]\nrootfs = \"{}\"\n\n[[agent]]\nname = \"alpha\"\ncommand = \"/bin/sh\"\n",
+            host_rootfs.display()
+        ),
+    )
+    .unwrap();
+    let ok = run(Command::new(clawkeep()).arg("check").arg(&host_only));
+    assert!(ok.status.success(), "{}", text(&ok));
+    let out = fx.dir.path().join("out-host-only");
+    let r = run(Command::new(clawkeep())
+        .args(["image", "build"])
+        .arg(&host_only)
+        .arg("--bundle")
+        .arg(&fx.bundle)
+        .arg("--out")
+        .arg(&out));
+    let said = text(&r);
+    assert_eq!(r.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("the fleet does not hold in the image"),
+        "{said}"
+    );
+    assert!(said.contains("/etc/clawkeep/fleet.toml:2:"), "{said}");
+    assert!(said.contains(&host_rootfs.display().to_string()), "{said}");
+    assert!(!out.join("node.raw").exists());
 }
 
 fn image_sha256(path: &Path) -> String {

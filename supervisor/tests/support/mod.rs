@@ -13,6 +13,42 @@ pub fn clawkeep() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_clawkeep"))
 }
 
+/// The static stage-1 init (built once per test binary for the musl target) (as `clawkeep image prepare` wants it).
+pub fn stage1() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(build_stage1).clone()
+}
+
+fn build_stage1() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "clawkeep-stage1",
+            "--target",
+            "x86_64-unknown-linux-musl",
+        ])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building clawkeep-stage1 (scripts/install-deps adds the musl target): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("x86_64-unknown-linux-musl/release/clawkeep-stage1");
+    let file = Command::new("file").arg(&bin).output().unwrap();
+    let file = String::from_utf8_lossy(&file.stdout);
+    assert!(file.contains("static"), "stage 1 must be static: {file}");
+    bin
+}
+
 /// A fresh directory under /tmp that sandboxed ids can traverse (mode 0711), removed on drop.
 pub struct Scratch {
     pub dir: PathBuf,
