@@ -98,9 +98,18 @@ pub fn mount_missing(m: &Mounts) -> Vec<String> {
 /// Last act of PID 1: kill what is left, flush disks, power off.
 pub fn power_off() -> ! {
     use nix::sys::signal::{kill, Signal};
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     use nix::unistd::Pid;
     let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Up to 2 s for what is left to end; no children left (ECHILD) ends the wait at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
     let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
     while nix::sys::wait::waitpid(None::<Pid>, None).is_ok() {}
     nix::unistd::sync();

@@ -267,7 +267,10 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
     assert_eq!(info["agents"][0]["name"], "alpha");
     assert_eq!(info["agents"][0]["team"], "lab");
     assert_eq!(info["agents"][1]["name"], "beta");
-    assert_eq!(info["fleet_files"][0], "souls/alpha.md");
+    assert_eq!(
+        info["fleet_files"],
+        serde_json::json!(["rootfs", "souls/alpha.md"])
+    );
     assert!(info["kernel_release"].as_str().unwrap().ends_with("-amd64"));
     assert!(info["stage1_modules"]
         .as_array()
