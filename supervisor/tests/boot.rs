@@ -14,23 +14,11 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{clawkeep, openclaw_bundle, stage1, Scratch};
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::{cache, clawkeep, kernel_deb, openclaw_bundle, run, stage1, text, Scratch};
 
 fn ok(cmd: &mut Command) -> String {
     let out = run(cmd);
@@ -38,37 +26,10 @@ fn ok(cmd: &mut Command) -> String {
     text(&out)
 }
 
-fn cache() -> PathBuf {
-    std::env::var_os("CLAWKEEP_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(&std::env::var_os("HOME").expect("HOME")).join(".cache/clawkeep")
-        })
-}
-
 fn garage() -> PathBuf {
     std::env::var_os("CLAWKEEP_GARAGE")
         .map(PathBuf::from)
         .unwrap_or_else(|| cache().join("garage-2.5.0/bin/garage"))
-}
-
-fn kernel_deb() -> PathBuf {
-    if let Some(p) = std::env::var_os("CLAWKEEP_KERNEL_DEB") {
-        return PathBuf::from(p);
-    }
-    let mut found: Vec<PathBuf> = fs::read_dir(cache())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("kernel-"))
-        .flat_map(|e| fs::read_dir(e.path()).into_iter().flatten().flatten())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .expect("no kernel package: run scripts/install-image-tools")
 }
 
 /// What QEMU printed on the serial console, with when each line came.

@@ -17,37 +17,9 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 use image::bundle::{self, BundleInputs, Placement};
-use support::{clawkeep, openclaw_bundle, stage1};
+use support::{cache, clawkeep, kernel_deb, openclaw_bundle, run, stage1, text};
 
 const EPOCH: &str = "1700000000";
-
-fn cache() -> PathBuf {
-    std::env::var_os("CLAWKEEP_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(&std::env::var_os("HOME").expect("HOME")).join(".cache/clawkeep")
-        })
-}
-
-/// The kernel package scripts/install-image-tools keeps (CLAWKEEP_KERNEL_DEB, else its cache).
-fn kernel_deb() -> PathBuf {
-    if let Some(p) = std::env::var_os("CLAWKEEP_KERNEL_DEB") {
-        return PathBuf::from(p);
-    }
-    let mut found: Vec<PathBuf> = fs::read_dir(cache())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("kernel-"))
-        .flat_map(|e| fs::read_dir(e.path()).into_iter().flatten().flatten())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .expect("no kernel package: run scripts/install-image-tools")
-}
 
 /// debugfs from the e2fsprogs scripts/install-image-tools caches (CLAWKEEP_DEBUGFS).
 fn debugfs() -> PathBuf {
@@ -60,18 +32,6 @@ fn debugfs() -> PathBuf {
     } else {
         PathBuf::from("/usr/sbin/debugfs")
     }
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The inputs, the bundle and a fleet that passes `clawkeep check`.
@@ -159,6 +119,17 @@ impl Fixture {
 
     fn build(&self, out: &Path, extra: &[&str]) -> Output {
         self.build_with(Command::new(clawkeep()), out, extra)
+    }
+
+    /// `clawkeep image build FLEET` of another fleet file with this bundle.
+    fn build_fleet(&self, fleet: &Path, out: &Path) -> Output {
+        run(Command::new(clawkeep())
+            .args(["image", "build"])
+            .arg(fleet)
+            .arg("--bundle")
+            .arg(&self.bundle)
+            .arg("--out")
+            .arg(out))
     }
 
     /// The build without network: in a new network namespace (only `lo`, down).
@@ -400,13 +371,7 @@ fn a_changed_bundle_a_bad_fleet_and_a_foreign_out_dir_build_nothing() {
     )
     .unwrap();
     let out = fx.dir.path().join("out-fleet");
-    let r = run(Command::new(clawkeep())
-        .args(["image", "build"])
-        .arg(&bad_fleet)
-        .arg("--bundle")
-        .arg(&fx.bundle)
-        .arg("--out")
-        .arg(&out));
+    let r = fx.build_fleet(&bad_fleet, &out);
     let said = text(&r);
     assert_eq!(r.status.code(), Some(2), "{said}");
     assert!(said.contains("bad.toml:5:"), "{said}");
@@ -459,13 +424,7 @@ fn a_changed_bundle_a_bad_fleet_and_a_foreign_out_dir_build_nothing() {
     let ok = run(Command::new(clawkeep()).arg("check").arg(&host_only));
     assert!(ok.status.success(), "{}", text(&ok));
     let out = fx.dir.path().join("out-host-only");
-    let r = run(Command::new(clawkeep())
-        .args(["image", "build"])
-        .arg(&host_only)
-        .arg("--bundle")
-        .arg(&fx.bundle)
-        .arg("--out")
-        .arg(&out));
+    let r = fx.build_fleet(&host_only, &out);
     let said = text(&r);
     assert_eq!(r.status.code(), Some(1), "{said}");
     assert!(

@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,49 @@ fn build_stage1() -> PathBuf {
     let file = String::from_utf8_lossy(&file.stdout);
     assert!(file.contains("static"), "stage 1 must be static: {file}");
     bin
+}
+
+/// clawkeep's cache of test dependencies (CLAWKEEP_CACHE, else ~/.cache/clawkeep).
+pub fn cache() -> PathBuf {
+    std::env::var_os("CLAWKEEP_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var_os("HOME").expect("HOME")).join(".cache/clawkeep")
+        })
+}
+
+/// The kernel package scripts/install-image-tools keeps (CLAWKEEP_KERNEL_DEB, else its cache).
+pub fn kernel_deb() -> PathBuf {
+    if let Some(p) = std::env::var_os("CLAWKEEP_KERNEL_DEB") {
+        return PathBuf::from(p);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(cache())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("kernel-"))
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .expect("no kernel package: run scripts/install-image-tools")
+}
+
+/// Runs `cmd` to its end, its output captured.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+/// stdout and stderr of `out`, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// A fresh directory under /tmp that sandboxed ids can traverse (mode 0711), removed on drop.
