@@ -392,11 +392,14 @@ enum ImageCmd {
     /// Checks the fleet like `clawkeep check` (a bad fleet builds nothing) and re-hashes every
     /// input of the bundle (a changed file is named with the expected and the actual sha256).
     /// Then writes into --out: the agent runtime as an OCI image layout (oci/), the node's
-    /// disk (node.raw, GPT with one ext4 root; node.qcow2), vmlinuz, the stage-1
-    /// initramfs.img, sbom.spdx.json, image.json and clawkeep.lock. The root filesystem is the
-    /// bundle's base rootfs with clawkeep as /sbin/init, the fleet file and the files it names
-    /// (at their paths relative to it) under /etc/clawkeep/, and the agent runtime installed
-    /// under /var/lib/clawkeep/runtimes/. The same bundle, fleet and epoch give the same bytes.
+    /// disk (node.raw, GPT with one ext4 root; node.qcow2), vmlinuz and vmlinux, the stage-1
+    /// initramfs.img (/init is clawkeep-stage1), sbom.spdx.json, image.json and
+    /// clawkeep.lock. The root filesystem is the bundle's base rootfs with clawkeep as
+    /// /sbin/init, the fleet file and the files it names (souls, workspace files, a relative
+    /// rootfs tree; at their paths relative to it) under /etc/clawkeep/, and the agent runtime
+    /// installed under /var/lib/clawkeep/runtimes/; the fleet is checked again inside it, as
+    /// the node will read it. The same bundle, fleet and epoch give the same bytes. Boot it
+    /// with root=PARTUUID=<image.json's root_partuuid> rw.
     /// Needs root (the root filesystem keeps the base tarball's owners), mke2fs >= 1.47.1,
     /// qemu-img and depmod (scripts/install-image-tools).
     ///
