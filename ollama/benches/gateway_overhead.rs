@@ -5,7 +5,10 @@
 //! adds. The responder and each proxy run as their own processes.
 //!
 //! Run: cargo bench -p ollama --bench gateway_overhead
-//! (CLAWKEEP_BENCH_SECS per cell, default 4; LITELLM=/path/to/litellm to include LiteLLM.)
+//! (CLAWKEEP_BENCH_SECS per cell, default 4; LITELLM=/path/to/litellm to include LiteLLM;
+//! CLAWKEEP_BENCH_UPSTREAM=127.0.0.1:PORT to put a real OpenAI-compatible server, such as
+//! llama-server with a model loaded, in the responder's place; CLAWKEEP_BENCH_CONCURRENCY=1,16
+//! for other concurrency levels.)
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -192,11 +195,17 @@ async fn load(url: &str, conc: usize, stream: bool, secs: f64) -> Cell {
             let mut lat = Vec::new();
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let req = client.post(&url).bearer_auth(LITELLM_KEY).json(&*body);
-                let mut r = match req.send().await {
-                    Ok(r) if r.status().is_success() => r,
-                    Ok(r) => panic!("HTTP {} from {url}", r.status()),
-                    Err(e) => panic!("{url}: {e}"),
+                // Once more on a connection the server closed while it sat in the pool
+                // (llama-server closes after a stream); the time of both tries counts.
+                let mut tries = 0;
+                let mut r = loop {
+                    let req = client.post(&url).bearer_auth(LITELLM_KEY).json(&*body);
+                    match req.send().await {
+                        Ok(r) if r.status().is_success() => break r,
+                        Ok(r) => panic!("HTTP {} from {url}", r.status()),
+                        Err(_) if tries == 0 => tries += 1,
+                        Err(e) => panic!("{url}: {e}"),
+                    }
                 };
                 if stream {
                     let _ = r.chunk().await;
@@ -242,9 +251,29 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4.0);
-    let up = free_addr();
+    let concurrency: Vec<usize> = std::env::var("CLAWKEEP_BENCH_CONCURRENCY")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .map(|n| {
+                    n.trim()
+                        .parse()
+                        .expect("CLAWKEEP_BENCH_CONCURRENCY is like 1,16,64")
+                })
+                .collect()
+        })
+        .unwrap_or_else(|| vec![1, 16, 64]);
+    // A real server already running, or the zero-work responder started here.
+    let external: Option<SocketAddr> = std::env::var("CLAWKEEP_BENCH_UPSTREAM").ok().map(|a| {
+        a.parse()
+            .expect("CLAWKEEP_BENCH_UPSTREAM is HOST:PORT, e.g. 127.0.0.1:8081")
+    });
+    let up = external.unwrap_or_else(free_addr);
     let gw = free_addr();
-    let mut children = Children(vec![spawn_role("responder", &[up.to_string()])]);
+    let mut children = Children(Vec::new());
+    if external.is_none() {
+        children.0.push(spawn_role("responder", &[up.to_string()]));
+    }
     children
         .0
         .push(spawn_role("gateway", &[gw.to_string(), up.to_string()]));
@@ -290,12 +319,16 @@ fn main() {
             let addr: SocketAddr = url[7..].split('/').next().unwrap().parse().unwrap();
             wait_up(addr).await;
         }
-        println!("gateway overhead, OpenAI dialect, {secs}s per cell, minimal responder upstream");
+        let upstream = match external {
+            Some(a) => format!("the server at {a}"),
+            None => "minimal responder".to_string(),
+        };
+        println!("gateway overhead, OpenAI dialect, {secs}s per cell, {upstream} upstream");
         println!();
         println!("| mode | concurrency | runner | p50 ms | p99 ms | req/s | added p50 ms | added p99 ms | req/s vs direct |");
         println!("|---|---|---|---|---|---|---|---|---|");
         for stream in [false, true] {
-            for conc in [1usize, 16, 64] {
+            for &conc in &concurrency {
                 let mut cells = Vec::new();
                 for (name, url) in &targets {
                     cells.push((name, load(url, conc, stream, secs).await));
