@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod deb;
 mod digest;
 pub mod disk;
+pub mod io_error;
 pub mod lock;
 pub mod oci;
 mod out_dir;

@@ -66,16 +66,8 @@ pub struct Lock {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// A local file operation failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// The output directory could not be listed.
     #[error(transparent)]
     Tree(#[from] crate::runtime::RuntimeError),
@@ -109,8 +101,7 @@ pub enum LockError {
 
 impl LockError {
     fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { op, path, source }
+        crate::io_error::on(op, path)
     }
 }
 

@@ -11,16 +11,8 @@ use crate::runtime::RuntimeError;
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// A local file operation failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// `image-bundle.json` is missing, unreadable or inconsistent.
     #[error("image bundle manifest {path} is not valid: {message} (is this a directory written by the image bundle's prepare step?)")]
     BadManifest {
@@ -71,8 +63,7 @@ impl BundleError {
         op: &'static str,
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { op, path, source }
+        crate::io_error::on(op, path)
     }
 }
 

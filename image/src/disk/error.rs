@@ -7,16 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
     /// A local file operation failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// A tool (mke2fs, qemu-img) could not be started.
     #[error("cannot run {tool} at {path}: {source} ({hint})")]
     ToolMissing {
@@ -138,7 +130,6 @@ impl DiskError {
         op: &'static str,
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { op, path, source }
+        crate::io_error::on(op, path)
     }
 }

@@ -186,11 +186,7 @@ impl TreeWriter {
             let file = File::open(path).map_err(DiskError::io("open", path))?;
             self.tar
                 .append_data(&mut header, name, file)
-                .map_err(|e| DiskError::Io {
-                    op: "copy into tar",
-                    path: path.to_path_buf(),
-                    source: e,
-                })
+                .map_err(DiskError::io("copy into tar", path))
         } else if kind.is_symlink() {
             let target = fs::read_link(path).map_err(DiskError::io("read link", path))?;
             // Targets of 60 bytes or more do not fit in the inode.

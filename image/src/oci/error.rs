@@ -9,16 +9,8 @@ use crate::runtime::RuntimeError;
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
     /// A local file operation failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// The installed runtime could not be read (its `bundle.json`, its OpenClaw package).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
@@ -67,8 +59,7 @@ impl OciError {
         op: &'static str,
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { op, path, source }
+        crate::io_error::on(op, path)
     }
 
     /// An [`OciError::Spec`] about `what`.

@@ -8,16 +8,8 @@ use crate::runtime::RuntimeError;
 #[derive(Debug, thiserror::Error)]
 pub enum SbomError {
     /// A local file operation failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// The runtime's `bundle.json` could not be read.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
@@ -45,7 +37,6 @@ impl SbomError {
         op: &'static str,
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { op, path, source }
+        crate::io_error::on(op, path)
     }
 }
