@@ -8,7 +8,7 @@
 //! (CLAWKEEP_BENCH_SECS per cell, default 4; LITELLM=/path/to/litellm to include LiteLLM;
 //! CLAWKEEP_BENCH_UPSTREAM=127.0.0.1:PORT to put a real OpenAI-compatible server, such as
 //! llama-server with a model loaded, in the responder's place; CLAWKEEP_BENCH_CONCURRENCY=1,16
-//! for other concurrency levels.)
+//! for other concurrency levels; CLAWKEEP_BENCH_MODES=whole or stream for one mode only.)
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -327,7 +327,13 @@ fn main() {
         println!();
         println!("| mode | concurrency | runner | p50 ms | p99 ms | req/s | added p50 ms | added p99 ms | req/s vs direct |");
         println!("|---|---|---|---|---|---|---|---|---|");
-        for stream in [false, true] {
+        let modes = std::env::var("CLAWKEEP_BENCH_MODES").unwrap_or_default();
+        let streams: Vec<bool> = match modes.as_str() {
+            "whole" => vec![false],
+            "stream" => vec![true],
+            _ => vec![false, true],
+        };
+        for stream in streams {
             for &conc in &concurrency {
                 let mut cells = Vec::new();
                 for (name, url) in &targets {

@@ -13,8 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::budget::Budgets;
 use crate::clock::Clock;
@@ -23,6 +22,8 @@ use crate::dialect::{self, ApiError, Dialect, Endpoint, ErrorKind, Request, Stre
 use crate::ledger::{self, Ledger, LedgerError, Outcome, Record};
 use crate::metrics::Metrics;
 use crate::route::{RouteError, Routes, Upstream};
+
+mod relay;
 
 /// Gateway-wide settings, resolved by the supervisor from the fleet file.
 #[derive(Debug, Clone)]
@@ -568,91 +569,30 @@ fn stream(
     req: Request,
     bill: Bill,
     up: Arc<Upstream>,
-    mut resp: reqwest::Response,
+    resp: reqwest::Response,
     agent_slot: OwnedSemaphorePermit,
     slot: crate::queue::Permit,
     model: String,
 ) -> Response {
-    let mut tr = StreamTranslator::new(&req, up.dialect, &model);
+    let tr = StreamTranslator::new(&req, up.dialect, &model);
     let ct = tr.content_type();
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
-    tokio::spawn(async move {
-        let _slots = (agent_slot, slot);
-        let mut outcome = Outcome::Ok;
-        'read: loop {
-            tokio::select! {
-                chunk = resp.chunk() => match chunk {
-                    Ok(Some(bytes)) => {
-                        // Frames that arrived together leave together: one write, not one
-                        // per frame (nothing waits longer for it).
-                        if let Some(out) = joined(tr.feed(&bytes)) {
-                            if tx.send(Ok(out)).await.is_err() {
-                                outcome = Outcome::ClientClosed;
-                                break 'read;
-                            }
-                        }
-                    }
-                    Ok(None) => {
-                        if let Some(out) = joined(tr.finish()) {
-                            if tx.send(Ok(out)).await.is_err() {
-                                outcome = Outcome::ClientClosed;
-                            }
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        let msg = format!("{} failed mid-stream: {}", up.name, error_chain(&e));
-                        let _ = tx.send(Ok(dialect::stream_error_frame(req.dialect, &msg))).await;
-                        outcome = Outcome::UpstreamError;
-                        break;
-                    }
-                },
-                // The agent hung up: stop reading, which cancels the generation upstream.
-                _ = tx.closed() => {
-                    outcome = Outcome::ClientClosed;
-                    break;
-                }
-            }
-        }
-        if outcome == Outcome::Ok && tr.upstream_error().is_some() {
-            outcome = Outcome::UpstreamError;
-        }
-        drop(resp);
-        let usage = tr.usage();
-        let mut r = bill.record(&caller, Some(&up.name), 200, outcome);
-        match (usage.prompt_tokens, usage.completion_tokens) {
-            (Some(p), Some(c)) => {
-                r.prompt_tokens = p;
-                r.completion_tokens = c;
-            }
-            (p, c) => {
-                // Cut before the usage arrived: bill what was produced, one token per
-                // generated chunk, and the prompt at about four characters a token.
-                r.prompt_tokens = p.unwrap_or((req.prompt_chars as u64).div_ceil(4));
-                r.completion_tokens = c.unwrap_or(usage.produced_chunks);
-                r.estimated = true;
-            }
-        }
-        gw.bill(r);
-    });
+    let billing = relay::Billing {
+        gw,
+        caller,
+        req,
+        bill,
+        up,
+        _slots: (agent_slot, slot),
+    };
     (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, ct),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        Body::from_stream(ReceiverStream::new(rx)),
+        Body::from_stream(relay::Relay::new(resp, tr, billing)),
     )
         .into_response()
-}
-
-/// Frames as one buffer (None when there are none).
-fn joined(frames: Vec<Bytes>) -> Option<Bytes> {
-    match frames.len() {
-        0 => None,
-        1 => frames.into_iter().next(),
-        _ => Some(Bytes::from(frames.concat())),
-    }
 }
 
 async fn tags(State(ctx): State<Ctx>) -> Response {

@@ -1016,3 +1016,133 @@ async fn a_kept_alive_connection_the_upstream_closed_is_retried_not_a_502() {
     let records = gw.wait_records(4).await;
     assert!(records.iter().all(|r| r.status == 200), "{records:?}");
 }
+
+/// An OpenAI upstream that streams its answer in two parts: "Par" at once, then "is", the
+/// usage and `[DONE]` only when the test releases them. A scripted server, because a real
+/// one cannot be paused mid-answer; it shows the gateway holds nothing back.
+async fn pausing_upstream(release: Arc<tokio::sync::Notify>) -> String {
+    use http_body_util::StreamBody;
+    use hyper::body::{Bytes, Frame};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", l.local_addr().unwrap());
+    let chunk = |delta: Value, finish: Value| {
+        let v = json!({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "tiny-random",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        Bytes::from(format!("data: {v}\n\n"))
+    };
+    let first = chunk(json!({"role": "assistant", "content": "Par"}), Value::Null);
+    let rest = [
+        chunk(json!({"content": "is"}), json!("stop")),
+        Bytes::from(format!(
+            "data: {}\n\ndata: [DONE]\n\n",
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "tiny-random",
+                "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})
+        )),
+    ];
+    tokio::spawn(async move {
+        loop {
+            let (sock, _) = l.accept().await.unwrap();
+            let (first, rest, release) = (first.clone(), rest.clone(), release.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                    let (first, rest, release) = (first.clone(), rest.clone(), release.clone());
+                    // Health checks get an empty answer; only a chat streams (and waits).
+                    let chat = req.uri().path().ends_with("/chat/completions");
+                    async move {
+                        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+                        tokio::spawn(async move {
+                            if !chat {
+                                return;
+                            }
+                            let _ = tx.send(first).await;
+                            release.notified().await;
+                            for b in rest {
+                                let _ = tx.send(b).await;
+                            }
+                        });
+                        let frames = tokio_stream::StreamExt::map(
+                            tokio_stream::wrappers::ReceiverStream::new(rx),
+                            |b| Ok::<_, std::convert::Infallible>(Frame::data(b)),
+                        );
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .header("content-type", "text/event-stream")
+                                .body(StreamBody::new(frames))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(sock);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_streamed_chunk_reaches_the_agent_before_the_upstream_sends_the_next() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let upstream = pausing_upstream(release.clone()).await;
+    let gw = TestGateway::start(config(&[upstream]), Settings::default(), vec![caller("a")]).await;
+    let msgs = json!([{"role": "user", "content": Q}]);
+    for (path, body) in [
+        (
+            "/v1/chat/completions",
+            json!({"model": "tiny-random", "messages": msgs, "stream": true}),
+        ),
+        (
+            "/api/chat",
+            json!({"model": "tiny-random", "messages": msgs, "stream": true}),
+        ),
+    ] {
+        let mut r = http()
+            .post(gw.url("a", path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let mut got = String::new();
+        while !got.contains("Par") {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), r.chunk())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("{path}: the first part was held back by the gateway (got {got:?})")
+                })
+                .unwrap()
+                .expect("the stream ended before its first part");
+            got.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(!got.contains("is\""), "{path}: {got}");
+        release.notify_one();
+        while let Some(chunk) = r.chunk().await.unwrap() {
+            got.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        let text: String = if path.starts_with("/v1") {
+            let (events, done) = sse_events(&got);
+            assert!(done, "{got}");
+            events
+                .iter()
+                .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+                .collect()
+        } else {
+            let lines = ndjson(&got);
+            assert_eq!(lines.last().unwrap()["done"], true, "{got}");
+            lines
+                .iter()
+                .filter_map(|l| l["message"]["content"].as_str())
+                .collect()
+        };
+        assert_eq!(text, "Paris", "{path}");
+    }
+    let records = gw.wait_records(2).await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.prompt_tokens == 5 && r.completion_tokens == 2 && !r.estimated),
+        "{records:#?}"
+    );
+}

@@ -42,7 +42,10 @@ fn system_now() -> Duration {
 fn unique_id() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let seed = system_now().as_nanos() as u64 ^ u64::from(std::process::id()).rotate_left(40);
+    // The process id is asked for once (a system call per id was measurable).
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
+    let seed = system_now().as_nanos() as u64 ^ u64::from(pid).rotate_left(40);
     splitmix64(seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
 }
 
