@@ -8,7 +8,14 @@
 //! (CLAWKEEP_BENCH_SECS per cell, default 4; LITELLM=/path/to/litellm to include LiteLLM;
 //! CLAWKEEP_BENCH_UPSTREAM=127.0.0.1:PORT to put a real OpenAI-compatible server, such as
 //! llama-server with a model loaded, in the responder's place; CLAWKEEP_BENCH_CONCURRENCY=1,16
-//! for other concurrency levels; CLAWKEEP_BENCH_MODES=whole or stream for one mode only.)
+//! for other concurrency levels; CLAWKEEP_BENCH_MODES=whole or stream for one mode only;
+//! CLAWKEEP_BENCH_PIN=1 to give the proxies CPUs of their own: the load generator and the
+//! responder share CPU 0, the gateway and LiteLLM get the others, as on a node where the
+//! model runs on a GPU and the agents' requests do not compete with the gateway for cores.)
+//!
+//! Besides latency and requests/s, each cell reports the CPU time the upstream and the proxy
+//! processes spent per request (from /proc/PID/stat), which does not depend on how the
+//! processes share the cores.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -127,6 +134,47 @@ async fn gateway(addr: SocketAddr, upstream: SocketAddr) {
     gw.serve(l, Arc::new(caller)).await;
 }
 
+/// `CLAWKEEP_BENCH_PIN=1`: the CPUs of the load generator and responder, and of the proxies.
+fn pinned_cpus() -> Option<(Vec<usize>, Vec<usize>)> {
+    if std::env::var("CLAWKEEP_BENCH_PIN").as_deref() != Ok("1") {
+        return None;
+    }
+    // CPUs online, not this process's affinity (which the pinned children inherit).
+    let n = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+        .ok()
+        .flatten()
+        .unwrap_or(1) as usize;
+    assert!(n >= 2, "CLAWKEEP_BENCH_PIN=1 needs at least 2 CPUs, this machine has {n}");
+    Some((vec![0], (1..n).collect()))
+}
+
+/// Pin this process (before any thread starts, so every thread inherits it).
+fn pin_to(cpus: &[usize]) {
+    let mut set = nix::sched::CpuSet::new();
+    for &c in cpus {
+        set.set(c).expect("CPU index in range");
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("sched_setaffinity");
+}
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as u64;
+    Duration::from_micros(ticks * 1_000_000 / hz)
+}
+
 fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -159,6 +207,7 @@ struct Cell {
     p50: f64,
     p99: f64,
     rps: f64,
+    requests: usize,
 }
 
 /// Run `conc` clients for `secs` against `url`; latency = whole answer, or first byte of
@@ -231,10 +280,18 @@ async fn load(url: &str, conc: usize, stream: bool, secs: f64) -> Cell {
         p50: pct(0.50),
         p99: pct(0.99),
         rps: all.len() as f64 / wall,
+        requests: all.len(),
     }
 }
 
 fn main() {
+    let pin = pinned_cpus();
+    if let Some((load, proxies)) = &pin {
+        match std::env::var(ROLE).as_deref() {
+            Ok("gateway") => pin_to(proxies),
+            _ => pin_to(load),
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -271,12 +328,16 @@ fn main() {
     let up = external.unwrap_or_else(free_addr);
     let gw = free_addr();
     let mut children = Children(Vec::new());
+    let mut upstream_pid = None;
     if external.is_none() {
-        children.0.push(spawn_role("responder", &[up.to_string()]));
+        let c = spawn_role("responder", &[up.to_string()]);
+        upstream_pid = Some(c.id());
+        children.0.push(c);
     }
-    children
-        .0
-        .push(spawn_role("gateway", &[gw.to_string(), up.to_string()]));
+    let c = spawn_role("gateway", &[gw.to_string(), up.to_string()]);
+    // The process whose CPU time is the proxy's, per runner (none for direct).
+    let mut proxy_pids: Vec<Option<u32>> = vec![None, Some(c.id())];
+    children.0.push(c);
     let mut targets = vec![
         ("direct", format!("http://{up}/v1/chat/completions")),
         ("clawkeep", format!("http://{gw}/v1/chat/completions")),
@@ -289,8 +350,17 @@ fn main() {
             format!("model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/bench\n      api_base: http://{up}/v1\n      api_key: none\n"),
         )
         .unwrap();
-        children.0.push(
-            Command::new(litellm)
+        // Pinned: LiteLLM gets the proxies' CPUs (through taskset, as it is not ours).
+        let mut cmd = match &pin {
+            Some((_, proxies)) => {
+                let list: Vec<String> = proxies.iter().map(|c| c.to_string()).collect();
+                let mut c = Command::new("taskset");
+                c.args(["-c", &list.join(",")]).arg(litellm);
+                c
+            }
+            None => Command::new(litellm),
+        };
+        let c = cmd
                 .env("LITELLM_MASTER_KEY", LITELLM_KEY)
                 .args(["--config"])
                 .arg(&config)
@@ -305,8 +375,9 @@ fn main() {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("start litellm"),
-        );
+                .expect("start litellm");
+        proxy_pids.push(Some(c.id()));
+        children.0.push(c);
         targets.push((
             "litellm",
             format!("http://127.0.0.1:{port}/v1/chat/completions"),
@@ -323,10 +394,16 @@ fn main() {
             Some(a) => format!("the server at {a}"),
             None => "minimal responder".to_string(),
         };
-        println!("gateway overhead, OpenAI dialect, {secs}s per cell, {upstream} upstream");
+        let cpus = match &pin {
+            Some((load, proxies)) => format!(
+                "load generator and upstream on CPU {load:?}, proxies on CPU {proxies:?}"
+            ),
+            None => "all processes share every CPU".to_string(),
+        };
+        println!("gateway overhead, OpenAI dialect, {secs}s per cell, {upstream} upstream, {cpus}");
         println!();
-        println!("| mode | concurrency | runner | p50 ms | p99 ms | req/s | added p50 ms | added p99 ms | req/s vs direct |");
-        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("| mode | concurrency | runner | p50 ms | p99 ms | req/s | added p50 ms | added p99 ms | req/s vs direct | upstream CPU µs/req | proxy CPU µs/req |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
         let modes = std::env::var("CLAWKEEP_BENCH_MODES").unwrap_or_default();
         let streams: Vec<bool> = match modes.as_str() {
             "whole" => vec![false],
@@ -336,14 +413,27 @@ fn main() {
         for stream in streams {
             for &conc in &concurrency {
                 let mut cells = Vec::new();
-                for (name, url) in &targets {
-                    cells.push((name, load(url, conc, stream, secs).await));
+                for ((name, url), proxy) in targets.iter().zip(&proxy_pids) {
+                    let before = (upstream_pid.map(cpu_time), proxy.map(cpu_time));
+                    let c = load(url, conc, stream, secs).await;
+                    let per_req = |pid: Option<u32>, t0: Option<Duration>| match (pid, t0) {
+                        (Some(p), Some(t0)) if c.requests > 0 => format!(
+                            "{:.1}",
+                            (cpu_time(p) - t0).as_secs_f64() * 1e6 / c.requests as f64
+                        ),
+                        _ => "-".to_string(),
+                    };
+                    let cpu = (
+                        per_req(upstream_pid, before.0),
+                        per_req(*proxy, before.1),
+                    );
+                    cells.push((name, c, cpu));
                 }
                 let direct = &cells[0].1;
                 let (d50, d99, drps) = (direct.p50, direct.p99, direct.rps);
-                for (name, c) in &cells {
+                for (name, c, (up_cpu, proxy_cpu)) in &cells {
                     println!(
-                        "| {} | {conc} | {name} | {:.3} | {:.3} | {:.0} | {:+.3} | {:+.3} | {:.0}% |",
+                        "| {} | {conc} | {name} | {:.3} | {:.3} | {:.0} | {:+.3} | {:+.3} | {:.0}% | {up_cpu} | {proxy_cpu} |",
                         if stream { "stream (TTFB)" } else { "whole answer" },
                         c.p50,
                         c.p99,
