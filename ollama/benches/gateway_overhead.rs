@@ -144,7 +144,10 @@ fn pinned_cpus() -> Option<(Vec<usize>, Vec<usize>)> {
         .ok()
         .flatten()
         .unwrap_or(1) as usize;
-    assert!(n >= 2, "CLAWKEEP_BENCH_PIN=1 needs at least 2 CPUs, this machine has {n}");
+    assert!(
+        n >= 2,
+        "CLAWKEEP_BENCH_PIN=1 needs at least 2 CPUs, this machine has {n}"
+    );
     Some((vec![0], (1..n).collect()))
 }
 
@@ -361,21 +364,21 @@ fn main() {
             None => Command::new(litellm),
         };
         let c = cmd
-                .env("LITELLM_MASTER_KEY", LITELLM_KEY)
-                .args(["--config"])
-                .arg(&config)
-                .args([
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                    "--num_workers",
-                    "1",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start litellm");
+            .env("LITELLM_MASTER_KEY", LITELLM_KEY)
+            .args(["--config"])
+            .arg(&config)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--num_workers",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start litellm");
         proxy_pids.push(Some(c.id()));
         children.0.push(c);
         targets.push((
