@@ -204,3 +204,55 @@ fn openclaw_runtime_pins_and_workspace_seeds() {
 fn egress_entries_are_host_and_port() {
     insta::assert_snapshot!("egress", check_fails("egress.toml"));
 }
+
+/// A fleet checked for a node image (`clawkeep image build`) looks its programs up inside
+/// the staged image root, following absolute symlinks there (Debian's alternatives are
+/// such links), never out to this machine's files.
+#[test]
+fn in_image_check_follows_symlinks_inside_the_image() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for d in [
+        "etc/clawkeep",
+        "etc/alternatives",
+        "usr/bin",
+        "opt/model/bin",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let server = root.join("opt/model/bin/server");
+    std::fs::write(&server, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&server, std::fs::Permissions::from_mode(0o755)).unwrap();
+    symlink("/opt/model/bin/server", root.join("etc/alternatives/model")).unwrap();
+    symlink("/etc/alternatives/model", root.join("usr/bin/model-server")).unwrap();
+    // Present on this machine, absent from the image.
+    symlink("/bin/sh", root.join("usr/bin/host-shell")).unwrap();
+    let on_node = std::path::Path::new("/etc/clawkeep/fleet.toml");
+    let fleet = root.join("etc/clawkeep/fleet.toml");
+    let write = |command: &str| {
+        std::fs::write(
+            &fleet,
+            format!("[[service]]\nname = \"models\"\ncommand = \"{command}\"\n"),
+        )
+        .unwrap()
+    };
+
+    for command in ["/usr/bin/model-server", "model-server"] {
+        write(command);
+        let loaded = supervisor::fleet::load_in_root(root, on_node);
+        assert!(loaded.is_ok(), "{command}: {}", loaded.unwrap_err());
+    }
+
+    write("/usr/bin/host-shell");
+    let err = supervisor::fleet::load_in_root(root, on_node)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fleet.toml:3:"), "{err}");
+    assert!(
+        err.contains("\"/usr/bin/host-shell\" does not exist"),
+        "{err}"
+    );
+    // The same file on this machine, where /bin/sh is real, passes.
+    assert!(supervisor::fleet::load_file(&fleet).is_ok());
+}

@@ -36,6 +36,58 @@ pub(crate) fn in_rootfs(rootfs: &Path, program: &str) -> Option<PathBuf> {
     Some(host)
 }
 
+/// This machine's procfs, where the real path of a file opened inside an image root is read
+/// back (`self/fd/N`).
+pub(crate) const PROC: &str = "/proc";
+
+/// Where the node's absolute path `path` really is under the image root `root`: symlinks on
+/// the way, absolute ones included, are followed inside the root by the kernel
+/// (openat2 RESOLVE_IN_ROOT), as the booted node will follow them, never out to this
+/// machine's files. `None` when nothing is there or a link leads nowhere inside the root.
+pub(crate) fn resolve_in_root(root: &Path, path: &Path, proc: &Path) -> Option<PathBuf> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    use std::os::fd::AsRawFd;
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    if rel.as_os_str().is_empty() {
+        return Some(root.to_path_buf());
+    }
+    let flags = OFlags::PATH | OFlags::CLOEXEC;
+    let dir = rustix::fs::open(root, flags | OFlags::DIRECTORY, Mode::empty()).ok()?;
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let fd = rustix::fs::openat2(&dir, rel, flags, Mode::empty(), resolve).ok()?;
+    std::fs::read_link(proc.join("self/fd").join(fd.as_raw_fd().to_string())).ok()
+}
+
+/// Where the node's absolute `path`, which does not resolve inside `root`, leads there: the
+/// place its links point to inside the root, where nothing is. A check of the returned path
+/// then finds nothing, instead of following a link out to this machine's files.
+pub(crate) fn unresolved_in_root(root: &Path, path: &Path, proc: &Path) -> PathBuf {
+    unresolved(root, path, proc, 0)
+}
+
+fn unresolved(root: &Path, path: &Path, proc: &Path, depth: u32) -> PathBuf {
+    let fallback = || root.join(path.strip_prefix("/").unwrap_or(path));
+    // The kernel's limit on links in one lookup.
+    const MAX_LINKS: u32 = 40;
+    let (Some(parent), Some(leaf)) = (path.parent(), path.file_name()) else {
+        return fallback();
+    };
+    if depth > MAX_LINKS {
+        return fallback();
+    }
+    let parent_real = resolve_in_root(root, parent, proc)
+        .unwrap_or_else(|| unresolved(root, parent, proc, depth + 1));
+    let here = parent_real.join(leaf);
+    match std::fs::read_link(&here) {
+        Ok(target) => {
+            let next = parent.join(target);
+            resolve_in_root(root, &next, proc)
+                .unwrap_or_else(|| unresolved(root, &next, proc, depth + 1))
+        }
+        Err(_) => here,
+    }
+}
+
 /// Whether something (a file, directory or symlink, which is not followed: a busybox rootfs
 /// is full of absolute symlinks that mean nothing on the host) exists at `path`.
 pub(crate) fn exists_no_follow(path: &Path) -> bool {
@@ -177,6 +229,53 @@ mod tests {
         );
         assert_eq!(in_rootfs(root, "bin/sh"), None);
         assert_eq!(in_rootfs(root, "/../etc/passwd"), None);
+    }
+
+    #[test]
+    fn absolute_symlinks_in_an_image_root_resolve_inside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let proc = Path::new(PROC);
+        std::fs::create_dir_all(root.join("usr/lib/node/bin")).unwrap();
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        std::fs::write(root.join("usr/lib/node/bin/node"), "").unwrap();
+        // Debian's alternatives: absolute links, meaningless on the build machine.
+        std::fs::create_dir_all(root.join("etc/alternatives")).unwrap();
+        std::os::unix::fs::symlink("/usr/lib/node/bin/node", root.join("etc/alternatives/node"))
+            .unwrap();
+        std::os::unix::fs::symlink("/etc/alternatives/node", root.join("usr/bin/node")).unwrap();
+        let real = std::fs::canonicalize(root.join("usr/lib/node/bin/node")).unwrap();
+        assert_eq!(
+            resolve_in_root(root, Path::new("/usr/bin/node"), proc),
+            Some(real)
+        );
+        // A link to a file only this machine has leads nowhere inside the root: to where
+        // that file would be in it.
+        std::os::unix::fs::symlink("/etc/passwd", root.join("usr/bin/host-only")).unwrap();
+        let host_only = Path::new("/usr/bin/host-only");
+        assert_eq!(resolve_in_root(root, host_only, proc), None);
+        let missing = unresolved_in_root(root, host_only, proc);
+        assert_eq!(missing, root.join("etc/passwd"));
+        assert!(std::fs::symlink_metadata(missing).is_err());
+        // Also through a linked directory and a relative link.
+        std::os::unix::fs::symlink("/usr/bin", root.join("bin")).unwrap();
+        std::os::unix::fs::symlink("../../etc/shadow", root.join("usr/bin/rel")).unwrap();
+        let missing = unresolved_in_root(root, Path::new("/bin/rel"), proc);
+        assert!(
+            missing.ends_with("etc/shadow") && missing.starts_with(root),
+            "{missing:?}"
+        );
+        assert!(std::fs::symlink_metadata(missing).is_err());
+        // Climbing out with .. stops at the root, as it does on the node.
+        assert_eq!(
+            resolve_in_root(root, Path::new("/../../usr/bin/node"), proc),
+            std::fs::canonicalize(root.join("usr/lib/node/bin/node")).ok()
+        );
+        assert_eq!(resolve_in_root(root, Path::new("/missing"), proc), None);
+        assert_eq!(
+            resolve_in_root(root, Path::new("/"), proc),
+            Some(root.to_path_buf())
+        );
     }
 
     #[test]

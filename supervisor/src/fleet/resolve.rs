@@ -78,22 +78,35 @@ impl<'a> Resolver<'a> {
     /// Looks every absolute path up under `root` (a node image's root filesystem), and
     /// programs in that root's standard PATH.
     pub(crate) fn in_root(mut self, root: &'a Path) -> Self {
-        self.path_var = std::env::join_paths(
-            NODE_PATH
-                .split(':')
-                .map(|d| root.join(d.trim_start_matches('/'))),
-        )
-        .unwrap_or_default();
+        self.path_var = NODE_PATH.into();
         self.root = Some(root);
         self
     }
 
     /// Where the node's absolute path `path` is on this machine: itself, or under the
-    /// image root being checked.
+    /// image root being checked, with its symlinks followed inside that root (when nothing
+    /// is there: where it would be, so the checks report it missing).
     pub(crate) fn node_path(&self, path: &Path) -> PathBuf {
         match self.root {
-            Some(root) if path.is_absolute() => root.join(path.strip_prefix("/").unwrap_or(path)),
+            Some(root) if path.is_absolute() => {
+                let proc = Path::new(host::PROC);
+                host::resolve_in_root(root, path, proc)
+                    .unwrap_or_else(|| host::unresolved_in_root(root, path, proc))
+            }
             _ => path.to_path_buf(),
+        }
+    }
+
+    /// The first executable `name` in PATH: this machine's, or the node's inside the image
+    /// root (each candidate resolved inside it).
+    fn find_program(&self, name: &str) -> Option<PathBuf> {
+        match self.root {
+            Some(root) => NODE_PATH.split(':').find_map(|dir| {
+                let p =
+                    host::resolve_in_root(root, &Path::new(dir).join(name), Path::new(host::PROC))?;
+                host::is_executable_file(&p).then_some(p)
+            }),
+            None => host::find_in_path(name, &self.path_var),
         }
     }
 
@@ -707,7 +720,7 @@ impl<'a> Resolver<'a> {
                 "give an absolute path, or a bare name to look up in PATH".to_string(),
             )
         } else {
-            match host::find_in_path(command, &self.path_var) {
+            match self.find_program(command) {
                 Some(found) => return found.to_string_lossy().into_owned(),
                 None => (
                     "was not found in PATH".to_string(),
