@@ -961,6 +961,33 @@ async fn an_answering_model_ends_its_turn_with_a_64k_context() {
     );
 }
 
+/// A scripted upstream on a loopback port: every connection is served by the service
+/// `per_connection` makes for it. Returns its OpenAI base URL.
+async fn scripted_upstream<F, S>(per_connection: F) -> String
+where
+    F: Fn() -> S + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (sock, _) = l.accept().await.unwrap();
+            let io = hyper_util::rt::TokioIo::new(sock);
+            let conn =
+                hyper::server::conn::http1::Builder::new().serve_connection(io, per_connection());
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+        }
+    });
+    url
+}
+
 /// A stand-in for a race seen with the real llama-server (about one run in 25): after a
 /// streamed answer it closes the kept-alive connection without `Connection: close`, and
 /// the gateway's next request may go out on it. This upstream does the same, every time:
@@ -968,40 +995,29 @@ async fn an_answering_model_ends_its_turn_with_a_64k_context() {
 async fn closes_second_request_on_a_connection() -> String {
     use http_body_util::Full;
     use hyper::body::Bytes;
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", l.local_addr().unwrap());
-    tokio::spawn(async move {
-        loop {
-            let (sock, _) = l.accept().await.unwrap();
-            tokio::spawn(async move {
-                let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-                let svc = hyper::service::service_fn(move |_req| {
-                    let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    async move {
-                        if n > 0 {
-                            return Err("drop the connection unanswered");
-                        }
-                        let body = json!({
-                            "id": "x", "object": "chat.completion", "created": 0,
-                            "model": "tiny-random",
-                            "choices": [{ "index": 0, "finish_reason": "stop",
-                                "message": { "role": "assistant", "content": "paris" } }],
-                            "usage": { "prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8 }
-                        });
-                        Ok(hyper::Response::builder()
-                            .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from(body.to_string())))
-                            .unwrap())
-                    }
+    scripted_upstream(|| {
+        let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        hyper::service::service_fn(move |_req| {
+            let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n > 0 {
+                    return Err("drop the connection unanswered");
+                }
+                let body = json!({
+                    "id": "x", "object": "chat.completion", "created": 0,
+                    "model": "tiny-random",
+                    "choices": [{ "index": 0, "finish_reason": "stop",
+                        "message": { "role": "assistant", "content": "paris" } }],
+                    "usage": { "prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8 }
                 });
-                let io = hyper_util::rt::TokioIo::new(sock);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, svc)
-                    .await;
-            });
-        }
-    });
-    url
+                Ok(hyper::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body.to_string())))
+                    .unwrap())
+            }
+        })
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1023,8 +1039,6 @@ async fn a_kept_alive_connection_the_upstream_closed_is_retried_not_a_502() {
 async fn pausing_upstream(release: Arc<tokio::sync::Notify>) -> String {
     use http_body_util::StreamBody;
     use hyper::body::{Bytes, Frame};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", l.local_addr().unwrap());
     let chunk = |delta: Value, finish: Value| {
         let v = json!({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "tiny-random",
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
@@ -1039,47 +1053,38 @@ async fn pausing_upstream(release: Arc<tokio::sync::Notify>) -> String {
                 "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})
         )),
     ];
-    tokio::spawn(async move {
-        loop {
-            let (sock, _) = l.accept().await.unwrap();
+    scripted_upstream(move || {
+        let (first, rest, release) = (first.clone(), rest.clone(), release.clone());
+        hyper::service::service_fn(move |req: hyper::Request<_>| {
             let (first, rest, release) = (first.clone(), rest.clone(), release.clone());
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: hyper::Request<_>| {
-                    let (first, rest, release) = (first.clone(), rest.clone(), release.clone());
-                    // Health checks get an empty answer; only a chat streams (and waits).
-                    let chat = req.uri().path().ends_with("/chat/completions");
-                    async move {
-                        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-                        tokio::spawn(async move {
-                            if !chat {
-                                return;
-                            }
-                            let _ = tx.send(first).await;
-                            release.notified().await;
-                            for b in rest {
-                                let _ = tx.send(b).await;
-                            }
-                        });
-                        let frames = tokio_stream::StreamExt::map(
-                            tokio_stream::wrappers::ReceiverStream::new(rx),
-                            |b| Ok::<_, std::convert::Infallible>(Frame::data(b)),
-                        );
-                        Ok::<_, std::convert::Infallible>(
-                            hyper::Response::builder()
-                                .header("content-type", "text/event-stream")
-                                .body(StreamBody::new(frames))
-                                .unwrap(),
-                        )
+            // Health checks get an empty answer; only a chat streams (and waits).
+            let chat = req.uri().path().ends_with("/chat/completions");
+            async move {
+                let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+                tokio::spawn(async move {
+                    if !chat {
+                        return;
+                    }
+                    let _ = tx.send(first).await;
+                    release.notified().await;
+                    for b in rest {
+                        let _ = tx.send(b).await;
                     }
                 });
-                let io = hyper_util::rt::TokioIo::new(sock);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, svc)
-                    .await;
-            });
-        }
-    });
-    url
+                let frames = tokio_stream::StreamExt::map(
+                    tokio_stream::wrappers::ReceiverStream::new(rx),
+                    |b| Ok::<_, std::convert::Infallible>(Frame::data(b)),
+                );
+                Ok::<_, std::convert::Infallible>(
+                    hyper::Response::builder()
+                        .header("content-type", "text/event-stream")
+                        .body(StreamBody::new(frames))
+                        .unwrap(),
+                )
+            }
+        })
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
