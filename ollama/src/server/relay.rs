@@ -18,9 +18,11 @@ use crate::ledger::Outcome;
 use crate::queue::Permit;
 use crate::route::Upstream;
 
+/// Scheduler turns given to the upstream connection's task after a chunk, for the next one
+/// to arrive if it is already there (one is not enough: measured with hyper 1).
+const TURNS: u8 = 2;
 /// Most bytes gathered into one downstream write, so a fast upstream cannot keep the agent
 /// waiting for its first byte.
-const TURNS: u8 = 2;
 const MAX_GATHER_BYTES: usize = 64 << 10;
 
 type UpstreamBody = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
@@ -36,7 +38,7 @@ pub(super) struct Relay {
     /// Frames translated and not yet handed to the agent's connection, and their size.
     held: Vec<Bytes>,
     held_bytes: usize,
-    /// A chunk came since the last turn given to the upstream connection's task.
+    /// Turns still to give the upstream connection's task before the held frames go out.
     turns: u8,
     /// That turn, while it is being given.
     yielding: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
@@ -148,9 +150,9 @@ impl Stream for Relay {
                 }
                 Poll::Pending if me.turns > 0 => {
                     // hyper's client connection hands its body over one chunk at a time
-                    // from its own task: let it run once, so chunks that arrived together
-                    // leave together (one write, not one per chunk). A chunk that came
-                    // alone waits only for that one turn.
+                    // from its own task: let it run, so chunks that arrived together leave
+                    // together (one write, not one per chunk). A chunk that came alone
+                    // waits only for these turns.
                     me.turns -= 1;
                     me.yielding = Some(Box::pin(tokio::task::yield_now()));
                 }
