@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::ledger::{next_midnight, utc_day, Record};
+use crate::ledger::{day_number, next_midnight, Record};
 
 /// Which budget is spent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,8 @@ impl std::fmt::Display for Exhausted {
 
 #[derive(Default)]
 struct Day {
-    day: String,
+    /// Days since the epoch (`ledger::day_number`).
+    day: u64,
     agents: HashMap<String, u64>,
     teams: HashMap<String, u64>,
 }
@@ -63,7 +64,7 @@ impl Budgets {
     fn day<'a>(&'a self, now: SystemTime) -> std::sync::MutexGuard<'a, Day> {
         // Plain counters: a panic elsewhere cannot leave them inconsistent.
         let mut d = self.today.lock().unwrap_or_else(|p| p.into_inner());
-        let today = utc_day(now);
+        let today = day_number(now);
         if d.day != today {
             *d = Day {
                 day: today,
@@ -75,7 +76,7 @@ impl Budgets {
 
     /// Count a billed request that happened at `at`.
     pub fn add(&self, r: &Record, at: SystemTime, now: SystemTime) {
-        if utc_day(at) != utc_day(now) {
+        if day_number(at) != day_number(now) {
             return;
         }
         let mut d = self.day(now);

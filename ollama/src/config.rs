@@ -352,7 +352,7 @@ impl GatewayConfig {
 }
 
 fn url_problems(url: &str, locals: &[String], path: Vec<PathPart>) -> Vec<Problem> {
-    let parsed = match reqwest::Url::parse(url) {
+    let parsed = match url::Url::parse(url) {
         Ok(u) => u,
         Err(e) => {
             return vec![Problem {

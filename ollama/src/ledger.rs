@@ -87,6 +87,14 @@ pub fn utc_day(t: SystemTime) -> String {
     s.get(..10).unwrap_or("1970-01-01").to_string()
 }
 
+/// Days since the Unix epoch of `t`'s UTC date: a cheap key for "same day" checks on the
+/// hot path, where formatting a date each time would cost more than the check.
+pub fn day_number(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0)
+}
+
 /// The next UTC midnight after `t`.
 pub fn next_midnight(t: SystemTime) -> SystemTime {
     let secs = t
@@ -99,7 +107,8 @@ pub fn next_midnight(t: SystemTime) -> SystemTime {
 /// The writer side.
 pub struct Ledger {
     dir: PathBuf,
-    current: Mutex<Option<(String, File)>>,
+    /// The open file and the day number it holds.
+    current: Mutex<Option<(u64, File)>>,
 }
 
 impl Ledger {
@@ -122,10 +131,11 @@ impl Ledger {
 
     /// Append one record (one write; the file is the day of the record's timestamp).
     pub fn append(&self, r: &Record) -> Result<(), LedgerError> {
-        let day = utc_day(UNIX_EPOCH + Duration::from_millis(r.ts_ms));
-        let path = Self::file_for(&self.dir, &day);
+        let at = UNIX_EPOCH + Duration::from_millis(r.ts_ms);
+        let day = day_number(at);
+        let path = || Self::file_for(&self.dir, &utc_day(at));
         let err = |source| LedgerError {
-            path: path.clone(),
+            path: path(),
             source,
         };
         let mut line = serde_json::to_vec(r).map_err(|e| err(std::io::Error::other(e)))?;
@@ -133,6 +143,7 @@ impl Ledger {
         // A poisoned lock only means a writer panicked; the file handle is still good.
         let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if cur.as_ref().is_none_or(|(d, _)| *d != day) {
+            let path = path();
             let mut f = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -267,6 +278,7 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(1_795_467_248); // 2026-11-23T...
         assert_eq!(utc_day(t), "2026-11-23");
         assert_eq!(utc_day(next_midnight(t)), "2026-11-24");
+        assert_eq!(day_number(next_midnight(t)), day_number(t) + 1);
         assert_eq!(unix_ms(next_midnight(t)) % 86_400_000, 0);
     }
 

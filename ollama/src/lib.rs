@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod budget;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod dialect;

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hyper::http::Uri;
+
+use crate::client::{Deadline, UpstreamClient};
 use crate::config::{host_is_local, Api, GatewayConfig};
 use crate::dialect::{Dialect, ModelInfo};
 use crate::queue::FairQueue;
@@ -35,17 +38,19 @@ pub struct Upstream {
     /// Its name.
     pub name: String,
     /// Base URL (OpenAI ones end in /v1).
-    pub base: reqwest::Url,
+    pub base: url::Url,
     /// The dialect it speaks.
     pub dialect: Dialect,
     /// Model names it serves.
     pub models: Vec<String>,
     /// Where its health is checked.
-    pub health_url: reqwest::Url,
+    pub health_url: url::Url,
     /// Its fair queue.
     pub queue: Arc<FairQueue>,
     /// Endpoint URLs parsed once (parsing a URL per request is measurable).
-    endpoints: Vec<(&'static str, reqwest::Url)>,
+    endpoints: Vec<(&'static str, Uri)>,
+    /// `health_url` as the client takes it.
+    health_uri: Uri,
     health: Mutex<Health>,
 }
 
@@ -100,11 +105,12 @@ impl Upstream {
     }
 
     /// The parsed URL of `path` on this upstream.
-    pub fn endpoint(&self, path: &str) -> Result<reqwest::Url, String> {
+    pub fn endpoint(&self, path: &str) -> Result<Uri, String> {
         if let Some((_, u)) = self.endpoints.iter().find(|(p, _)| *p == path) {
             return Ok(u.clone());
         }
-        reqwest::Url::parse(&self.url(path)).map_err(|e| format!("{}: {e}", self.url(path)))
+        let url = self.url(path);
+        url.parse::<Uri>().map_err(|e| format!("{url}: {e}"))
     }
 }
 
@@ -142,7 +148,7 @@ impl Routes {
                 message,
             };
             let url = u.url.clone().unwrap_or_default();
-            let base = reqwest::Url::parse(&url).map_err(|e| bad(format!("{url:?}: {e}")))?;
+            let base = url::Url::parse(&url).map_err(|e| bad(format!("{url:?}: {e}")))?;
             if !host_is_local(base.host_str().unwrap_or(""), &locals) {
                 return Err(bad(format!("{url:?} is not on this node")));
             }
@@ -152,7 +158,7 @@ impl Routes {
             };
             let health_url = match (&u.health, dialect) {
                 (Some(h), _) if h.starts_with("http") => {
-                    reqwest::Url::parse(h).map_err(|e| bad(format!("health {h:?}: {e}")))?
+                    url::Url::parse(h).map_err(|e| bad(format!("health {h:?}: {e}")))?
                 }
                 (Some(p), _) => base
                     .join(p)
@@ -174,11 +180,16 @@ impl Routes {
             .into_iter()
             .filter_map(|p| {
                 let full = format!("{}{p}", base.as_str().trim_end_matches('/'));
-                reqwest::Url::parse(&full).ok().map(|u| (p, u))
+                full.parse::<Uri>().ok().map(|u| (p, u))
             })
             .collect();
+            let health_uri = health_url
+                .as_str()
+                .parse::<Uri>()
+                .map_err(|e| bad(format!("health {:?}: {e}", health_url.as_str())))?;
             upstreams.push(Arc::new(Upstream {
                 endpoints,
+                health_uri,
                 name,
                 base,
                 dialect,
@@ -272,13 +283,11 @@ impl Routes {
 }
 
 /// Check every upstream's health every `every` until the process ends.
-pub async fn health_loop(routes: Arc<Routes>, client: reqwest::Client, every: Duration) {
+pub async fn health_loop(routes: Arc<Routes>, client: UpstreamClient, every: Duration) {
     loop {
         for u in &routes.upstreams {
             let r = client
-                .get(u.health_url.clone())
-                .timeout(Duration::from_secs(2))
-                .send()
+                .get(&u.health_uri, Deadline::after(Duration::from_secs(2)))
                 .await;
             match r {
                 Ok(resp) if resp.status().is_success() => u.set_healthy(true, None),

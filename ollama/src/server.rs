@@ -16,6 +16,7 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::budget::Budgets;
+use crate::client::{self, CallError, Deadline, UpstreamClient};
 use crate::clock::Clock;
 use crate::config::GatewayConfig;
 use crate::dialect::{self, ApiError, Dialect, Endpoint, ErrorKind, Request, StreamTranslator};
@@ -75,9 +76,6 @@ pub enum GatewayError {
     /// The ledger could not be opened or read.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    /// The HTTP client could not be built.
-    #[error("HTTP client: {0}")]
-    Client(String),
 }
 
 /// The model gateway, shared by every agent's socket.
@@ -91,7 +89,7 @@ pub struct Gateway {
     budgets: Budgets,
     /// Live metrics.
     pub metrics: Metrics,
-    client: reqwest::Client,
+    client: UpstreamClient,
     clock: Arc<dyn Clock>,
     agent_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Torn ledger lines found at start (a crash mid-write), for the operator's log.
@@ -114,14 +112,9 @@ impl Gateway {
             ledger::next_midnight(now) - Duration::from_secs(86_400),
         )?;
         let budgets = Budgets::from_records(&today.records, now);
-        // No proxies and no redirects: a prompt must never leave the node, not even when an
-        // upstream answers with a redirect.
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| GatewayError::Client(e.to_string()))?;
+        // Plain HTTP to node-local addresses only: no proxies, and no redirect is followed,
+        // so a prompt never leaves the node, not even when an upstream answers with one.
+        let client = UpstreamClient::new(Duration::from_secs(60));
         Ok(Arc::new(Self {
             routes,
             settings,
@@ -359,18 +352,21 @@ async fn serve(
         );
     };
     bill.model = requested.clone();
-    let visible: Vec<String> = gw
-        .routes
-        .names()
-        .into_iter()
-        .filter(|n| caller.allowed.as_ref().is_none_or(|a| a.contains(n)))
-        .collect();
+    // Only an error names what this agent could use instead.
+    let visible = || -> String {
+        gw.routes
+            .names()
+            .into_iter()
+            .filter(|n| caller.allowed.as_ref().is_none_or(|a| a.contains(n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if let Some(allowed) = &caller.allowed {
         if !allowed.contains(&requested) {
             let msg = format!(
                 "model {requested:?} is not allowed for agent {} (allowed: {})",
                 caller.agent,
-                visible.join(", ")
+                visible()
             );
             return refuse(
                 &ctx,
@@ -381,10 +377,7 @@ async fn serve(
         }
     }
     let Some(target) = gw.routes.resolve(&requested) else {
-        let msg = format!(
-            "model {requested:?} not found (available: {})",
-            visible.join(", ")
-        );
+        let msg = format!("model {requested:?} not found (available: {})", visible());
         return refuse(
             &ctx,
             &bill,
@@ -437,22 +430,19 @@ async fn serve(
     for up in gw.routes.candidates(&target) {
         let slot = up.queue.acquire(&caller.agent).await;
         let call = dialect::upstream_call(&req, up.dialect, &target.model, gw.max_output_tokens);
-        let url = match up.endpoint(call.path) {
+        let uri = match up.endpoint(call.path) {
             Ok(u) => u,
             Err(e) => {
                 last_error = format!("{}: bad URL {e}", up.name);
                 continue;
             }
         };
-        let send = || {
-            gw.client
-                .post(url.clone())
-                .json(&call.body)
-                .timeout(gw.settings.timeout)
-                .send()
-        };
+        // A Value always serialises (its map keys are strings).
+        let body = Bytes::from(serde_json::to_vec(&call.body).unwrap_or_default());
+        let deadline = Deadline::after(gw.settings.timeout);
+        let send = || gw.client.post_json(&uri, body.clone(), deadline);
         let mut sent = send().await;
-        if sent.as_ref().is_err_and(stale_connection) {
+        if matches!(sent, Err(CallError::Send { stale: true, .. })) {
             // llama-server closes a kept-alive connection after a streamed answer without
             // saying so; the request never reached it, so sending it again is safe.
             tracing::debug!(upstream = %up.name, "pooled connection was closed; retrying once");
@@ -461,7 +451,7 @@ async fn serve(
         let resp = match sent {
             Ok(r) if r.status().is_server_error() => {
                 let status = r.status();
-                let body = r.bytes().await.unwrap_or_default();
+                let body = client::read_body(r, deadline).await.unwrap_or_default();
                 last_error = format!(
                     "{} answered HTTP {status}: {}",
                     up.name,
@@ -472,7 +462,7 @@ async fn serve(
             }
             Ok(r) => r,
             Err(e) => {
-                last_error = format!("{} did not answer: {}", up.name, error_chain(&e));
+                last_error = format!("{} did not answer: {e}", up.name);
                 up.failed(gw.settings.cooldown, &last_error);
                 continue;
             }
@@ -481,15 +471,16 @@ async fn serve(
         if !resp.status().is_success() {
             // The upstream refused the request itself (4xx): pass its reason on.
             let status = resp.status().as_u16();
-            let body = resp.bytes().await.unwrap_or_default();
+            let body = client::read_body(resp, deadline).await.unwrap_or_default();
             let msg = dialect::upstream_error_message(up.dialect, &body);
             gw.bill(bill.record(&caller, Some(&up.name), status, Outcome::UpstreamError));
             return error_response(dialect, &api_error(status, ErrorKind::InvalidRequest, msg));
         }
         return if req.stream {
-            stream(gw, caller, req, bill, up, resp, agent_slot, slot, requested)
+            let slots = (agent_slot, slot);
+            stream(gw, caller, req, bill, up, resp, deadline, slots, requested)
         } else {
-            whole(&gw, &caller, &req, &bill, &up, resp, &requested).await
+            whole(&gw, &caller, &req, &bill, &up, resp, deadline, &requested).await
         };
     }
     let msg = format!("no upstream for model {requested:?} could answer: {last_error}");
@@ -501,47 +492,24 @@ async fn serve(
     )
 }
 
-/// Whether a send failed because the pooled connection it used had been closed by the
-/// upstream before any of the request was answered (hyper's "incomplete message").
-fn stale_connection(e: &reqwest::Error) -> bool {
-    let mut src = std::error::Error::source(e);
-    while let Some(c) = src {
-        if let Some(h) = c.downcast_ref::<hyper::Error>() {
-            return h.is_incomplete_message();
-        }
-        src = c.source();
-    }
-    false
-}
-
-/// The whole error chain of a reqwest error (its Display hides the cause).
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
-}
-
+#[allow(clippy::too_many_arguments)]
 async fn whole(
     gw: &Arc<Gateway>,
     caller: &Caller,
     req: &Request,
     bill: &Bill,
     up: &Upstream,
-    resp: reqwest::Response,
+    resp: hyper::Response<hyper::body::Incoming>,
+    deadline: Deadline,
     model: &str,
 ) -> Response {
-    let body = match resp.bytes().await {
+    let body = match client::read_body(resp, deadline).await {
         Ok(b) => b,
         Err(e) => {
             let err = api_error(
                 504,
                 ErrorKind::Timeout,
-                format!("{} failed mid-answer: {}", up.name, error_chain(&e)),
+                format!("{} failed mid-answer: {e}", up.name),
             );
             gw.bill(bill.record(caller, Some(&up.name), 504, Outcome::UpstreamError));
             return error_response(req.dialect, &err);
@@ -569,9 +537,9 @@ fn stream(
     req: Request,
     bill: Bill,
     up: Arc<Upstream>,
-    resp: reqwest::Response,
-    agent_slot: OwnedSemaphorePermit,
-    slot: crate::queue::Permit,
+    resp: hyper::Response<hyper::body::Incoming>,
+    deadline: Deadline,
+    slots: (OwnedSemaphorePermit, crate::queue::Permit),
     model: String,
 ) -> Response {
     let tr = StreamTranslator::new(&req, up.dialect, &model);
@@ -582,7 +550,7 @@ fn stream(
         req,
         bill,
         up,
-        _slots: (agent_slot, slot),
+        _slots: slots,
     };
     (
         StatusCode::OK,
@@ -590,7 +558,7 @@ fn stream(
             (header::CONTENT_TYPE, ct),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        Body::from_stream(relay::Relay::new(resp, tr, billing)),
+        Body::from_stream(relay::Relay::new(resp, deadline, tr, billing)),
     )
         .into_response()
 }

@@ -9,10 +9,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use hyper::body::{Body as _, Incoming};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Sleep;
 use tokio_stream::Stream;
 
-use super::{error_chain, Bill, Caller, Gateway};
+use super::{Bill, Caller, Gateway};
+use crate::client::{error_chain, CallError, Deadline};
 use crate::dialect::{self, Request, StreamTranslator};
 use crate::ledger::Outcome;
 use crate::queue::Permit;
@@ -25,11 +28,12 @@ const TURNS: u8 = 2;
 /// waiting for its first byte.
 const MAX_GATHER_BYTES: usize = 64 << 10;
 
-type UpstreamBody = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
 /// The downstream body of a streamed answer.
 pub(super) struct Relay {
-    upstream: UpstreamBody,
+    upstream: Incoming,
+    /// When the whole answer must be in (`[models] timeout`), and its timer.
+    deadline: Deadline,
+    timer: Pin<Box<Sleep>>,
     tr: StreamTranslator,
     /// Set once the upstream ended (normally or not); nothing more is read.
     done: bool,
@@ -56,9 +60,16 @@ pub(super) struct Billing {
 }
 
 impl Relay {
-    pub(super) fn new(resp: reqwest::Response, tr: StreamTranslator, billing: Billing) -> Self {
+    pub(super) fn new(
+        resp: hyper::Response<Incoming>,
+        deadline: Deadline,
+        tr: StreamTranslator,
+        billing: Billing,
+    ) -> Self {
         Self {
-            upstream: Box::pin(resp.bytes_stream()),
+            upstream: resp.into_body(),
+            deadline,
+            timer: Box::pin(tokio::time::sleep_until(deadline.at)),
             tr,
             done: false,
             billing: Some(billing),
@@ -121,7 +132,21 @@ impl Stream for Relay {
             if me.done {
                 return Poll::Ready(me.take_held().map(Ok));
             }
-            match me.upstream.as_mut().poll_next(cx) {
+            let polled = match Pin::new(&mut me.upstream).poll_frame(cx) {
+                // Trailers carry no answer.
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(bytes) => Poll::Ready(Some(Ok(bytes))),
+                    Err(_) => continue,
+                },
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(error_chain(&e)))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending if me.timer.as_mut().poll(cx).is_ready() => {
+                    let late = CallError::Timeout(me.deadline.timeout);
+                    Poll::Ready(Some(Err(late.to_string())))
+                }
+                Poll::Pending => Poll::Pending,
+            };
+            match polled {
                 Poll::Ready(Some(Ok(bytes))) => {
                     let frames = me.tr.feed(&bytes);
                     me.held_bytes += frames.iter().map(Bytes::len).sum::<usize>();
@@ -141,7 +166,7 @@ impl Stream for Relay {
                 }
                 Poll::Ready(Some(Err(e))) => {
                     if let Some(b) = &me.billing {
-                        let msg = format!("{} failed mid-stream: {}", b.up.name, error_chain(&e));
+                        let msg = format!("{} failed mid-stream: {e}", b.up.name);
                         me.held
                             .push(dialect::stream_error_frame(b.req.dialect, &msg));
                     }
