@@ -1,7 +1,13 @@
 //! Complete (non-stream) upstream answers to downstream bodies, and the pieces of answer
 //! shapes (usage, finish reasons, final Ollama fields) that streams share.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::clock::Clock;
@@ -29,6 +35,11 @@ pub(crate) fn translate_response_with(
     body: &[u8],
     clock: Clock,
 ) -> Result<(Bytes, &'static str, Usage), ApiError> {
+    if req.dialect == upstream {
+        if let Some((out, usage)) = pass_through(upstream, model, body) {
+            return Ok((out, CONTENT_TYPE_JSON, usage));
+        }
+    }
     let value: Value = serde_json::from_slice(body).map_err(|e| ResponseError::InvalidJson {
         detail: e.to_string(),
         snippet: truncate(&String::from_utf8_lossy(body), 200),
@@ -68,7 +79,113 @@ pub(crate) fn translate_response_with(
         };
         translated.map_err(missing)?
     };
-    Ok((Bytes::from(out.to_string()), CONTENT_TYPE_JSON, usage))
+    // A Value always serialises (its map keys are strings).
+    let out = serde_json::to_vec(&out).unwrap_or_default();
+    Ok((Bytes::from(out), CONTENT_TYPE_JSON, usage))
+}
+
+/// An answer in the request's own dialect, with only `model` replaced: the other top-level
+/// fields are copied as the upstream wrote them, and only what billing needs is read (usage,
+/// and whether anything was produced). Building and writing back the whole tree cost a
+/// tenth of the gateway's CPU per answer. None when the answer is anything unusual (an
+/// error, an unexpected shape): the general path then reads it whole and says what is wrong.
+pub(crate) fn pass_through(upstream: Dialect, model: &str, body: &[u8]) -> Option<(Bytes, Usage)> {
+    let mut top: BTreeMap<Cow<'_, str>, &RawValue> = serde_json::from_slice(body).ok()?;
+    let probe = |key: &str| top.get(key).map(|raw| raw.get());
+    if probe("error").is_some_and(|e| e != "null") || probe("object") == Some("\"error\"") {
+        return None;
+    }
+    let usage = match upstream {
+        Dialect::OpenAi => {
+            let counts: Option<UsageProbe> = match probe("usage") {
+                Some(raw) => serde_json::from_str(raw).ok()?,
+                None => None,
+            };
+            let choices: Vec<ChoiceProbe> = match probe("choices") {
+                Some(raw) => serde_json::from_str(raw).ok()?,
+                None => Vec::new(),
+            };
+            let produced = choices.iter().any(|c| {
+                let message = c.message.as_ref();
+                let text = c.text.as_ref().or(message.and_then(|m| m.content.as_ref()));
+                text.is_some_and(|t| !t.is_empty()) || message.is_some_and(|m| m.tool_calls > 0)
+            }) || non_empty_array(probe("data"))?;
+            Usage {
+                prompt_tokens: counts.as_ref().and_then(|u| u.prompt_tokens),
+                completion_tokens: counts.as_ref().and_then(|u| u.completion_tokens),
+                produced_chunks: u64::from(produced),
+            }
+        }
+        Dialect::Ollama => {
+            let count = |key: &str| -> Option<Option<u64>> {
+                match probe(key) {
+                    Some(raw) => serde_json::from_str(raw).ok(),
+                    None => Some(None),
+                }
+            };
+            let message: Option<MessageProbe> = match probe("message") {
+                Some(raw) => serde_json::from_str(raw).ok()?,
+                None => None,
+            };
+            let text: Option<Cow<'_, str>> = match probe("response") {
+                Some(raw) => serde_json::from_str(raw).ok()?,
+                None => message.as_ref().and_then(|m| m.content.clone()),
+            };
+            let produced = text.is_some_and(|t| !t.is_empty())
+                || message.as_ref().is_some_and(|m| m.tool_calls > 0)
+                || non_empty_array(probe("embeddings"))?;
+            Usage {
+                prompt_tokens: count("prompt_eval_count")?,
+                completion_tokens: count("eval_count")?,
+                produced_chunks: u64::from(produced),
+            }
+        }
+    };
+    let name = serde_json::value::to_raw_value(model).ok()?;
+    top.insert(Cow::Borrowed("model"), &name);
+    let out = serde_json::to_vec(&top).ok()?;
+    Some((Bytes::from(out), usage))
+}
+
+/// Whether a raw field is a non-empty array (false when absent; None when not an array).
+fn non_empty_array(raw: Option<&str>) -> Option<bool> {
+    match raw {
+        None | Some("null") => Some(false),
+        Some(raw) => serde_json::from_str::<Vec<IgnoredAny>>(raw)
+            .ok()
+            .map(|v| !v.is_empty()),
+    }
+}
+
+/// The counts of an OpenAI `usage` object.
+#[derive(Deserialize)]
+struct UsageProbe {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+/// What billing reads of an OpenAI choice.
+#[derive(Deserialize)]
+struct ChoiceProbe<'a> {
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    message: Option<MessageProbe<'a>>,
+}
+
+/// What billing reads of a message: its text and how many tool calls it makes.
+#[derive(Deserialize)]
+struct MessageProbe<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "count_calls")]
+    tool_calls: usize,
+}
+
+/// The length of a `tool_calls` array (0 for null).
+fn count_calls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let calls: Option<Vec<IgnoredAny>> = Option::deserialize(d)?;
+    Ok(calls.map_or(0, |c| c.len()))
 }
 
 /// A translation's result: the body, or the path of the field it could not find.
@@ -285,7 +402,7 @@ pub(crate) fn ollama_thinking(message: &Value) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-fn openai_answer_usage(obj: &Map<String, Value>) -> Usage {
+pub(crate) fn openai_answer_usage(obj: &Map<String, Value>) -> Usage {
     let value = obj.get("usage");
     let count = |key: &str| value.and_then(|u| u.get(key)).and_then(Value::as_u64);
     let produced = obj
@@ -312,7 +429,7 @@ fn openai_answer_usage(obj: &Map<String, Value>) -> Usage {
     }
 }
 
-fn ollama_answer_usage(obj: &Map<String, Value>) -> Usage {
+pub(crate) fn ollama_answer_usage(obj: &Map<String, Value>) -> Usage {
     let count = |key: &str| obj.get(key).and_then(Value::as_u64);
     let message = obj.get("message");
     let text = obj

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{fixture, req, CLOCK, CREATED, NOW};
-use crate::dialect::response::translate_response_with;
+use crate::dialect::response::{pass_through, translate_response_with};
 use crate::dialect::{ApiError, Dialect, Endpoint, ErrorKind, Request, Usage};
 
 use Dialect::{Ollama, OpenAi};
@@ -308,6 +308,59 @@ fn same_dialect_passes_through_with_the_clients_model_name() {
             produced_chunks: 1
         }
     );
+}
+
+#[test]
+fn pass_through_copies_every_field_but_model_and_reads_the_same_usage() {
+    let cases = [
+        (OpenAi, fixture!("llama_server_chat.json")),
+        (OpenAi, fixture!("vllm_tool_chat.json")),
+        (OpenAi, fixture!("openai_completion.json")),
+        (OpenAi, fixture!("openai_embeddings.json")),
+        (Ollama, fixture!("ollama_chat.json")),
+        (Ollama, fixture!("ollama_tool_chat.json")),
+        (Ollama, fixture!("ollama_generate.json")),
+        (Ollama, fixture!("ollama_embed.json")),
+    ];
+    for (dialect, body) in cases {
+        let (out, u) = pass_through(dialect, "agent-model", body.as_bytes())
+            .unwrap_or_else(|| panic!("{body} should pass through"));
+        let mut expected: Value = serde_json::from_str(body).expect("fixture");
+        expected["model"] = json!("agent-model");
+        let got: Value = serde_json::from_slice(&out).expect("JSON out");
+        assert_eq!(got, expected, "{body}");
+        // The same usage as reading the whole tree (the general path's functions).
+        let Value::Object(obj) = serde_json::from_str::<Value>(body).expect("fixture") else {
+            panic!("object fixture")
+        };
+        let whole = match dialect {
+            OpenAi => super::super::response::openai_answer_usage(&obj),
+            Ollama => super::super::response::ollama_answer_usage(&obj),
+        };
+        assert_eq!(u, whole, "{body}");
+    }
+    // Numbers and strings leave exactly as the upstream wrote them.
+    let body =
+        r#"{"model":"x","n":1.50,"s":"café","usage":{"prompt_tokens":2,"completion_tokens":3}}"#;
+    let (out, u) = pass_through(OpenAi, "m", body.as_bytes()).expect("plain answer");
+    assert_eq!(
+        std::str::from_utf8(&out).expect("utf-8"),
+        r#"{"model":"m","n":1.50,"s":"café","usage":{"prompt_tokens":2,"completion_tokens":3}}"#
+    );
+    assert_eq!((u.prompt_tokens, u.completion_tokens), (Some(2), Some(3)));
+    // Anything unusual goes the general way, which reads it whole and names what is wrong.
+    for odd in [
+        r#"{"error":{"message":"boom"}}"#,
+        r#"{"object":"error","message":"boom"}"#,
+        r#"{"choices":[{"message":{"content":[{"type":"text","text":"hi"}]}}]}"#,
+        r#"{"usage":{"prompt_tokens":"many"}}"#,
+        "[1]",
+        "<html>",
+    ] {
+        assert!(pass_through(OpenAi, "m", odd.as_bytes()).is_none(), "{odd}");
+    }
+    assert!(pass_through(Ollama, "m", br#"{"error":"model not found"}"#).is_none());
+    assert!(pass_through(Ollama, "m", br#"{"eval_count":-1}"#).is_none());
 }
 
 fn failure(r: &Request, upstream: Dialect, body: &str) -> ApiError {
