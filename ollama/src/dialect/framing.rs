@@ -2,6 +2,7 @@
 //! JSON object per line). Parsers accept bytes in arbitrary pieces and yield whole events.
 
 use bytes::Bytes;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 /// The SSE event that ends an OpenAI stream.
@@ -28,8 +29,9 @@ pub(crate) fn ndjson_line(value: &Value) -> Bytes {
 /// One upstream event.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Event {
-    /// A JSON payload.
-    Json(Value),
+    /// A JSON payload, as its text (checked to be one whole JSON value; the translator
+    /// decides how much of it to read).
+    Json(String),
     /// OpenAI's `data: [DONE]`.
     Done,
     /// A payload that is not JSON (skipped by the translator).
@@ -45,17 +47,23 @@ struct LineSplitter {
 }
 
 impl LineSplitter {
-    fn push(&mut self, bytes: &[u8], mut on_line: impl FnMut(String)) {
-        for &byte in bytes {
-            let after_cr = std::mem::replace(&mut self.after_cr, false);
-            match byte {
-                b'\n' if after_cr => {}
-                b'\n' => on_line(self.take()),
-                b'\r' => {
-                    self.after_cr = true;
+    fn push(&mut self, mut bytes: &[u8], mut on_line: impl FnMut(String)) {
+        while let Some(&first) = bytes.first() {
+            if std::mem::replace(&mut self.after_cr, false) && first == b'\n' {
+                bytes = &bytes[1..];
+                continue;
+            }
+            match bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+                Some(end) => {
+                    self.buf.extend_from_slice(&bytes[..end]);
+                    self.after_cr = bytes[end] == b'\r';
                     on_line(self.take());
+                    bytes = &bytes[end + 1..];
                 }
-                _ => self.buf.push(byte),
+                None => {
+                    self.buf.extend_from_slice(bytes);
+                    return;
+                }
             }
         }
     }
@@ -133,9 +141,10 @@ fn on_sse_line(data: &mut Option<String>, line: String, out: &mut Vec<Event>) {
     if pending.trim() == "[DONE]" {
         data.take();
         out.push(Event::Done);
-    } else if let Ok(json) = serde_json::from_str::<Value>(pending) {
-        data.take();
-        out.push(Event::Json(json));
+    } else if is_json(pending) {
+        if let Some(json) = data.take() {
+            out.push(Event::Json(json));
+        }
     }
 }
 
@@ -143,10 +152,16 @@ fn classify(data: String) -> Event {
     if data.trim() == "[DONE]" {
         return Event::Done;
     }
-    match serde_json::from_str(&data) {
-        Ok(json) => Event::Json(json),
-        Err(_) => Event::Garbage(data),
+    if is_json(&data) {
+        Event::Json(data)
+    } else {
+        Event::Garbage(data)
     }
+}
+
+/// Whether `text` is one whole JSON value (checked without building it).
+fn is_json(text: &str) -> bool {
+    serde_json::from_str::<IgnoredAny>(text).is_ok()
 }
 
 /// NDJSON parser: every non-blank line is one event.
@@ -173,8 +188,9 @@ fn on_ndjson_line(line: String, out: &mut Vec<Event>) {
     if line.trim().is_empty() {
         return;
     }
-    out.push(match serde_json::from_str(&line) {
-        Ok(json) => Event::Json(json),
-        Err(_) => Event::Garbage(line),
+    out.push(if is_json(&line) {
+        Event::Json(line)
+    } else {
+        Event::Garbage(line)
     });
 }

@@ -21,6 +21,7 @@ mod embeddings;
 mod errors;
 mod framing;
 mod models;
+mod probe;
 mod request;
 mod response;
 mod stream;

@@ -2,17 +2,14 @@
 //! shapes (usage, finish reasons, final Ollama fields) that streams share.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use serde::de::IgnoredAny;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::clock::Clock;
 use super::embeddings;
 use super::errors::{error_in, truncate, ResponseError};
+use super::probe::{non_empty, Choice, Message, RawObject, UsageCounts};
 use super::tools::{ollama_call_to_openai, openai_call_to_ollama, tool_calls};
 use super::{ApiError, Dialect, Endpoint, Request, Usage, CONTENT_TYPE_JSON};
 
@@ -90,26 +87,16 @@ pub(crate) fn translate_response_with(
 /// tenth of the gateway's CPU per answer. None when the answer is anything unusual (an
 /// error, an unexpected shape): the general path then reads it whole and says what is wrong.
 pub(crate) fn pass_through(upstream: Dialect, model: &str, body: &[u8]) -> Option<(Bytes, Usage)> {
-    let mut top: BTreeMap<Cow<'_, str>, &RawValue> = serde_json::from_slice(body).ok()?;
-    let probe = |key: &str| top.get(key).map(|raw| raw.get());
-    if probe("error").is_some_and(|e| e != "null") || probe("object") == Some("\"error\"") {
-        return None;
-    }
+    let top = RawObject::parse(body)?;
     let usage = match upstream {
         Dialect::OpenAi => {
-            let counts: Option<UsageProbe> = match probe("usage") {
-                Some(raw) => serde_json::from_str(raw).ok()?,
-                None => None,
-            };
-            let choices: Vec<ChoiceProbe> = match probe("choices") {
-                Some(raw) => serde_json::from_str(raw).ok()?,
-                None => Vec::new(),
-            };
+            let counts: Option<UsageCounts> = top.field("usage")?;
+            let choices: Vec<Choice> = top.borrowed("choices")?.unwrap_or_default();
             let produced = choices.iter().any(|c| {
                 let message = c.message.as_ref();
-                let text = c.text.as_ref().or(message.and_then(|m| m.content.as_ref()));
-                text.is_some_and(|t| !t.is_empty()) || message.is_some_and(|m| m.tool_calls > 0)
-            }) || non_empty_array(probe("data"))?;
+                non_empty(c.text.as_ref().or(message.and_then(|m| m.content.as_ref())))
+                    || message.is_some_and(|m| m.tool_calls > 0)
+            }) || top.non_empty_array("data")?;
             Usage {
                 prompt_tokens: counts.as_ref().and_then(|u| u.prompt_tokens),
                 completion_tokens: counts.as_ref().and_then(|u| u.completion_tokens),
@@ -117,75 +104,22 @@ pub(crate) fn pass_through(upstream: Dialect, model: &str, body: &[u8]) -> Optio
             }
         }
         Dialect::Ollama => {
-            let count = |key: &str| -> Option<Option<u64>> {
-                match probe(key) {
-                    Some(raw) => serde_json::from_str(raw).ok(),
-                    None => Some(None),
-                }
-            };
-            let message: Option<MessageProbe> = match probe("message") {
-                Some(raw) => serde_json::from_str(raw).ok()?,
-                None => None,
-            };
-            let text: Option<Cow<'_, str>> = match probe("response") {
-                Some(raw) => serde_json::from_str(raw).ok()?,
-                None => message.as_ref().and_then(|m| m.content.clone()),
-            };
-            let produced = text.is_some_and(|t| !t.is_empty())
+            let message: Option<Message> = top.borrowed("message")?;
+            let response: Option<Cow<'_, str>> = top.borrowed("response")?;
+            let text = response.or_else(|| message.as_ref().and_then(|m| m.content.clone()));
+            let produced = non_empty(text.as_ref())
                 || message.as_ref().is_some_and(|m| m.tool_calls > 0)
-                || non_empty_array(probe("embeddings"))?;
+                || top.non_empty_array("embeddings")?;
             Usage {
-                prompt_tokens: count("prompt_eval_count")?,
-                completion_tokens: count("eval_count")?,
+                prompt_tokens: top.field("prompt_eval_count")?,
+                completion_tokens: top.field("eval_count")?,
                 produced_chunks: u64::from(produced),
             }
         }
     };
-    let name = serde_json::value::to_raw_value(model).ok()?;
-    top.insert(Cow::Borrowed("model"), &name);
-    let out = serde_json::to_vec(&top).ok()?;
+    let mut out = Vec::with_capacity(body.len() + model.len());
+    top.write_with_model(model, true, &mut out);
     Some((Bytes::from(out), usage))
-}
-
-/// Whether a raw field is a non-empty array (false when absent; None when not an array).
-fn non_empty_array(raw: Option<&str>) -> Option<bool> {
-    match raw {
-        None | Some("null") => Some(false),
-        Some(raw) => serde_json::from_str::<Vec<IgnoredAny>>(raw)
-            .ok()
-            .map(|v| !v.is_empty()),
-    }
-}
-
-/// The counts of an OpenAI `usage` object.
-#[derive(Deserialize)]
-struct UsageProbe {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-}
-
-/// What billing reads of an OpenAI choice.
-#[derive(Deserialize)]
-struct ChoiceProbe<'a> {
-    #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    message: Option<MessageProbe<'a>>,
-}
-
-/// What billing reads of a message: its text and how many tool calls it makes.
-#[derive(Deserialize)]
-struct MessageProbe<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "count_calls")]
-    tool_calls: usize,
-}
-
-/// The length of a `tool_calls` array (0 for null).
-fn count_calls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let calls: Option<Vec<IgnoredAny>> = Option::deserialize(d)?;
-    Ok(calls.map_or(0, |c| c.len()))
 }
 
 /// A translation's result: the body, or the path of the field it could not find.

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::clock::Clock;
 use super::errors::{error_in, stream_error_frame};
 use super::framing::{ndjson_line, sse_data, Event, NdjsonParser, SseParser, SSE_DONE};
+use super::probe::{non_empty, Choice, Message, RawObject, UsageCounts};
 use super::response::{
     completion_id, first_choice, insert_ollama_final, ollama_done_reason, ollama_thinking,
     openai_call_id, openai_finish_reason, openai_reasoning, openai_usage, openai_usage_counts,
@@ -156,7 +157,14 @@ impl StreamTranslator {
                 self.upstream_finished = true;
                 self.end(out);
             }
-            Event::Json(value) => {
+            Event::Json(text) => {
+                if self.upstream == self.downstream && self.pass_through(&text, out) {
+                    return;
+                }
+                // The framing checked that it is whole JSON.
+                let Ok(value) = serde_json::from_str::<Value>(&text) else {
+                    return;
+                };
                 if let Some(message) = error_in(self.upstream, &value) {
                     out.push(stream_error_frame(self.downstream, &message));
                     self.error = Some(message);
@@ -247,6 +255,85 @@ impl StreamTranslator {
             self.usage.prompt_tokens = count("prompt_eval_count").or(self.usage.prompt_tokens);
             self.usage.completion_tokens = count("eval_count").or(self.usage.completion_tokens);
         }
+    }
+
+    /// An event in the client's own dialect, passed on with only `model` restored and read
+    /// only as far as billing needs (see `probe`); false when it is unusual and must be
+    /// read whole the general way (errors included).
+    fn pass_through(&mut self, text: &str, out: &mut Vec<Bytes>) -> bool {
+        let Some(top) = RawObject::parse(text.as_bytes()) else {
+            return false;
+        };
+        let mut frame = Vec::with_capacity(text.len() + self.model.len() + 8);
+        match self.upstream {
+            Dialect::OpenAi => {
+                let Some(counts) = top.field::<UsageCounts>("usage") else {
+                    return false;
+                };
+                let Some(choices) = top.borrowed::<Vec<Choice>>("choices") else {
+                    return false;
+                };
+                if let Some(u) = &counts {
+                    self.usage.prompt_tokens = u.prompt_tokens.or(self.usage.prompt_tokens);
+                    self.usage.completion_tokens =
+                        u.completion_tokens.or(self.usage.completion_tokens);
+                }
+                let choices = choices.as_deref();
+                let produced = choices.unwrap_or_default().iter().any(|c| {
+                    let delta = c.delta.as_ref();
+                    non_empty(c.text.as_ref().or(delta.and_then(|d| d.content.as_ref())))
+                        || delta.is_some_and(|d| d.has_openai_reasoning() || d.tool_calls > 0)
+                });
+                if produced {
+                    self.usage.produced_chunks += 1;
+                }
+                let choices = choices.unwrap_or_default();
+                if choices.iter().any(|c| c.finish_reason.is_some()) {
+                    self.upstream_finished = true;
+                }
+                let usage_only = choices.is_empty() && counts.is_some();
+                if usage_only && !self.wants_usage {
+                    return true; // asked for by the gateway, not by the client
+                }
+                frame.extend_from_slice(b"data: ");
+                top.write_with_model(&self.model, false, &mut frame);
+                frame.extend_from_slice(b"\n\n");
+            }
+            Dialect::Ollama => {
+                let Some(message) = top.borrowed::<Message>("message") else {
+                    return false;
+                };
+                let Some(response) = top.borrowed::<std::borrow::Cow<str>>("response") else {
+                    return false;
+                };
+                let (Some(done), Some(prompt), Some(completion)) = (
+                    top.field::<bool>("done"),
+                    top.field::<u64>("prompt_eval_count"),
+                    top.field::<u64>("eval_count"),
+                ) else {
+                    return false;
+                };
+                let message = message.as_ref();
+                let text = response
+                    .as_ref()
+                    .or(message.and_then(|m| m.content.as_ref()));
+                if non_empty(text)
+                    || message.is_some_and(|m| non_empty(m.thinking.as_ref()) || m.tool_calls > 0)
+                {
+                    self.usage.produced_chunks += 1;
+                }
+                top.write_with_model(&self.model, false, &mut frame);
+                frame.push(b'\n');
+                if done == Some(true) {
+                    self.upstream_finished = true;
+                    self.usage.prompt_tokens = prompt.or(self.usage.prompt_tokens);
+                    self.usage.completion_tokens = completion.or(self.usage.completion_tokens);
+                    self.ended = true;
+                }
+            }
+        }
+        out.push(Bytes::from(frame));
+        true
     }
 
     fn openai_passthrough(&mut self, mut chunk: Value, out: &mut Vec<Bytes>) {

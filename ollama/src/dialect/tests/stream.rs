@@ -196,6 +196,25 @@ fn openai_passthrough_strips_the_usage_chunk_the_client_did_not_ask_for() {
 }
 
 #[test]
+fn passthrough_copies_events_as_written_and_reads_unusual_ones_whole() {
+    // Plain chunks leave with the upstream's own text, only `model` renamed.
+    let plain =
+        r#"{"choices":[{"delta":{"content":"caf\u00e9"},"index":0}],"model":"up","x":1.50}"#;
+    let odd = r#"{"choices":[{"delta":{"content":[{"type":"text","text":"hi"}]},"index":0}],"model":"up"}"#;
+    let input = format!("data: {plain}\n\ndata: {odd}\n\ndata: [DONE]\n\n");
+    let run = run_all(&streaming(OpenAi, false), OpenAi, &input);
+    assert_eq!(
+        run.frames[0],
+        Bytes::from(r#"data: {"choices":[{"delta":{"content":"caf\u00e9"},"index":0}],"model":"agent-model","x":1.50}"#.to_string() + "\n\n")
+    );
+    // Content that is not a string goes the general way: still passed on, renamed.
+    let mut expected: Value = serde_json::from_str(odd).expect("JSON");
+    expected["model"] = json!("agent-model");
+    assert_eq!(sse_payloads(&run.frames[1..2]), vec![expected]);
+    assert_eq!(run.usage, usage(None, None, 1));
+}
+
+#[test]
 fn openai_passthrough_keeps_the_usage_chunk_when_asked() {
     let input = fixture!("llama_server_stream.sse");
     let run = run_all_line_ends(&streaming(OpenAi, true), OpenAi, input);
