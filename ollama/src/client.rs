@@ -57,6 +57,17 @@ impl UpstreamClient {
         Self { inner }
     }
 
+    /// A client that keeps no connection open between calls (health checks: each one is a
+    /// fresh connection, and none is left in the pool agents' requests use).
+    pub fn unpooled() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(connector);
+        Self { inner }
+    }
+
     /// POST a JSON body; the answer's head, or why none came before `deadline`.
     pub async fn post_json(
         &self,

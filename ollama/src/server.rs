@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_stream::StreamExt as _;
 
 use crate::budget::Budgets;
 use crate::client::{self, CallError, Deadline, UpstreamClient};
@@ -131,9 +132,11 @@ impl Gateway {
 
     /// Start the health checks and the periodic ledger flush (inside a tokio runtime).
     pub fn start_background(self: &Arc<Self>, health_every: Duration) {
+        // Health checks on connections of their own: a kept-alive connection a check used
+        // could be closed by the upstream under an agent's request.
         tokio::spawn(crate::route::health_loop(
             self.routes.clone(),
-            self.client.clone(),
+            UpstreamClient::unpooled(),
             health_every,
         ));
         let me = self.clone();
@@ -478,7 +481,7 @@ async fn serve(
         }
         return if req.stream {
             let slots = (agent_slot, slot);
-            stream(gw, caller, req, bill, up, resp, deadline, slots, requested)
+            stream(gw, caller, req, bill, up, resp, deadline, slots, requested).await
         } else {
             whole(&gw, &caller, &req, &bill, &up, resp, deadline, &requested).await
         };
@@ -531,7 +534,7 @@ async fn whole(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn stream(
+async fn stream(
     gw: Arc<Gateway>,
     caller: Arc<Caller>,
     req: Request,
@@ -552,13 +555,15 @@ fn stream(
         up,
         _slots: slots,
     };
+    let mut relay = relay::Relay::new(resp, deadline, tr, billing);
+    let first = relay.ready_now().await;
     (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, ct),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        Body::from_stream(relay::Relay::new(resp, deadline, tr, billing)),
+        Body::from_stream(tokio_stream::iter(first).chain(relay)),
     )
         .into_response()
 }

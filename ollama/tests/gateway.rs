@@ -1033,10 +1033,48 @@ async fn a_kept_alive_connection_the_upstream_closed_is_retried_not_a_502() {
     assert!(records.iter().all(|r| r.status == 200), "{records:?}");
 }
 
-/// An OpenAI upstream that streams its answer in two parts: "Par" at once, then "is", the
-/// usage and `[DONE]` only when the test releases them. A scripted server, because a real
-/// one cannot be paused mid-answer; it shows the gateway holds nothing back.
-async fn pausing_upstream(release: Arc<tokio::sync::Notify>) -> String {
+/// The gateway sends the response head together with the first part when the upstream
+/// already has it (one write), but never waits for a slow first token to send the head.
+#[tokio::test]
+async fn the_response_head_reaches_the_agent_while_the_model_reads_its_prompt() {
+    let before_first = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let upstream = pausing_upstream(Some(before_first.clone()), release.clone()).await;
+    let gw = TestGateway::start(config(&[upstream]), Settings::default(), vec![caller("a")]).await;
+    let body = json!({"model": "tiny-random", "messages": [{"role": "user", "content": Q}], "stream": true});
+    let send = http()
+        .post(gw.url("a", "/v1/chat/completions"))
+        .json(&body)
+        .send();
+    let mut r = tokio::time::timeout(Duration::from_secs(10), send)
+        .await
+        .expect("the gateway held the response head back until the first token")
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    before_first.notify_one();
+    release.notify_one();
+    let mut got = String::new();
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let (events, done) = sse_events(&got);
+    assert!(done, "{got}");
+    let text: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "Paris");
+}
+
+/// An OpenAI upstream that streams its answer in two parts: "Par" at once (or, with
+/// `before_first`, only once that is notified, like a model still reading its prompt), then
+/// "is", the usage and `[DONE]` only when the test releases them. A scripted server, because
+/// a real one cannot be paused mid-answer; it shows the gateway holds nothing back.
+async fn pausing_upstream(
+    before_first: Option<Arc<tokio::sync::Notify>>,
+    release: Arc<tokio::sync::Notify>,
+) -> String {
     use http_body_util::StreamBody;
     use hyper::body::{Bytes, Frame};
     let chunk = |delta: Value, finish: Value| {
@@ -1055,8 +1093,10 @@ async fn pausing_upstream(release: Arc<tokio::sync::Notify>) -> String {
     ];
     scripted_upstream(move || {
         let (first, rest, release) = (first.clone(), rest.clone(), release.clone());
+        let before_first = before_first.clone();
         hyper::service::service_fn(move |req: hyper::Request<_>| {
             let (first, rest, release) = (first.clone(), rest.clone(), release.clone());
+            let before_first = before_first.clone();
             // Health checks get an empty answer; only a chat streams (and waits).
             let chat = req.uri().path().ends_with("/chat/completions");
             async move {
@@ -1064,6 +1104,9 @@ async fn pausing_upstream(release: Arc<tokio::sync::Notify>) -> String {
                 tokio::spawn(async move {
                     if !chat {
                         return;
+                    }
+                    if let Some(gate) = before_first {
+                        gate.notified().await;
                     }
                     let _ = tx.send(first).await;
                     release.notified().await;
@@ -1090,7 +1133,7 @@ async fn pausing_upstream(release: Arc<tokio::sync::Notify>) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn each_streamed_chunk_reaches_the_agent_before_the_upstream_sends_the_next() {
     let release = Arc::new(tokio::sync::Notify::new());
-    let upstream = pausing_upstream(release.clone()).await;
+    let upstream = pausing_upstream(None, release.clone()).await;
     let gw = TestGateway::start(config(&[upstream]), Settings::default(), vec![caller("a")]).await;
     let msgs = json!([{"role": "user", "content": Q}]);
     for (path, body) in [

@@ -80,6 +80,21 @@ impl Relay {
         }
     }
 
+    /// What the upstream has already sent, gathered as usual, so that it leaves in the same
+    /// write as the response head. None when nothing came within the gathering turns (a
+    /// model still reading its prompt): the head then goes out alone at once and the body
+    /// follows as it comes. Without this the head always went alone, one write more per
+    /// stream.
+    pub(super) async fn ready_now(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        std::future::poll_fn(|cx| match Pin::new(&mut *self).poll_next(cx) {
+            Poll::Ready(item) => Poll::Ready(item),
+            // Giving the upstream connection a turn: polled again right after it.
+            Poll::Pending if self.yielding.is_some() => Poll::Pending,
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await
+    }
+
     /// The held frames as one buffer (None when there are none).
     fn take_held(&mut self) -> Option<Bytes> {
         self.held_bytes = 0;
