@@ -33,6 +33,16 @@ impl std::fmt::Display for Exhausted {
     }
 }
 
+/// Add to a name's count (the name is copied only the first time it is seen).
+fn add_to(counts: &mut HashMap<String, u64>, name: &str, tokens: u64) {
+    match counts.get_mut(name) {
+        Some(n) => *n += tokens,
+        None => {
+            counts.insert(name.to_string(), tokens);
+        }
+    }
+}
+
 #[derive(Default)]
 struct Day {
     /// Days since the epoch (`ledger::day_number`).
@@ -80,9 +90,9 @@ impl Budgets {
             return;
         }
         let mut d = self.day(now);
-        *d.agents.entry(r.agent.clone()).or_default() += r.tokens();
+        add_to(&mut d.agents, &r.agent, r.tokens());
         if let Some(t) = &r.team {
-            *d.teams.entry(t.clone()).or_default() += r.tokens();
+            add_to(&mut d.teams, t, r.tokens());
         }
     }
 

@@ -1,5 +1,8 @@
 //! Prometheus metrics of the gateway: the same numbers as `clawkeep spend`, live.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -35,6 +38,20 @@ pub struct Metrics {
     completion: Family<RequestLabels, Counter>,
     up: Family<UpstreamLabels, Gauge>,
     waiting: Family<UpstreamLabels, Gauge>,
+    /// Each agent's series, found in the families once: a family lookup builds, hashes and
+    /// compares the labels, four times per request (a few % of a whole answer's CPU).
+    series: Mutex<HashMap<String, Vec<Series>>>,
+}
+
+/// The counters of one (agent, team, model); they share their values with the families.
+struct Series {
+    team: String,
+    model: String,
+    requests: Counter,
+    prompt: Counter,
+    completion: Counter,
+    /// Created at the first error, so agents without errors show no error series.
+    errors: Option<Counter>,
 }
 
 impl Default for Metrics {
@@ -48,6 +65,7 @@ impl Default for Metrics {
             up: Family::default(),
             waiting: Family::default(),
             registry: Registry::default(),
+            series: Mutex::new(HashMap::new()),
         };
         registry.register(
             "requests",
@@ -78,19 +96,45 @@ impl Default for Metrics {
 impl Metrics {
     /// Count a billed request.
     pub fn record(&self, r: &Record) {
-        let l = RequestLabels {
+        let team = r.team.as_deref().unwrap_or_default();
+        let labels = || RequestLabels {
             agent: r.agent.clone(),
-            team: r.team.clone().unwrap_or_default(),
+            team: team.to_string(),
             model: r.model.clone(),
         };
-        self.requests.get_or_create(&l).inc();
+        // Plain counters: a panic elsewhere cannot leave the cache inconsistent.
+        let mut all = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = match all.get_mut(&r.agent) {
+            Some(v) => v,
+            None => all.entry(r.agent.clone()).or_default(),
+        };
+        let at = match mine
+            .iter()
+            .position(|s| s.team == team && s.model == r.model)
+        {
+            Some(i) => i,
+            None => {
+                let l = labels();
+                mine.push(Series {
+                    team: l.team.clone(),
+                    model: l.model.clone(),
+                    requests: self.requests.get_or_create(&l).clone(),
+                    prompt: self.prompt.get_or_create(&l).clone(),
+                    completion: self.completion.get_or_create(&l).clone(),
+                    errors: None,
+                });
+                mine.len() - 1
+            }
+        };
+        let s = &mut mine[at];
+        s.requests.inc();
         if r.outcome != Outcome::Ok {
-            self.errors.get_or_create(&l).inc();
+            s.errors
+                .get_or_insert_with(|| self.errors.get_or_create(&labels()).clone())
+                .inc();
         }
-        self.prompt.get_or_create(&l).inc_by(r.prompt_tokens);
-        self.completion
-            .get_or_create(&l)
-            .inc_by(r.completion_tokens);
+        s.prompt.inc_by(r.prompt_tokens);
+        s.completion.inc_by(r.completion_tokens);
     }
 
     /// Set an upstream's health and queue length.
@@ -143,6 +187,46 @@ mod tests {
         );
         assert!(
             t.contains(r#"clawkeep_gateway_queue_waiting{upstream="u"} 2"#),
+            "{t}"
+        );
+        assert!(!t.contains("errors_total{"), "no error yet: {t}");
+    }
+
+    #[test]
+    fn the_cached_series_keep_adding_up_per_agent_team_and_model() {
+        let m = Metrics::default();
+        let rec = |agent: &str, team: Option<&str>, model: &str, outcome| Record {
+            ts_ms: 0,
+            agent: agent.into(),
+            team: team.map(str::to_string),
+            model: model.into(),
+            upstream: None,
+            prompt_tokens: 3,
+            completion_tokens: 2,
+            latency_ms: 1,
+            status: 200,
+            outcome,
+            estimated: false,
+        };
+        m.record(&rec("a", Some("t"), "x", Outcome::Ok));
+        m.record(&rec("a", Some("t"), "x", Outcome::ClientClosed));
+        m.record(&rec("a", Some("t"), "y", Outcome::Ok));
+        m.record(&rec("a", None, "x", Outcome::Ok));
+        m.record(&rec("b", Some("t"), "x", Outcome::UpstreamError));
+        let t = m.encode();
+        for line in [
+            r#"clawkeep_gateway_requests_total{agent="a",team="t",model="x"} 2"#,
+            r#"clawkeep_gateway_prompt_tokens_total{agent="a",team="t",model="x"} 6"#,
+            r#"clawkeep_gateway_errors_total{agent="a",team="t",model="x"} 1"#,
+            r#"clawkeep_gateway_requests_total{agent="a",team="t",model="y"} 1"#,
+            r#"clawkeep_gateway_requests_total{agent="a",team="",model="x"} 1"#,
+            r#"clawkeep_gateway_completion_tokens_total{agent="b",team="t",model="x"} 2"#,
+            r#"clawkeep_gateway_errors_total{agent="b",team="t",model="x"} 1"#,
+        ] {
+            assert!(t.contains(line), "{line} in {t}");
+        }
+        assert!(
+            !t.contains(r#"errors_total{agent="a",team="t",model="y"}"#),
             "{t}"
         );
     }
