@@ -1,19 +1,32 @@
-//! The gateway's HTTP/1 client toward upstreams: hyper's pooled client and nothing between.
+//! The gateway's HTTP/1 client toward upstreams: hyper's client connections, kept alive in
+//! a small pool per upstream and driven by the task of the request that uses them.
+//!
 //! Upstreams are plain-HTTP servers on this node, so there is no TLS, proxy or redirect
-//! layer to pay for on every request (reqwest's redirect layer alone parsed each request's
-//! URL again, even with redirects off), and no redirect can ever send a prompt elsewhere.
+//! layer (no redirect can ever send a prompt elsewhere). A connection is not given a task of
+//! its own, as hyper's pooled client does: the agent's request polls it while it waits, so
+//! the request, the answer's head and every chunk of a stream move without a hand-over
+//! between tasks (each hand-over was a wake-up and a scheduler turn; a streamed answer had
+//! one per chunk). An idle connection is polled by nobody; one the upstream closed is seen
+//! and dropped when it is next taken from the pool.
 
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::{Body as _, Frame, Incoming};
+use hyper::client::conn::http1::{self, Connection, SendRequest};
+use hyper::http::{header, HeaderValue, Method, Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::http::{header, HeaderValue, Method, Request, Response, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+/// Idle connections kept per upstream address; more are closed.
+const MAX_IDLE_PER_UPSTREAM: usize = 256;
 
 /// Why an upstream call failed, with the whole cause chain in its message.
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +36,9 @@ pub enum CallError {
     Send {
         /// The whole cause chain.
         message: String,
-        /// The pooled connection had been closed by the upstream before it answered any
-        /// of the request (hyper's "incomplete message"): sending it again is safe.
+        /// A kept-alive connection had been closed by the upstream before it answered any
+        /// of the request (llama-server does this after a stream): sending it again, on a
+        /// new connection, is safe.
         stale: bool,
     },
     /// The answer did not come in time.
@@ -36,85 +50,6 @@ pub enum CallError {
     /// The request could not be built (an invalid URL part).
     #[error("bad request to upstream: {0}")]
     Build(String),
-}
-
-/// One pooled client shared by every agent's requests and the health checks.
-#[derive(Clone)]
-pub struct UpstreamClient {
-    inner: Client<HttpConnector, Full<Bytes>>,
-}
-
-impl UpstreamClient {
-    /// A client whose idle pooled connections close after `idle`.
-    pub fn new(idle: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        // Streams and small answers: no Nagle delay on the request's last segment.
-        connector.set_nodelay(true);
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(idle)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        Self { inner }
-    }
-
-    /// A client that keeps no connection open between calls (health checks: each one is a
-    /// fresh connection, and none is left in the pool agents' requests use).
-    pub fn unpooled() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(connector);
-        Self { inner }
-    }
-
-    /// POST a JSON body; the answer's head, or why none came before `deadline`.
-    pub async fn post_json(
-        &self,
-        uri: &Uri,
-        body: Bytes,
-        deadline: Deadline,
-    ) -> Result<Response<Incoming>, CallError> {
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(uri.clone())
-            .header(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )
-            .body(Full::new(body))
-            .map_err(|e| CallError::Build(e.to_string()))?;
-        self.send(req, deadline).await
-    }
-
-    /// GET `uri` (health checks); the answer's head.
-    pub async fn get(
-        &self,
-        uri: &Uri,
-        deadline: Deadline,
-    ) -> Result<Response<Incoming>, CallError> {
-        let req = Request::builder()
-            .method(Method::GET)
-            .uri(uri.clone())
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| CallError::Build(e.to_string()))?;
-        self.send(req, deadline).await
-    }
-
-    async fn send(
-        &self,
-        req: Request<Full<Bytes>>,
-        deadline: Deadline,
-    ) -> Result<Response<Incoming>, CallError> {
-        match tokio::time::timeout_at(deadline.at, self.inner.request(req)).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(CallError::Send {
-                message: error_chain(&e),
-                stale: stale_connection(&e),
-            }),
-            Err(_) => Err(CallError::Timeout(deadline.timeout)),
-        }
-    }
 }
 
 /// When a call must be over: the whole answer, body included, must arrive by then.
@@ -136,25 +71,293 @@ impl Deadline {
     }
 }
 
-/// Whether a send failed because the pooled connection it used had been closed by the
-/// upstream before any of the request was answered.
-fn stale_connection(e: &hyper_util::client::legacy::Error) -> bool {
-    let mut src = std::error::Error::source(e);
-    while let Some(c) = src {
-        if let Some(h) = c.downcast_ref::<hyper::Error>() {
-            return h.is_incomplete_message();
-        }
-        src = c.source();
-    }
-    false
+/// One HTTP/1 connection: the handle requests are sent on, and the connection itself,
+/// which does the reading and writing whenever it is polled.
+struct Conn {
+    send: SendRequest<Full<Bytes>>,
+    conn: Connection<TokioIo<TcpStream>, Full<Bytes>>,
 }
 
-/// A whole answer's body, if it arrives before `deadline`.
-pub async fn read_body(resp: Response<Incoming>, deadline: Deadline) -> Result<Bytes, CallError> {
-    match tokio::time::timeout_at(deadline.at, resp.into_body().collect()).await {
-        Ok(Ok(b)) => Ok(b.to_bytes()),
-        Ok(Err(e)) => Err(CallError::Body(error_chain(&e))),
-        Err(_) => Err(CallError::Timeout(deadline.timeout)),
+/// Idle connections per upstream address ("host:port"), oldest first, with the time each
+/// came back.
+struct Pool {
+    idle: Mutex<HashMap<String, VecDeque<(Conn, Instant)>>>,
+    idle_timeout: Duration,
+    /// False for a client that keeps nothing (health checks).
+    keep: bool,
+}
+
+impl Pool {
+    /// The most recently used idle connection to `key` that is still open.
+    fn checkout(&self, key: &str) -> Option<Conn> {
+        // Plain lists: a panic elsewhere cannot leave them half-changed.
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some((mut c, since)) = list.pop_back() {
+            if since.elapsed() > self.idle_timeout {
+                continue;
+            }
+            // A connection the upstream closed ends when polled (tokio caches readiness,
+            // so this costs no system call when nothing happened).
+            let mut cx = Context::from_waker(Waker::noop());
+            if Pin::new(&mut c.conn).poll(&mut cx).is_ready() || !c.send.is_ready() {
+                continue;
+            }
+            return Some(c);
+        }
+        None
+    }
+
+    fn checkin(&self, key: &str, c: Conn) {
+        if !self.keep {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = match idle.get_mut(key) {
+            Some(l) => l,
+            None => idle.entry(key.to_string()).or_default(),
+        };
+        // Nobody polls an idle connection, so one the upstream closed stays open on this
+        // side until it is taken: the oldest go when they expire or the list is full.
+        let timeout = self.idle_timeout;
+        while list
+            .front()
+            .is_some_and(|(_, since)| since.elapsed() > timeout)
+            || list.len() >= MAX_IDLE_PER_UPSTREAM
+        {
+            list.pop_front();
+        }
+        list.push_back((c, Instant::now()));
+    }
+}
+
+/// One pool of kept-alive connections shared by every agent's requests.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    pool: Arc<Pool>,
+}
+
+impl UpstreamClient {
+    /// A client whose idle connections are closed after `idle`.
+    pub fn new(idle: Duration) -> Self {
+        Self::with(idle, true)
+    }
+
+    /// A client that keeps no connection open between calls (health checks: each one is a
+    /// fresh connection, and none is left for agents' requests to meet).
+    pub fn unpooled() -> Self {
+        Self::with(Duration::ZERO, false)
+    }
+
+    fn with(idle_timeout: Duration, keep: bool) -> Self {
+        let pool = Pool {
+            idle: Mutex::new(HashMap::new()),
+            idle_timeout,
+            keep,
+        };
+        Self {
+            pool: Arc::new(pool),
+        }
+    }
+
+    /// POST a JSON body, on a kept-alive connection unless `fresh`; the answer's head, or
+    /// why none came before `deadline`.
+    pub async fn post_json(
+        &self,
+        uri: &Uri,
+        body: Bytes,
+        deadline: Deadline,
+        fresh: bool,
+    ) -> Result<Answer, CallError> {
+        let req = |host: &str, path: &str| {
+            Request::builder()
+                .method(Method::POST)
+                .uri(path)
+                .header(header::HOST, host)
+                .header(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )
+                .body(Full::new(body.clone()))
+        };
+        self.call(uri, req, deadline, fresh).await
+    }
+
+    /// GET `uri` (health checks); the answer's head.
+    pub async fn get(&self, uri: &Uri, deadline: Deadline) -> Result<Answer, CallError> {
+        let req = |host: &str, path: &str| {
+            Request::builder()
+                .method(Method::GET)
+                .uri(path)
+                .header(header::HOST, host)
+                .body(Full::new(Bytes::new()))
+        };
+        self.call(uri, req, deadline, true).await
+    }
+
+    async fn call(
+        &self,
+        uri: &Uri,
+        req: impl Fn(&str, &str) -> hyper::http::Result<Request<Full<Bytes>>>,
+        deadline: Deadline,
+        fresh: bool,
+    ) -> Result<Answer, CallError> {
+        let key = uri
+            .authority()
+            .ok_or_else(|| CallError::Build(format!("{uri} names no host")))?
+            .as_str();
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let req = req(key, path).map_err(|e| CallError::Build(e.to_string()))?;
+        let pooled = if fresh { None } else { self.pool.checkout(key) };
+        let reused = pooled.is_some();
+        let call = async {
+            let mut c = match pooled {
+                Some(c) => c,
+                None => connect(key).await?,
+            };
+            let mut answer = std::pin::pin!(c.send.send_request(req));
+            // Set when the connection ended (with its error, if it gave one).
+            let mut closed: Option<Option<hyper::Error>> = None;
+            let head = std::future::poll_fn(|cx| {
+                // The connection writes the request and reads the head when polled.
+                loop {
+                    if let Poll::Ready(r) = answer.as_mut().poll(cx) {
+                        return Poll::Ready(r);
+                    }
+                    if closed.is_some() {
+                        return Poll::Pending;
+                    }
+                    match Pin::new(&mut c.conn).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        // It ended: the answer future now holds why.
+                        Poll::Ready(r) => closed = Some(r.err()),
+                    }
+                }
+            })
+            .await;
+            match head {
+                Ok(resp) => Ok((resp, c)),
+                Err(e) => {
+                    let stale = reused && (e.is_incomplete_message() || e.is_canceled());
+                    let mut message = error_chain(&e);
+                    if let Some(c) = closed.flatten().filter(|c| c.to_string() != e.to_string()) {
+                        message.push_str(&format!(" ({})", error_chain(&c)));
+                    }
+                    Err(CallError::Send { message, stale })
+                }
+            }
+        };
+        let (resp, c) = match tokio::time::timeout_at(deadline.at, call).await {
+            Ok(r) => r?,
+            Err(_) => return Err(CallError::Timeout(deadline.timeout)),
+        };
+        let (head, body) = resp.into_parts();
+        Ok(Answer {
+            status: head.status,
+            body,
+            conn: Some(c),
+            pool: self.pool.clone(),
+            key: key.to_string(),
+            deadline,
+        })
+    }
+}
+
+/// Open a connection to `addr` ("host:port").
+async fn connect(addr: &str) -> Result<Conn, CallError> {
+    let failed = |e: &dyn std::error::Error| CallError::Send {
+        message: format!("connecting to {addr}: {}", error_chain(e)),
+        stale: false,
+    };
+    let tcp = TcpStream::connect(addr).await.map_err(|e| failed(&e))?;
+    // Small requests and stream frames: no Nagle delay.
+    tcp.set_nodelay(true).map_err(|e| failed(&e))?;
+    let (send, conn) = http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| failed(&e))?;
+    Ok(Conn { send, conn })
+}
+
+/// An upstream's answer: its status, and its body, read through the connection it came on
+/// (which goes back to the pool once the body is whole).
+pub struct Answer {
+    status: StatusCode,
+    body: Incoming,
+    conn: Option<Conn>,
+    pool: Arc<Pool>,
+    key: String,
+    deadline: Deadline,
+}
+
+impl Answer {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// When the whole answer must be in.
+    pub fn deadline(&self) -> Deadline {
+        self.deadline
+    }
+
+    /// The next piece of the body, polling the connection for it; at the end the connection
+    /// goes back to the pool.
+    pub fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let mut polled_conn = false;
+        loop {
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Ready(None) => {
+                    self.release(cx);
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(other) => return Poll::Ready(other),
+                Poll::Pending => {}
+            }
+            // The connection hands the body over one chunk per poll (then waits for it to
+            // be taken): poll it until a poll brings nothing.
+            let Some(c) = self.conn.as_mut().filter(|_| !polled_conn) else {
+                return Poll::Pending;
+            };
+            match Pin::new(&mut c.conn).poll(cx) {
+                Poll::Pending => polled_conn = true,
+                // The connection ended; the body now ends too (or fails): read that.
+                Poll::Ready(_) => self.conn = None,
+            }
+        }
+    }
+
+    /// The body is whole: keep the connection if it is ready for another request.
+    fn release(&mut self, cx: &mut Context<'_>) {
+        if let Some(mut c) = self.conn.take() {
+            if !c.send.is_ready() && Pin::new(&mut c.conn).poll(cx).is_ready() {
+                return;
+            }
+            if c.send.is_ready() {
+                self.pool.checkin(&self.key, c);
+            }
+        }
+    }
+
+    /// The whole body, if it arrives before the deadline.
+    pub async fn bytes(mut self) -> Result<Bytes, CallError> {
+        let deadline = self.deadline;
+        let read = async {
+            let mut out = bytes::BytesMut::new();
+            while let Some(frame) = std::future::poll_fn(|cx| self.poll_frame(cx)).await {
+                let frame = frame.map_err(|e| CallError::Body(error_chain(&e)))?;
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            Ok(out.freeze())
+        };
+        match tokio::time::timeout_at(deadline.at, read).await {
+            Ok(r) => r,
+            Err(_) => Err(CallError::Timeout(deadline.timeout)),
+        }
     }
 }
 
@@ -168,4 +371,142 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         src = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A server that answers "ok" and counts connections; idle ones are closed after
+    /// `idle_close` (hyper's header read timeout).
+    async fn server(idle_close: Duration) -> (Uri, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri: Uri = format!("http://{}/ok", l.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let (accepted, closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (a, c) = (accepted.clone(), closed.clone());
+        tokio::spawn(async move {
+            loop {
+                let (sock, _) = l.accept().await.unwrap();
+                a.fetch_add(1, Ordering::SeqCst);
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(|_req| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from_static(b"ok"),
+                        )))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(idle_close)
+                        .serve_connection(TokioIo::new(sock), svc)
+                        .await;
+                    c.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+        (uri, accepted, closed)
+    }
+
+    fn soon() -> Deadline {
+        Deadline::after(Duration::from_secs(10))
+    }
+
+    #[tokio::test]
+    async fn kept_alive_connections_are_reused_and_closed_ones_are_not() {
+        let (uri, accepted, _) = server(Duration::from_millis(200)).await;
+        let client = UpstreamClient::new(Duration::from_secs(60));
+        for _ in 0..3 {
+            let a = client
+                .post_json(&uri, Bytes::new(), soon(), false)
+                .await
+                .unwrap();
+            assert_eq!(a.status(), StatusCode::OK);
+            assert_eq!(a.bytes().await.unwrap(), "ok");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one connection for three calls"
+        );
+        // The server closes it while it sits idle: the next call sees that and connects anew.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let a = client
+            .post_json(&uri, Bytes::new(), soon(), false)
+            .await
+            .unwrap();
+        assert_eq!(a.bytes().await.unwrap(), "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        // fresh: never a kept connection.
+        let a = client
+            .post_json(&uri, Bytes::new(), soon(), true)
+            .await
+            .unwrap();
+        assert_eq!(a.bytes().await.unwrap(), "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_answer_dropped_unread_closes_its_connection() {
+        let (uri, accepted, closed) = server(Duration::from_secs(30)).await;
+        let client = UpstreamClient::new(Duration::from_secs(60));
+        let a = client
+            .post_json(&uri, Bytes::new(), soon(), false)
+            .await
+            .unwrap();
+        drop(a);
+        for _ in 0..100 {
+            if closed.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            closed.load(Ordering::SeqCst),
+            1,
+            "the upstream saw the hang-up"
+        );
+        let a = client
+            .post_json(&uri, Bytes::new(), soon(), false)
+            .await
+            .unwrap();
+        assert_eq!(a.bytes().await.unwrap(), "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn refused_and_late_calls_say_so() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let client = UpstreamClient::new(Duration::from_secs(60));
+        let uri: Uri = format!("http://{addr}/x").parse().unwrap();
+        let e = client
+            .post_json(&uri, Bytes::new(), soon(), false)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("connecting to {addr}: ")),
+            "{e}"
+        );
+        // Accepts but never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri: Uri = format!("http://{}/x", silent.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let late = Deadline::after(Duration::from_millis(200));
+        let e = client
+            .post_json(&uri, Bytes::new(), late, false)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, CallError::Timeout(_)), "{e}");
+        assert!(e.to_string().contains("[models] timeout"), "{e}");
+    }
 }

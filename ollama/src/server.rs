@@ -17,7 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_stream::StreamExt as _;
 
 use crate::budget::Budgets;
-use crate::client::{self, CallError, Deadline, UpstreamClient};
+use crate::client::{Answer, CallError, Deadline, UpstreamClient};
 use crate::clock::Clock;
 use crate::config::GatewayConfig;
 use crate::dialect::{self, ApiError, Dialect, Endpoint, ErrorKind, Request, StreamTranslator};
@@ -443,18 +443,19 @@ async fn serve(
         // A Value always serialises (its map keys are strings).
         let body = Bytes::from(serde_json::to_vec(&call.body).unwrap_or_default());
         let deadline = Deadline::after(gw.settings.timeout);
-        let send = || gw.client.post_json(&uri, body.clone(), deadline);
-        let mut sent = send().await;
+        let send = |fresh| gw.client.post_json(&uri, body.clone(), deadline, fresh);
+        let mut sent = send(false).await;
         if matches!(sent, Err(CallError::Send { stale: true, .. })) {
             // llama-server closes a kept-alive connection after a streamed answer without
-            // saying so; the request never reached it, so sending it again is safe.
+            // saying so; the request never reached it, so sending it again (on a new
+            // connection) is safe.
             tracing::debug!(upstream = %up.name, "pooled connection was closed; retrying once");
-            sent = send().await;
+            sent = send(true).await;
         }
         let resp = match sent {
             Ok(r) if r.status().is_server_error() => {
                 let status = r.status();
-                let body = client::read_body(r, deadline).await.unwrap_or_default();
+                let body = r.bytes().await.unwrap_or_default();
                 last_error = format!(
                     "{} answered HTTP {status}: {}",
                     up.name,
@@ -474,16 +475,16 @@ async fn serve(
         if !resp.status().is_success() {
             // The upstream refused the request itself (4xx): pass its reason on.
             let status = resp.status().as_u16();
-            let body = client::read_body(resp, deadline).await.unwrap_or_default();
+            let body = resp.bytes().await.unwrap_or_default();
             let msg = dialect::upstream_error_message(up.dialect, &body);
             gw.bill(bill.record(&caller, Some(&up.name), status, Outcome::UpstreamError));
             return error_response(dialect, &api_error(status, ErrorKind::InvalidRequest, msg));
         }
         return if req.stream {
             let slots = (agent_slot, slot);
-            stream(gw, caller, req, bill, up, resp, deadline, slots, requested).await
+            stream(gw, caller, req, bill, up, resp, slots, requested).await
         } else {
-            whole(&gw, &caller, &req, &bill, &up, resp, deadline, &requested).await
+            whole(&gw, &caller, &req, &bill, &up, resp, &requested).await
         };
     }
     let msg = format!("no upstream for model {requested:?} could answer: {last_error}");
@@ -495,18 +496,16 @@ async fn serve(
     )
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn whole(
     gw: &Arc<Gateway>,
     caller: &Caller,
     req: &Request,
     bill: &Bill,
     up: &Upstream,
-    resp: hyper::Response<hyper::body::Incoming>,
-    deadline: Deadline,
+    resp: Answer,
     model: &str,
 ) -> Response {
-    let body = match client::read_body(resp, deadline).await {
+    let body = match resp.bytes().await {
         Ok(b) => b,
         Err(e) => {
             let err = api_error(
@@ -540,8 +539,7 @@ async fn stream(
     req: Request,
     bill: Bill,
     up: Arc<Upstream>,
-    resp: hyper::Response<hyper::body::Incoming>,
-    deadline: Deadline,
+    resp: Answer,
     slots: (OwnedSemaphorePermit, crate::queue::Permit),
     model: String,
 ) -> Response {
@@ -555,7 +553,7 @@ async fn stream(
         up,
         _slots: slots,
     };
-    let mut relay = relay::Relay::new(resp, deadline, tr, billing);
+    let mut relay = relay::Relay::new(resp, tr, billing);
     let first = relay.ready_now().await;
     (
         StatusCode::OK,

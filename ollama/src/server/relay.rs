@@ -1,7 +1,8 @@
 //! A streamed answer relayed from the upstream to the agent inside the agent's own
-//! connection task (no task or channel in between): upstream chunks that are ready together
-//! are translated and leave as one write, and the request is billed when the stream ends or
-//! when the agent hangs up (the body is dropped).
+//! connection task, which also drives the upstream connection (no task or channel in
+//! between): every upstream chunk already received is translated and they leave as one
+//! write, and the request is billed when the stream ends or when the agent hangs up (the
+//! body is dropped).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,28 +10,24 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Body as _, Incoming};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Sleep;
 use tokio_stream::Stream;
 
 use super::{Bill, Caller, Gateway};
-use crate::client::{error_chain, CallError, Deadline};
+use crate::client::{error_chain, Answer, CallError, Deadline};
 use crate::dialect::{self, Request, StreamTranslator};
 use crate::ledger::Outcome;
 use crate::queue::Permit;
 use crate::route::Upstream;
 
-/// Scheduler turns given to the upstream connection's task after a chunk, for the next one
-/// to arrive if it is already there (one is not enough: measured with hyper 1).
-const TURNS: u8 = 2;
 /// Most bytes gathered into one downstream write, so a fast upstream cannot keep the agent
 /// waiting for its first byte.
 const MAX_GATHER_BYTES: usize = 64 << 10;
 
 /// The downstream body of a streamed answer.
 pub(super) struct Relay {
-    upstream: Incoming,
+    upstream: Answer,
     /// When the whole answer must be in (`[models] timeout`), and its timer.
     deadline: Deadline,
     timer: Pin<Box<Sleep>>,
@@ -42,10 +39,6 @@ pub(super) struct Relay {
     /// Frames translated and not yet handed to the agent's connection, and their size.
     held: Vec<Bytes>,
     held_bytes: usize,
-    /// Turns still to give the upstream connection's task before the held frames go out.
-    turns: u8,
-    /// That turn, while it is being given.
-    yielding: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 /// What the ledger record needs, and the slots held until the stream is over.
@@ -60,14 +53,10 @@ pub(super) struct Billing {
 }
 
 impl Relay {
-    pub(super) fn new(
-        resp: hyper::Response<Incoming>,
-        deadline: Deadline,
-        tr: StreamTranslator,
-        billing: Billing,
-    ) -> Self {
+    pub(super) fn new(upstream: Answer, tr: StreamTranslator, billing: Billing) -> Self {
+        let deadline = upstream.deadline();
         Self {
-            upstream: resp.into_body(),
+            upstream,
             deadline,
             timer: Box::pin(tokio::time::sleep_until(deadline.at)),
             tr,
@@ -75,21 +64,16 @@ impl Relay {
             billing: Some(billing),
             held: Vec::new(),
             held_bytes: 0,
-            turns: 0,
-            yielding: None,
         }
     }
 
-    /// What the upstream has already sent, gathered as usual, so that it leaves in the same
-    /// write as the response head. None when nothing came within the gathering turns (a
-    /// model still reading its prompt): the head then goes out alone at once and the body
-    /// follows as it comes. Without this the head always went alone, one write more per
-    /// stream.
+    /// What the upstream has already sent, so that it leaves in the same write as the
+    /// response head. None when nothing has come (a model still reading its prompt): the
+    /// head then goes out alone at once and the body follows as it comes. Without this the
+    /// head would always go alone, one write more per stream.
     pub(super) async fn ready_now(&mut self) -> Option<Result<Bytes, std::io::Error>> {
         std::future::poll_fn(|cx| match Pin::new(&mut *self).poll_next(cx) {
             Poll::Ready(item) => Poll::Ready(item),
-            // Giving the upstream connection a turn: polled again right after it.
-            Poll::Pending if self.yielding.is_some() => Poll::Pending,
             Poll::Pending => Poll::Ready(None),
         })
         .await
@@ -138,16 +122,10 @@ impl Stream for Relay {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let me = &mut *self;
         loop {
-            if let Some(y) = me.yielding.as_mut() {
-                if y.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                me.yielding = None;
-            }
             if me.done {
                 return Poll::Ready(me.take_held().map(Ok));
             }
-            let polled = match Pin::new(&mut me.upstream).poll_frame(cx) {
+            let polled = match me.upstream.poll_frame(cx) {
                 // Trailers carry no answer.
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(bytes) => Poll::Ready(Some(Ok(bytes))),
@@ -166,7 +144,6 @@ impl Stream for Relay {
                     let frames = me.tr.feed(&bytes);
                     me.held_bytes += frames.iter().map(Bytes::len).sum::<usize>();
                     me.held.extend(frames);
-                    me.turns = TURNS;
                     if me.held_bytes >= MAX_GATHER_BYTES {
                         return Poll::Ready(me.take_held().map(Ok));
                     }
@@ -187,14 +164,6 @@ impl Stream for Relay {
                     }
                     me.done = true;
                     me.settle(Outcome::UpstreamError);
-                }
-                Poll::Pending if me.turns > 0 => {
-                    // hyper's client connection hands its body over one chunk at a time
-                    // from its own task: let it run, so chunks that arrived together leave
-                    // together (one write, not one per chunk). A chunk that came alone
-                    // waits only for these turns.
-                    me.turns -= 1;
-                    me.yielding = Some(Box::pin(tokio::task::yield_now()));
                 }
                 Poll::Pending => {
                     return match me.take_held() {
