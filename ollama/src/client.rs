@@ -416,17 +416,22 @@ mod tests {
         Deadline::after(Duration::from_secs(10))
     }
 
+    /// One call that must answer "ok".
+    async fn call_ok(client: &UpstreamClient, uri: &Uri, fresh: bool) {
+        let a = client
+            .post_json(uri, Bytes::new(), soon(), fresh)
+            .await
+            .unwrap();
+        assert_eq!(a.status(), StatusCode::OK);
+        assert_eq!(a.bytes().await.unwrap(), "ok");
+    }
+
     #[tokio::test]
     async fn kept_alive_connections_are_reused_and_closed_ones_are_not() {
         let (uri, accepted, _) = server(Duration::from_millis(200)).await;
         let client = UpstreamClient::new(Duration::from_secs(60));
         for _ in 0..3 {
-            let a = client
-                .post_json(&uri, Bytes::new(), soon(), false)
-                .await
-                .unwrap();
-            assert_eq!(a.status(), StatusCode::OK);
-            assert_eq!(a.bytes().await.unwrap(), "ok");
+            call_ok(&client, &uri, false).await;
         }
         assert_eq!(
             accepted.load(Ordering::SeqCst),
@@ -435,18 +440,10 @@ mod tests {
         );
         // The server closes it while it sits idle: the next call sees that and connects anew.
         tokio::time::sleep(Duration::from_millis(600)).await;
-        let a = client
-            .post_json(&uri, Bytes::new(), soon(), false)
-            .await
-            .unwrap();
-        assert_eq!(a.bytes().await.unwrap(), "ok");
+        call_ok(&client, &uri, false).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
         // fresh: never a kept connection.
-        let a = client
-            .post_json(&uri, Bytes::new(), soon(), true)
-            .await
-            .unwrap();
-        assert_eq!(a.bytes().await.unwrap(), "ok");
+        call_ok(&client, &uri, true).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
     }
 
@@ -470,11 +467,7 @@ mod tests {
             1,
             "the upstream saw the hang-up"
         );
-        let a = client
-            .post_json(&uri, Bytes::new(), soon(), false)
-            .await
-            .unwrap();
-        assert_eq!(a.bytes().await.unwrap(), "ok");
+        call_ok(&client, &uri, false).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 

@@ -10,7 +10,7 @@ use ollama::clock::ManualClock;
 use ollama::ledger::Outcome;
 use ollama::server::Settings;
 use serde_json::{json, Value};
-use support::{caller, config, ndjson, sse_events, LlamaServer, TestGateway};
+use support::{caller, config, delta_text, ndjson, sse_events, LlamaServer, TestGateway};
 
 const Q: &str = "What is the capital of France?";
 
@@ -86,10 +86,7 @@ async fn chat_in_both_dialects_streamed_or_not_bills_exactly_the_upstream_usage(
             .all(|e| e.get("usage").is_none_or(Value::is_null)),
         "{body}"
     );
-    let text: String = events
-        .iter()
-        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let text = delta_text(&events);
     assert_eq!(text, content);
     assert!(
         events.iter().all(|e| e["model"] == "default"),
@@ -761,10 +758,7 @@ async fn ollama_upstream_through_an_emulated_ollama() {
     .await;
     let (events, done) = sse_events(&body);
     assert!(done, "{body}");
-    let text: String = events
-        .iter()
-        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let text = delta_text(&events);
     assert_eq!(text, content);
     let usage = events.iter().find(|e| e["usage"].is_object()).unwrap();
     assert_eq!(usage["usage"]["completion_tokens"], completion);
@@ -941,10 +935,7 @@ async fn an_answering_model_ends_its_turn_with_a_64k_context() {
     assert_eq!(s, 200, "{body}");
     let (events, done) = sse_events(&body);
     assert!(done, "{body}");
-    let text: String = events
-        .iter()
-        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let text = delta_text(&events);
     assert!(text.contains("paris"), "{body}");
     assert!(
         events
@@ -1060,10 +1051,7 @@ async fn the_response_head_reaches_the_agent_while_the_model_reads_its_prompt() 
     }
     let (events, done) = sse_events(&got);
     assert!(done, "{got}");
-    let text: String = events
-        .iter()
-        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let text = delta_text(&events);
     assert_eq!(text, "Paris");
 }
 
@@ -1172,10 +1160,7 @@ async fn each_streamed_chunk_reaches_the_agent_before_the_upstream_sends_the_nex
         let text: String = if path.starts_with("/v1") {
             let (events, done) = sse_events(&got);
             assert!(done, "{got}");
-            events
-                .iter()
-                .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
-                .collect()
+            delta_text(&events)
         } else {
             let lines = ndjson(&got);
             assert_eq!(lines.last().unwrap()["done"], true, "{got}");

@@ -266,6 +266,14 @@ pub fn sse_events(body: &str) -> (Vec<serde_json::Value>, bool) {
     (events, done)
 }
 
+/// The answer text of OpenAI stream events (their deltas' content, joined).
+pub fn delta_text(events: &[serde_json::Value]) -> String {
+    events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect()
+}
+
 /// Split an NDJSON body into its objects.
 pub fn ndjson(body: &str) -> Vec<serde_json::Value> {
     body.lines()
