@@ -75,7 +75,11 @@ impl LineSplitter {
     }
 
     fn take(&mut self) -> String {
-        let line = String::from_utf8_lossy(&self.buf).into_owned();
+        // Valid UTF-8 is the rule: checking it is much cheaper than the lossy conversion.
+        let line = match std::str::from_utf8(&self.buf) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(&self.buf).into_owned(),
+        };
         self.buf.clear();
         line
     }
@@ -108,7 +112,7 @@ impl SseParser {
     }
 }
 
-fn on_sse_line(data: &mut Option<String>, line: String, out: &mut Vec<Event>) {
+fn on_sse_line(data: &mut Option<String>, mut line: String, out: &mut Vec<Event>) {
     if line.is_empty() {
         if let Some(pending) = data.take() {
             out.push(classify(pending));
@@ -133,11 +137,19 @@ fn on_sse_line(data: &mut Option<String>, line: String, out: &mut Vec<Event>) {
     if field != "data" {
         return; // event:, id:, retry: carry nothing the translation needs
     }
-    let pending = data.get_or_insert_with(String::new);
-    if !pending.is_empty() {
-        pending.push('\n');
-    }
-    pending.push_str(value);
+    let pending = match data {
+        Some(pending) => {
+            pending.push('\n');
+            pending.push_str(value);
+            pending
+        }
+        // The first data line of an event becomes its payload in place (no copy).
+        None => {
+            let prefix = line.len() - value.len();
+            line.drain(..prefix);
+            data.insert(line)
+        }
+    };
     if pending.trim() == "[DONE]" {
         data.take();
         out.push(Event::Done);
