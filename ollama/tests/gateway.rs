@@ -1055,6 +1055,50 @@ async fn the_response_head_reaches_the_agent_while_the_model_reads_its_prompt() 
     assert_eq!(text, "Paris");
 }
 
+/// An upstream that stops sending mid-stream is cut at the gateway's upstream timeout: the
+/// agent gets an error in its dialect after what was produced, the stream ends, and the
+/// request is billed as an upstream error.
+#[tokio::test]
+async fn a_stream_that_stalls_is_cut_at_the_timeout_with_an_error_in_its_dialect() {
+    let never = Arc::new(tokio::sync::Notify::new());
+    let upstream = pausing_upstream(None, never).await;
+    let settings = Settings {
+        timeout: Duration::from_millis(700),
+        ..Settings::default()
+    };
+    let gw = TestGateway::start(config(&[upstream]), settings, vec![caller("a")]).await;
+    let msgs = json!([{"role": "user", "content": Q}]);
+    for path in ["/v1/chat/completions", "/api/chat"] {
+        let body = json!({"model": "tiny-random", "messages": msgs, "stream": true});
+        let r = http().post(gw.url("a", path)).json(&body).send();
+        let got = tokio::time::timeout(Duration::from_secs(10), async {
+            r.await.unwrap().text().await.unwrap()
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{path}: the stalled stream was never cut"));
+        let message = if path.starts_with("/v1") {
+            let (events, done) = sse_events(&got);
+            assert!(!done, "no normal end after an error: {got}");
+            assert_eq!(delta_text(&events), "Par", "{got}");
+            events.last().unwrap()["error"]["message"].clone()
+        } else {
+            let lines = ndjson(&got);
+            assert_eq!(lines[0]["message"]["content"], "Par", "{got}");
+            lines.last().unwrap()["error"].clone()
+        };
+        let message = message.as_str().unwrap_or_default().to_string();
+        assert!(message.contains("failed mid-stream"), "{path}: {got}");
+        assert!(message.contains("[models] timeout"), "{path}: {got}");
+    }
+    let records = gw.wait_records(2).await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.outcome == ollama::ledger::Outcome::UpstreamError && r.status == 200),
+        "{records:#?}"
+    );
+}
+
 /// An OpenAI upstream that streams its answer in two parts: "Par" at once (or, with
 /// `before_first`, only once that is notified, like a model still reading its prompt), then
 /// "is", the usage and `[DONE]` only when the test releases them. A scripted server, because
