@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::{Body as _, Frame, Incoming};
+use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper::http::{header, HeaderValue, Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// Idle connections kept per upstream address; more are closed.
 const MAX_IDLE_PER_UPSTREAM: usize = 256;
@@ -259,6 +259,7 @@ impl UpstreamClient {
             pool: self.pool.clone(),
             key: key.to_string(),
             deadline,
+            timer: None,
         })
     }
 }
@@ -287,6 +288,8 @@ pub struct Answer {
     pool: Arc<Pool>,
     key: String,
     deadline: Deadline,
+    /// The deadline's timer, made the first time the body is not there yet.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Answer {
@@ -295,17 +298,10 @@ impl Answer {
         self.status
     }
 
-    /// When the whole answer must be in.
-    pub fn deadline(&self) -> Deadline {
-        self.deadline
-    }
-
-    /// The next piece of the body, polling the connection for it; at the end the connection
-    /// goes back to the pool.
-    pub fn poll_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    /// The next bytes of the body, polling the connection for them; at the end the
+    /// connection goes back to the pool. Fails when the body breaks off, or when the whole
+    /// answer is not in by the deadline (`[models] timeout`).
+    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, CallError>>> {
         let mut polled_conn = false;
         loop {
             match Pin::new(&mut self.body).poll_frame(cx) {
@@ -313,19 +309,38 @@ impl Answer {
                     self.release(cx);
                     return Poll::Ready(None);
                 }
-                Poll::Ready(other) => return Poll::Ready(other),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => return Poll::Ready(Some(Ok(data))),
+                    // Trailers carry no answer.
+                    Err(_) => continue,
+                },
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Some(Err(CallError::Body(error_chain(&e)))))
+                }
                 Poll::Pending => {}
             }
             // The connection hands the body over one chunk per poll (then waits for it to
             // be taken): poll it until a poll brings nothing.
             let Some(c) = self.conn.as_mut().filter(|_| !polled_conn) else {
-                return Poll::Pending;
+                return self.poll_deadline(cx);
             };
             match Pin::new(&mut c.conn).poll(cx) {
                 Poll::Pending => polled_conn = true,
                 // The connection ended; the body now ends too (or fails): read that.
                 Poll::Ready(_) => self.conn = None,
             }
+        }
+    }
+
+    /// Nothing to read now: Pending, or the timeout error once the deadline has passed.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, CallError>>> {
+        let at = self.deadline.at;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(CallError::Timeout(self.deadline.timeout)))),
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -343,21 +358,11 @@ impl Answer {
 
     /// The whole body, if it arrives before the deadline.
     pub async fn bytes(mut self) -> Result<Bytes, CallError> {
-        let deadline = self.deadline;
-        let read = async {
-            let mut out = bytes::BytesMut::new();
-            while let Some(frame) = std::future::poll_fn(|cx| self.poll_frame(cx)).await {
-                let frame = frame.map_err(|e| CallError::Body(error_chain(&e)))?;
-                if let Ok(data) = frame.into_data() {
-                    out.extend_from_slice(&data);
-                }
-            }
-            Ok(out.freeze())
-        };
-        match tokio::time::timeout_at(deadline.at, read).await {
-            Ok(r) => r,
-            Err(_) => Err(CallError::Timeout(deadline.timeout)),
+        let mut out = bytes::BytesMut::new();
+        while let Some(data) = std::future::poll_fn(|cx| self.poll_data(cx)).await {
+            out.extend_from_slice(&data?);
         }
+        Ok(out.freeze())
     }
 }
 

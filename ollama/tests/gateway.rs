@@ -1057,7 +1057,7 @@ async fn the_response_head_reaches_the_agent_while_the_model_reads_its_prompt() 
 
 /// An upstream that stops sending mid-stream is cut at the gateway's upstream timeout: the
 /// agent gets an error in its dialect after what was produced, the stream ends, and the
-/// request is billed as an upstream error.
+/// request is billed as an upstream error; a whole answer that stalls gets a 504.
 #[tokio::test]
 async fn a_stream_that_stalls_is_cut_at_the_timeout_with_an_error_in_its_dialect() {
     let never = Arc::new(tokio::sync::Notify::new());
@@ -1096,6 +1096,14 @@ async fn a_stream_that_stalls_is_cut_at_the_timeout_with_an_error_in_its_dialect
             .iter()
             .all(|r| r.outcome == ollama::ledger::Outcome::UpstreamError && r.status == 200),
         "{records:#?}"
+    );
+    // A whole answer whose body stalls the same way: 504 in the request's dialect.
+    let body = json!({"model": "tiny-random", "messages": msgs, "stream": false});
+    let (status, got) = post(&gw.url("a", "/v1/chat/completions"), body).await;
+    assert_eq!(status, 504, "{got}");
+    assert!(
+        got.contains("failed mid-answer") && got.contains("[models] timeout"),
+        "{got}"
     );
 }
 

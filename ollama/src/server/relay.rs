@@ -4,18 +4,16 @@
 //! write, and the request is billed when the stream ends or when the agent hangs up (the
 //! body is dropped).
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::Sleep;
 use tokio_stream::Stream;
 
 use super::{Bill, Caller, Gateway};
-use crate::client::{error_chain, Answer, CallError, Deadline};
+use crate::client::Answer;
 use crate::dialect::{self, Request, StreamTranslator};
 use crate::ledger::Outcome;
 use crate::queue::Permit;
@@ -27,10 +25,8 @@ const MAX_GATHER_BYTES: usize = 64 << 10;
 
 /// The downstream body of a streamed answer.
 pub(super) struct Relay {
+    /// The upstream's answer (it enforces `[models] timeout` on the whole stream).
     upstream: Answer,
-    /// When the whole answer must be in (`[models] timeout`), and its timer.
-    deadline: Deadline,
-    timer: Pin<Box<Sleep>>,
     tr: StreamTranslator,
     /// Set once the upstream ended (normally or not); nothing more is read.
     done: bool,
@@ -54,11 +50,8 @@ pub(super) struct Billing {
 
 impl Relay {
     pub(super) fn new(upstream: Answer, tr: StreamTranslator, billing: Billing) -> Self {
-        let deadline = upstream.deadline();
         Self {
             upstream,
-            deadline,
-            timer: Box::pin(tokio::time::sleep_until(deadline.at)),
             tr,
             done: false,
             billing: Some(billing),
@@ -125,21 +118,7 @@ impl Stream for Relay {
             if me.done {
                 return Poll::Ready(me.take_held().map(Ok));
             }
-            let polled = match me.upstream.poll_frame(cx) {
-                // Trailers carry no answer.
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(bytes) => Poll::Ready(Some(Ok(bytes))),
-                    Err(_) => continue,
-                },
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(error_chain(&e)))),
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending if me.timer.as_mut().poll(cx).is_ready() => {
-                    let late = CallError::Timeout(me.deadline.timeout);
-                    Poll::Ready(Some(Err(late.to_string())))
-                }
-                Poll::Pending => Poll::Pending,
-            };
-            match polled {
+            match me.upstream.poll_data(cx) {
                 Poll::Ready(Some(Ok(bytes))) => {
                     let frames = me.tr.feed(&bytes);
                     me.held_bytes += frames.iter().map(Bytes::len).sum::<usize>();
