@@ -169,36 +169,20 @@ impl UpstreamClient {
         deadline: Deadline,
         fresh: bool,
     ) -> Result<Answer, CallError> {
-        let req = |host: &str, path: &str| {
-            Request::builder()
-                .method(Method::POST)
-                .uri(path)
-                .header(header::HOST, host)
-                .header(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )
-                .body(Full::new(body.clone()))
-        };
-        self.call(uri, req, deadline, fresh).await
+        self.call(Method::POST, uri, Some(body), deadline, fresh)
+            .await
     }
 
-    /// GET `uri` (health checks); the answer's head.
+    /// GET `uri` on a new connection (health checks); the answer's head.
     pub async fn get(&self, uri: &Uri, deadline: Deadline) -> Result<Answer, CallError> {
-        let req = |host: &str, path: &str| {
-            Request::builder()
-                .method(Method::GET)
-                .uri(path)
-                .header(header::HOST, host)
-                .body(Full::new(Bytes::new()))
-        };
-        self.call(uri, req, deadline, true).await
+        self.call(Method::GET, uri, None, deadline, true).await
     }
 
     async fn call(
         &self,
+        method: Method,
         uri: &Uri,
-        req: impl Fn(&str, &str) -> hyper::http::Result<Request<Full<Bytes>>>,
+        json: Option<Bytes>,
         deadline: Deadline,
         fresh: bool,
     ) -> Result<Answer, CallError> {
@@ -207,7 +191,17 @@ impl UpstreamClient {
             .ok_or_else(|| CallError::Build(format!("{uri} names no host")))?
             .as_str();
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let req = req(key, path).map_err(|e| CallError::Build(e.to_string()))?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, key);
+        if json.is_some() {
+            let ct = HeaderValue::from_static("application/json");
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        let req = req
+            .body(Full::new(json.unwrap_or_default()))
+            .map_err(|e| CallError::Build(e.to_string()))?;
         let pooled = if fresh { None } else { self.pool.checkout(key) };
         let reused = pooled.is_some();
         let call = async {
