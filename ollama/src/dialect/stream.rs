@@ -278,8 +278,8 @@ impl StreamTranslator {
                     self.usage.completion_tokens =
                         u.completion_tokens.or(self.usage.completion_tokens);
                 }
-                let choices = choices.as_deref();
-                let produced = choices.unwrap_or_default().iter().any(|c| {
+                let choices = choices.unwrap_or_default();
+                let produced = choices.iter().any(|c| {
                     let delta = c.delta.as_ref();
                     non_empty(c.text.as_ref().or(delta.and_then(|d| d.content.as_ref())))
                         || delta.is_some_and(|d| d.has_openai_reasoning() || d.tool_calls > 0)
@@ -287,7 +287,6 @@ impl StreamTranslator {
                 if produced {
                     self.usage.produced_chunks += 1;
                 }
-                let choices = choices.unwrap_or_default();
                 if choices.iter().any(|c| c.finish_reason.is_some()) {
                     self.upstream_finished = true;
                 }
