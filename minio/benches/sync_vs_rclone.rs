@@ -855,7 +855,7 @@ async fn trickle(g: &support::Garage, dir: &Path, n_small: usize, secs_total: u6
         // Far away: every pass in the window is one a change event asked for.
         reconcile: Duration::from_secs(3600),
     };
-    let follower = tokio::spawn(follow::follow(s, timing, cmd_rx, status_tx));
+    let follower = tokio::spawn(follow::follow(s, timing, cmd_rx, status_tx, None));
     // Let the watch settle (its inotify watches are added as it starts).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let passes_before = status_rx.borrow().passes;

@@ -161,6 +161,41 @@ impl Beneath {
         Ok(())
     }
 
+    /// Rename the file `from` to `to`, both under the root, never replacing what is at `to`
+    /// and never following a symlink on either way (making missing parents of `to`).
+    pub fn rename_within(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let (from_dir, from_name) = self.parent(from, false, None)?;
+        let (to_dir, to_name) = self.parent(to, true, None)?;
+        rustix::fs::renameat_with(
+            &from_dir,
+            from_name,
+            &to_dir,
+            to_name,
+            rustix::fs::RenameFlags::NOREPLACE,
+        )?;
+        Ok(())
+    }
+
+    /// The extended attribute `name` of the root directory itself, or `None` when it has
+    /// none. `trusted.*` attributes are root's alone: an agent can neither read nor set them.
+    pub fn root_xattr(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        let mut buf = vec![0u8; 256];
+        match rustix::fs::fgetxattr(&self.root, name, &mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(Some(buf))
+            }
+            Err(rustix::io::Errno::NODATA) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Set the extended attribute `name` of the root directory itself.
+    pub fn set_root_xattr(&self, name: &str, value: &[u8]) -> io::Result<()> {
+        rustix::fs::fsetxattr(&self.root, name, value, rustix::fs::XattrFlags::empty())?;
+        Ok(())
+    }
+
     /// Remove the file `rel` (a symlink there is removed itself, never its target).
     pub fn unlink(&self, rel: &Path) -> io::Result<()> {
         let (dir, name) = self.parent(rel, false, None)?;

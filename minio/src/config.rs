@@ -75,6 +75,11 @@ pub struct StoreConfig {
     pub reconcile: Option<String>,
     /// Most remote deletions one pass makes; the rest wait for the next pass (default 100).
     pub max_deletes: Option<u32>,
+    /// A pass that would delete more than this share (percent) of the files or of the bytes
+    /// a brain holds in the store, and at least 3 files, holds the deletions back until
+    /// `clawkeep sync push NAME --allow-deletes` (default 50; 100 holds only the deletions of
+    /// a directory that was emptied).
+    pub hold_deletes_over: Option<u8>,
     /// How long snapshots are kept for `restore --at` (default "30d"; the latest is kept always).
     pub retention: Option<String>,
     /// Transfers in flight at once per pass (default 8).
@@ -119,6 +124,8 @@ pub struct StoreSettings {
     pub reconcile: Duration,
     /// Deletion cap per pass.
     pub max_deletes: usize,
+    /// Share (percent) of a brain a pass may delete before it waits for a yes.
+    pub hold_deletes_over: u8,
     /// Snapshot retention.
     pub retention: Duration,
     /// Concurrent transfers.
@@ -324,6 +331,14 @@ impl StoreConfig {
                 "use e.g. \"60s\"",
             );
         }
+        let hold_deletes_over = self.hold_deletes_over.unwrap_or(50);
+        if hold_deletes_over == 0 || hold_deletes_over > 100 {
+            bad(
+                &["hold_deletes_over"],
+                format!("{hold_deletes_over} is not a share between 1 and 100 percent"),
+                "use e.g. 50 (a pass deleting more than half of a brain waits for a yes)",
+            );
+        }
         let concurrency = self.concurrency.unwrap_or(8);
         if concurrency == 0 || concurrency > 64 {
             bad(
@@ -346,6 +361,7 @@ impl StoreConfig {
                 debounce,
                 reconcile,
                 max_deletes: self.max_deletes.unwrap_or(100) as usize,
+                hold_deletes_over,
                 retention,
                 concurrency: concurrency as usize,
             })

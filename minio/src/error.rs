@@ -68,6 +68,9 @@ pub enum StoreError {
     /// A pass refused to do something unsafe and did nothing of it.
     #[error("{0}")]
     Refused(String),
+    /// Another supervisor holds the brain's lease: this one does not sync it.
+    #[error("{0}")]
+    Leased(Box<crate::lease::Refusal>),
     /// A content hash did not match after download.
     #[error("s3://{bucket}/{key}: content hash {got} does not match the snapshot's {want} (the object was changed behind clawkeep's back; pull again or restore)")]
     HashMismatch {

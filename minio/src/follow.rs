@@ -8,22 +8,42 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::sync::{SyncReport, Syncer};
+use crate::report::{Deletions, Held};
+use crate::sync::{PassOptions, SyncReport, Syncer};
 use crate::watch::Watch;
 
 /// What the follower is asked to do.
 #[derive(Debug)]
 pub enum Command {
-    /// A pass now (`full` also lists the bucket's plain objects); the report comes back.
+    /// A pass now, as `opts` says; the report comes back.
     Pass {
-        /// List plain objects too.
-        full: bool,
+        /// Full listing, confirmed deletions.
+        opts: PassOptions,
         /// Where the result goes.
         reply: oneshot::Sender<Result<SyncReport, String>>,
     },
-    /// A last pass, then stop.
+    /// A last pass, then stop (giving the lease back, if any).
     Stop(oneshot::Sender<Result<SyncReport, String>>),
 }
+
+/// Something a person should hear about, once: the follower reports each when it happens
+/// (a hold or a refusal only when it starts or changes, not at every retry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// A pass merged without a trusted base (why); it deleted nothing.
+    Rebased(String),
+    /// A pass deleted files in the store.
+    Deleted(Deletions),
+    /// Deletions are held back until confirmed.
+    Held(Held),
+    /// Both versions of a file were kept, as `path -> copy`.
+    Conflicts(Vec<String>),
+    /// The store refused the pass or could not be reached (the error); retried.
+    Failed(String),
+}
+
+/// Where notes go (the agent's log, for a brain).
+pub type Notes = std::sync::Arc<dyn Fn(Note) + Send + Sync>;
 
 /// The follower's state, for `clawkeep sync status`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -40,6 +60,8 @@ pub struct FollowStatus {
     pub last_report: Option<SyncReport>,
     /// Passes made.
     pub passes: u64,
+    /// The last pass that deleted files in the store, if any.
+    pub last_deletions: Option<Deletions>,
 }
 
 /// Timing of a follower.
@@ -57,7 +79,9 @@ pub async fn follow(
     timing: Timing,
     mut commands: mpsc::Receiver<Command>,
     status: watch::Sender<FollowStatus>,
+    notes: Option<Notes>,
 ) {
+    let tell = Teller::new(notes);
     let mut watcher = match Watch::new(syncer.root()) {
         Ok(w) => Some(w),
         Err(e) => {
@@ -86,7 +110,8 @@ pub async fn follow(
             }
             _ = tokio::time::sleep_until(due_at) => {
                 let full = due.is_none();
-                let ok = pass(&syncer, full, &status).await.is_ok();
+                let opts = PassOptions { full, allow_deletes: false };
+                let ok = pass(&syncer, opts, &status, &tell).await.is_ok();
                 first_change = None;
                 next_reconcile = Instant::now() + timing.reconcile;
                 if ok {
@@ -99,17 +124,20 @@ pub async fn follow(
                 }
             }
             cmd = commands.recv() => match cmd {
-                Some(Command::Pass { full, reply }) => {
-                    let r = pass(&syncer, full, &status).await;
+                Some(Command::Pass { opts, reply }) => {
+                    let r = pass(&syncer, opts, &status, &tell).await;
                     if r.is_ok() { due = None; first_change = None; }
                     let _ = reply.send(r);
                 }
                 Some(Command::Stop(reply)) => {
-                    let _ = reply.send(pass(&syncer, false, &status).await);
+                    let r = pass(&syncer, PassOptions::default(), &status, &tell).await;
+                    release(&syncer, r.is_ok()).await;
+                    let _ = reply.send(r);
                     return;
                 }
                 None => {
-                    let _ = pass(&syncer, false, &status).await;
+                    let r = pass(&syncer, PassOptions::default(), &status, &tell).await;
+                    release(&syncer, r.is_ok()).await;
                     return;
                 }
             },
@@ -117,13 +145,77 @@ pub async fn follow(
     }
 }
 
+/// After the last pass: give the lease back, so another supervisor may take the agent at
+/// once. A last pass that failed keeps it (what is here has not reached the store).
+async fn release(syncer: &Syncer, pushed: bool) {
+    if let (Some(lease), true) = (syncer.lease_keeper(), pushed) {
+        if let Err(e) = lease.release(syncer.remote()).await {
+            tracing::warn!(bucket = syncer.remote().name(), error = %e, "could not give the lease back; it runs out on its own");
+        }
+    }
+}
+
+/// Hands notes on, each hold or failure once until it changes.
+struct Teller {
+    notes: Option<Notes>,
+    held: std::sync::Mutex<Option<Held>>,
+    failed: std::sync::Mutex<Option<String>>,
+}
+
+impl Teller {
+    fn new(notes: Option<Notes>) -> Self {
+        Teller {
+            notes,
+            held: Default::default(),
+            failed: Default::default(),
+        }
+    }
+
+    fn send(&self, n: Note) {
+        if let Some(f) = &self.notes {
+            f(n);
+        }
+    }
+
+    fn report(&self, rep: &SyncReport, deletions: Option<&Deletions>) {
+        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(why) = &rep.rebased {
+            self.send(Note::Rebased(why.clone()));
+        }
+        if let Some(d) = deletions.filter(|_| !rep.deleted.is_empty()) {
+            self.send(Note::Deleted(d.clone()));
+        }
+        if !rep.conflicts.is_empty() {
+            self.send(Note::Conflicts(rep.conflicts.clone()));
+        }
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if rep.held.as_ref().map(|h| (h.count, &h.paths))
+            != held.as_ref().map(|h| (h.count, &h.paths))
+        {
+            if let Some(h) = &rep.held {
+                self.send(Note::Held(h.clone()));
+            }
+            *held = rep.held.clone();
+        }
+    }
+
+    fn failed(&self, e: &str) {
+        let mut last = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() != Some(e) {
+            self.send(Note::Failed(e.to_string()));
+            *last = Some(e.to_string());
+        }
+    }
+}
+
 async fn pass(
     syncer: &Syncer,
-    full: bool,
+    opts: PassOptions,
     status: &watch::Sender<FollowStatus>,
+    tell: &Teller,
 ) -> Result<SyncReport, String> {
     let started = SystemTime::now();
-    let r = syncer.sync(full).await;
+    let r = syncer.pass(opts).await;
     let now = SystemTime::now();
     status.send_modify(|s| {
         s.passes += 1;
@@ -147,9 +239,16 @@ async fn pass(
     });
     match r {
         Ok(rep) => {
+            let deletions = (!rep.deleted.is_empty())
+                .then(|| syncer.state().ok().and_then(|s| s.last_deletions))
+                .flatten();
+            if let Some(d) = &deletions {
+                status.send_modify(|s| s.last_deletions = Some(d.clone()));
+            }
+            let bucket = syncer.remote().name();
             if rep.pushed || rep.downloaded > 0 {
                 tracing::info!(
-                    bucket = syncer.remote().name(),
+                    bucket,
                     uploaded = rep.uploaded,
                     downloaded = rep.downloaded,
                     deleted = rep.deleted_remote,
@@ -157,9 +256,22 @@ async fn pass(
                     "synced"
                 );
             }
-            for c in &rep.conflicts {
-                tracing::warn!(bucket = syncer.remote().name(), conflict = %c, "changed on both sides; both kept");
+            if !rep.deleted.is_empty() {
+                tracing::warn!(bucket, files = ?rep.deleted, restore_at = ?rep.restore_at, "deleted in the store (history keeps them)");
             }
+            if let Some(why) = &rep.rebased {
+                tracing::warn!(
+                    bucket,
+                    "merged with the store without deleting anything: {why}"
+                );
+            }
+            if let Some(h) = &rep.held {
+                tracing::warn!(bucket, held = h.count, "deletions held back: {}", h.reason);
+            }
+            for c in &rep.conflicts {
+                tracing::warn!(bucket, conflict = %c, "changed on both sides; both kept");
+            }
+            tell.report(&rep, deletions.as_ref());
             if rep.complete() {
                 Ok(rep)
             } else {
@@ -168,6 +280,7 @@ async fn pass(
         }
         Err(e) => {
             tracing::warn!(bucket = syncer.remote().name(), error = %e, "sync failed; retrying");
+            tell.failed(&e.to_string());
             Err(e.to_string())
         }
     }

@@ -115,7 +115,7 @@ pub async fn clone_bucket(
     for (p, f) in &snap.files {
         dst.copy_from(dst.name(), &blob_key(&f.sha256), p).await?;
     }
-    let copy = Snapshot::new(origin, snap.files.clone());
+    let copy = Snapshot::new(origin, snap.files.clone(), None, None);
     dst.put_snapshot(&copy).await?;
     Ok(copy)
 }

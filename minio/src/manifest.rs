@@ -33,19 +33,25 @@ pub struct Snapshot {
     pub time: String,
     /// Who pushed it (agent name, `clone`, `restore`, ...).
     pub origin: String,
+    /// The snapshot its writer merged with (the bucket's newest when it pushed), if any: the
+    /// line of history a pass follows to tell a deletion from a store that moved on without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     /// Every file.
     pub files: FileMap,
 }
 
 impl Snapshot {
-    /// A new snapshot taken now.
-    pub fn new(origin: &str, files: FileMap) -> Self {
+    /// A new snapshot taken now, after `newest` (the bucket's newest snapshot id, whose time it
+    /// never goes before: see [`next_id`]) and merged with `parent`.
+    pub fn new(origin: &str, files: FileMap, newest: Option<&str>, parent: Option<String>) -> Self {
         let now = SystemTime::now();
         Snapshot {
             version: 1,
-            id: new_id(now),
+            id: next_id(now, newest),
             time: humantime::format_rfc3339_micros(now).to_string(),
             origin: origin.to_string(),
+            parent,
             files,
         }
     }
@@ -64,6 +70,21 @@ pub fn new_id(t: SystemTime) -> String {
         .filter(|c| *c != '-' && *c != ':')
         .collect();
     format!("{stamp}-{:04x}", rand::random::<u16>())
+}
+
+/// The id of a snapshot taken at `now` after the snapshot `newest`: stamped `now`, unless
+/// that is not after `newest`'s time (the node's clock was set back, or another writer's runs
+/// ahead), in which case it is stamped one microsecond after it. Ids therefore sort in the
+/// order pushes were made whatever the clock does, and `restore --at` compares against these
+/// stamps.
+pub fn next_id(now: SystemTime, newest: Option<&str>) -> String {
+    let floor = newest
+        .and_then(id_time)
+        .map(|t| t + std::time::Duration::from_micros(1));
+    match floor {
+        Some(f) if f > now => new_id(f),
+        _ => new_id(now),
+    }
 }
 
 /// The time encoded in a snapshot id, if it is one of ours.
@@ -112,6 +133,13 @@ pub struct LocalState {
     pub last_sync: Option<String>,
     /// What the last pass could not do (deferred deletions, refused keys, ...).
     pub last_report: Option<crate::sync::SyncReport>,
+    /// The directory's identity as the last agreed pass left it (also on the directory: see
+    /// [`crate::mark`]); `None` until a pass has agreed with the store.
+    #[serde(default)]
+    pub mark: Option<crate::mark::Mark>,
+    /// The last pass that deleted files in the store, for `sync status`.
+    #[serde(default)]
+    pub last_deletions: Option<crate::sync::Deletions>,
 }
 
 impl LocalState {
@@ -189,6 +217,24 @@ mod tests {
         assert!(a < b, "{a} !< {b}");
         assert!(a.starts_with("20261120T100000.250000Z-"), "{a}");
         assert_eq!(id_time(&a), Some(t));
+    }
+
+    #[test]
+    fn ids_follow_the_newest_even_when_the_clock_is_set_back() {
+        let t = humantime::parse_rfc3339("2026-11-20T10:00:00Z").unwrap();
+        let first = next_id(t, None);
+        // The clock goes back a day: the next id still sorts after the first, a microsecond on.
+        let day_before = t - Duration::from_secs(86400);
+        let second = next_id(day_before, Some(&first));
+        assert!(first < second, "{first} !< {second}");
+        assert_eq!(id_time(&second), Some(t + Duration::from_micros(1)));
+        let third = next_id(day_before + Duration::from_secs(60), Some(&second));
+        assert!(second < third);
+        // A clock that is right again stamps its own time.
+        let later = t + Duration::from_secs(3600);
+        assert_eq!(id_time(&next_id(later, Some(&third))), Some(later));
+        // An id that is not ours sets no floor.
+        assert_eq!(id_time(&next_id(t, Some("junk"))), Some(t));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The sync pass: a three-way merge between the last agreed snapshot (the base), the local
 //! directory and the bucket's newest snapshot. Local changes go up (blob, plain copy, new
 //! snapshot), remote changes come down (staged, verified, renamed into place), edits on both
-//! sides keep both files. It never deletes on a failed or empty listing and caps deletions.
+//! sides keep both files. The base is trusted only when the directory carries the state's
+//! mark and the store's newest snapshot follows it; otherwise the pass merges without
+//! deleting anything. It never deletes on a failed or empty listing, caps deletions, and
+//! holds back deletions of a large share of the brain until someone confirms them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -9,15 +12,19 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::stream::{self, StreamExt};
-use serde::{Deserialize, Serialize};
 
 use crate::beneath::Beneath;
 use crate::boundary::Boundary;
 use crate::error::StoreError;
 use crate::keys::{blob_key, META_PREFIX};
-use crate::manifest::{FileMap, FileRef, LocalState, Snapshot};
+use crate::lease::LeaseKeeper;
+use crate::manifest::{id_time, FileMap, FileRef, LocalState, Snapshot};
+use crate::mark::{self, Mark};
 use crate::remote::Remote;
+use crate::report::LISTED;
+pub use crate::report::{Deletions, Held, SyncReport};
 use crate::scan::{self, Scan};
+use crate::trust;
 
 /// Bounds on one pass.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +33,10 @@ pub struct SyncLimits {
     pub max_deletes: usize,
     /// Transfers in flight at once.
     pub concurrency: usize,
+    /// A pass that would delete more than this share (percent) of the files or bytes the
+    /// store holds, and at least [`trust::HOLD_MIN_FILES`] files, holds them back until it
+    /// is run with [`PassOptions::allow_deletes`]; 100 holds only an emptied directory's.
+    pub hold_deletes_over: u8,
 }
 
 impl Default for SyncLimits {
@@ -33,48 +44,19 @@ impl Default for SyncLimits {
         SyncLimits {
             max_deletes: 100,
             concurrency: 8,
+            hold_deletes_over: 50,
         }
     }
 }
 
-/// What a pass did, for `clawkeep sync status` and logs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncReport {
-    /// The snapshot both sides agree on after the pass.
-    pub snapshot: Option<String>,
-    /// Whether this pass wrote that snapshot.
-    pub pushed: bool,
-    /// Files uploaded (new content).
-    pub uploaded: usize,
-    /// Bytes uploaded.
-    pub uploaded_bytes: u64,
-    /// Files written locally from the store.
-    pub downloaded: usize,
-    /// Plain objects deleted from the bucket.
-    pub deleted_remote: usize,
-    /// Local files deleted because the store deleted them.
-    pub deleted_local: usize,
-    /// Remote deletions held back by the per-pass cap or the empty-directory guard.
-    pub deferred_deletes: usize,
-    /// Conflict copies written, as `path -> copy`.
-    pub conflicts: Vec<String>,
-    /// Keys in the bucket refused on pull, with the reason.
-    pub refused: Vec<String>,
-    /// Local entries not synced (symlinks, special files), with the reason.
-    pub skipped: Vec<String>,
-    /// Files that could not be synced this pass and are retried on the next.
-    pub failed: Vec<String>,
-    /// Files that changed while they were being uploaded: they go up on the next pass (the
-    /// change that made them differ also schedules it). Not a failure.
-    #[serde(default)]
-    pub retry: Vec<String>,
-}
-
-impl SyncReport {
-    /// Whether nothing is left for a later pass.
-    pub fn complete(&self) -> bool {
-        self.deferred_deletes == 0 && self.failed.is_empty()
-    }
+/// How one pass runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassOptions {
+    /// Also list the bucket's plain objects, so files put there by people or tools come down
+    /// and planted unsafe keys are reported.
+    pub full: bool,
+    /// Make the deletions a hold would keep back (someone confirmed them).
+    pub allow_deletes: bool,
 }
 
 /// Keeps one local directory and one bucket in step.
@@ -88,6 +70,7 @@ pub struct Syncer {
     origin: String,
     read_only: bool,
     owner: Option<(u32, u32)>,
+    lease: Option<Arc<LeaseKeeper>>,
 }
 
 /// One planned change.
@@ -125,7 +108,31 @@ impl Syncer {
             origin: origin.to_string(),
             read_only: false,
             owner: None,
+            lease: None,
         }
+    }
+
+    /// Sync only while holding the bucket's lease (an agent's brain: one supervisor at a time).
+    pub fn lease(mut self, keeper: Option<Arc<LeaseKeeper>>) -> Self {
+        self.lease = keeper;
+        self
+    }
+
+    /// The lease keeper, if this syncer holds one.
+    pub fn lease_keeper(&self) -> Option<&Arc<LeaseKeeper>> {
+        self.lease.as_ref()
+    }
+
+    /// Whether the sync state describes this very directory (the same mark on both), so a
+    /// pass may delete what was deleted here. A missing directory is not trusted.
+    pub fn trusts_directory(&self) -> bool {
+        let Ok(state) = self.state() else {
+            return false;
+        };
+        let Ok(within) = Beneath::open(&self.root) else {
+            return false;
+        };
+        state.mark.is_some() && mark::read(&within, &self.root).ok().flatten() == state.mark
     }
 
     /// Only bring the store's changes down (a read-only grant): local changes never go up.
@@ -262,31 +269,66 @@ impl Syncer {
         Ok(report)
     }
 
-    /// One full pass both ways. `full` also lists the bucket's plain objects, so files put
-    /// there by people or tools come down and planted unsafe keys are reported.
+    /// One pass both ways. `full` also lists the bucket's plain objects, so files put there
+    /// by people or tools come down and planted unsafe keys are reported.
     pub async fn sync(&self, full: bool) -> Result<SyncReport, StoreError> {
+        self.pass(PassOptions {
+            full,
+            allow_deletes: false,
+        })
+        .await
+    }
+
+    /// One pass both ways, as `opts` says.
+    pub async fn pass(&self, opts: PassOptions) -> Result<SyncReport, StoreError> {
+        if let Some(lease) = &self.lease {
+            lease.hold(&self.remote).await?;
+        }
         let mut report = SyncReport::default();
         let mut state = self.state()?;
         std::fs::create_dir_all(&self.root).map_err(|e| StoreError::io("create", &self.root, e))?;
-        let scan = self.scan(&state).await?;
+        let within = self.beneath()?;
+        let here = mark::read(&within, &self.root)?;
+        let distrust = trust::untrusted_reason(&self.root, &state, here.as_ref());
+        let mut scan = self.scan(&state).await?;
         report.skipped = scan.skipped.clone();
-        let local = scan.map();
 
         // The store's side. A failed listing ends the pass here: nothing is deleted.
         let ids = self.remote.snapshot_ids().await?;
         let remote_id = ids.last().cloned();
-        let (mut remote_map, remote_time) = match &remote_id {
-            Some(id) if state.base_id.as_ref() == Some(id) => (state.base.clone(), id.clone()),
-            Some(id) => (self.remote.snapshot(id).await?.files, id.clone()),
-            None => (FileMap::new(), String::new()),
+        let newest = match &remote_id {
+            Some(id) if state.base_id.as_ref() != Some(id) => Some(self.remote.snapshot(id).await?),
+            _ => None,
         };
-        // No history in the bucket (new, wiped or migrated): merge against nothing, so every
-        // local file goes up and nothing local is deleted.
-        let base = if remote_id.is_some() {
-            state.base.clone()
-        } else {
-            FileMap::new()
+        let (mut remote_map, remote_time) = match (&remote_id, &newest) {
+            (Some(id), Some(snap)) => (snap.files.clone(), id.clone()),
+            (Some(id), None) => (state.base.clone(), id.clone()),
+            (None, _) => (FileMap::new(), String::new()),
         };
+        // The base: the last agreed state, only when it is this directory's and the store's
+        // newest snapshot follows it. Otherwise (and when the bucket has no history: new,
+        // wiped or migrated) merge against nothing: every file on either side is kept.
+        let base = match (&remote_id, &distrust, &newest, &state.base_id) {
+            (None, _, _, _) => FileMap::new(),
+            (Some(_), Some(why), _, _) => {
+                report.rebased = Some(why.clone());
+                FileMap::new()
+            }
+            (Some(_), None, None, _) => state.base.clone(),
+            (Some(id), None, Some(snap), Some(base_id)) => {
+                if trust::follows(&self.remote, snap, base_id).await? {
+                    state.base.clone()
+                } else {
+                    report.rebased = Some(format!(
+                        "the store's newest snapshot {id} does not follow {base_id}, the last one {} agreed (another writer, or the store was restored or replaced)",
+                        self.root.display()
+                    ));
+                    FileMap::new()
+                }
+            }
+            (Some(_), None, Some(_), None) => FileMap::new(),
+        };
+        let mut base = base;
         remote_map.retain(|k, _| match self.refuse_reason(k) {
             Some(why) => {
                 report.refused.push(format!("{k:?}: {why}"));
@@ -294,8 +336,27 @@ impl Syncer {
             }
             None => true,
         });
+
+        // Older copies put back over newer files: set aside, so the store's version returns.
+        if !self.read_only {
+            let remote_ns = id_time(&remote_time).map(|t| {
+                t.duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as i128)
+                    .unwrap_or(0)
+            });
+            for p in
+                trust::older_local_copies(&base, &scan.files, &remote_map, &state.seen, remote_ns)
+            {
+                if let Some(copy) = self.set_aside(&within, &mut scan, &remote_map, &p) {
+                    report.conflicts.push(format!("{p} -> {copy}"));
+                    base.remove(&p);
+                }
+            }
+        }
+        let local = scan.map();
+
         let mut foreign: Vec<(String, u64)> = Vec::new();
-        if full {
+        if opts.full {
             for o in self.remote.list("").await? {
                 if o.key.starts_with(META_PREFIX)
                     || remote_map.contains_key(&o.key)
@@ -311,30 +372,94 @@ impl Syncer {
             }
         }
 
-        let acts = self.plan(&base, &local, &remote_map, &remote_time, &mut report);
+        let acts = self.plan(&base, &local, &remote_map, &remote_time, opts, &mut report);
         let result = self
             .apply(acts, &scan, &remote_map, &foreign, &mut report)
             .await?;
 
         let snapshot_id = if result != remote_map {
-            let snap = Snapshot::new(&self.origin, result.clone());
+            let snap = Snapshot::new(
+                &self.origin,
+                result.clone(),
+                ids.last().map(String::as_str),
+                remote_id.clone(),
+            );
             self.remote.put_snapshot(&snap).await?;
             report.pushed = true;
             Some(snap.id)
         } else {
-            remote_id
+            remote_id.clone()
         };
         report.snapshot = snapshot_id.clone();
+        report.restore_at = remote_id
+            .as_deref()
+            .and_then(id_time)
+            .map(|t| humantime::format_rfc3339_micros(t).to_string());
         let now = SystemTime::now();
         state.seen = scan.seen(now);
+        if !report.deleted.is_empty() {
+            state.last_deletions = Some(Deletions {
+                at: humantime::format_rfc3339_seconds(now).to_string(),
+                count: report.deleted.len(),
+                paths: report.deleted.iter().take(LISTED).cloned().collect(),
+                restore_at: report.restore_at.clone(),
+            });
+        }
+        // What both sides agree on now, and the mark that binds it to this directory: a new
+        // identity after a merge without a trusted base, the next generation after a change.
+        let mut new_mark = None;
         if report.failed.is_empty() {
+            let changed = state.base_id != snapshot_id || state.base != result;
+            let m = match (&state.mark, &distrust) {
+                (Some(m), None) if changed => m.next(),
+                (Some(m), None) => m.clone(),
+                _ => Mark::new(),
+            };
             state.base_id = snapshot_id;
             state.base = result;
+            state.mark = Some(m.clone());
+            new_mark = Some(m);
         }
         state.last_sync = Some(humantime::format_rfc3339_seconds(now).to_string());
         state.last_report = Some(report.clone());
+        // The state first: a crash between the two leaves the marks different, and the next
+        // pass then deletes nothing (the safe side).
         state.save(&self.state_path)?;
+        if let Some(m) = new_mark.filter(|m| here.as_ref() != Some(m)) {
+            mark::write(&within, &self.root, &m)?;
+        }
         Ok(report)
+    }
+
+    /// Rename the local file `p` to a conflict copy named for its mtime, so the store's version
+    /// can come back in its place; returns the copy's name, or `None` (nothing moved) when the
+    /// name is taken or the file changed.
+    fn set_aside(
+        &self,
+        within: &Beneath,
+        scan: &mut Scan,
+        remote: &FileMap,
+        p: &str,
+    ) -> Option<String> {
+        let found = scan.files.get(p)?.clone();
+        let t = SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_nanos(found.mtime_ns.clamp(0, u64::MAX as i128) as u64);
+        let tag: String = humantime::format_rfc3339_seconds(t)
+            .to_string()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let copy = conflict_name(p, &tag);
+        if scan.files.contains_key(&copy) || remote.contains_key(&copy) {
+            return None;
+        }
+        if within.stat(Path::new(p)) != Some((found.size, found.mtime_ns)) {
+            return None;
+        }
+        within.rename_within(Path::new(p), Path::new(&copy)).ok()?;
+        scan.files.remove(p);
+        scan.files.insert(copy.clone(), found);
+        Some(copy)
     }
 
     fn refuse_reason(&self, key: &str) -> Option<&'static str> {
@@ -355,6 +480,7 @@ impl Syncer {
         local: &FileMap,
         remote: &FileMap,
         remote_id: &str,
+        opts: PassOptions,
         report: &mut SyncReport,
     ) -> Vec<Act> {
         let paths: BTreeSet<&String> = base
@@ -403,14 +529,12 @@ impl Syncer {
                 },
             }
         }
-        if local.is_empty() && !deletes.is_empty() {
-            report.deferred_deletes += deletes.len();
-            report.failed.push(format!(
-                "{} is empty but the store holds {} of its files: deleting nothing (if the directory was emptied on purpose, remove the files from the bucket by hand)",
-                self.root.display(),
-                deletes.len()
-            ));
-            deletes.clear();
+        if !opts.allow_deletes {
+            let over = self.limits.hold_deletes_over;
+            if let Some(held) = trust::hold(&deletes, local.is_empty(), remote, over, &self.root) {
+                report.held = Some(held);
+                deletes.clear();
+            }
         }
         if deletes.len() > self.limits.max_deletes {
             report.deferred_deletes += deletes.len() - self.limits.max_deletes;
@@ -559,7 +683,9 @@ impl Syncer {
             r?;
             report.deleted_remote += 1;
             result.remove(&p);
+            report.deleted.push(p);
         }
+        report.deleted.sort();
 
         // 4. The store's changes come down: staged, verified, renamed into place.
         let staging = self.staging()?;

@@ -227,7 +227,7 @@ async fn a_conflicting_edit_keeps_both_versions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_empty_directory_or_a_failed_listing_deletes_nothing_and_deletions_are_capped() {
+async fn an_emptied_directory_deletes_nothing_one_made_anew_is_refilled_and_big_deletions_wait() {
     let mut g = Garage::start().await;
     let bucket = g.bucket("ck-agent-guard").await;
     let tmp = tempfile::tempdir().unwrap();
@@ -243,25 +243,36 @@ async fn an_empty_directory_or_a_failed_listing_deletes_nothing_and_deletions_ar
             .count()
     };
 
-    // The workspace comes back empty (unmounted disk, wiped by mistake): nothing is deleted.
+    // The workspace is emptied in place (`rm -rf ~/*`): nothing is deleted, the deletions
+    // wait for a yes.
+    for i in 0..30 {
+        std::fs::remove_file(a.join(format!("f{i:02}.md"))).unwrap();
+    }
+    let r = s.sync(false).await.unwrap();
+    assert_eq!(r.deleted_remote, 0, "{r:?}");
+    let held = r.held.expect("held");
+    assert_eq!(held.count, 30);
+    assert!(held.reason.contains("is empty"), "{held:?}");
+    assert_eq!(plain(keys(&bucket).await), 30);
+
+    // The directory is made anew (a lost home, an unmounted disk): it is not the one the
+    // state describes, so the pass brings the brain back and deletes nothing.
     std::fs::remove_dir_all(&a).unwrap();
     std::fs::create_dir(&a).unwrap();
     let r = s.sync(false).await.unwrap();
-    assert_eq!(r.deleted_remote, 0, "{r:?}");
-    assert_eq!(r.deferred_deletes, 30);
-    assert!(!r.complete());
-    assert_eq!(plain(keys(&bucket).await), 30);
-
-    // A pull brings it all back.
-    let r = s.sync(true).await;
-    let _ = r;
-    // (The base still lists the files, so the empty side is the one that changed; restore
-    // the files from the store with a fresh state.)
-    std::fs::remove_file(a.with_extension("state.json")).unwrap();
-    s.sync(true).await.unwrap();
+    assert!(
+        r.rebased.as_deref().unwrap_or("").contains("no sync mark"),
+        "{r:?}"
+    );
+    assert_eq!(
+        (r.downloaded, r.deleted_remote, &r.held),
+        (30, 0, &None),
+        "{r:?}"
+    );
     assert_eq!(tree(&a).len(), 30);
 
-    // Deleting 25 files with a cap of 10 takes three passes.
+    // Deleting 25 of 30 files is more than half of the brain: held until confirmed; then a
+    // cap of 10 deletions per pass takes three passes.
     let capped = minio::Syncer::new(
         bucket.clone(),
         a.clone(),
@@ -270,30 +281,47 @@ async fn an_empty_directory_or_a_failed_listing_deletes_nothing_and_deletions_ar
         minio::SyncLimits {
             max_deletes: 10,
             concurrency: 4,
+            hold_deletes_over: 50,
         },
         "guard",
     );
     for i in 0..25 {
         std::fs::remove_file(a.join(format!("f{i:02}.md"))).unwrap();
     }
+    let r = capped.sync(false).await.unwrap();
+    assert_eq!((r.deleted_remote, r.held.map(|h| h.count)), (0, Some(25)));
+    assert_eq!(plain(keys(&bucket).await), 30);
+    let yes = minio::PassOptions {
+        full: false,
+        allow_deletes: true,
+    };
     let mut passes = 0;
     loop {
-        let r = capped.sync(false).await.unwrap();
+        let r = capped.pass(yes).await.unwrap();
         passes += 1;
         assert!(r.deleted_remote <= 10, "{r:?}");
+        assert_eq!(r.deleted.len(), r.deleted_remote);
+        assert!(r.restore_at.is_some(), "{r:?}");
         if r.complete() {
             break;
         }
     }
     assert_eq!(passes, 3);
     assert_eq!(plain(keys(&bucket).await), 5);
+    // A few deletions need no yes.
+    std::fs::remove_file(a.join("f25.md")).unwrap();
+    let r = capped.sync(false).await.unwrap();
+    assert_eq!((r.deleted, r.held), (vec!["f25.md".to_string()], None));
+    let state: minio::manifest::LocalState =
+        serde_json::from_slice(&std::fs::read(a.with_extension("state.json")).unwrap()).unwrap();
+    assert_eq!(state.last_deletions.unwrap().paths, ["f25.md"]);
 
     // The store is down: the pass fails, deletes nothing locally, and loses nothing.
     g.kill();
     write(&a, "written-while-down.md", b"kept");
     let err = s.sync(false).await.unwrap_err();
     assert!(err.to_string().contains("is the store running"), "{err}");
-    assert_eq!(tree(&a).len(), 6);
+    assert_eq!(tree(&a).len(), 5);
     g.resume().await;
     let r = s.sync(false).await.unwrap();
     assert!(r.complete() && r.uploaded == 1, "{r:?}");

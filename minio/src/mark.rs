@@ -1,0 +1,135 @@
+//! The mark that binds a sync state to the directory it describes. The sync state (the last
+//! agreed snapshot) lives apart from the directory, so a directory that is new, replaced, or
+//! put back from an older copy would otherwise look like one whose files were deleted. An id
+//! and a generation are kept both in the state and on the directory itself, as a `trusted.`
+//! extended attribute: only root on the host can read or set it (never the agent inside its
+//! sandbox), it stays with the directory's inode, and it is gone when the directory is made
+//! anew. A backup that carries it carries an older generation. Only a pass whose state and
+//! directory carry the same mark trusts the state; any other merges without deleting.
+
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::beneath::Beneath;
+use crate::error::StoreError;
+
+/// The extended attribute on the synced directory.
+pub const XATTR: &str = "trusted.clawkeep.sync";
+
+/// One directory's identity and how many agreed states it has had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    /// Random, made when a directory is first agreed with the store.
+    pub id: String,
+    /// Raised by every pass that changes what both sides agree on.
+    pub generation: u64,
+}
+
+impl Mark {
+    /// A new identity, generation 1.
+    pub fn new() -> Self {
+        Mark {
+            id: format!("{:032x}", rand::random::<u128>()),
+            generation: 1,
+        }
+    }
+
+    /// The same identity, one generation on.
+    pub fn next(&self) -> Self {
+        Mark {
+            id: self.id.clone(),
+            generation: self.generation + 1,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        format!("v1 {} {}", self.id, self.generation).into_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut parts = text.split(' ');
+        if parts.next()? != "v1" {
+            return None;
+        }
+        let id = parts.next()?.to_string();
+        let generation = parts.next()?.parse().ok()?;
+        if parts.next().is_some() || id.is_empty() {
+            return None;
+        }
+        Some(Mark { id, generation })
+    }
+}
+
+impl Default for Mark {
+    fn default() -> Self {
+        Mark::new()
+    }
+}
+
+fn unsupported(dir: &Path, e: io::Error) -> StoreError {
+    if e.raw_os_error() == Some(rustix::io::Errno::NOTSUP.raw_os_error()) {
+        StoreError::Refused(format!(
+            "{}: its filesystem keeps no extended attributes, which clawkeep needs to tell this \
+             directory from a new or restored one before it deletes anything in the store; put \
+             the state dir on ext4, xfs, btrfs or tmpfs",
+            dir.display()
+        ))
+    } else {
+        StoreError::io(
+            "read or set the sync mark (trusted.clawkeep.sync) of",
+            dir,
+            e,
+        )
+    }
+}
+
+/// The mark on the open directory `within` (at `dir`, for messages); `None` when it has
+/// none, or one that is not ours.
+pub fn read(within: &Beneath, dir: &Path) -> Result<Option<Mark>, StoreError> {
+    match within.root_xattr(XATTR) {
+        Ok(v) => Ok(v.as_deref().and_then(Mark::decode)),
+        Err(e) => Err(unsupported(dir, e)),
+    }
+}
+
+/// Put `mark` on the open directory `within` (at `dir`, for messages).
+pub fn write(within: &Beneath, dir: &Path, mark: &Mark) -> Result<(), StoreError> {
+    within
+        .set_root_xattr(XATTR, &mark.encode())
+        .map_err(|e| unsupported(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mark_round_trips_and_a_foreign_value_is_no_mark() {
+        let d = tempfile::tempdir().unwrap();
+        let within = Beneath::open(d.path()).unwrap();
+        assert_eq!(read(&within, d.path()).unwrap(), None);
+        let m = Mark::new();
+        write(&within, d.path(), &m).unwrap();
+        assert_eq!(read(&within, d.path()).unwrap(), Some(m.clone()));
+        let n = m.next();
+        assert_eq!((n.id.as_str(), n.generation), (m.id.as_str(), 2));
+        within.set_root_xattr(XATTR, b"v1 only-an-id").unwrap();
+        assert_eq!(read(&within, d.path()).unwrap(), None);
+        within.set_root_xattr(XATTR, b"v9 x 1").unwrap();
+        assert_eq!(read(&within, d.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_directory_made_anew_at_the_same_path_has_no_mark() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        write(&Beneath::open(&home).unwrap(), &home, &Mark::new()).unwrap();
+        std::fs::remove_dir(&home).unwrap();
+        std::fs::create_dir(&home).unwrap();
+        assert_eq!(read(&Beneath::open(&home).unwrap(), &home).unwrap(), None);
+    }
+}
