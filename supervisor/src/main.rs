@@ -132,7 +132,13 @@ enum Cmd {
     /// The knowledge store: status of every brain and shared collection, push or pull by hand.
     ///
     /// Brains are pulled before each agent starts, pushed within seconds of every change and
-    /// at stop; `sync` shows how far behind each is and does a pass on demand.
+    /// at stop; `sync` shows how far behind each is and does a pass on demand. A home that is
+    /// new, replaced or put back from a backup, or a store that moved on without this node,
+    /// is merged without deleting anything; a pass that would delete more than
+    /// `[store] hold_deletes_over` (default 50 %) of a brain waits for `sync push NAME
+    /// --allow-deletes`; every deletion made is in `sync status` and the agent's log with the
+    /// `clawkeep restore` that undoes it. One supervisor syncs a brain at a time (a lease in
+    /// its bucket); `sync takeover` moves it here.
     ///
     /// Example: clawkeep sync status      clawkeep sync push research
     Sync {
@@ -549,15 +555,29 @@ enum SyncCmd {
     /// Push now (an agent, or shared:COLLECTION); waits for the pass and prints its report.
     ///
     /// Example: clawkeep sync push research
+    /// Example: clawkeep sync push research --allow-deletes   (after `sync status` showed held deletions)
     Push {
         /// Agent name, or shared:COLLECTION.
         name: String,
+        /// Also make deletions a pass holds back because they would remove a large share of
+        /// the brain (the files stay in the store's history either way).
+        #[arg(long)]
+        allow_deletes: bool,
     },
     /// Pull now, including files put in the bucket by other tools.
     ///
     /// Example: clawkeep sync pull shared:docs
     Pull {
         /// Agent name, or shared:COLLECTION.
+        name: String,
+    },
+    /// Sync an agent's brain from this node from now on, taking its lease from the supervisor
+    /// that holds it (use when that node is gone, or after stopping the agent there); starts
+    /// the agent here if it was refused.
+    ///
+    /// Example: clawkeep sync takeover research
+    Takeover {
+        /// Agent name.
         name: String,
     },
 }
@@ -746,18 +766,29 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     } else {
                         print!("{}", sync_table(&st));
                     }
-                    let behind = st.rows.iter().any(|r| r.last_error.is_some());
+                    let behind = st
+                        .rows
+                        .iter()
+                        .any(|r| r.last_error.is_some() || r.held.is_some());
                     Ok(if st.healthy && !behind {
                         ExitCode::SUCCESS
                     } else {
                         ExitCode::FAILURE
                     })
                 }
-                SyncCmd::Push { name } | SyncCmd::Pull { name } if name.is_empty() => {
+                SyncCmd::Push { name, .. } | SyncCmd::Pull { name } if name.is_empty() => {
                     anyhow::bail!("name an agent or shared:COLLECTION")
                 }
-                SyncCmd::Push { name } => sync_pass(&rt, &client, &name, "push"),
-                SyncCmd::Pull { name } => sync_pass(&rt, &client, &name, "pull"),
+                SyncCmd::Push {
+                    name,
+                    allow_deletes,
+                } => sync_pass(&rt, &client, &name, "push", allow_deletes),
+                SyncCmd::Pull { name } => sync_pass(&rt, &client, &name, "pull", false),
+                SyncCmd::Takeover { name } => {
+                    let v = rt.block_on(client.sync_takeover(&name))?;
+                    println!("{}", v["message"].as_str().unwrap_or_default());
+                    Ok(ExitCode::SUCCESS)
+                }
             }
         }
         Cmd::Store {
@@ -1373,8 +1404,9 @@ fn sync_pass(
     client: &Client,
     name: &str,
     action: &str,
+    allow_deletes: bool,
 ) -> Result<ExitCode> {
-    let r = rt.block_on(client.sync_pass(name, action))?;
+    let r = rt.block_on(client.sync_pass(name, action, allow_deletes))?;
     println!(
         "{name}: {} uploaded ({} bytes), {} downloaded, {} deleted in the store, {} deleted here{}",
         r.uploaded,
@@ -1408,7 +1440,27 @@ fn sync_pass(
             r.deferred_deletes
         );
     }
-    Ok(if r.complete() {
+    if let Some(why) = &r.rebased {
+        println!("  merged without deleting anything: {why}");
+    }
+    let kind = if name.starts_with("shared:") {
+        "shared"
+    } else {
+        "agent"
+    };
+    let bare = name.trim_start_matches("shared:");
+    let deleted = (!r.deleted.is_empty()).then(|| minio::report::Deletions {
+        at: "this pass".into(),
+        count: r.deleted.len(),
+        paths: r.deleted.clone(),
+        restore_at: r.restore_at.clone(),
+    });
+    for note in
+        supervisor::brains::status_notes(kind, bare, r.held.as_ref(), deleted.as_ref(), None)
+    {
+        println!("  {note}");
+    }
+    Ok(if r.complete() && r.held.is_none() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -1454,6 +1506,9 @@ fn sync_table(st: &supervisor::brains::SyncStatus) -> String {
             r.last_push.as_deref().unwrap_or("never"),
             r.last_error.as_deref().unwrap_or("")
         ));
+        for note in &r.notes {
+            out.push_str(&format!("  {}: {note}\n", r.name));
+        }
     }
     out
 }

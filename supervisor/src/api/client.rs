@@ -160,10 +160,26 @@ impl Client {
         &self,
         name: &str,
         action: &str,
+        allow_deletes: bool,
     ) -> Result<minio::SyncReport, ClientError> {
+        let query = if allow_deletes {
+            "?allow_deletes=true"
+        } else {
+            ""
+        };
         self.json(
             self.http
-                .post(Self::url(&format!("/v1/sync/{name}/{action}"))),
+                .post(Self::url(&format!("/v1/sync/{name}/{action}{query}"))),
+        )
+        .await
+    }
+
+    /// `POST /v1/sync/NAME/takeover`: take the brain's lease; the reply's `message` says from
+    /// whom.
+    pub async fn sync_takeover(&self, name: &str) -> Result<serde_json::Value, ClientError> {
+        self.json(
+            self.http
+                .post(Self::url(&format!("/v1/sync/{name}/takeover"))),
         )
         .await
     }

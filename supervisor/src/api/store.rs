@@ -1,7 +1,7 @@
 //! Control-API handlers of the knowledge store: sync status, push and pull by hand, clone
 //! and restore.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -29,10 +29,19 @@ pub async fn status(State(st): State<ApiState>) -> Response {
     }
 }
 
-/// `POST /v1/sync/{name}/{push|pull}`.
+/// Query of `POST /v1/sync/{name}/{action}`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct PassQuery {
+    /// Make the deletions a pass would hold back (`--allow-deletes`).
+    #[serde(default)]
+    pub allow_deletes: bool,
+}
+
+/// `POST /v1/sync/{name}/{push|pull|takeover}`.
 pub async fn pass(
     State(st): State<ApiState>,
     Path((name, action)): Path<(String, String)>,
+    Query(q): Query<PassQuery>,
 ) -> Response {
     let b = match brains(&st) {
         Ok(b) => b,
@@ -41,17 +50,44 @@ pub async fn pass(
     let full = match action.as_str() {
         "push" => false,
         "pull" => true,
+        "takeover" => return takeover(&st, b, &name).await,
         other => {
             return error(
                 StatusCode::NOT_FOUND,
-                format!("unknown sync action {other:?} (use push or pull)"),
+                format!("unknown sync action {other:?} (use push, pull or takeover)"),
             )
         }
     };
-    match b.pass(&name, full).await {
+    let opts = minio::PassOptions {
+        full,
+        allow_deletes: q.allow_deletes,
+    };
+    match b.pass(&name, opts).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => error(StatusCode::CONFLICT, e),
     }
+}
+
+/// Take the brain's lease, then start the agent if it is not running (it was refused).
+async fn takeover(st: &ApiState, b: &Brains, name: &str) -> Response {
+    let msg = match b.takeover(name).await {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::CONFLICT, e),
+    };
+    let running = st
+        .shared
+        .process(name)
+        .is_some_and(|p| p.status().state == crate::api::types::State::Running);
+    let started = if running {
+        Ok(())
+    } else {
+        send(st, name, Command::Start).await
+    };
+    let msg = match started {
+        Ok(()) => msg,
+        Err(e) => format!("{msg}; starting {name} failed: {e}"),
+    };
+    Json(serde_json::json!({ "message": msg })).into_response()
 }
 
 /// Body of `POST /v1/clone`.

@@ -10,17 +10,21 @@ use std::time::{Duration, SystemTime};
 
 use minio::boundary::Boundary;
 use minio::config::{StoreKind, StoreSettings};
-use minio::follow::{self, FollowStatus, Timing};
+use minio::follow::{self, FollowStatus, Notes, Timing};
 use minio::grants::{Access, Admin, GarageAdmin, Grant};
+use minio::lease::{Holder, LeaseKeeper};
 use minio::remote::{Credential, Store};
-use minio::{StoreError, SyncLimits, SyncReport, Syncer};
+use minio::report::{Deletions, Held};
+use minio::{PassOptions, StoreError, SyncLimits, SyncReport, Syncer};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
 use crate::fleet::{Agent, Fleet};
 
 mod audit;
+mod notes;
 mod ops;
+pub use notes::{note_text, status_notes};
 pub use ops::split_store_url;
 
 /// Where an agent's brain lives on the host: its home.
@@ -64,6 +68,16 @@ pub struct SyncRow {
     pub last_error: Option<String>,
     /// Conflicts the last pass resolved by keeping both copies.
     pub conflicts: Vec<String>,
+    /// Deletions in the store held back until confirmed.
+    #[serde(default)]
+    pub held: Option<Held>,
+    /// The last pass that deleted files in the store.
+    #[serde(default)]
+    pub last_deletions: Option<Deletions>,
+    /// What an operator should know, each line saying what to do (held deletions, recent
+    /// deletions and how to undo them, a merge that trusted no base).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// The reply of `GET /v1/sync`.
@@ -95,6 +109,8 @@ pub struct Brains {
     root: Credential,
     admin: Admin,
     agents: Vec<(Agent, u32)>,
+    /// This supervisor, as the brains' leases name it.
+    holder: Holder,
     provisioned: Mutex<bool>,
     followers: Mutex<BTreeMap<String, Follower>>,
     /// Held while a collection is first pulled, so two agents starting together do not.
@@ -162,12 +178,18 @@ impl Brains {
             .iter()
             .map(|a| (a.clone(), crate::engine::start::host_id(fleet, a)))
             .collect();
+        let holder = Holder {
+            id: holder_id(&own)?,
+            host: fleet.node.name.clone(),
+            state_dir: state_dir.display().to_string(),
+        };
         Ok(Some(Arc::new(Brains {
             settings,
             state_dir: state_dir.to_path_buf(),
             root,
             admin,
             agents,
+            holder,
             provisioned: Mutex::new(false),
             followers: Mutex::new(BTreeMap::new()),
             collections: Mutex::new(()),
@@ -296,7 +318,30 @@ impl Brains {
         SyncLimits {
             max_deletes: self.settings.max_deletes,
             concurrency: self.settings.concurrency,
+            hold_deletes_over: self.settings.hold_deletes_over,
         }
+    }
+
+    /// The lease keeper of an agent's brain: a lease not renewed for four reconcile
+    /// intervals (at least five minutes) may be taken by another supervisor.
+    fn lease_keeper(&self, agent: &str) -> Arc<LeaseKeeper> {
+        let ttl = (self.settings.reconcile * 4).max(Duration::from_secs(300));
+        Arc::new(LeaseKeeper::new(self.holder.clone(), agent, ttl))
+    }
+
+    /// The syncer of an agent's brain.
+    fn agent_syncer(&self, agent: &str, host_id: u32) -> Result<Syncer, StoreError> {
+        let cred = self.agent_credential(agent)?;
+        Ok(Syncer::new(
+            self.store(&cred).bucket(&self.settings.agent_bucket(agent)),
+            brain_dir(&self.state_dir, agent),
+            self.sync_state("agent", agent),
+            self.boundary(&["knowledge"]),
+            self.limits(),
+            agent,
+        )
+        .owner(Some((host_id, host_id)))
+        .lease(Some(self.lease_keeper(agent))))
     }
 
     fn timing(&self) -> Timing {
@@ -306,17 +351,32 @@ impl Brains {
         }
     }
 
-    /// A follower for `syncer`; `synced` says the pull just made left nothing behind.
-    fn spawn(&self, kind: &'static str, name: &str, syncer: Syncer, synced: bool) -> Follower {
+    /// A follower for `syncer`; `synced` says the pull just made left nothing behind; `notes`
+    /// hears what an operator should know.
+    fn spawn(
+        &self,
+        kind: &'static str,
+        name: &str,
+        syncer: Syncer,
+        synced: bool,
+        notes: Option<Notes>,
+    ) -> Follower {
         let (tx, rx) = mpsc::channel(8);
         let now = synced.then(SystemTime::now);
         let initial = FollowStatus {
             last_pass: now,
             last_push: now,
+            last_deletions: syncer.state().ok().and_then(|s| s.last_deletions),
             ..Default::default()
         };
         let (stx, srx) = watch::channel(initial);
-        let task = tokio::spawn(follow::follow(syncer.clone(), self.timing(), rx, stx));
+        let task = tokio::spawn(follow::follow(
+            syncer.clone(),
+            self.timing(),
+            rx,
+            stx,
+            notes,
+        ));
         Follower {
             kind,
             name: name.to_string(),
@@ -327,9 +387,12 @@ impl Brains {
         }
     }
 
-    async fn ask(tx: &mpsc::Sender<follow::Command>, full: bool) -> Result<SyncReport, String> {
+    async fn ask(
+        tx: &mpsc::Sender<follow::Command>,
+        opts: PassOptions,
+    ) -> Result<SyncReport, String> {
         let (reply, rx) = oneshot::channel();
-        tx.send(follow::Command::Pass { full, reply })
+        tx.send(follow::Command::Pass { opts, reply })
             .await
             .map_err(|_| "the sync task has ended".to_string())?;
         rx.await
@@ -337,8 +400,15 @@ impl Brains {
     }
 
     /// Before an agent starts: provision, pull its shared collections and its brain (a new
-    /// brain is staged and renamed into place), and make its `knowledge/` mount points.
-    pub async fn before_start(&self, agent: &Agent, host_id: u32) -> Result<(), String> {
+    /// brain is staged and renamed into place), and make its `knowledge/` mount points. What
+    /// the agent's brain sync later needs an operator to know goes to `notes`. The agent's
+    /// own files (OpenClaw's workspace seeds) are written after this, over the pulled brain.
+    pub async fn before_start(
+        &self,
+        agent: &Agent,
+        host_id: u32,
+        notes: Option<Notes>,
+    ) -> Result<(), String> {
         self.provision()
             .await
             .map_err(|e| format!("cannot prepare the knowledge store: {e}"))?;
@@ -350,48 +420,40 @@ impl Brains {
         let mut followers = self.followers.lock().await;
         match followers.get(&key) {
             Some(f) => {
-                let tx = f.tx.clone();
+                let (tx, syncer) = (f.tx.clone(), f.syncer.clone());
                 drop(followers);
-                if let Err(e) = Self::ask(&tx, true).await {
-                    // A brain pulled before is on disk: start with it; the follower keeps trying.
-                    tracing::warn!(agent = %agent.name, "pull before start failed, starting with the local brain: {e}");
+                let pulled = Self::ask(
+                    &tx,
+                    PassOptions {
+                        full: true,
+                        allow_deletes: false,
+                    },
+                )
+                .await;
+                if let Err(e) = pulled {
+                    Self::start_without_pull(&syncer, agent, &e)?;
                 }
             }
             None => {
-                let cred = self
-                    .agent_credential(&agent.name)
+                let syncer = self
+                    .agent_syncer(&agent.name, host_id)
                     .map_err(|e| e.to_string())?;
-                let syncer = Syncer::new(
-                    self.store(&cred)
-                        .bucket(&self.settings.agent_bucket(&agent.name)),
-                    home.clone(),
-                    self.sync_state("agent", &agent.name),
-                    self.boundary(&["knowledge"]),
-                    self.limits(),
-                    &agent.name,
-                )
-                .owner(Some((host_id, host_id)));
-                let had_base = syncer.state().map(|s| s.base_id.is_some()).unwrap_or(false);
                 let synced = match syncer.pull_into_place().await {
                     Ok(r) => {
                         if !r.refused.is_empty() {
                             tracing::warn!(agent = %agent.name, refused = ?r.refused, "keys refused on pull");
                         }
+                        if let (Some(n), Some(why)) = (&notes, &r.rebased) {
+                            n(follow::Note::Rebased(why.clone()));
+                        }
                         r.complete()
                     }
-                    Err(e) if had_base && home.exists() => {
-                        tracing::warn!(agent = %agent.name, "pull before start failed, starting with the local brain: {e}");
+                    Err(e) => {
+                        Self::start_without_pull(&syncer, agent, &e.to_string())?;
                         false
                     }
-                    Err(e) => {
-                        return Err(format!(
-                            "cannot pull the brain of {} from s3://{}: {e}",
-                            agent.name,
-                            syncer.remote().name()
-                        ))
-                    }
                 };
-                followers.insert(key, self.spawn("agent", &agent.name, syncer, synced));
+                followers.insert(key, self.spawn("agent", &agent.name, syncer, synced, notes));
             }
         }
         // Mount points for the collections, made through the home's open directory: the
@@ -412,6 +474,23 @@ impl Brains {
             }
         }
         Ok(())
+    }
+
+    /// The pull before start failed (`e`): start with the brain on disk only when it is the
+    /// one last agreed with the store (the follower keeps trying); never when another
+    /// supervisor holds the brain's lease, and never with a new or restored home, which the
+    /// agent's own seeds would then fill before the store's brain could come down.
+    fn start_without_pull(syncer: &Syncer, agent: &Agent, e: &str) -> Result<(), String> {
+        let leased = syncer.lease_keeper().is_some_and(|l| l.refused());
+        if !leased && syncer.trusts_directory() {
+            tracing::warn!(agent = %agent.name, "pull before start failed, starting with the local brain: {e}");
+            return Ok(());
+        }
+        Err(format!(
+            "cannot pull the brain of {} from s3://{}: {e}",
+            agent.name,
+            syncer.remote().name()
+        ))
     }
 
     /// A collection's follower: synced with the key of the first agent granted it read-write
@@ -461,7 +540,7 @@ impl Brains {
         let mut followers = self.followers.lock().await;
         followers
             .entry(key)
-            .or_insert_with(|| self.spawn("shared", c, syncer, true));
+            .or_insert_with(|| self.spawn("shared", c, syncer, true, None));
         Ok(())
     }
 
@@ -474,7 +553,12 @@ impl Brains {
             .get(&format!("agent:{agent}"))
             .map(|f| f.tx.clone());
         if let Some(tx) = tx {
-            match tokio::time::timeout(Duration::from_secs(120), Self::ask(&tx, false)).await {
+            match tokio::time::timeout(
+                Duration::from_secs(120),
+                Self::ask(&tx, PassOptions::default()),
+            )
+            .await
+            {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(agent, "last push after stop incomplete: {e}"),
                 Err(_) => tracing::warn!(agent, "last push after stop timed out"),
@@ -483,7 +567,7 @@ impl Brains {
     }
 
     /// A pass on demand (`clawkeep sync push|pull`): `name` is an agent or `shared:<collection>`.
-    pub async fn pass(&self, name: &str, full: bool) -> Result<SyncReport, String> {
+    pub async fn pass(&self, name: &str, opts: PassOptions) -> Result<SyncReport, String> {
         let key = if name.contains(':') {
             name.to_string()
         } else {
@@ -491,7 +575,7 @@ impl Brains {
         };
         let tx = self.followers.lock().await.get(&key).map(|f| f.tx.clone());
         match tx {
-            Some(tx) => Self::ask(&tx, full).await,
+            Some(tx) => Self::ask(&tx, opts).await,
             None => Err(format!(
                 "{name} is not being synced (is it an agent of this fleet, and has it started?)"
             )),
@@ -542,6 +626,15 @@ impl Brains {
         for (name, kind, syncer, st) in list {
             let pending = syncer.pending().await.map(|p| p.len()).unwrap_or(0);
             let read_only = kind == "shared" && syncer.is_read_only();
+            let held = st.last_report.as_ref().and_then(|r| r.held.clone());
+            let rebased = st.last_report.as_ref().and_then(|r| r.rebased.clone());
+            let notes = notes::status_notes(
+                kind,
+                &name,
+                held.as_ref(),
+                st.last_deletions.as_ref(),
+                rebased.as_deref(),
+            );
             rows.push(SyncRow {
                 kind: kind.into(),
                 name,
@@ -558,6 +651,9 @@ impl Brains {
                     .map(|d| d.as_secs_f64()),
                 last_error: st.last_error.clone(),
                 conflicts: st.last_report.map(|r| r.conflicts).unwrap_or_default(),
+                held,
+                last_deletions: st.last_deletions.clone(),
+                notes,
             });
         }
         SyncStatus {
@@ -567,4 +663,19 @@ impl Brains {
             rows,
         }
     }
+}
+
+/// This supervisor's lease holder id: made once, kept in `brains/holder-id` (root's only), so
+/// a supervisor that restarts on the same state dir still holds its agents' leases.
+fn holder_id(brains_dir: &Path) -> Result<String, StoreError> {
+    let path = brains_dir.join("holder-id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io("read", &path, e)),
+    }
+    let id = format!("{:032x}", rand::random::<u128>());
+    minio::manifest::write_atomic(&path, format!("{id}\n").as_bytes())?;
+    Ok(id)
 }

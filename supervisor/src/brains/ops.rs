@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use minio::grants::Admin;
 use minio::remote::{Credential, Store};
-use minio::StoreError;
+use minio::{PassOptions, StoreError};
 
 use super::Brains;
 
@@ -38,7 +38,7 @@ impl Brains {
             .await
             .contains_key(&format!("agent:{from}"))
         {
-            self.pass(from, false)
+            self.pass(from, PassOptions::default())
                 .await
                 .map_err(|e| format!("cannot push {from} first: {e}"))?;
         }
@@ -73,7 +73,7 @@ impl Brains {
             (f.tx.clone(), f.syncer.clone())
         };
         if !dry_run {
-            Self::ask(&tx, false)
+            Self::ask(&tx, PassOptions::default())
                 .await
                 .map_err(|e| format!("cannot save the current brain first: {e}"))?;
         }
@@ -85,11 +85,60 @@ impl Brains {
             .await
             .map_err(|e| e.to_string())?;
         if !dry_run {
-            Self::ask(&tx, false).await.map_err(|e| {
+            // The operator asked for exactly this brain: what it no longer has goes.
+            let opts = PassOptions {
+                full: false,
+                allow_deletes: true,
+            };
+            Self::ask(&tx, opts).await.map_err(|e| {
                 format!("restored locally, but the push failed (it is retried): {e}")
             })?;
         }
         Ok(plan)
+    }
+
+    /// `clawkeep sync takeover AGENT`: take the lease of the agent's brain from whichever
+    /// supervisor holds it (its node is gone, or it should run here from now on). Returns
+    /// what to tell the operator.
+    pub async fn takeover(&self, agent: &str) -> Result<String, String> {
+        let host_id = self
+            .agents
+            .iter()
+            .find(|(a, _)| a.name == agent)
+            .map(|(_, id)| *id)
+            .ok_or_else(|| format!("{agent} is not an agent of this fleet"))?;
+        self.provision().await.map_err(|e| e.to_string())?;
+        let running = self
+            .followers
+            .lock()
+            .await
+            .get(&format!("agent:{agent}"))
+            .map(|f| f.syncer.clone());
+        let syncer = match running {
+            Some(s) => s,
+            None => self
+                .agent_syncer(agent, host_id)
+                .map_err(|e| e.to_string())?,
+        };
+        let keeper = syncer
+            .lease_keeper()
+            .ok_or_else(|| format!("{agent}'s brain is synced without a lease"))?;
+        let before = keeper
+            .take(syncer.remote())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(match before {
+            Some(l) => format!(
+                "{agent}'s brain (s3://{}) is now synced from here; it was held by the clawkeep on {} (state dir {}), which stops syncing it at its next renewal",
+                syncer.remote().name(),
+                l.holder.host,
+                l.holder.state_dir
+            ),
+            None => format!(
+                "{agent}'s brain (s3://{}) is synced from here (nobody else held it)",
+                syncer.remote().name()
+            ),
+        })
     }
 }
 
@@ -114,7 +163,7 @@ impl Brains {
         }
         let names: Vec<String> = self.followers.lock().await.keys().cloned().collect();
         for n in &names {
-            self.pass(n, false)
+            self.pass(n, PassOptions::default())
                 .await
                 .map_err(|e| format!("cannot push {n} before the move: {e}"))?;
         }

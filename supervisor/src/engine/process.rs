@@ -467,8 +467,12 @@ async fn wait_dependencies(
 async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, String> {
     if let (Def::Agent(a), Some(brains)) = (&me.def, &shared.brains) {
         me.set_state(State::Starting, Some("pulling its brain".into()));
+        let (logs, name) = (me.logs.clone(), a.name.clone());
+        let notes: minio::follow::Notes = Arc::new(move |n| {
+            logs.event(&crate::brains::note_text(&name, &n));
+        });
         brains
-            .before_start(a, super::start::host_id(&shared.fleet, a))
+            .before_start(a, super::start::host_id(&shared.fleet, a), Some(notes))
             .await?;
     }
     let sh = shared.clone();
