@@ -336,7 +336,7 @@ impl StoreConfig {
             bad(
                 &["hold_deletes_over"],
                 format!("{hold_deletes_over} is not a share between 1 and 100 percent"),
-                "use e.g. 50 (a pass deleting more than half of a brain waits for a yes)",
+                "use e.g. 50: a pass that would delete more than half of a brain then waits for a yes",
             );
         }
         let concurrency = self.concurrency.unwrap_or(8);

@@ -83,6 +83,20 @@ pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
                 };
                 findings.push(finding("CK-DOC-003", "medium", format!("{} {}", r.kind, r.name), what, "`clawkeep sync status` shows the detail; `clawkeep sync push NAME` retries now"));
             }
+            if let Some(h) = &r.held {
+                let target = if r.kind == "agent" {
+                    r.name.clone()
+                } else {
+                    format!("shared:{}", r.name)
+                };
+                findings.push(finding(
+                    "CK-DOC-006",
+                    "medium",
+                    format!("{} {}", r.kind, r.name),
+                    format!("{} deletion(s) in the store held back: {}", h.count, h.reason),
+                    format!("if they are meant, `clawkeep sync push {target} --allow-deletes`; until then the store keeps the files"),
+                ));
+            }
         }
     }
     let dir = &shared.paths.state_dir;

@@ -1450,7 +1450,7 @@ fn sync_pass(
     };
     let bare = name.trim_start_matches("shared:");
     let deleted = (!r.deleted.is_empty()).then(|| minio::report::Deletions {
-        at: "this pass".into(),
+        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         count: r.deleted.len(),
         paths: r.deleted.clone(),
         restore_at: r.restore_at.clone(),

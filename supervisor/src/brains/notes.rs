@@ -13,6 +13,15 @@ fn listed(paths: &[String], count: usize) -> String {
     s
 }
 
+/// `1 file`, `3 files`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 fn held_text(kind: &str, name: &str, h: &Held) -> String {
     let target = if kind == "agent" {
         name.to_string()
@@ -20,8 +29,8 @@ fn held_text(kind: &str, name: &str, h: &Held) -> String {
         format!("shared:{name}")
     };
     format!(
-        "{} deletions in the store held back: {} ({}). Nothing was deleted; the files stay in the store. If they are meant, run `clawkeep sync push {target} --allow-deletes`",
-        h.count,
+        "{} in the store held back: {} ({}). Nothing was deleted; the files stay in the store. If they are meant, run `clawkeep sync push {target} --allow-deletes`",
+        count(h.count, "deletion", "deletions"),
         h.reason,
         listed(&h.paths, h.count)
     )
@@ -36,8 +45,8 @@ fn deleted_text(kind: &str, name: &str, d: &Deletions) -> String {
         _ => String::new(),
     };
     format!(
-        "deleted {} files in the store at {}: {}{undo}",
-        d.count,
+        "deleted {} in the store at {}: {}{undo}",
+        count(d.count, "file", "files"),
         d.at,
         listed(&d.paths, d.count)
     )
@@ -112,7 +121,7 @@ mod tests {
         };
         let t = note_text("research", &Note::Deleted(d.clone()));
         assert!(
-            t.contains("deleted 1 files in the store at 2026-12-04T10:00:00Z: notes.md")
+            t.contains("deleted 1 file in the store at 2026-12-04T10:00:00Z: notes.md")
                 && t.contains("`clawkeep restore research --at 2026-12-04T09:59:58.123456Z`"),
             "{t}"
         );
