@@ -377,8 +377,9 @@ upstream = [{{ name = "llama", url = "{llama}", api = "openai", models = ["tiny-
         "no token in the audit"
     );
 
-    // 6. Stop everything, lose the node's state dir, come up again: research's workspace is
-    // back from the store, byte for byte.
+    // 6. Stop, lose research's directory (home and bundle) while the sync state stays (issue
+    // 14): the next start pulls the whole brain before OpenClaw's seeds are written, and
+    // nothing is deleted in the store.
     let workspace = sup.state.join("agents/research/home/.openclaw/workspace");
     sup.down();
     let before = files(&workspace);
@@ -388,6 +389,40 @@ upstream = [{{ name = "llama", url = "{llama}", api = "openai", models = ["tiny-
         before.keys()
     );
     assert!(before.contains_key(Path::new("USER.md")));
+    let seeded = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("seeded the OpenClaw workspace") && l.contains("research"))
+            .count()
+    };
+    assert_eq!(seeded(&sup.log()), 1, "seeded at the first start");
+    std::fs::remove_dir_all(sup.state.join("agents/research")).unwrap();
+    assert!(sup.state.join("brains/sync/agent-research.json").exists());
+    sup.up_again();
+    wait_healthy(&sup, "research");
+    let out = sup.cli(&["sync", "push", "research"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        seeded(&sup.log()),
+        1,
+        "nothing seeded over the pulled brain"
+    );
+    let after = files(&workspace);
+    let stored = keys(&rt, &root, bucket);
+    for (path, bytes) in &before {
+        assert_eq!(after.get(path), Some(bytes), "{} differs", path.display());
+        let key = format!(".openclaw/workspace/{}", path.display());
+        assert!(stored.contains(&key), "{key} was deleted from the store");
+    }
+
+    // 6b. Stop everything, lose the node's whole state dir, come up again: research's
+    // workspace is back from the store, byte for byte.
+    sup.down();
+    let before = files(&workspace);
     std::fs::remove_dir_all(&sup.state).unwrap();
     sup.up_again();
     wait_healthy(&sup, "research");

@@ -73,11 +73,18 @@ impl Garage {
 
     /// Start (again) on the same data.
     pub async fn resume(&mut self) {
+        self.resume_with(&[]).await
+    }
+
+    /// Start (again) on the same data, with more environment variables (a clock set back
+    /// with libfaketime, say).
+    pub async fn resume_with(&mut self, env: &[(&str, &str)]) {
         let l = self.managed.launch();
         let log = std::fs::File::create(self.managed.data_dir.join("garage.log")).unwrap();
         let child = Command::new(&l.program)
             .args(&l.args)
             .envs(&l.env)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -286,7 +286,7 @@ impl Supervisor {
     /// state dir); returns once the control socket answers.
     pub fn start_in(dir: FleetDir) -> Self {
         let stderr = dir.scratch.dir.join("supervisor.log");
-        let child = Self::spawn(&dir, &stderr);
+        let child = Self::spawn(&dir, &stderr, &[]);
         let (state, cgroup) = (dir.state.clone(), dir.cgroup.clone());
         let mut s = Supervisor {
             child,
@@ -299,7 +299,7 @@ impl Supervisor {
         s
     }
 
-    fn spawn(dir: &FleetDir, stderr: &Path) -> std::process::Child {
+    fn spawn(dir: &FleetDir, stderr: &Path, env: &[(&str, &str)]) -> std::process::Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -309,6 +309,7 @@ impl Supervisor {
             .arg("up")
             .arg(&dir.fleet)
             .env("CLAWKEEP_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(std::fs::File::create(dir.scratch.dir.join("supervisor.out")).unwrap())
             .stderr(log)
             .spawn()
@@ -317,12 +318,24 @@ impl Supervisor {
 
     /// `clawkeep up` the same fleet again after [`Supervisor::down`] (its log continues).
     pub fn up_again(&mut self) {
+        self.up_again_with(&[]);
+    }
+
+    /// [`Supervisor::up_again`] with more environment variables for `clawkeep up`.
+    pub fn up_again_with(&mut self, env: &[(&str, &str)]) {
         assert!(
             matches!(self.child.try_wait(), Ok(Some(_))),
             "the first supervisor is still running"
         );
-        self.child = Self::spawn(&self.dir, &self.stderr);
+        self.child = Self::spawn(&self.dir, &self.stderr, env);
         self.wait_for_socket();
+    }
+
+    /// kill -9 the supervisor, as a crash or a power cut would (no last push); its agents
+    /// stay behind in their cgroups until the next `up` clears them.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn wait_for_socket(&mut self) {
