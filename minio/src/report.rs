@@ -43,7 +43,8 @@ pub struct SyncReport {
     /// Deletions in the store this pass held back until someone confirms them.
     #[serde(default)]
     pub held: Option<Held>,
-    /// The paths this pass deleted in the store (at most the per-pass cap).
+    /// The paths this pass deleted in the store, the first [`LISTED`] in order
+    /// (`deleted_remote` counts them all).
     #[serde(default)]
     pub deleted: Vec<String>,
     /// The time of the snapshot this pass started from (RFC 3339): `clawkeep restore NAME --at`

@@ -400,8 +400,8 @@ impl Syncer {
         if !report.deleted.is_empty() {
             state.last_deletions = Some(Deletions {
                 at: humantime::format_rfc3339_seconds(now).to_string(),
-                count: report.deleted.len(),
-                paths: report.deleted.iter().take(LISTED).cloned().collect(),
+                count: report.deleted_remote,
+                paths: report.deleted.clone(),
                 restore_at: report.restore_at.clone(),
             });
         }
@@ -686,6 +686,7 @@ impl Syncer {
             report.deleted.push(p);
         }
         report.deleted.sort();
+        report.deleted.truncate(LISTED);
 
         // 4. The store's changes come down: staged, verified, renamed into place.
         let staging = self.staging()?;

@@ -10,23 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use minio::lease::{Holder, LeaseKeeper};
-use minio::remote::Remote;
 use support::*;
-
-/// The newest snapshot's files with their contents, read from the blobs.
-async fn newest(bucket: &Remote) -> BTreeMap<String, Vec<u8>> {
-    let id = bucket.snapshot_ids().await.unwrap().pop().unwrap();
-    let snap = bucket.snapshot(&id).await.unwrap();
-    let mut out = BTreeMap::new();
-    for (p, f) in snap.files {
-        let b = bucket
-            .get_bytes(&minio::keys::blob_key(&f.sha256))
-            .await
-            .unwrap();
-        out.insert(p, b.to_vec());
-    }
-    out
-}
 
 fn set_mtime(path: &Path, t: SystemTime) {
     std::fs::File::options()

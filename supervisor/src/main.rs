@@ -1451,7 +1451,7 @@ fn sync_pass(
     let bare = name.trim_start_matches("shared:");
     let deleted = (!r.deleted.is_empty()).then(|| minio::report::Deletions {
         at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        count: r.deleted.len(),
+        count: r.deleted_remote,
         paths: r.deleted.clone(),
         restore_at: r.restore_at.clone(),
     });

@@ -73,22 +73,7 @@ args = ["-c", '''[ -f $HOME/SOUL.md ] || echo 'a seeded soul' > $HOME/SOUL.md; w
 
     /// The newest snapshot's files, with their contents from the blobs.
     fn brain(&self) -> BTreeMap<String, Vec<u8>> {
-        self.rt.block_on(async {
-            let b = self.bucket();
-            let Some(id) = b.snapshot_ids().await.unwrap().pop() else {
-                return BTreeMap::new();
-            };
-            let snap = b.snapshot(&id).await.unwrap();
-            let mut out = BTreeMap::new();
-            for (p, f) in snap.files {
-                let blob = b
-                    .get_bytes(&minio::keys::blob_key(&f.sha256))
-                    .await
-                    .unwrap();
-                out.insert(p, blob.to_vec());
-            }
-            out
-        })
+        self.rt.block_on(s3::newest(&self.bucket()))
     }
 
     /// Every object in the bucket.
@@ -216,6 +201,19 @@ fn assert_survived(
     }
 }
 
+/// After the fault: `up` again, a pass by hand, and the checks every case ends with.
+fn up_and_check(
+    w: &World,
+    sup: &mut Supervisor,
+    before: &BTreeMap<String, Vec<u8>>,
+    keys: &BTreeSet<String>,
+) {
+    sup.up_again();
+    sup.wait_state(AGENT, "running", Duration::from_secs(60));
+    push(sup);
+    assert_survived(w, sup, before, keys);
+}
+
 /// Start a supervisor with the agent running and its brain (SOUL.md and `fill`) stored.
 fn start_filled(w: &World, tag: &str) -> (Supervisor, Vec<(&'static str, Vec<u8>)>) {
     let sup = Supervisor::start(tag, &w.body());
@@ -230,6 +228,9 @@ fn start_filled(w: &World, tag: &str) -> (Supervisor, Vec<(&'static str, Vec<u8>
 fn a_lost_agent_directory_with_its_sync_state_kept_gets_the_whole_brain_back() {
     let w = World::new("loss-a");
     let (mut sup, _) = start_filled(&w, "loss-a");
+    // The agent's soul grew since it was seeded.
+    put(&home(&sup), "SOUL.md", b"a soul that learned\n");
+    w.wait_stored(&[("SOUL.md", b"a soul that learned\n")]);
     sup.down();
     let (before, keys) = (w.brain(), w.keys());
     assert_eq!(before.len(), 5, "{:?}", before.keys());
@@ -241,7 +242,7 @@ fn a_lost_agent_directory_with_its_sync_state_kept_gets_the_whole_brain_back() {
     // The brain was back before the agent ran: it did not seed a SOUL.md of its own.
     assert_eq!(
         std::fs::read(home(&sup).join("SOUL.md")).unwrap(),
-        b"a seeded soul\n"
+        b"a soul that learned\n"
     );
     push(&sup);
     assert_survived(&w, &sup, &before, &keys);
@@ -266,11 +267,8 @@ fn a_lost_sync_state_deletes_nothing_the_home_lost_while_nobody_watched() {
     std::fs::remove_file(h.join("AGENTS.md")).unwrap();
     std::fs::remove_file(sync_state(&sup)).unwrap();
     let (before, keys) = (w.brain(), w.keys());
-    sup.up_again();
-    sup.wait_state(AGENT, "running", Duration::from_secs(60));
-    push(&sup);
     // AGENTS.md's loss cannot be explained (no state saw it go): it comes back.
-    assert_survived(&w, &sup, &before, &keys);
+    up_and_check(&w, &mut sup, &before, &keys);
     assert_eq!(
         w.brain().get("memory/unseen.md").map(Vec::as_slice),
         Some(&b"written while clawkeep was down"[..])
@@ -286,10 +284,7 @@ fn a_lost_agent_directory_and_sync_state_get_the_whole_brain_back() {
     let (before, keys) = (w.brain(), w.keys());
     std::fs::remove_dir_all(sup.state.join("agents").join(AGENT)).unwrap();
     std::fs::remove_file(sync_state(&sup)).unwrap();
-    sup.up_again();
-    sup.wait_state(AGENT, "running", Duration::from_secs(60));
-    push(&sup);
-    assert_survived(&w, &sup, &before, &keys);
+    up_and_check(&w, &mut sup, &before, &keys);
     sup.down();
 }
 
@@ -332,10 +327,7 @@ fn a_sync_state_put_back_from_an_older_copy_deletes_nothing_the_store_gained_sin
     // The node's sync state is put back from the older copy.
     std::fs::write(sync_state(&sup), &stale).unwrap();
     let (before, keys) = (w.brain(), w.keys());
-    sup.up_again();
-    sup.wait_state(AGENT, "running", Duration::from_secs(60));
-    push(&sup);
-    assert_survived(&w, &sup, &before, &keys);
+    up_and_check(&w, &mut sup, &before, &keys);
     sup.down();
 }
 
@@ -374,10 +366,7 @@ fn a_home_put_back_from_an_older_backup_keeps_what_the_store_gained_since() {
         .status()
         .unwrap();
     assert!(cp.success());
-    sup.up_again();
-    sup.wait_state(AGENT, "running", Duration::from_secs(60));
-    push(&sup);
-    assert_survived(&w, &sup, &before, &keys);
+    up_and_check(&w, &mut sup, &before, &keys);
     // The newer version is in its place; the backup's older one beside it.
     let after = w.brain();
     assert_eq!(after["notes.md"], b"v2, written after the backup");

@@ -192,3 +192,21 @@ pub async fn keys(remote: &Remote) -> Vec<String> {
         .map(|o| o.key)
         .collect()
 }
+
+/// The newest snapshot's files with their contents, read from the blobs; empty when the
+/// bucket has no history.
+pub async fn newest(bucket: &Remote) -> BTreeMap<String, Vec<u8>> {
+    let Some(id) = bucket.snapshot_ids().await.unwrap().pop() else {
+        return BTreeMap::new();
+    };
+    let snap = bucket.snapshot(&id).await.unwrap();
+    let mut out = BTreeMap::new();
+    for (p, f) in snap.files {
+        let b = bucket
+            .get_bytes(&minio::keys::blob_key(&f.sha256))
+            .await
+            .unwrap();
+        out.insert(p, b.to_vec());
+    }
+    out
+}

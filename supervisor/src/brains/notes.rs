@@ -3,7 +3,7 @@
 //! base, each naming the command that undoes or confirms it.
 
 use minio::follow::Note;
-use minio::report::{Deletions, Held};
+use minio::report::{Deletions, Held, LISTED};
 
 fn listed(paths: &[String], count: usize) -> String {
     let mut s = paths.join(", ");
@@ -62,7 +62,7 @@ pub fn note_text(name: &str, note: &Note) -> String {
         Note::Held(h) => format!("brain: {}", held_text("agent", name, h)),
         Note::Conflicts(c) => format!(
             "brain: changed on both sides (or an older copy was put back); both kept: {}",
-            c.join(", ")
+            listed(&c[..c.len().min(LISTED)], c.len())
         ),
         Note::Failed(e) => format!("brain: sync failed, retrying: {e}"),
     }
