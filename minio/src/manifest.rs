@@ -87,6 +87,21 @@ pub fn next_id(now: SystemTime, newest: Option<&str>) -> String {
     }
 }
 
+/// Whether `id` has the shape of the ids clawkeep writes (`20261129T103032.123456Z-1a2b`).
+/// Other names under `.clawkeep/snapshots/` (planted, or left by a tool) are not history: one
+/// that sorts after every real id would otherwise pin the newest snapshot forever.
+pub fn is_snapshot_id(id: &str) -> bool {
+    let Some((stamp, suffix)) = id.split_once('-') else {
+        return false;
+    };
+    stamp.len() == 23
+        && suffix.len() == 4
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && id_time(id).is_some()
+}
+
 /// The time encoded in a snapshot id, if it is one of ours.
 pub fn id_time(id: &str) -> Option<SystemTime> {
     let stamp = id.split('-').next()?;
@@ -217,6 +232,22 @@ mod tests {
         assert!(a < b, "{a} !< {b}");
         assert!(a.starts_with("20261120T100000.250000Z-"), "{a}");
         assert_eq!(id_time(&a), Some(t));
+    }
+
+    #[test]
+    fn only_ids_of_our_shape_are_history() {
+        let t = humantime::parse_rfc3339("2026-11-20T10:00:00Z").unwrap();
+        assert!(is_snapshot_id(&new_id(t)));
+        for bad in [
+            "zzzz",
+            "20261120T100000.000000Z",
+            "20261120T100000.000000Z-ZZZZ",
+            "20261120T100000.000000Z-1a2b-x",
+            "99999999T999999.999999Z-1a2b",
+            "20261120T100000Z-1a2b",
+        ] {
+            assert!(!is_snapshot_id(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -573,7 +573,8 @@ impl Remote {
         Ok(got)
     }
 
-    /// Ids of every snapshot, oldest first. A failed listing is an error, never "none".
+    /// Ids of every snapshot, oldest first; objects whose names are not clawkeep snapshot ids
+    /// are not history and are left out. A failed listing is an error, never "none".
     pub async fn snapshot_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut ids: Vec<String> = self
             .list(crate::keys::SNAPSHOT_PREFIX)
@@ -583,6 +584,7 @@ impl Remote {
                 o.key
                     .strip_prefix(crate::keys::SNAPSHOT_PREFIX)?
                     .strip_suffix(".json")
+                    .filter(|id| crate::manifest::is_snapshot_id(id))
                     .map(str::to_string)
             })
             .collect();

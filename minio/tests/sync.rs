@@ -149,6 +149,8 @@ async fn malicious_keys_are_refused_on_pull_and_nothing_lands_outside() {
         "a\0b",
         "credentials/token",
         "ok/../../../escape",
+        // Not a snapshot id: sorting after every real one, it would pin the newest.
+        ".clawkeep/snapshots/zzzz.json",
     ] {
         let _ = bucket.put(k, bytes::Bytes::from_static(b"pwned")).await;
     }
@@ -194,6 +196,14 @@ async fn malicious_keys_are_refused_on_pull_and_nothing_lands_outside() {
         }
     }
     assert_ne!(std::fs::read("/etc/passwd").unwrap(), b"pwned");
+    // The planted snapshot name is not history: the next push is the newest.
+    write(&b, "later.md", b"after the planted snapshot");
+    let r = syncer(bucket.clone(), &b, "evil")
+        .sync(false)
+        .await
+        .unwrap();
+    assert!(r.pushed, "{r:?}");
+    assert_eq!(bucket.snapshot_ids().await.unwrap().pop(), r.snapshot);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
