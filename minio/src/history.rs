@@ -33,6 +33,43 @@ pub async fn snapshot_at(remote: &Remote, at: SystemTime) -> Result<Snapshot, St
     }
 }
 
+/// One push in a bucket's history, as `clawkeep sync history` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Entry {
+    /// The snapshot id.
+    pub id: String,
+    /// Its time on the history's own timeline (RFC 3339): what `restore --at` compares with.
+    pub at: String,
+    /// When it was taken by the writer's clock (differs from `at` after a clock went back).
+    pub taken: String,
+    /// Who pushed it (agent name, `clone of ...`, ...).
+    pub origin: String,
+    /// Files in it.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// The newest `last` pushes of `remote`, oldest first.
+pub async fn recent(remote: &Remote, last: usize) -> Result<Vec<Entry>, StoreError> {
+    let ids = remote.snapshot_ids().await?;
+    let mut out = Vec::new();
+    for id in ids.iter().skip(ids.len().saturating_sub(last)) {
+        let snap = remote.snapshot(id).await?;
+        out.push(Entry {
+            at: id_time(id)
+                .map(|t| humantime::format_rfc3339_micros(t).to_string())
+                .unwrap_or_default(),
+            taken: snap.time.clone(),
+            origin: snap.origin.clone(),
+            files: snap.files.len(),
+            bytes: snap.files.values().map(|f| f.size).sum(),
+            id: id.clone(),
+        });
+    }
+    Ok(out)
+}
+
 /// Parse a user's time: RFC 3339 with or without seconds and zone (UTC assumed).
 pub fn parse_time(s: &str) -> Result<SystemTime, String> {
     let mut t = s.trim().replace(' ', "T");

@@ -17,4 +17,5 @@ pub mod sandbox_audit;
 pub mod secrets;
 pub mod spend;
 pub mod sys;
+pub mod text;
 pub mod up;

@@ -571,6 +571,20 @@ enum SyncCmd {
         /// Agent name, or shared:COLLECTION.
         name: String,
     },
+    /// The newest pushes of a brain or shared:COLLECTION, with the time `restore --at` takes
+    /// for each (the history's own timeline, which never goes back even when a clock did).
+    ///
+    /// Example: clawkeep sync history research -n 5
+    History {
+        /// Agent name, or shared:COLLECTION.
+        name: String,
+        /// How many of the newest pushes.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        last: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Sync an agent's brain from this node from now on, taking its lease from the supervisor
     /// that holds it (use when that node is gone, or after stopping the agent there); starts
     /// the agent here if it was refused.
@@ -784,6 +798,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     allow_deletes,
                 } => sync_pass(&rt, &client, &name, "push", allow_deletes),
                 SyncCmd::Pull { name } => sync_pass(&rt, &client, &name, "pull", false),
+                SyncCmd::History { name, last, json } => {
+                    let rows = rt.block_on(client.sync_history(&name, last))?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&rows)?);
+                    } else {
+                        print!("{}", history_table(&rows));
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
                 SyncCmd::Takeover { name } => {
                     let v = rt.block_on(client.sync_takeover(&name))?;
                     println!("{}", v["message"].as_str().unwrap_or_default());
@@ -1465,6 +1488,24 @@ fn sync_pass(
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn history_table(rows: &[minio::history::Entry]) -> String {
+    let mut out = format!(
+        "{:<28} {:<28} {:<24} {:>6} {:>10}\n",
+        "AT (for restore --at)", "TAKEN (writer's clock)", "ORIGIN", "FILES", "SIZE"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<28} {:<28} {:<24} {:>6} {:>10}\n",
+            r.at,
+            r.taken,
+            supervisor::text::printable(&r.origin),
+            r.files,
+            minio::report::size(r.bytes)
+        ));
+    }
+    out
 }
 
 fn sync_table(st: &supervisor::brains::SyncStatus) -> String {

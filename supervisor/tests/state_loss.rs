@@ -471,9 +471,27 @@ fn snapshots_keep_their_order_when_the_nodes_clock_goes_back_a_day() {
         );
         assert!(home(&sup).join(f).exists(), "{f} deleted from the home");
     }
-    // restore --at picks by the snapshots' own timeline: the one after f2, before f3.
-    let at = minio::manifest::id_time(&after_f2).unwrap();
-    let at = humantime::format_rfc3339_micros(at).to_string();
+    // `sync history` gives each push's time on the history's own timeline, and `restore --at`
+    // that time picks that push: the one after f2, before f3.
+    let out = sup.cli(&["sync", "history", AGENT, "--json"]);
+    let rows: Vec<minio::history::Entry> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let row = rows
+        .iter()
+        .find(|r| r.id == after_f2)
+        .expect("in the history");
+    let at = humantime::parse_rfc3339(&row.at).unwrap();
+    let taken = humantime::parse_rfc3339(&row.taken).unwrap();
+    assert!(
+        at > taken + Duration::from_secs(23 * 3600),
+        "stamped after the newest, not by the clock a day behind: {row:?}"
+    );
+    let table = String::from_utf8_lossy(&sup.cli(&["sync", "history", AGENT]).stdout).to_string();
+    assert!(
+        table.contains(&row.at) && table.contains("AT (for restore --at)"),
+        "{table}"
+    );
+    let at = row.at.clone();
     let out = sup.cli(&["restore", AGENT, "--at", &at, "--dry-run"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}");

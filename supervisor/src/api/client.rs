@@ -174,6 +174,19 @@ impl Client {
         .await
     }
 
+    /// `GET /v1/sync/NAME/history`: the newest `last` pushes, oldest first.
+    pub async fn sync_history(
+        &self,
+        name: &str,
+        last: usize,
+    ) -> Result<Vec<minio::history::Entry>, ClientError> {
+        self.json(
+            self.http
+                .get(Self::url(&format!("/v1/sync/{name}/history?last={last}"))),
+        )
+        .await
+    }
+
     /// `POST /v1/sync/NAME/takeover`: take the brain's lease; the reply's `message` says from
     /// whom.
     pub async fn sync_takeover(&self, name: &str) -> Result<serde_json::Value, ClientError> {

@@ -52,6 +52,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/doctor", get(doctor))
         .route("/v1/sync", get(super::store::status))
         .route("/v1/sync/{name}/{action}", post(super::store::pass))
+        .route("/v1/sync/{name}/history", get(super::store::history))
         .route("/v1/clone", post(super::store::clone))
         .route("/v1/restore", post(super::store::restore))
         .route("/v1/store/migrate", post(super::store::migrate))

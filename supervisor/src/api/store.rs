@@ -68,6 +68,32 @@ pub async fn pass(
     }
 }
 
+/// Query of `GET /v1/sync/{name}/history`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    /// How many of the newest pushes (default 20).
+    pub last: Option<usize>,
+}
+
+/// `GET /v1/sync/{name}/history`.
+pub async fn history(
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let b = match brains(&st) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    match b
+        .history(&name, q.last.unwrap_or(20).clamp(1, 10_000))
+        .await
+    {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
 /// Take the brain's lease, then start the agent if it is not running (it was refused).
 async fn takeover(st: &ApiState, b: &Brains, name: &str) -> Response {
     let msg = match b.takeover(name).await {

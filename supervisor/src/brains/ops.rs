@@ -97,6 +97,36 @@ impl Brains {
         Ok(plan)
     }
 
+    /// `clawkeep sync history NAME`: the newest `last` pushes of an agent's brain or of
+    /// `shared:COLLECTION`, read with the root key (the agent need not be running).
+    pub async fn history(
+        &self,
+        name: &str,
+        last: usize,
+    ) -> Result<Vec<minio::history::Entry>, String> {
+        let bucket = match name.strip_prefix("shared:") {
+            Some(c)
+                if self
+                    .agents
+                    .iter()
+                    .any(|(a, _)| a.knowledge.iter().any(|(n, _)| n == c)) =>
+            {
+                self.settings.shared_bucket(c)
+            }
+            None if self.agents.iter().any(|(a, _)| a.name == name) => {
+                self.settings.agent_bucket(name)
+            }
+            _ => {
+                return Err(format!(
+                    "{name} is neither an agent of this fleet nor shared:COLLECTION of one"
+                ))
+            }
+        };
+        minio::history::recent(&self.root_store().bucket(&bucket), last)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// `clawkeep sync takeover AGENT`: take the lease of the agent's brain from whichever
     /// supervisor holds it (its node is gone, or it should run here from now on). Returns
     /// what to tell the operator.
