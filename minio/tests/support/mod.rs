@@ -49,26 +49,37 @@ pub struct Garage {
 }
 
 impl Garage {
+    /// A Garage on free ports. The ports are picked before Garage binds them, so another
+    /// process may take one meanwhile: a start that fails is tried again on new ports.
     pub async fn start() -> Garage {
-        let dir = tempfile::tempdir().unwrap();
-        let managed = ManagedGarage {
-            binary: garage_bin(),
-            data_dir: dir.path().join("store"),
-            port: free_port(),
-            admin_port: free_port(),
-            rpc_port: free_port(),
-        };
-        let secrets = managed.prepare().unwrap();
-        let admin = GarageAdmin::new(&managed.admin_url(), &secrets.admin_token);
-        let mut g = Garage {
-            managed,
-            secrets,
-            admin,
-            child: None,
-            _dir: dir,
-        };
-        g.resume().await;
-        g
+        let mut last = String::new();
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let managed = ManagedGarage {
+                binary: garage_bin(),
+                data_dir: dir.path().join("store"),
+                port: free_port(),
+                admin_port: free_port(),
+                rpc_port: free_port(),
+            };
+            let secrets = managed.prepare().unwrap();
+            let admin = GarageAdmin::new(&managed.admin_url(), &secrets.admin_token);
+            let mut g = Garage {
+                managed,
+                secrets,
+                admin,
+                child: None,
+                _dir: dir,
+            };
+            match g.try_resume(&[]).await {
+                Ok(()) => return g,
+                Err(e) => {
+                    eprintln!("garage did not start, trying new ports: {e}");
+                    last = e;
+                }
+            }
+        }
+        panic!("garage did not start three times: {last}");
     }
 
     /// Start (again) on the same data.
@@ -79,11 +90,19 @@ impl Garage {
     /// Start (again) on the same data, with more environment variables (a clock set back
     /// with libfaketime, say).
     pub async fn resume_with(&mut self, env: &[(&str, &str)]) {
+        if let Err(e) = self.try_resume(env).await {
+            panic!("{e}");
+        }
+    }
+
+    async fn try_resume(&mut self, env: &[(&str, &str)]) -> Result<(), String> {
         let l = self.managed.launch();
-        let log = std::fs::File::create(self.managed.data_dir.join("garage.log")).unwrap();
+        let log_path = self.managed.data_dir.join("garage.log");
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(&l.program)
             .args(&l.args)
             .envs(&l.env)
+            .env("RUST_LOG", "garage=info")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
@@ -92,15 +111,27 @@ impl Garage {
         self.child = Some(child);
         let t0 = Instant::now();
         while !self.admin.healthy().await {
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "garage did not become healthy: {}",
-                std::fs::read_to_string(self.managed.data_dir.join("garage.log"))
-                    .unwrap_or_default()
-            );
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || t0.elapsed() > Duration::from_secs(60) {
+                self.kill();
+                return Err(format!(
+                    "garage {} ({exited:?} after {:?}): {}",
+                    if exited.is_some() {
+                        "exited"
+                    } else {
+                        "did not become healthy"
+                    },
+                    t0.elapsed(),
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                ));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.admin.import_root(&self.secrets.root).await.unwrap();
+        Ok(())
     }
 
     /// kill -9 the server.
