@@ -59,13 +59,16 @@ impl Beneath {
         Ok(Beneath { root: fd })
     }
 
-    /// Open a file under the root for reading; fails if it or any parent is a symlink.
+    /// Open a regular file under the root for reading; fails if it or any parent is a
+    /// symlink, or if it is not a regular file. Opened non-blocking and checked on the
+    /// descriptor: a FIFO the agent swapped in never blocks the open (which would wait for a
+    /// writer forever), a device never becomes the caller's terminal.
     pub fn open_file(&self, rel: &Path) -> io::Result<File> {
         check_rel(rel)?;
         let fd = rustix::fs::openat2(
             &self.root,
             rel,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY,
             Mode::empty(),
             RESOLVE,
         )?;
@@ -76,6 +79,9 @@ impl Beneath {
                 "not a regular file",
             ));
         }
+        // A regular file: reads behave as usual, blocking or not; clear it anyway.
+        let flags = rustix::fs::fcntl_getfl(&f)?;
+        rustix::fs::fcntl_setfl(&f, flags - OFlags::NONBLOCK)?;
         Ok(f)
     }
 
@@ -347,6 +353,36 @@ mod tests {
             .unwrap();
         assert!(!root.join("state").exists());
         assert!(aside.join("state/db.sqlite").exists());
+    }
+
+    #[test]
+    fn a_fifo_swapped_in_is_refused_at_once_not_waited_on() {
+        let d = tempfile::tempdir().unwrap();
+        let st = std::process::Command::new("mkfifo")
+            .arg(d.path().join("bait.md"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let root = d.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let b = Beneath::open(&root).unwrap();
+            let _ = tx.send(b.open_file(Path::new("bait.md")).map(|_| ()));
+        });
+        // Without O_NONBLOCK the open waits for a writer that never comes.
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("open_file blocked on a FIFO");
+        assert_eq!(got.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        // And a regular file reads as usual.
+        std::fs::write(d.path().join("ok.md"), "ok").unwrap();
+        let mut f = Beneath::open(d.path())
+            .unwrap()
+            .open_file(Path::new("ok.md"))
+            .unwrap();
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut f, &mut s).unwrap();
+        assert_eq!(s, "ok");
     }
 
     #[test]
