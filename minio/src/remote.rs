@@ -322,6 +322,7 @@ impl Remote {
             path,
             key,
             None,
+            None,
         )
         .await?;
         Ok(size)
@@ -351,28 +352,32 @@ impl Remote {
             .map_err(|e| StoreError::io("stat", label, e))?
             .len();
         if size < MULTIPART_THRESHOLD {
-            let mut bytes = Vec::with_capacity(size as usize);
-            tokio::io::AsyncReadExt::read_to_end(&mut file, &mut bytes)
+            let bytes = read_at_most(&mut file, size)
                 .await
                 .map_err(|e| StoreError::io("read", label, e))?;
-            if crate::scan::hash_bytes(&bytes) != sha256 {
-                return Err(changed(label));
+            match bytes {
+                Some(b) if crate::scan::hash_bytes(&b) == sha256 => {
+                    self.put(&key, Bytes::from(b)).await?;
+                    return Ok(size);
+                }
+                _ => return Err(changed(label)),
             }
-            self.put(&key, Bytes::from(bytes)).await?;
-            return Ok(size);
         }
-        self.multipart(file, label, &key, Some(sha256)).await?;
+        self.multipart(file, label, &key, Some(sha256), Some(size))
+            .await?;
         Ok(size)
     }
 
     /// A multipart upload of `file` (named `path` in errors) to `key`, aborted on any
-    /// failure; with `sha256`, the bytes sent must hash to it.
+    /// failure; with `sha256`, the bytes sent must hash to it; with `size`, a file that grows
+    /// past it is not read further (the upload fails as changed).
     async fn multipart(
         &self,
         file: tokio::fs::File,
         path: &Path,
         key: &str,
         sha256: Option<&str>,
+        size: Option<u64>,
     ) -> Result<(), StoreError> {
         let up = self
             .c()
@@ -383,7 +388,7 @@ impl Remote {
             .await
             .map_err(|e| s3err("CreateMultipartUpload", &self.bucket, key, e))?;
         let id = up.upload_id().unwrap_or_default().to_string();
-        let result = self.upload_parts(file, path, key, &id, sha256).await;
+        let result = self.upload_parts(file, path, key, &id, sha256, size).await;
         match result {
             Ok(parts) => {
                 let done = CompletedMultipartUpload::builder()
@@ -421,11 +426,13 @@ impl Remote {
         key: &str,
         id: &str,
         sha256: Option<&str>,
+        size: Option<u64>,
     ) -> Result<Vec<CompletedPart>, StoreError> {
         use tokio::io::AsyncReadExt;
         let mut f = file;
         let mut hasher = Sha256::new();
         let mut parts = Vec::new();
+        let mut sent = 0u64;
         for n in 1.. {
             let mut buf = Vec::with_capacity(PART_SIZE as usize);
             (&mut f)
@@ -433,6 +440,11 @@ impl Remote {
                 .read_to_end(&mut buf)
                 .await
                 .map_err(|e| StoreError::io("read", path, e))?;
+            sent += buf.len() as u64;
+            if size.is_some_and(|s| sent > s) {
+                // Growing while it goes up (an agent appending as fast as it is read): stop.
+                return Err(changed(path));
+            }
             if buf.is_empty() && n > 1 {
                 break;
             }
@@ -612,6 +624,20 @@ impl Remote {
     }
 }
 
+/// All of `r` if it holds at most `size` bytes; `None` (after reading `size + 1`) if it holds
+/// more: a file that grows while it is read never makes the buffer outgrow its scanned size.
+pub async fn read_at_most<R: tokio::io::AsyncRead + Unpin>(
+    r: R,
+    size: u64,
+) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::with_capacity(size.min(MULTIPART_THRESHOLD) as usize);
+    r.take(size.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .await?;
+    Ok((bytes.len() as u64 <= size).then_some(bytes))
+}
+
 /// Open a file for reading without following a symlink at its last component.
 fn open_nofollow(path: &Path) -> Result<std::fs::File, StoreError> {
     use rustix::fs::{Mode, OFlags, CWD};
@@ -653,6 +679,19 @@ const KEY_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_source_longer_than_its_size_is_not_read_past_it() {
+        // An endless source stands for a file the agent keeps appending to.
+        let endless = tokio::io::repeat(b'x');
+        let got =
+            tokio::time::timeout(std::time::Duration::from_secs(5), read_at_most(endless, 10))
+                .await
+                .expect("read past the size");
+        assert_eq!(got.unwrap(), None);
+        let exact = read_at_most(&b"0123456789"[..], 10).await.unwrap();
+        assert_eq!(exact.as_deref(), Some(&b"0123456789"[..]));
+    }
 
     #[test]
     fn listed_keys_decode_from_garage_and_from_minio_alike() {
