@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::report::{Deletions, Held};
 use crate::sync::{PassOptions, SyncReport, Syncer};
-use crate::watch::Watch;
+use crate::watch::{Watch, MAX_WATCHED_DIRS};
 
 /// What the follower is asked to do.
 #[derive(Debug)]
@@ -40,6 +40,8 @@ pub enum Note {
     Conflicts(Vec<String>),
     /// The store refused the pass or could not be reached (the error); retried.
     Failed(String),
+    /// Change events stopped (why); the reconcile timer alone picks changes up.
+    Unwatched(String),
 }
 
 /// Where notes go (the agent's log, for a brain).
@@ -82,13 +84,7 @@ pub async fn follow(
     notes: Option<Notes>,
 ) {
     let tell = Teller::new(notes);
-    let mut watcher = match Watch::new(syncer.root()) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!(error = %e, "no change events; relying on the reconcile timer");
-            None
-        }
-    };
+    let mut watcher = start_watch(&syncer).await;
     let mut next_reconcile = Instant::now() + timing.reconcile;
     let mut due: Option<Instant> = None;
     let mut first_change: Option<Instant> = None;
@@ -112,6 +108,17 @@ pub async fn follow(
                 let full = due.is_none();
                 let opts = PassOptions { full, allow_deletes: false };
                 let ok = pass(&syncer, opts, &status, &tell).await.is_ok();
+                if full && watcher.is_some() && too_many_dirs(&syncer).await {
+                    // Directories made since the watch began: stop watching before the
+                    // node's inotify watches run out; the reconcile timer carries on.
+                    watcher = None;
+                    tracing::warn!(bucket = syncer.remote().name(), "too many directories to watch; relying on the reconcile timer");
+                    tell.send(Note::Unwatched(format!(
+                        "{} has more than {MAX_WATCHED_DIRS} directories: changes are no longer watched and go up at the next reconcile (every {})",
+                        syncer.root().display(),
+                        humantime::format_duration(timing.reconcile)
+                    )));
+                }
                 first_change = None;
                 next_reconcile = Instant::now() + timing.reconcile;
                 if ok {
@@ -143,6 +150,36 @@ pub async fn follow(
             },
         }
     }
+}
+
+/// The change events of `syncer`'s directory, made off the async workers (it walks the
+/// tree); `None` when the directory cannot be watched (the reconcile timer then covers it).
+async fn start_watch(syncer: &Syncer) -> Option<Watch> {
+    let root = syncer.root().to_path_buf();
+    let made = tokio::task::spawn_blocking(move || Watch::new(&root, MAX_WATCHED_DIRS)).await;
+    match made {
+        Ok(Ok(w)) => Some(w),
+        Ok(Err(e)) => {
+            tracing::warn!(bucket = syncer.remote().name(), error = %e, "no change events; relying on the reconcile timer");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(bucket = syncer.remote().name(), error = %e, "no change events; relying on the reconcile timer");
+            None
+        }
+    }
+}
+
+/// Whether `syncer`'s directory has grown past what may be watched (counted off the async
+/// workers).
+async fn too_many_dirs(syncer: &Syncer) -> bool {
+    let root = syncer.root().to_path_buf();
+    let n = tokio::task::spawn_blocking(move || {
+        crate::watch::count_dirs(&root, MAX_WATCHED_DIRS).unwrap_or(0)
+    })
+    .await
+    .unwrap_or(0);
+    n > MAX_WATCHED_DIRS
 }
 
 /// After the last pass: give the lease back, so another supervisor may take the agent at

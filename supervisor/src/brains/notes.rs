@@ -65,6 +65,7 @@ pub fn note_text(name: &str, note: &Note) -> String {
             listed(&c[..c.len().min(LISTED)], c.len())
         ),
         Note::Failed(e) => format!("brain: sync failed, retrying: {e}"),
+        Note::Unwatched(why) => format!("brain: {why}"),
     }
 }
 
