@@ -424,3 +424,41 @@ health = { http = "http://127.0.0.1:18789/readyz", interval = "300ms", timeout =
     assert_ne!(pid_of(&sup, "web"), first, "a new run");
     sup.down();
 }
+
+/// The supervisor's peak resident memory so far, in KiB.
+fn peak_rss_kib(sup: &Supervisor) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", sup.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_health_answer_with_a_huge_body_costs_the_supervisor_no_memory() {
+    // The agent's health endpoint starts answering with a 400 MB body (a sparse file in its
+    // home): the supervisor reads the status and a little of the body, never all of it.
+    let body = r#"
+[[agent]]
+name = "fat"
+command = "/bin/sh"
+args = ["-c", '''mkdir -p $HOME/www; echo ok > $HOME/www/readyz; (sleep 2; rm $HOME/www/readyz; truncate -s 400M $HOME/www/readyz) & exec httpd -f -p 127.0.0.1:18789 -h $HOME/www''']
+health = { http = "http://127.0.0.1:18789/readyz", interval = "300ms", timeout = "5s", retries = 2, start_period = "0s" }
+"#;
+    let mut sup = Supervisor::start("fat-health", body);
+    wait_for(Duration::from_secs(20), "fat healthy", || {
+        (sup.row("fat")["health"] == "healthy").then_some(())
+    });
+    let before = peak_rss_kib(&sup);
+    // A dozen probes of the big answer.
+    std::thread::sleep(Duration::from_secs(6));
+    let grown = peak_rss_kib(&sup).saturating_sub(before);
+    assert!(
+        grown < 50 * 1024,
+        "the supervisor's peak memory grew by {grown} KiB while probing a 400 MB answer"
+    );
+    assert_eq!(sup.row("fat")["health"], "healthy", "status 200 is healthy");
+    assert_eq!(sup.row("fat")["restarts"], 0);
+    sup.down();
+}

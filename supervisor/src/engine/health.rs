@@ -105,6 +105,9 @@ async fn restart_unhealthy(me: &Arc<Process>) {
     }
 }
 
+/// The most of a health answer's body read; the rest is left unread.
+pub const HEALTH_BODY_MAX: usize = 64 * 1024;
+
 /// GET `url` (on 127.0.0.1) from inside the agent's network namespace; 2xx/3xx is healthy.
 async fn probe_in_sandbox(me: &Process, url: &str, timeout: Duration) -> bool {
     let Ok(u) = reqwest::Url::parse(url) else {
@@ -120,7 +123,7 @@ async fn probe_in_sandbox(me: &Process, url: &str, timeout: Duration) -> bool {
         return false;
     };
     matches!(
-        super::sandbox_http::send(me, port, req, timeout).await,
+        super::sandbox_http::send(me, port, req, timeout, HEALTH_BODY_MAX).await,
         Ok((status, _)) if status.is_success() || status.is_redirection()
     )
 }

@@ -9,13 +9,15 @@ use http_body_util::{BodyExt, Full};
 
 use super::process::Process;
 
-/// Send `req` (its URI a path) to 127.0.0.1:`port` inside `me`'s sandbox; the status and
-/// the whole body, or why there is none.
+/// Send `req` (its URI a path) to 127.0.0.1:`port` inside `me`'s sandbox; the status and at
+/// most `max_body` bytes of the body (the rest is never read: the agent controls that
+/// server and could answer with an endless body), or why there is none.
 pub async fn send(
     me: &Process,
     port: u16,
     req: hyper::Request<Full<Bytes>>,
     timeout: Duration,
+    max_body: usize,
 ) -> Result<(hyper::StatusCode, Bytes), String> {
     let ns = me.netns().ok_or("the agent is not running")?;
     let attempt = async {
@@ -34,13 +36,18 @@ pub async fn send(
             .await
             .map_err(|e| format!("request: {e}"))?;
         let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("body: {e}"))?
-            .to_bytes();
-        Ok((status, body))
+        let mut body = resp.into_body();
+        let mut got = bytes::BytesMut::new();
+        while got.len() < max_body {
+            let Some(frame) = body.frame().await else {
+                break;
+            };
+            if let Ok(data) = frame.map_err(|e| format!("body: {e}"))?.into_data() {
+                let room = max_body - got.len();
+                got.extend_from_slice(&data[..data.len().min(room)]);
+            }
+        }
+        Ok((status, got.freeze()))
     };
     tokio::time::timeout(timeout, attempt)
         .await

@@ -210,7 +210,8 @@ async fn answers(
         .body(http_body_util::Full::new(Bytes::from(body.to_string())))
         .map_err(|e| e.to_string())?;
     let left = deadline.saturating_duration_since(Instant::now());
-    let (status, body) = super::sandbox_http::send(p, port, req, left).await?;
+    // An answer of a few words; a megabyte is plenty, and bounds what the agent can send.
+    let (status, body) = super::sandbox_http::send(p, port, req, left, 1 << 20).await?;
     if status == hyper::StatusCode::NOT_FOUND {
         return Err("the test message got HTTP 404: the agent's OpenAI-compatible endpoint is off (hint: do not set gateway.http.endpoints.chatCompletions.enabled = false in its openclaw settings; clawkeep's template turns it on)".into());
     }
