@@ -599,3 +599,34 @@ fn every_deletion_is_told_with_its_undo_and_a_large_share_waits_for_a_yes() {
     assert!(table.contains("deleted 3 files in the store"), "{table}");
     sup.down();
 }
+
+#[test]
+fn down_finishes_when_the_store_freezes_mid_pass_and_nothing_is_lost() {
+    let w = World::new("frozen");
+    let (mut sup, _) = start_filled(&w, "frozen");
+    // The store stops answering (SIGSTOP: connections are accepted, never answered) while a
+    // change waits to go up.
+    let garage = nix::unistd::Pid::from_raw(w.garage.pid().unwrap() as i32);
+    nix::sys::signal::kill(garage, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    put(&home(&sup), "late.md", b"written while the store hung");
+    std::thread::sleep(Duration::from_secs(1));
+    let t0 = std::time::Instant::now();
+    sup.down();
+    let took = t0.elapsed();
+    nix::sys::signal::kill(garage, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(
+        took < Duration::from_secs(50),
+        "down took {took:?} with the store frozen"
+    );
+    assert!(
+        sup.log()
+            .contains("what it had not pushed goes up at the next start"),
+        "{}",
+        sup.log()
+    );
+    // The change is still on disk and goes up at the next start.
+    sup.up_again();
+    sup.wait_state(AGENT, "running", Duration::from_secs(60));
+    w.wait_stored(&[("late.md", b"written while the store hung")]);
+    sup.down();
+}

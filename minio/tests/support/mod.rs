@@ -134,6 +134,11 @@ impl Garage {
         Ok(())
     }
 
+    /// The server's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// kill -9 the server.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

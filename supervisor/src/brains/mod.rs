@@ -93,6 +93,12 @@ pub struct SyncStatus {
     pub rows: Vec<SyncRow>,
 }
 
+/// How long the last pushes at shutdown may take in all.
+pub const LAST_PUSH_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Last pushes at shutdown made at once.
+pub const LAST_PUSHES_AT_ONCE: usize = 16;
+
 struct Follower {
     kind: &'static str,
     name: String,
@@ -582,25 +588,56 @@ impl Brains {
         }
     }
 
-    /// Shutdown: a last pass of every follower, then they end.
+    /// Shutdown: a last pass of every follower ([`LAST_PUSHES_AT_ONCE`] at a time), then
+    /// they end. Bounded by [`LAST_PUSH_DEADLINE`] in all, whatever the store does: a pass
+    /// still running then is stopped, and what it had not pushed goes up at the next start.
     pub async fn shutdown(&self) {
         let followers: Vec<Follower> = std::mem::take(&mut *self.followers.lock().await)
             .into_values()
             .collect();
+        let slots = Arc::new(tokio::sync::Semaphore::new(LAST_PUSHES_AT_ONCE));
+        let mut tasks = Vec::new();
+        let mut stops = tokio::task::JoinSet::new();
         for f in followers {
-            let (reply, rx) = oneshot::channel();
-            if f.tx.send(follow::Command::Stop(reply)).await.is_ok() {
-                match tokio::time::timeout(Duration::from_secs(120), rx).await {
-                    Ok(Ok(Ok(_))) => {
-                        tracing::info!(name = %f.name, "last push at shutdown done")
+            tasks.push((f.name.clone(), f.task.abort_handle()));
+            let slots = slots.clone();
+            stops.spawn(async move {
+                let _slot = slots.acquire().await;
+                let (reply, rx) = oneshot::channel();
+                let outcome = match f.tx.send(follow::Command::Stop(reply)).await {
+                    Ok(()) => rx.await.ok(),
+                    Err(_) => None,
+                };
+                let _ = f.task.await;
+                (f.name, outcome)
+            });
+        }
+        let all_done = async {
+            while let Some(done) = stops.join_next().await {
+                match done {
+                    Ok((name, Some(Ok(_)))) => {
+                        tracing::info!(name = %name, "last push at shutdown done")
                     }
-                    Ok(Ok(Err(e))) => {
-                        tracing::warn!(name = %f.name, "last push at shutdown incomplete: {e}")
+                    Ok((name, Some(Err(e)))) => {
+                        tracing::warn!(name = %name, "last push at shutdown incomplete: {e}")
                     }
-                    _ => tracing::warn!(name = %f.name, "last push at shutdown did not finish"),
+                    Ok((name, None)) => {
+                        tracing::warn!(name = %name, "last push at shutdown did not finish")
+                    }
+                    Err(_) => {}
                 }
             }
-            let _ = f.task.await;
+        };
+        if tokio::time::timeout(LAST_PUSH_DEADLINE, all_done)
+            .await
+            .is_err()
+        {
+            for (name, task) in &tasks {
+                if !task.is_finished() {
+                    tracing::warn!(name = %name, "last push at shutdown stopped after {LAST_PUSH_DEADLINE:?}; what it had not pushed goes up at the next start");
+                    task.abort();
+                }
+            }
         }
     }
 
