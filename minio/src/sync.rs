@@ -71,6 +71,7 @@ pub struct Syncer {
     read_only: bool,
     owner: Option<(u32, u32)>,
     lease: Option<Arc<LeaseKeeper>>,
+    push_only: Arc<BTreeSet<String>>,
 }
 
 /// One planned change.
@@ -109,7 +110,17 @@ impl Syncer {
             read_only: false,
             owner: None,
             lease: None,
+            push_only: Arc::default(),
         }
+    }
+
+    /// Paths that only ever go up: what is here wins and is pushed, the store's version never
+    /// comes down (the supervisor writes them itself at every start, e.g. the agent's
+    /// enforced openclaw.json, which a writer to the bucket must not change under a running
+    /// agent).
+    pub fn push_only(mut self, paths: &[&str]) -> Self {
+        self.push_only = Arc::new(paths.iter().map(|p| p.to_string()).collect());
+        self
     }
 
     /// Sync only while holding the bucket's lease (an agent's brain: one supervisor at a time).
@@ -346,6 +357,8 @@ impl Syncer {
             });
             for p in
                 trust::older_local_copies(&base, &scan.files, &remote_map, &state.seen, remote_ns)
+                    .into_iter()
+                    .filter(|p| !self.push_only.contains(p))
             {
                 if let Some(copy) = self.set_aside(&within, &mut scan, &remote_map, &p) {
                     report.conflicts.push(format!("{p} -> {copy}"));
@@ -366,7 +379,9 @@ impl Syncer {
                 }
                 match self.refuse_reason(&o.key) {
                     Some(why) => report.refused.push(format!("{:?}: {why}", o.key)),
-                    None if !local.contains_key(&o.key) => foreign.push((o.key, o.size)),
+                    None if !local.contains_key(&o.key) && !self.push_only.contains(&o.key) => {
+                        foreign.push((o.key, o.size))
+                    }
                     None => {}
                 }
             }
@@ -493,6 +508,13 @@ impl Syncer {
         for p in paths {
             let (b, l, r) = (base.get(p), local.get(p), remote.get(p));
             if l == r {
+                continue;
+            }
+            if self.push_only.contains(p.as_str()) {
+                // Ours wins; the store's never comes down, and is not deleted either.
+                if let (Some(l), false) = (l, self.read_only) {
+                    acts.push(Act::Upload(p.clone(), l.clone()));
+                }
                 continue;
             }
             if self.read_only {

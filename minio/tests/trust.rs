@@ -214,3 +214,44 @@ async fn one_supervisor_syncs_a_brain_and_a_takeover_or_an_expired_lease_moves_i
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     sb.sync(false).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_only_file_changed_in_the_store_never_comes_down() {
+    let g = Garage::start().await;
+    let bucket = g.bucket("ck-agent-enforced").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, other) = (tmp.path().join("home"), tmp.path().join("other"));
+    write(&home, ".openclaw/openclaw.json", b"{\"auth\":\"token\"}");
+    let s = syncer(bucket.clone(), &home, "agent").push_only(&[".openclaw/openclaw.json"]);
+    s.sync(false).await.unwrap();
+    // Someone with the bucket's key pushes a weakened config (and plants it as a plain
+    // object too).
+    let intruder = syncer(bucket.clone(), &other, "intruder");
+    intruder.pull_into_place().await.unwrap();
+    write(&other, ".openclaw/openclaw.json", b"{\"auth\":\"none\"}");
+    intruder.sync(false).await.unwrap();
+    assert_eq!(
+        newest(&bucket).await[".openclaw/openclaw.json"],
+        b"{\"auth\":\"none\"}"
+    );
+    // The agent's pass (a full one, listing plain objects) keeps its own and puts it back.
+    let r = s.sync(true).await.unwrap();
+    assert_eq!((r.downloaded, r.conflicts.len()), (0, 0), "{r:?}");
+    assert_eq!(
+        std::fs::read(home.join(".openclaw/openclaw.json")).unwrap(),
+        b"{\"auth\":\"token\"}"
+    );
+    assert_eq!(
+        newest(&bucket).await[".openclaw/openclaw.json"],
+        b"{\"auth\":\"token\"}"
+    );
+    // A new home gets it from the supervisor, not from the store: it is not pulled.
+    let fresh = tmp.path().join("fresh");
+    let r = syncer(bucket.clone(), &fresh, "agent")
+        .push_only(&[".openclaw/openclaw.json"])
+        .pull_into_place()
+        .await
+        .unwrap();
+    assert_eq!(r.downloaded, 0, "{r:?}");
+    assert!(!fresh.join(".openclaw/openclaw.json").exists());
+}

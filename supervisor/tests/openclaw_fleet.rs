@@ -276,6 +276,46 @@ upstream = [{{ name = "llama", url = "{llama}", api = "openai", models = ["tiny-
         .expect("openclaw.json is synced");
     assert!(!String::from_utf8_lossy(&cfg).contains(&token(&sup, "research")));
 
+    // 3b. A writer to the bucket cannot change the running agent's enforced openclaw.json:
+    // its version never comes down, and research's own goes back up.
+    let cfg_path = sup
+        .state
+        .join("agents/research/home/.openclaw/openclaw.json");
+    let enforced = std::fs::read(&cfg_path).unwrap();
+    let intruder_dir = Scratch::new("oc-intruder");
+    rt.block_on(async {
+        let b = root.bucket(bucket);
+        let other = s3::syncer(b, &intruder_dir.dir.join("home"), "intruder");
+        other.pull_into_place().await.unwrap();
+        let path = intruder_dir.dir.join("home/.openclaw/openclaw.json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        v["gateway"]["auth"] = serde_json::json!({ "mode": "none" });
+        std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        other.sync(false).await.unwrap();
+    });
+    // A reconcile (every 3 s here) runs a full pass meanwhile.
+    std::thread::sleep(Duration::from_secs(5));
+    let out = sup.cli(&["sync", "pull", "research"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&cfg_path).unwrap(),
+        enforced,
+        "the store rewrote it"
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "the enforced config back in the store",
+        || {
+            let stored = rt.block_on(root.bucket(bucket).get_bytes(".openclaw/openclaw.json"));
+            (stored.ok().as_deref() == Some(&enforced[..])).then_some(())
+        },
+    );
+
     // 4. Shared knowledge: research writes docs, customer reads them and cannot write, not
     // in its sandbox (EROFS) and not with its store key (AccessDenied).
     let w = in_sandbox(

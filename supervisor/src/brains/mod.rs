@@ -117,6 +117,8 @@ pub struct Brains {
     agents: Vec<(Agent, u32)>,
     /// This supervisor, as the brains' leases name it.
     holder: Holder,
+    /// Paths in a home that only go up.
+    push_only: Vec<&'static str>,
     provisioned: Mutex<bool>,
     followers: Mutex<BTreeMap<String, Follower>>,
     /// Held while a collection is first pulled, so two agents starting together do not.
@@ -125,8 +127,14 @@ pub struct Brains {
 
 impl Brains {
     /// Read (or, for a managed Garage, generate) the store's credentials. Nothing is contacted
-    /// yet: the store may be a service that starts after this.
-    pub fn new(fleet: &Fleet, state_dir: &Path) -> Result<Option<Arc<Self>>, BrainsError> {
+    /// yet: the store may be a service that starts after this. `push_only` are the paths in
+    /// every agent's home the supervisor writes itself at each start (they go up, the store's
+    /// version never comes down).
+    pub fn new(
+        fleet: &Fleet,
+        state_dir: &Path,
+        push_only: &[&'static str],
+    ) -> Result<Option<Arc<Self>>, BrainsError> {
         let Some(settings) = fleet.store.clone() else {
             return Ok(None);
         };
@@ -196,6 +204,7 @@ impl Brains {
             admin,
             agents,
             holder,
+            push_only: push_only.to_vec(),
             provisioned: Mutex::new(false),
             followers: Mutex::new(BTreeMap::new()),
             collections: Mutex::new(()),
@@ -347,7 +356,8 @@ impl Brains {
             agent,
         )
         .owner(Some((host_id, host_id)))
-        .lease(Some(self.lease_keeper(agent))))
+        .lease(Some(self.lease_keeper(agent)))
+        .push_only(&self.push_only))
     }
 
     fn timing(&self) -> Timing {

@@ -178,7 +178,14 @@ impl Engine {
             }
             None => None,
         };
-        let brains = crate::brains::Brains::new(&fleet, &paths.state_dir)?;
+        // OpenClaw's config is written from the fleet at every start: a writer to the bucket
+        // must not change it under a running agent.
+        let push_only: &[&str] = if fleet.openclaw.is_some() {
+            &[crate::openclaw::provision::CONFIG_REL]
+        } else {
+            &[]
+        };
+        let brains = crate::brains::Brains::new(&fleet, &paths.state_dir, push_only)?;
         if let Some(b) = &brains {
             b.start_pruning();
         }
