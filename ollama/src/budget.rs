@@ -58,19 +58,6 @@ pub struct Budgets {
 }
 
 impl Budgets {
-    /// Spending rebuilt from ledger records (those of `now`'s day count).
-    pub fn from_records(records: &[Record], now: SystemTime) -> Self {
-        let b = Budgets::default();
-        for r in records {
-            b.add(
-                r,
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(r.ts_ms),
-                now,
-            );
-        }
-        b
-    }
-
     fn day<'a>(&'a self, now: SystemTime) -> std::sync::MutexGuard<'a, Day> {
         // Plain counters: a panic elsewhere cannot leave them inconsistent.
         let mut d = self.today.lock().unwrap_or_else(|p| p.into_inner());
@@ -151,6 +138,7 @@ mod tests {
             agent: agent.into(),
             team: team.map(str::to_string),
             model: "m".into(),
+            requested: None,
             upstream: None,
             prompt_tokens: tokens,
             completion_tokens: 0,

@@ -4,6 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,8 +35,14 @@ pub struct Record {
     /// The agent's team, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
-    /// The model as the agent named it (after default and alias resolution).
+    /// The model as the agent named it (after default and alias resolution): always a name
+    /// the fleet configures, or [`REFUSED_MODEL`] for a request refused before its model was
+    /// known to be one.
     pub model: String,
+    /// For a request billed as [`REFUSED_MODEL`]: the name it asked for, cut to
+    /// [`REQUESTED_MAX`] characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
     /// The upstream that served it, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
@@ -52,6 +59,25 @@ pub struct Record {
     /// True when the counts are estimates (a stream the client cut before the usage came).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub estimated: bool,
+}
+
+/// The model a refused request is billed (and labelled in metrics) under, whatever it named:
+/// names an agent makes up never become ledger keys or metric series.
+pub const REFUSED_MODEL: &str = "<refused>";
+
+/// Characters of a refused request's model name kept in its ledger line.
+pub const REQUESTED_MAX: usize = 64;
+
+/// The longest ledger line read back; a longer one (written by an older clawkeep, or
+/// damaged) is skipped and reported, never loaded whole.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// `s` cut to at most `max` characters, with `…` when something was cut.
+pub fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 impl Record {
@@ -112,12 +138,16 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Open (creating) the ledger directory.
+    /// Open (creating) the ledger directory, readable by its owner only: it says who asked
+    /// which model what and when.
     pub fn open(dir: &Path) -> Result<Self, LedgerError> {
-        std::fs::create_dir_all(dir).map_err(|source| LedgerError {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+            .map_err(|source| LedgerError {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         Ok(Self {
             dir: dir.to_path_buf(),
             current: Mutex::new(None),
@@ -148,6 +178,7 @@ impl Ledger {
                 .create(true)
                 .append(true)
                 .read(true)
+                .mode(0o600)
                 .open(&path)
                 .map_err(err)?;
             // After a crash the last line may be torn: start ours on a fresh line.
@@ -192,23 +223,55 @@ pub struct Torn {
     pub line: usize,
 }
 
+/// Lines that could not be read back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TornLines {
+    /// The first of them.
+    pub first: Vec<Torn>,
+    /// How many in all.
+    pub count: usize,
+}
+
+impl TornLines {
+    fn push(&mut self, t: Torn) {
+        self.count += 1;
+        if self.first.len() < 20 {
+            self.first.push(t);
+        }
+    }
+}
+
 /// Records read back from the ledger.
 #[derive(Debug, Default)]
 pub struct Entries {
     /// Records at or after the `since` time, oldest first.
     pub records: Vec<Record>,
     /// Lines that were not whole records (a crash mid-write); skipped.
-    pub torn: Vec<Torn>,
+    pub torn: TornLines,
 }
 
-/// Read every record with `ts_ms >= since` from the ledger in `dir`.
+/// Read every record with `ts_ms >= since` from the ledger in `dir` into memory (for tests
+/// and small ranges; [`for_each`] reads in constant memory).
 pub fn read(dir: &Path, since: SystemTime) -> Result<Entries, LedgerError> {
-    let mut out = Entries::default();
+    let mut records = Vec::new();
+    let torn = for_each(dir, since, |r| records.push(r))?;
+    Ok(Entries { records, torn })
+}
+
+/// Hand every record with `ts_ms >= since` in the ledger in `dir` to `f`, oldest first, one
+/// at a time: memory stays constant whatever the ledger's size. Lines longer than
+/// [`MAX_LINE`] and lines that are not records are skipped and counted.
+pub fn for_each(
+    dir: &Path,
+    since: SystemTime,
+    mut f: impl FnMut(Record),
+) -> Result<TornLines, LedgerError> {
+    let mut torn = TornLines::default();
     let since_ms = unix_ms(since);
     let first_day = utc_day(since);
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(torn),
         Err(source) => {
             return Err(LedgerError {
                 path: dir.to_path_buf(),
@@ -227,30 +290,67 @@ pub fn read(dir: &Path, since: SystemTime) -> Result<Entries, LedgerError> {
         })
         .collect();
     files.sort();
+    let mut line = Vec::new();
     for path in files {
-        let f = File::open(&path).map_err(|source| LedgerError {
+        let err = |source| LedgerError {
             path: path.clone(),
             source,
-        })?;
-        for (i, line) in BufReader::new(f).split(b'\n').enumerate() {
-            let line = line.map_err(|source| LedgerError {
-                path: path.clone(),
-                source,
-            })?;
-            if line.is_empty() {
+        };
+        let mut r = BufReader::new(File::open(&path).map_err(err)?);
+        let mut n = 0;
+        loop {
+            n += 1;
+            let whole = match next_line(&mut r, &mut line, MAX_LINE).map_err(err)? {
+                None => break,
+                Some(whole) => whole,
+            };
+            if whole && line.is_empty() {
                 continue;
             }
-            match serde_json::from_slice::<Record>(&line) {
-                Ok(r) if r.ts_ms >= since_ms => out.records.push(r),
-                Ok(_) => {}
-                Err(_) => out.torn.push(Torn {
+            match serde_json::from_slice::<Record>(&line)
+                .ok()
+                .filter(|_| whole)
+            {
+                Some(rec) if rec.ts_ms >= since_ms => f(rec),
+                Some(_) => {}
+                None => torn.push(Torn {
                     file: path.clone(),
-                    line: i + 1,
+                    line: n,
                 }),
             }
         }
     }
-    Ok(out)
+    Ok(torn)
+}
+
+/// The next line of `r` (without its newline) into `buf`, at most `max` bytes of it: `Some(true)`
+/// for a whole line, `Some(false)` for one longer than `max` (the rest is skipped, not kept),
+/// `None` at the end.
+fn next_line(r: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let mut whole = true;
+    let mut any = false;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(any.then_some(whole));
+        }
+        any = true;
+        let (part, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        let room = max.saturating_sub(buf.len());
+        if part.len() > room {
+            whole = false;
+        }
+        buf.extend_from_slice(&part[..part.len().min(room)]);
+        let used = done.unwrap_or(chunk.len());
+        r.consume(used);
+        if done.is_some() {
+            return Ok(Some(whole));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +363,7 @@ mod tests {
             agent: agent.into(),
             team: None,
             model: "m".into(),
+            requested: None,
             upstream: Some("u".into()),
             prompt_tokens: p,
             completion_tokens: c,
@@ -300,7 +401,35 @@ mod tests {
         let r = read(d.path(), UNIX_EPOCH).unwrap();
         assert_eq!(r.records.len(), 2);
         assert_eq!(r.records.iter().map(Record::tokens).sum::<u64>(), 18);
-        assert_eq!(r.torn, vec![Torn { file, line: 2 }]);
+        assert_eq!(r.torn.first, vec![Torn { file, line: 2 }]);
+        assert_eq!(r.torn.count, 1);
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_and_the_ledger_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("ledger");
+        let l = Ledger::open(&dir).unwrap();
+        let day0 = 1_795_392_000_000;
+        l.append(&rec(day0 + 1, "a", 1, 1)).unwrap();
+        // A line an older clawkeep wrote with an 8 MB model name, then a good one.
+        let file = Ledger::file_for(&dir, "2026-11-23");
+        let mut huge = rec(day0 + 2, "a", 1, 1);
+        huge.model = "m".repeat(8 << 20);
+        let mut f = OpenOptions::new().append(true).open(&file).unwrap();
+        f.write_all(&serde_json::to_vec(&huge).unwrap()).unwrap();
+        f.write_all(b"\n").unwrap();
+        drop(f);
+        l.append(&rec(day0 + 3, "b", 2, 2)).unwrap();
+        let mut seen = Vec::new();
+        let torn = for_each(&dir, UNIX_EPOCH, |r| seen.push(r.agent)).unwrap();
+        assert_eq!(seen, ["a", "b"]);
+        assert_eq!(torn.count, 1);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&dir), mode(&file)), (0o700, 0o600));
+        assert_eq!(cut("abcdef", 3), "abc…");
+        assert_eq!(cut("été", 5), "été");
     }
 
     #[test]

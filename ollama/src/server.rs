@@ -108,11 +108,19 @@ impl Gateway {
         let routes = Arc::new(Routes::new(cfg)?);
         let ledger = Ledger::open(ledger_dir)?;
         let now = clock.now();
-        let today = ledger::read(
+        // Today's spending, read a record at a time: a ledger of any size costs no memory.
+        let budgets = Budgets::default();
+        let torn = ledger::for_each(
             ledger_dir,
             ledger::next_midnight(now) - Duration::from_secs(86_400),
+            |r| {
+                budgets.add(
+                    &r,
+                    std::time::UNIX_EPOCH + Duration::from_millis(r.ts_ms),
+                    now,
+                )
+            },
         )?;
-        let budgets = Budgets::from_records(&today.records, now);
         // Plain HTTP to node-local addresses only: no proxies, and no redirect is followed,
         // so a prompt never leaves the node, not even when an upstream answers with one.
         let client = UpstreamClient::new(Duration::from_secs(60));
@@ -126,7 +134,7 @@ impl Gateway {
             client,
             clock,
             agent_slots: Mutex::new(HashMap::new()),
-            torn_records: today.torn.len(),
+            torn_records: torn.count,
         }))
     }
 
@@ -261,11 +269,17 @@ struct Ctx {
     caller: Arc<Caller>,
 }
 
+/// The longest model name a request may give (longer ones are refused before anything else).
+pub const MODEL_NAME_MAX: usize = 256;
+
 /// Everything known about a request while it is being served, for its ledger record.
 struct Bill {
     started: Instant,
     ts: SystemTime,
+    /// A configured model name once the request's resolved, [`ledger::REFUSED_MODEL`] before.
     model: String,
+    /// What the request asked for while `model` is the placeholder (cut short).
+    requested: Option<String>,
 }
 
 impl Bill {
@@ -275,6 +289,7 @@ impl Bill {
             agent: c.agent.clone(),
             team: c.team.clone(),
             model: self.model.clone(),
+            requested: self.requested.clone(),
             upstream: upstream.map(str::to_string),
             prompt_tokens: 0,
             completion_tokens: 0,
@@ -317,7 +332,8 @@ async fn serve(
     let mut bill = Bill {
         started: Instant::now(),
         ts: gw.clock.now(),
-        model: String::new(),
+        model: ledger::REFUSED_MODEL.to_string(),
+        requested: None,
     };
     let bytes = match axum::body::to_bytes(body, gw.settings.max_body).await {
         Ok(b) => b,
@@ -354,7 +370,21 @@ async fn serve(
             api_error(400, ErrorKind::InvalidRequest, msg),
         );
     };
-    bill.model = requested.clone();
+    // Until it resolves to a model the fleet configures, the name is the agent's alone: it is
+    // billed and labelled as the placeholder, and kept (cut) only in the ledger line.
+    bill.requested = Some(ledger::cut(&requested, ledger::REQUESTED_MAX));
+    let shown = ledger::cut(&requested, ledger::REQUESTED_MAX);
+    if requested.len() > MODEL_NAME_MAX || requested.chars().any(char::is_control) {
+        let msg = format!(
+            "model {shown:?} is not a model name: names are at most {MODEL_NAME_MAX} bytes, without control characters"
+        );
+        return refuse(
+            &ctx,
+            &bill,
+            dialect,
+            api_error(400, ErrorKind::InvalidRequest, msg),
+        );
+    }
     // Only an error names what this agent could use instead.
     let visible = || -> String {
         gw.routes
@@ -367,7 +397,7 @@ async fn serve(
     if let Some(allowed) = &caller.allowed {
         if !allowed.contains(&requested) {
             let msg = format!(
-                "model {requested:?} is not allowed for agent {} (allowed: {})",
+                "model {shown:?} is not allowed for agent {} (allowed: {})",
                 caller.agent,
                 visible()
             );
@@ -380,7 +410,7 @@ async fn serve(
         }
     }
     let Some(target) = gw.routes.resolve(&requested) else {
-        let msg = format!("model {requested:?} not found (available: {})", visible());
+        let msg = format!("model {shown:?} not found (available: {})", visible());
         return refuse(
             &ctx,
             &bill,
@@ -388,6 +418,9 @@ async fn serve(
             api_error(404, ErrorKind::NotFound, msg),
         );
     };
+    // A name the fleet configures from here on: a bounded set of ledger keys and series.
+    bill.model = requested.clone();
+    bill.requested = None;
     let now = gw.clock.now();
     let team_limit = caller
         .team

@@ -1231,3 +1231,61 @@ async fn each_streamed_chunk_reaches_the_agent_before_the_upstream_sends_the_nex
         "{records:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn made_up_model_names_cost_no_series_and_a_bounded_ledger_line() {
+    // No upstream needs to answer: every request here is refused before one is asked.
+    let down = format!("http://127.0.0.1:{}/v1", support::free_port());
+    let t = TestGateway::start(config(&[down]), Settings::default(), vec![caller("a")]).await;
+    let flood = 150;
+    for i in 0..flood {
+        // A 100 KB name: not a model name at all.
+        let name = format!("m{i}{}", "A".repeat(100_000));
+        let (s, b) = post(
+            &t.url("a", "/v1/chat/completions"),
+            json!({"model": name, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+        assert_eq!(s, 400, "{}", &b[..b.len().min(300)]);
+        assert!(
+            b.len() < 1024,
+            "the error echoes the whole name: {} bytes",
+            b.len()
+        );
+        // A short made-up name: well-formed, just unknown.
+        let (s, b) = post(
+            &t.url("a", "/api/chat"),
+            json!({"model": format!("made-up-{i}"), "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+        assert_eq!(s, 404, "{b}");
+    }
+    let records = t.wait_records(2 * flood).await;
+    for r in &records {
+        assert_eq!(r.model, ollama::ledger::REFUSED_MODEL, "{r:?}");
+        let asked = r.requested.as_deref().unwrap_or_default();
+        assert!(asked.chars().count() <= 65, "{asked}");
+    }
+    assert!(records
+        .iter()
+        .any(|r| r.requested.as_deref() == Some("made-up-7")));
+    let ledger: u64 = std::fs::read_dir(t.ledger.path())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(
+        ledger < 2 * flood as u64 * 512,
+        "{ledger} bytes of ledger for {} refusals",
+        2 * flood
+    );
+    let metrics = t.gw.metrics.encode();
+    assert!(
+        metrics.len() < 16 * 1024 && metrics.contains(r#"model="<refused>""#),
+        "{} bytes of metrics",
+        metrics.len()
+    );
+    assert!(
+        !metrics.contains("made-up-"),
+        "a made-up name became a series"
+    );
+}

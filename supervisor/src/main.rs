@@ -755,11 +755,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let dir = state_dir(cli.state_dir).join("ledger");
             let from = std::time::SystemTime::now() - since;
             let report = supervisor::spend::report(&dir, from, by)?;
-            for t in &report.torn {
+            for t in &report.torn.first {
                 eprintln!(
-                    "clawkeep: skipped a torn ledger record at {}:{} (a crash mid-write; nothing else is affected)",
+                    "clawkeep: skipped a torn or overlong ledger record at {}:{} (a crash mid-write; nothing else is affected)",
                     t.file.display(),
                     t.line
+                );
+            }
+            if report.torn.count > report.torn.first.len() {
+                eprintln!(
+                    "clawkeep: ... and {} more such records",
+                    report.torn.count - report.torn.first.len()
                 );
             }
             if json {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::SystemTime;
 
-use ollama::ledger::{self, LedgerError, Outcome, Torn};
+use ollama::ledger::{self, LedgerError, Outcome, TornLines};
 use serde::Serialize;
 
 /// What rows are grouped by.
@@ -43,14 +43,14 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Ledger lines skipped because a crash tore them.
     #[serde(skip)]
-    pub torn: Vec<Torn>,
+    pub torn: TornLines,
 }
 
 /// Sum the ledger in `dir` since `since`, grouped `by`.
 pub fn report(dir: &Path, since: SystemTime, by: By) -> Result<Report, LedgerError> {
-    let read = ledger::read(dir, since)?;
+    // A record at a time: a ledger of any size is summed in constant memory.
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    for r in &read.records {
+    let torn = ledger::for_each(dir, since, |r| {
         let key = match by {
             By::Agent => r.agent.clone(),
             By::Team => r.team.clone().unwrap_or_else(|| "-".into()),
@@ -67,17 +67,14 @@ pub fn report(dir: &Path, since: SystemTime, by: By) -> Result<Report, LedgerErr
         if r.outcome != Outcome::Ok {
             row.errors += 1;
         }
-    }
+    })?;
     let mut rows: Vec<Row> = rows.into_values().collect();
     rows.sort_by(|a, b| {
         b.total_tokens
             .cmp(&a.total_tokens)
             .then(a.name.cmp(&b.name))
     });
-    Ok(Report {
-        rows,
-        torn: read.torn,
-    })
+    Ok(Report { rows, torn })
 }
 
 /// The report as a table.
@@ -97,7 +94,9 @@ pub fn table(r: &Report, by: By) -> String {
     ]];
     for row in &r.rows {
         lines.push([
-            row.name.clone(),
+            // Names come from the ledger, which an older clawkeep filled with whatever
+            // model names agents sent: cut and escaped for the terminal.
+            crate::text::printable(&ledger::cut(&row.name, 80)).into_owned(),
             row.requests.to_string(),
             row.prompt_tokens.to_string(),
             row.completion_tokens.to_string(),
@@ -146,6 +145,7 @@ mod tests {
             agent: agent.into(),
             team: team.map(str::to_string),
             model: model.into(),
+            requested: None,
             upstream: Some("u".into()),
             prompt_tokens: p,
             completion_tokens: c,
