@@ -156,7 +156,10 @@ async fn announce_ready(shared: std::sync::Arc<crate::engine::Shared>, node: Str
 
 /// Agents set RLIMIT_NOFILE inside their user namespace, where the hard limit can only be
 /// lowered: lift this process's hard limit (inherited by every sandbox) to the largest
-/// `nofile` of the fleet first. Node asks for many descriptors; 65536 is common.
+/// `nofile` of the fleet first. Node asks for many descriptors; 65536 is common. Then the
+/// supervisor's own soft limit goes up to the hard one: it holds every agent's sockets,
+/// forwarded connections and store transfers, and an agent alone may open more than the
+/// 1024 a soft limit usually starts at (systemd, or the kernel for PID 1).
 fn raise_nofile(fleet: &Fleet) -> Result<(), UpError> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let want = fleet
@@ -170,15 +173,25 @@ fn raise_nofile(fleet: &Fleet) -> Result<(), UpError> {
         hard: 0,
         error,
     })?;
-    if want <= hard {
-        return Ok(());
+    let hard = if want > hard {
+        setrlimit(Resource::RLIMIT_NOFILE, soft, want).map_err(|error| UpError::Nofile {
+            want,
+            hard,
+            error,
+        })?;
+        tracing::info!("raised the open-file hard limit from {hard} to {want} for the agents");
+        want
+    } else {
+        hard
+    };
+    if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!("raised the supervisor's open-file limit from {soft} to {hard}"),
+            Err(e) => tracing::warn!(
+                "cannot raise the supervisor's open-file limit from {soft} to {hard}: {e}; many agent connections may exhaust it"
+            ),
+        }
     }
-    setrlimit(Resource::RLIMIT_NOFILE, soft, want).map_err(|error| UpError::Nofile {
-        want,
-        hard,
-        error,
-    })?;
-    tracing::info!("raised the open-file hard limit from {hard} to {want} for the agents");
     Ok(())
 }
 

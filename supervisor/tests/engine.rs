@@ -462,3 +462,41 @@ health = { http = "http://127.0.0.1:18789/readyz", interval = "300ms", timeout =
     assert_eq!(sup.row("fat")["restarts"], 0);
     sup.down();
 }
+
+#[test]
+fn the_supervisor_raises_its_own_open_file_limit_to_the_hard_one() {
+    // Started as systemd or the kernel would start it: a soft limit of 1024 (util-linux's
+    // prlimit sets it and execs clawkeep).
+    let dir = support::FleetDir::new(
+        "nofile",
+        "[[agent]]\nname = \"a\"\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"sleep 1000\"]\n",
+    );
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg(format!("--nofile=1024:{hard}"))
+        .arg(support::clawkeep())
+        .arg("up")
+        .arg(&dir.fleet)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    // Once clawkeep is up (its control socket is there), its limits are what it made them.
+    let sock = dir.state.join("clawkeep.sock");
+    wait_for(Duration::from_secs(20), "clawkeep up", || {
+        sock.exists().then_some(())
+    });
+    let text = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    let nums: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(nums, [hard.to_string(), hard.to_string()], "{line}");
+}
