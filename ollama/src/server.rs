@@ -370,11 +370,16 @@ async fn serve(
             api_error(400, ErrorKind::InvalidRequest, msg),
         );
     };
-    // Until it resolves to a model the fleet configures, the name is the agent's alone: it is
-    // billed and labelled as the placeholder, and kept (cut) only in the ledger line.
-    bill.requested = Some(ledger::cut(&requested, ledger::REQUESTED_MAX));
-    let shown = ledger::cut(&requested, ledger::REQUESTED_MAX);
+    // Until it resolves to a model the fleet configures, the name is the agent's alone: a
+    // refusal bills and labels it as the placeholder, and keeps it (cut) only in the ledger
+    // line and the error message.
+    let asked = |bill: &mut Bill| {
+        let shown = ledger::cut(&requested, ledger::REQUESTED_MAX);
+        bill.requested = Some(shown.clone());
+        shown
+    };
     if requested.len() > MODEL_NAME_MAX || requested.chars().any(char::is_control) {
+        let shown = asked(&mut bill);
         let msg = format!(
             "model {shown:?} is not a model name: names are at most {MODEL_NAME_MAX} bytes, without control characters"
         );
@@ -396,6 +401,7 @@ async fn serve(
     };
     if let Some(allowed) = &caller.allowed {
         if !allowed.contains(&requested) {
+            let shown = asked(&mut bill);
             let msg = format!(
                 "model {shown:?} is not allowed for agent {} (allowed: {})",
                 caller.agent,
@@ -410,6 +416,7 @@ async fn serve(
         }
     }
     let Some(target) = gw.routes.resolve(&requested) else {
+        let shown = asked(&mut bill);
         let msg = format!("model {shown:?} not found (available: {})", visible());
         return refuse(
             &ctx,
@@ -420,7 +427,6 @@ async fn serve(
     };
     // A name the fleet configures from here on: a bounded set of ledger keys and series.
     bill.model = requested.clone();
-    bill.requested = None;
     let now = gw.clock.now();
     let team_limit = caller
         .team
