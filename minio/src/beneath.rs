@@ -182,8 +182,8 @@ impl Beneath {
         Ok(())
     }
 
-    /// The extended attribute `name` of the root directory itself, or `None` when it has
-    /// none. `trusted.*` attributes are root's alone: an agent can neither read nor set them.
+    /// The extended attribute `name` of the root directory itself (up to 256 bytes), or
+    /// `None` when it has none or a longer one. `trusted.*` attributes are root's alone: an agent can neither read nor set them.
     pub fn root_xattr(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
         let mut buf = vec![0u8; 256];
         match rustix::fs::fgetxattr(&self.root, name, &mut buf[..]) {
@@ -191,7 +191,8 @@ impl Beneath {
                 buf.truncate(n);
                 Ok(Some(buf))
             }
-            Err(rustix::io::Errno::NODATA) => Ok(None),
+            // None, or one longer than any clawkeep writes: not ours either way.
+            Err(rustix::io::Errno::NODATA | rustix::io::Errno::RANGE) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }

@@ -157,17 +157,13 @@ pub async fn follow(
 async fn start_watch(syncer: &Syncer) -> Option<Watch> {
     let root = syncer.root().to_path_buf();
     let made = tokio::task::spawn_blocking(move || Watch::new(&root, MAX_WATCHED_DIRS)).await;
-    match made {
-        Ok(Ok(w)) => Some(w),
-        Ok(Err(e)) => {
-            tracing::warn!(bucket = syncer.remote().name(), error = %e, "no change events; relying on the reconcile timer");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(bucket = syncer.remote().name(), error = %e, "no change events; relying on the reconcile timer");
-            None
-        }
-    }
+    let why = match made {
+        Ok(Ok(w)) => return Some(w),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(bucket = syncer.remote().name(), error = %why, "no change events; relying on the reconcile timer");
+    None
 }
 
 /// Whether `syncer`'s directory has grown past what may be watched (counted off the async

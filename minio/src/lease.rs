@@ -141,7 +141,7 @@ impl LeaseKeeper {
 
     /// The lease in `remote`, if there is one.
     pub async fn read(remote: &Remote) -> Result<Option<Lease>, StoreError> {
-        match remote.get_bytes(KEY).await {
+        match remote.get_bytes_at_most(KEY, 64 * 1024).await {
             Ok(b) => Ok(serde_json::from_slice(&b).ok()),
             Err(e) if e.s3_code() == Some("NoSuchKey") => Ok(None),
             Err(e) => Err(e),

@@ -531,6 +531,39 @@ impl Remote {
         Ok(data.into_bytes())
     }
 
+    /// Read `key` whole if it holds at most `max` bytes; refused (nothing more read) if it
+    /// holds more: for clawkeep's own small objects, which anyone with the bucket's key could
+    /// replace with something huge.
+    pub async fn get_bytes_at_most(&self, key: &str, max: u64) -> Result<Bytes, StoreError> {
+        let out = self
+            .c()
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3err("GetObject", &self.bucket, key, e))?;
+        let too_big = || {
+            StoreError::Refused(format!(
+                "s3://{}/{key} is larger than the {max} bytes clawkeep ever writes there; it was not read (delete or restore it)",
+                self.bucket
+            ))
+        };
+        if out.content_length().is_some_and(|n| n as u64 > max) {
+            return Err(too_big());
+        }
+        let read = read_at_most(out.body.into_async_read(), max)
+            .await
+            .map_err(|e| StoreError::S3 {
+                op: "GetObject",
+                bucket: self.bucket.clone(),
+                key: key.into(),
+                code: String::new(),
+                message: e.to_string(),
+            })?;
+        read.map(Bytes::from).ok_or_else(too_big)
+    }
+
     /// Stream `key` into a new file at `dest`, checking its sha256 when `want` is given.
     /// Returns the sha256 read.
     pub async fn get_to_file(
@@ -607,7 +640,7 @@ impl Remote {
     /// Read one snapshot.
     pub async fn snapshot(&self, id: &str) -> Result<Snapshot, StoreError> {
         let key = format!("{}{id}.json", crate::keys::SNAPSHOT_PREFIX);
-        let bytes = self.get_bytes(&key).await?;
+        let bytes = self.get_bytes_at_most(&key, MAX_SNAPSHOT_BYTES).await?;
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
             what: "snapshot",
             place: format!("s3://{}/{key}", self.bucket),
@@ -623,6 +656,9 @@ impl Remote {
         self.put(&s.key(), Bytes::from(bytes)).await
     }
 }
+
+/// The largest snapshot manifest read (about a million files' worth).
+pub const MAX_SNAPSHOT_BYTES: u64 = 256 << 20;
 
 /// All of `r` if it holds at most `size` bytes; `None` (after reading `size + 1`) if it holds
 /// more: a file that grows while it is read never makes the buffer outgrow its scanned size.
@@ -680,16 +716,28 @@ const KEY_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_source_longer_than_its_size_is_not_read_past_it() {
-        // An endless source stands for a file the agent keeps appending to.
-        let endless = tokio::io::repeat(b'x');
-        let got =
-            tokio::time::timeout(std::time::Duration::from_secs(5), read_at_most(endless, 10))
-                .await
-                .expect("read past the size");
-        assert_eq!(got.unwrap(), None);
-        let exact = read_at_most(&b"0123456789"[..], 10).await.unwrap();
+    #[test]
+    fn a_source_longer_than_its_size_is_not_read_past_it() {
+        // An endless source stands for a file the agent keeps appending to. It never makes
+        // the reader wait, so the check runs on a thread of its own with a deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let _ = tx.send(
+                rt.block_on(read_at_most(tokio::io::repeat(b'x'), 10))
+                    .unwrap(),
+            );
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("read past the size");
+        assert_eq!(got, None);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let exact = rt.block_on(read_at_most(&b"0123456789"[..], 10)).unwrap();
         assert_eq!(exact.as_deref(), Some(&b"0123456789"[..]));
     }
 

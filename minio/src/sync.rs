@@ -319,7 +319,7 @@ impl Syncer {
         // The base: the last agreed state, only when it is this directory's and the store's
         // newest snapshot follows it. Otherwise (and when the bucket has no history: new,
         // wiped or migrated) merge against nothing: every file on either side is kept.
-        let base = match (&remote_id, &distrust, &newest, &state.base_id) {
+        let mut base = match (&remote_id, &distrust, &newest, &state.base_id) {
             (None, _, _, _) => FileMap::new(),
             (Some(_), Some(why), _, _) => {
                 report.rebased = Some(why.clone());
@@ -339,7 +339,6 @@ impl Syncer {
             }
             (Some(_), None, Some(_), None) => FileMap::new(),
         };
-        let mut base = base;
         remote_map.retain(|k, _| match self.refuse_reason(k) {
             Some(why) => {
                 report.refused.push(format!("{k:?}: {why}"));

@@ -213,6 +213,13 @@ async fn one_supervisor_syncs_a_brain_and_a_takeover_or_an_expired_lease_moves_i
     sa.sync(false).await.unwrap();
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     sb.sync(false).await.unwrap();
+
+    // A lease object blown up by whoever holds the bucket's key is not read into memory.
+    let huge = bytes::Bytes::from(vec![b' '; 1 << 20]);
+    bucket.put(minio::lease::KEY, huge).await.unwrap();
+    tokio::time::sleep(ttl / 5 + Duration::from_millis(100)).await;
+    let err = sb.sync(false).await.unwrap_err().to_string();
+    assert!(err.contains("larger than the 65536 bytes"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

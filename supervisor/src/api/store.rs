@@ -85,10 +85,7 @@ pub async fn history(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    match b
-        .history(&name, q.last.unwrap_or(20).clamp(1, 10_000))
-        .await
-    {
+    match b.history(&name, q.last.unwrap_or(20).clamp(1, 1000)).await {
         Ok(rows) => Json(rows).into_response(),
         Err(e) => error(StatusCode::CONFLICT, e),
     }
