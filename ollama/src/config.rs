@@ -83,6 +83,13 @@ pub struct GatewayConfig {
     pub timeout: Option<String>,
     /// How long a failing upstream is skipped before it is tried again (default "10s").
     pub cooldown: Option<String>,
+    /// Connections one agent may hold open to its model socket (default 64); more are
+    /// closed at once. Bounds what a runaway or hostile agent costs the gateway.
+    #[schemars(example = 64)]
+    pub max_connections: Option<u64>,
+    /// Time an agent has to send a request head, and then its body (default "30s"); a
+    /// kept-alive connection idle this long is closed.
+    pub request_timeout: Option<String>,
 }
 
 /// Output-token cap when `[models] max_output_tokens` is not set.

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod dialect;
 pub mod ledger;
+pub mod listen;
 pub mod metrics;
 pub mod queue;
 pub mod route;

@@ -38,6 +38,10 @@ pub struct Settings {
     pub cooldown: Duration,
     /// Daily token budgets of teams.
     pub team_budgets: HashMap<String, u64>,
+    /// What one agent's socket may hold: connections, and time for a request head.
+    pub connections: crate::listen::Bounds,
+    /// Time a request body may take to arrive, once its head has.
+    pub body_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -47,6 +51,8 @@ impl Default for Settings {
             timeout: Duration::from_secs(600),
             cooldown: Duration::from_secs(10),
             team_budgets: HashMap::new(),
+            connections: crate::listen::Bounds::AGENT,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -205,17 +211,24 @@ impl Gateway {
             .with_state(st)
     }
 
-    /// Serve one agent's socket until the listener fails or the task is dropped.
+    /// Serve one agent's socket until the task is dropped (its connections end with it),
+    /// within the fleet's connection bounds.
     pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener, caller: Arc<Caller>) {
-        let agent = caller.agent.clone();
+        let name = format!("model gateway socket of agent {}", caller.agent);
         // Streams are many small writes: without TCP_NODELAY, Nagle's algorithm holds each
         // one back until the agent's delayed ACK (about 40 ms).
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        if let Err(e) = axum::serve(listener, self.router(caller)).await {
-            tracing::warn!(agent, "model gateway socket: {e}");
-        }
+        let bounds = self.settings.connections;
+        crate::listen::serve(
+            listener,
+            self.router(caller),
+            bounds,
+            name,
+            crate::listen::anyone,
+        )
+        .await;
     }
 
     /// The operator's `/metrics` endpoint.
@@ -335,18 +348,45 @@ async fn serve(
         model: ledger::REFUSED_MODEL.to_string(),
         requested: None,
     };
-    let bytes = match axum::body::to_bytes(body, gw.settings.max_body).await {
-        Ok(b) => b,
+    let too_large = || {
+        let msg = format!(
+            "request body is larger than the gateway's limit of {} bytes (hint: send less context, or raise [models] max_body)",
+            gw.settings.max_body
+        );
+        api_error(413, ErrorKind::TooLarge, msg)
+    };
+    // A declared length over the limit is refused before a byte of the body is read.
+    if axum::body::HttpBody::size_hint(&body).lower() > gw.settings.max_body as u64 {
+        return refuse(&ctx, &bill, dialect, too_large());
+    }
+    // The agent's slot is taken before its body is read: however many connections it
+    // opens, at most `max_concurrent` bodies of its are in memory at once.
+    let agent_slot = match gw.agent_slots(&ctx.caller).acquire_owned().await {
+        Ok(p) => p,
+        Err(_) => {
+            let msg = "the gateway is shutting down".to_string();
+            return refuse(
+                &ctx,
+                &bill,
+                dialect,
+                api_error(503, ErrorKind::Upstream, msg),
+            );
+        }
+    };
+    let read = axum::body::to_bytes(body, gw.settings.max_body);
+    let bytes = match tokio::time::timeout(gw.settings.body_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return refuse(&ctx, &bill, dialect, too_large()),
         Err(_) => {
             let msg = format!(
-                "request body is larger than the gateway's limit of {} bytes (hint: send less context, or raise [models] max_body)",
-                gw.settings.max_body
+                "the request body did not arrive within {} s (hint: send the whole body at once)",
+                gw.settings.body_timeout.as_secs()
             );
             return refuse(
                 &ctx,
                 &bill,
                 dialect,
-                api_error(413, ErrorKind::TooLarge, msg),
+                api_error(408, ErrorKind::InvalidRequest, msg),
             );
         }
     };
@@ -456,18 +496,6 @@ async fn serve(
         }
         return resp;
     }
-    let agent_slot = match gw.agent_slots(&caller).acquire_owned().await {
-        Ok(p) => p,
-        Err(_) => {
-            let msg = "the gateway is shutting down".to_string();
-            return refuse(
-                &ctx,
-                &bill,
-                dialect,
-                api_error(503, ErrorKind::Upstream, msg),
-            );
-        }
-    };
     let mut last_error = String::from("no upstream serves it");
     for up in gw.routes.candidates(&target) {
         let slot = up.queue.acquire(&caller.agent).await;

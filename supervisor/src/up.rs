@@ -205,9 +205,7 @@ async fn supervise(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
     };
     let socket = paths.socket();
     let _ = std::fs::remove_file(&socket);
-    let listener = tokio::net::UnixListener::bind(&socket).map_err(io("listen on", &socket))?;
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
-        .map_err(io("chmod", &socket))?;
+    let listener = server::listen(&socket).map_err(io("listen on", &socket))?;
 
     let node = fleet.node.name.clone();
     let (agents, services) = (fleet.agents.len(), fleet.services.len());

@@ -500,3 +500,38 @@ fn the_supervisor_raises_its_own_open_file_limit_to_the_hard_one() {
     let nums: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
     assert_eq!(nums, [hard.to_string(), hard.to_string()], "{line}");
 }
+
+/// Run `clawkeep ARGS` as the unprivileged user `nobody`, against `sup`'s state dir.
+fn cli_as_nobody(sup: &Supervisor, args: &[&str]) -> std::process::Output {
+    // nobody cannot reach the build's target dir on every machine: a copy it can run.
+    let bin = sup.dir.fleet.parent().unwrap().join("clawkeep-for-nobody");
+    if !bin.exists() {
+        std::fs::copy(support::clawkeep(), &bin).unwrap();
+    }
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&bin)
+        .args(args)
+        .env("CLAWKEEP_STATE_DIR", &sup.state)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_user_other_than_root_is_told_permission_denied_even_through_a_loosened_socket() {
+    let sup = Supervisor::start("peer", "");
+    let out = cli_as_nobody(&sup, &["ps"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(!err.contains("no clawkeep supervisor is running"), "{err}");
+    // Were the socket's mode loosened, the supervisor still asks the kernel who calls.
+    use std::os::unix::fs::PermissionsExt;
+    let sock = sup.state.join("clawkeep.sock");
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = cli_as_nobody(&sup, &["ps"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "nobody listed the fleet: {err}");
+    assert!(err.contains("permission denied: uid 65534"), "{err}");
+    assert!(sup.cli(&["ps"]).status.success(), "root is still served");
+}

@@ -17,6 +17,12 @@ pub enum ClientError {
         /// The connect error.
         reason: String,
     },
+    /// The socket is there but this user may not connect to it.
+    #[error("permission denied: {socket} is root's only, and this user may not connect to it (run the command with sudo, as root)")]
+    Denied {
+        /// The socket path.
+        socket: PathBuf,
+    },
     /// The supervisor answered with an error.
     #[error("{0}")]
     Api(String),
@@ -52,7 +58,14 @@ impl Client {
     }
 
     fn map_send(&self, e: reqwest::Error) -> ClientError {
-        if e.is_connect() {
+        let denied = std::iter::successors(std::error::Error::source(&e), |s| s.source())
+            .filter_map(|s| s.downcast_ref::<std::io::Error>())
+            .any(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
+        if denied {
+            ClientError::Denied {
+                socket: self.socket.clone(),
+            }
+        } else if e.is_connect() {
             let reason = std::error::Error::source(&e)
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| e.to_string());

@@ -63,9 +63,54 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serve the API on `listener` until the process ends.
+/// Bind the control socket at `socket` so that only root can ever connect: it is made in
+/// a fresh 0700 directory beside it, set to 0600 there and only then renamed into place, so
+/// there is no moment when it is reachable with looser rights (and no process-wide umask).
+pub fn listen(socket: &std::path::Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let parent = socket.parent().unwrap_or(std::path::Path::new("."));
+    let private = parent.join(format!(".clawkeep.sock.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let made = (|| {
+        let inner = private.join("sock");
+        let listener = UnixListener::bind(&inner)?;
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&inner, socket)?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&private);
+    made
+}
+
+/// Who may use the control API: root, or the user the supervisor runs as. Checked on the
+/// peer's credentials (SO_PEERCRED), whatever the socket's mode has become.
+pub fn admit(peer: &tokio::net::UnixStream) -> Result<(), String> {
+    let me = nix::unistd::geteuid().as_raw();
+    match peer.peer_cred() {
+        Ok(c) if c.uid() == 0 || c.uid() == me => Ok(()),
+        Ok(c) => Err(format!(
+            "permission denied: uid {} may not use clawkeep's control socket (only root may; run the command with sudo)",
+            c.uid()
+        )),
+        Err(e) => Err(format!(
+            "permission denied: the control socket could not tell who is calling ({e})"
+        )),
+    }
+}
+
+/// Serve the API on `listener` until the process ends: root's callers only, with the same
+/// connection bounds as an agent's model socket.
 pub async fn serve(listener: UnixListener, state: ApiState) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
+    ollama::listen::serve(
+        listener,
+        router(state),
+        ollama::listen::Bounds::AGENT,
+        "control socket".into(),
+        admit,
+    )
+    .await;
+    Ok(())
 }
 
 async fn ps(State(st): State<ApiState>) -> Json<PsReply> {

@@ -170,9 +170,17 @@ impl Engine {
                         .await
                         .map_err(|source| EngineError::Metrics { addr, source })?;
                     let router = gw.metrics_router();
-                    tokio::spawn(async move {
-                        let _ = axum::serve(listener, router).await;
-                    });
+                    // Any local user can reach it: bounded like an agent's socket.
+                    tokio::spawn(ollama::listen::serve(
+                        listener,
+                        router,
+                        ollama::listen::Bounds {
+                            max_connections: 16,
+                            ..ollama::listen::Bounds::AGENT
+                        },
+                        format!("metrics endpoint {addr}"),
+                        ollama::listen::anyone,
+                    ));
                 }
                 Some(gw)
             }

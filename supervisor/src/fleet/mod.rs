@@ -70,6 +70,8 @@ impl PartialEq for Models {
             && self.settings.max_body == other.settings.max_body
             && self.settings.timeout == other.settings.timeout
             && self.settings.cooldown == other.settings.cooldown
+            && self.settings.connections == other.settings.connections
+            && self.settings.body_timeout == other.settings.body_timeout
             && self.settings.team_budgets == other.settings.team_budgets
             && self.config.known_models() == other.config.known_models()
     }

@@ -62,6 +62,23 @@ impl Resolver<'_> {
         };
         let timeout = self.duration(cfg.timeout.as_deref(), &key_path!["models", "timeout"]);
         let cooldown = self.duration(cfg.cooldown.as_deref(), &key_path!["models", "cooldown"]);
+        let request_timeout = self.duration(
+            cfg.request_timeout.as_deref(),
+            &key_path!["models", "request_timeout"],
+        );
+        if request_timeout == Some(Duration::ZERO) {
+            self.at_value(
+                &key_path!["models", "request_timeout"],
+                "[models]: request_timeout 0 would close every connection at once".into(),
+                "give the time an agent has to send a request, e.g. \"30s\", or leave it out for that default",
+            );
+        }
+        let max_connections = self.at_least(
+            cfg.max_connections,
+            1,
+            &key_path!["models", "max_connections"],
+            "an agent with no connection could not reach its models",
+        );
         let known = cfg.known_models();
         self.agent_models(file, &known);
         let mut team_budgets = HashMap::new();
@@ -91,6 +108,15 @@ impl Resolver<'_> {
                 timeout: timeout.unwrap_or(Duration::from_secs(600)),
                 cooldown: cooldown.unwrap_or(Duration::from_secs(10)),
                 team_budgets,
+                connections: ollama::listen::Bounds {
+                    max_connections: max_connections
+                        .map_or(ollama::listen::Bounds::AGENT.max_connections, |n| {
+                            n as usize
+                        }),
+                    head_timeout: request_timeout
+                        .unwrap_or(ollama::listen::Bounds::AGENT.head_timeout),
+                },
+                body_timeout: request_timeout.unwrap_or(Duration::from_secs(30)),
             },
             metrics: cfg.metrics.as_deref().and_then(|m| m.parse().ok()),
         });
