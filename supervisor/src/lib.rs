@@ -17,5 +17,6 @@ pub mod sandbox_audit;
 pub mod secrets;
 pub mod spend;
 pub mod sys;
+pub mod tcp_peer;
 pub mod text;
 pub mod up;

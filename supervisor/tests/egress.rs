@@ -103,3 +103,39 @@ args = ["-c", '''echo proxy=$HTTPS_PROXY; ckprobe connect 127.0.0.1 3128; echo d
     assert_eq!(egr[0]["subject"], "out");
     sup.down();
 }
+
+#[test]
+fn an_agent_holds_at_most_its_share_of_tunnels() {
+    let open = echo_server();
+    let max = supervisor::engine::egress::MAX_TUNNELS;
+    let hold = format!(
+        r#"(printf 'CONNECT 127.0.0.1:{open} HTTP/1.1\r\nHost: x\r\n\r\n'; sleep 30) | nc 127.0.0.1 3128 >/dev/null"#
+    );
+    let one_more = format!(
+        r#"(printf 'CONNECT 127.0.0.1:{open} HTTP/1.1\r\nHost: x\r\n\r\n'; sleep 1) | nc 127.0.0.1 3128"#
+    );
+    let body = format!(
+        r#"
+[[agent]]
+name = "many"
+command = "/bin/sh"
+args = ["-c", '''i=0; while [ $i -lt {max} ]; do ({hold}) & i=$((i+1)); done; sleep 3; {one_more}; echo; echo done=yes; sleep 600''']
+egress = ["127.0.0.1:{open}"]
+"#
+    );
+    let mut sup = Supervisor::start("tunnels", &body);
+    let out = support::wait_for(Duration::from_secs(40), "the agent's tunnels", || {
+        let l = sup.logs("many");
+        l.contains("done=yes").then_some(l)
+    });
+    assert!(
+        out.contains("HTTP/1.1 429"),
+        "tunnel {} was opened: {out}",
+        max + 1
+    );
+    assert!(
+        out.contains(&format!("already has {max} tunnels open")),
+        "{out}"
+    );
+    sup.down();
+}

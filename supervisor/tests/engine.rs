@@ -535,3 +535,95 @@ fn a_user_other_than_root_is_told_permission_denied_even_through_a_loosened_sock
     assert!(err.contains("permission denied: uid 65534"), "{err}");
     assert!(sup.cli(&["ps"]).status.success(), "root is still served");
 }
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// `nobody` opens 2,000 connections to an agent's operator port and holds them: the
+/// supervisor keeps its share for that user (its descriptors barely move), and the
+/// operator (root) still reaches the agent.
+#[test]
+fn a_connection_flood_from_another_user_neither_exhausts_the_supervisor_nor_locks_out_root() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let body = format!(
+        r#"
+[[agent]]
+name = "web"
+command = "/bin/sh"
+args = ["-c", '''mkdir -p $HOME/www; echo ok > $HOME/www/readyz; exec httpd -f -p 127.0.0.1:18789 -h $HOME/www''']
+gateway_port = {port}
+health = {{ http = "http://127.0.0.1:18789/readyz", interval = "300ms", timeout = "2s", retries = 2, start_period = "0s" }}
+"#
+    );
+    let mut sup = Supervisor::start("flood", &body);
+    wait_for(Duration::from_secs(20), "web healthy", || {
+        (sup.row("web")["health"] == "healthy").then_some(())
+    });
+    let readyz = || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        use std::io::{Read, Write};
+        s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").ok()?;
+        let mut got = String::new();
+        s.read_to_string(&mut got).ok()?;
+        got.ends_with("ok\n").then_some(())
+    };
+    assert!(
+        readyz().is_some(),
+        "the operator port works before the flood"
+    );
+    let before = open_fds(sup.child.id());
+    let flood = r#"
+import socket, sys, time
+held = []
+for _ in range(2000):
+    try:
+        held.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2))
+    except OSError:
+        pass
+print(len(held), flush=True)
+time.sleep(60)
+"#;
+    let mut flooder = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        // The system's Python: a per-user install (pyenv) is not for nobody to run.
+        .args(["/usr/bin/python3", "-c", flood, &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(flooder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let held: usize = line.trim().parse().unwrap_or(0);
+    assert!(held >= 1000, "the flood opened only {held:?} connections");
+    std::thread::sleep(Duration::from_millis(500));
+    let during = open_fds(sup.child.id());
+    let reached = readyz();
+    let _ = flooder.kill();
+    let _ = flooder.wait();
+    assert!(
+        during < before + 2 * forward_share() + 16,
+        "the supervisor went from {before} to {during} open descriptors under nobody's {} connections",
+        line.trim()
+    );
+    assert!(
+        reached.is_some(),
+        "root could not reach the agent during the flood"
+    );
+    sup.down();
+}
+
+/// What one user other than root may hold through an operator port.
+fn forward_share() -> usize {
+    supervisor::engine::forward::PER_USER
+}

@@ -3,16 +3,14 @@
 //! there) that tunnels to exactly those destinations from the node. Anything else is refused
 //! with 403 and logged in the agent's log. Without a list there is no proxy and no egress.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use super::logs::LogSink;
 
@@ -30,37 +28,49 @@ pub fn proxy_env() -> Vec<(String, String)> {
     ]
 }
 
-/// Serve the proxy on `listener` (made inside the agent's namespace) until aborted.
+/// Tunnels one agent may have open at once; more CONNECTs are answered 429.
+pub const MAX_TUNNELS: usize = 64;
+
+/// Serve the proxy on `listener` (made inside the agent's namespace) until aborted, with
+/// the same connection bounds as the agent's model socket, and at most [`MAX_TUNNELS`]
+/// tunnels open.
 pub async fn serve(listener: TcpListener, allowed: Vec<String>, logs: Arc<LogSink>) {
-    let allowed = Arc::new(allowed);
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let (allowed, logs) = (allowed.clone(), logs.clone());
-        tokio::spawn(async move {
-            let svc =
-                hyper::service::service_fn(move |req| handle(req, allowed.clone(), logs.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades()
-                .await;
-        });
-    }
+    let ctx = Proxy {
+        allowed: Arc::new(allowed),
+        logs,
+        tunnels: Arc::new(Semaphore::new(MAX_TUNNELS)),
+    };
+    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let ctx = ctx.clone();
+        async move { handle(req, ctx).await }
+    });
+    ollama::listen::serve(
+        listener,
+        router,
+        ollama::listen::Bounds::AGENT,
+        "egress proxy".into(),
+        ollama::listen::anyone,
+    )
+    .await;
 }
 
-fn answer(status: StatusCode, text: String) -> Result<Response<Full<Bytes>>, Infallible> {
-    let mut r = Response::new(Full::new(Bytes::from(text + "\n")));
-    *r.status_mut() = status;
-    Ok(r)
-}
-
-async fn handle(
-    req: Request<Incoming>,
+#[derive(Clone)]
+struct Proxy {
     allowed: Arc<Vec<String>>,
     logs: Arc<LogSink>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+    tunnels: Arc<Semaphore>,
+}
+
+fn answer(status: StatusCode, text: String) -> Response {
+    (status, text + "\n").into_response()
+}
+
+async fn handle(req: axum::extract::Request, ctx: Proxy) -> Response {
+    let Proxy {
+        allowed,
+        logs,
+        tunnels,
+    } = ctx;
     if req.method() != Method::CONNECT {
         return answer(StatusCode::METHOD_NOT_ALLOWED, "clawkeep's egress proxy only tunnels (CONNECT host:port, as HTTPS clients do); plain HTTP is not forwarded".into());
     }
@@ -78,6 +88,14 @@ async fn handle(
         ));
         return answer(StatusCode::FORBIDDEN, format!("clawkeep: egress to {target} is not allowed for this agent (add it to egress in the fleet file)"));
     }
+    let Ok(tunnel) = tunnels.try_acquire_owned() else {
+        return answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "clawkeep: this agent already has {MAX_TUNNELS} tunnels open (close one first)"
+            ),
+        );
+    };
     let upstream =
         match tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&target)).await {
             Ok(Ok(s)) => s,
@@ -101,9 +119,7 @@ async fn handle(
             let mut upstream = upstream;
             let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
         }
+        drop(tunnel);
     });
-    answer(StatusCode::OK, String::new()).map(|mut r| {
-        *r.body_mut() = Full::new(Bytes::new());
-        r
-    })
+    StatusCode::OK.into_response()
 }
