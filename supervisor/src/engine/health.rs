@@ -108,7 +108,8 @@ async fn restart_unhealthy(me: &Arc<Process>) {
 /// The most of a health answer's body read; the rest is left unread.
 pub const HEALTH_BODY_MAX: usize = 64 * 1024;
 
-/// GET `url` (on 127.0.0.1) from inside the agent's network namespace; 2xx/3xx is healthy.
+/// GET `url` (on 127.0.0.1) from inside the agent's network namespace; 2xx/3xx is healthy,
+/// except that OpenClaw's gateway's `/readyz` must also say `"ready": true` in its JSON.
 async fn probe_in_sandbox(me: &Process, url: &str, timeout: Duration) -> bool {
     let Ok(u) = reqwest::Url::parse(url) else {
         return false;
@@ -116,16 +117,21 @@ async fn probe_in_sandbox(me: &Process, url: &str, timeout: Duration) -> bool {
     let (Some(port), path) = (u.port_or_known_default(), u.path().to_string()) else {
         return false;
     };
+    let judged = crate::openclaw::doctor::runs_gateway(&me.def).is_some()
+        && crate::openclaw::ready::judged(&path);
     let Ok(req) = hyper::Request::get(path)
         .header(hyper::header::HOST, format!("127.0.0.1:{port}"))
         .body(http_body_util::Full::<bytes::Bytes>::default())
     else {
         return false;
     };
-    matches!(
-        super::sandbox_http::send(me, port, req, timeout, HEALTH_BODY_MAX).await,
-        Ok((status, _)) if status.is_success() || status.is_redirection()
-    )
+    match super::sandbox_http::send(me, port, req, timeout, HEALTH_BODY_MAX).await {
+        Ok((status, body)) if judged => {
+            status.is_success() && crate::openclaw::ready::verdict(&body).is_ok()
+        }
+        Ok((status, _)) => status.is_success() || status.is_redirection(),
+        Err(_) => false,
+    }
 }
 
 async fn probe(shared: &Arc<Shared>, me: &Process, h: &Health, client: &reqwest::Client) -> bool {

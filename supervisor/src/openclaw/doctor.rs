@@ -71,7 +71,7 @@ pub fn runtime_findings(rt: &OpenclawRuntime) -> Vec<Finding> {
 }
 
 /// Whether the agent runs OpenClaw's gateway (the fleet gave it no command of its own).
-fn runs_gateway(def: &Def) -> Option<(&str, u16)> {
+pub fn runs_gateway(def: &Def) -> Option<(&str, u16)> {
     let Def::Agent(a) = def else { return None };
     let (node, _) = OpenclawRuntime::gateway_command();
     (a.command.program == node)
@@ -80,14 +80,25 @@ fn runs_gateway(def: &Def) -> Option<(&str, u16)> {
         .map(|p| (a.name.as_str(), p))
 }
 
-/// GET `/readyz` on the agent's forwarded port: None when it answers 2xx, else why not.
+/// GET `/readyz` on the agent's forwarded port: None when it answers 2xx with OpenClaw's
+/// `"ready": true` (the first 64 KiB are read), else why not.
 async fn readyz(client: &reqwest::Client, port: u16) -> Option<String> {
     match client
         .get(format!("http://127.0.0.1:{port}/readyz"))
         .send()
         .await
     {
-        Ok(r) if r.status().is_success() => None,
+        Ok(mut r) if r.status().is_success() => {
+            let mut body = Vec::new();
+            while body.len() < crate::engine::health::HEALTH_BODY_MAX {
+                match r.chunk().await {
+                    Ok(Some(c)) => body.extend_from_slice(&c),
+                    Ok(None) => break,
+                    Err(e) => return Some(format!("its answer broke off: {e}")),
+                }
+            }
+            crate::openclaw::ready::verdict(&body).err()
+        }
         Ok(r) => Some(format!("it answered {}", r.status())),
         Err(e) if e.is_timeout() => Some(format!("no answer within {}s", READYZ_TIMEOUT.as_secs())),
         Err(e) => Some(
@@ -195,5 +206,24 @@ mod tests {
         let f = runtime_findings(&rt);
         assert_eq!(f[0].severity, "high");
         assert!(f[0].message.contains("no longer installed"), "{f:?}");
+    }
+
+    /// An agent's port that answers every path with a 200 page (as OpenClaw's control UI
+    /// does for paths it does not know) is not a ready gateway; OpenClaw's JSON is.
+    #[tokio::test]
+    async fn a_catch_all_200_page_is_not_a_ready_gateway() {
+        async fn serve(answer: &'static str) -> u16 {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = l.local_addr().unwrap().port();
+            let app = axum::Router::new().fallback(move || async move { answer });
+            tokio::spawn(async move { axum::serve(l, app).await });
+            port
+        }
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let page = serve("<!doctype html><title>OpenClaw Control</title>").await;
+        let why = readyz(&client, page).await.expect("a page passed as ready");
+        assert!(why.contains("not OpenClaw's readiness JSON"), "{why}");
+        let ready = serve(r#"{"ready":true,"failing":[]}"#).await;
+        assert_eq!(readyz(&client, ready).await, None);
     }
 }

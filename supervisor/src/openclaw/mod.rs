@@ -7,5 +7,6 @@ pub mod checks;
 pub mod config;
 pub mod doctor;
 pub mod provision;
+pub mod ready;
 pub mod security_audit;
 pub mod token;
