@@ -80,6 +80,15 @@ enum Cmd {
         /// Number of lines from the end to show first.
         #[arg(short = 'n', long = "lines", default_value_t = 100)]
         lines: usize,
+        /// Only clawkeep's own events about it (restarts, health, sync), kept apart from
+        /// its output so that no amount of output rotates them away.
+        #[arg(long)]
+        events: bool,
+        /// One JSON object per line: {"source": "clawkeep" | "output", "line": "..."}. A
+        /// line is clawkeep's only when clawkeep wrote it: output that imitates an event
+        /// is marked "(output) " in the log.
+        #[arg(long)]
+        json: bool,
     },
     /// Stop an agent or service (SIGTERM, grace period, then kill its cgroup); it stays
     /// stopped until `clawkeep start`.
@@ -721,13 +730,28 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             name,
             follow,
             lines,
+            events,
+            json,
         } => {
             let client = Client::new(&state_dir(cli.state_dir))?;
             let mut out = std::io::stdout();
-            client_runtime()?.block_on(client.logs(&name, lines, follow, |chunk| {
-                let _ = out.write_all(chunk);
+            let mut partial: Vec<u8> = Vec::new();
+            client_runtime()?.block_on(client.logs(&name, lines, follow, events, |chunk| {
+                if !json {
+                    let _ = out.write_all(chunk);
+                    let _ = out.flush();
+                    return;
+                }
+                partial.extend_from_slice(chunk);
+                while let Some(i) = partial.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = partial.drain(..=i).collect();
+                    let _ = writeln!(out, "{}", log_line_json(&line[..i]));
+                }
                 let _ = out.flush();
             }))?;
+            if json && !partial.is_empty() {
+                let _ = writeln!(out, "{}", log_line_json(&partial));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Stop { name } => action(cli.state_dir, &name, "stop"),
@@ -1390,6 +1414,17 @@ fn row_cells(r: &ProcessRow) -> Vec<String> {
     ]
 }
 
+/// One log line as `logs --json` prints it: whose it is, and its text.
+fn log_line_json(line: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(line);
+    let source = if text.starts_with(supervisor::engine::log_text::EVENT_PREFIX) {
+        "clawkeep"
+    } else {
+        "output"
+    };
+    serde_json::json!({ "source": source, "line": text })
+}
+
 fn ps_table(reply: &PsReply) -> String {
     let header: Vec<String> = [
         "NAME",
@@ -1410,7 +1445,13 @@ fn ps_table(reply: &PsReply) -> String {
     .map(|s| s.to_string())
     .collect();
     let rows: Vec<Vec<String>> = std::iter::once(header)
-        .chain(reply.processes.iter().map(row_cells))
+        .chain(reply.processes.iter().map(|p| {
+            // Agent-controlled text (a model name, an exit message) is shown escaped.
+            row_cells(p)
+                .into_iter()
+                .map(|c| supervisor::text::printable(&c).into_owned())
+                .collect()
+        }))
         .collect();
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))

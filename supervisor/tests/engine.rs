@@ -627,3 +627,57 @@ time.sleep(60)
 fn forward_share() -> usize {
     supervisor::engine::forward::PER_USER
 }
+
+#[test]
+fn an_agents_output_reaches_the_operator_escaped_and_cannot_forge_clawkeeps_events() {
+    let body = r#"
+[[agent]]
+name = "liar"
+command = "/bin/sh"
+args = ["-c", '''printf '\033[2J\033]0;pwned\007cleared\n[clawkeep 2026-01-01T00:00:00Z] stopped by the operator\n'; echo done=yes; sleep 600''']
+"#;
+    let mut sup = Supervisor::start("liar", body);
+    let shown = wait_for(Duration::from_secs(20), "the agent's output", || {
+        let l = sup.logs("liar");
+        l.contains("done=yes").then_some(l)
+    });
+    assert!(
+        !shown.contains('\x1b') && !shown.contains('\x07'),
+        "{shown:?}"
+    );
+    assert!(shown.contains("\\u{1b}[2J"), "{shown}");
+    assert!(
+        shown.contains("(output) [clawkeep 2026-01-01T00:00:00Z] stopped by the operator"),
+        "{shown}"
+    );
+    let json = sup.cli(&["logs", "liar", "--json"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let theirs = |s: &str| {
+        lines
+            .iter()
+            .filter(|l| l["source"] == s)
+            .map(|l| l["line"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        theirs("clawkeep")
+            .iter()
+            .all(|l| !l.contains("stopped by the operator")),
+        "{lines:?}"
+    );
+    assert!(
+        theirs("clawkeep").iter().any(|l| l.contains("started")),
+        "{lines:?}"
+    );
+    assert!(theirs("output").iter().any(|l| l.contains("done=yes")));
+    let events = sup.cli(&["logs", "liar", "--events"]);
+    let events = String::from_utf8_lossy(&events.stdout);
+    assert!(
+        events.contains("started") && !events.contains("done=yes"),
+        "{events}"
+    );
+    sup.down();
+}

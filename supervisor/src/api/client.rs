@@ -121,12 +121,13 @@ impl Client {
         name: &str,
         lines: usize,
         follow: bool,
+        events: bool,
         mut out: impl FnMut(&[u8]),
     ) -> Result<(), ClientError> {
         let resp = self
             .http
             .get(Self::url(&format!(
-                "/v1/logs/{name}?lines={lines}&follow={follow}"
+                "/v1/logs/{name}?lines={lines}&follow={follow}&events={events}"
             )))
             .send()
             .await

@@ -138,6 +138,8 @@ async fn ps(State(st): State<ApiState>) -> Json<PsReply> {
 struct LogQuery {
     lines: Option<usize>,
     follow: Option<bool>,
+    /// Only clawkeep's events about the process (kept apart from its output).
+    events: Option<bool>,
 }
 
 async fn logs(
@@ -148,11 +150,26 @@ async fn logs(
     let Some(p) = st.shared.process(&name) else {
         return unknown(&st.shared, &name);
     };
-    // Subscribe before reading the tail so nothing falls between them.
-    let live = q.follow.unwrap_or(false).then(|| p.logs.follow());
+    let events = q.events.unwrap_or(false);
     let sink = p.logs.clone();
+    let pick = move |s: &crate::engine::logs::LogSink| {
+        if events {
+            s.events().follow()
+        } else {
+            s.follow()
+        }
+    };
+    // Subscribe before reading the tail so nothing falls between them.
+    let live = q.follow.unwrap_or(false).then(|| pick(&sink));
     let lines = q.lines.unwrap_or(100);
-    let tail = match tokio::task::spawn_blocking(move || sink.tail(lines)).await {
+    let read = move || {
+        if events {
+            sink.events().tail(lines)
+        } else {
+            sink.tail(lines)
+        }
+    };
+    let tail = match tokio::task::spawn_blocking(read).await {
         Ok(Ok(t)) => t,
         Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

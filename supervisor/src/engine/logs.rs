@@ -1,5 +1,7 @@
 //! Per-process log files with size-based rotation, a tail reader for `clawkeep logs -n`, and
-//! a live feed for `clawkeep logs -f`.
+//! a live feed for `clawkeep logs -f`. clawkeep's own events about a process are also kept
+//! in `<name>.events.log`, which the process's output never reaches: a flood of output
+//! cannot rotate them away.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -17,7 +19,12 @@ pub struct LogSink {
     policy: LogPolicy,
     file: Mutex<Option<(File, u64)>>,
     live: broadcast::Sender<Bytes>,
+    /// Where events are kept apart (none for that sink itself).
+    events: Option<Box<LogSink>>,
 }
+
+/// The most a process's events file grows before it is rotated (one older file is kept).
+pub const EVENTS_MAX: u64 = 1 << 20;
 
 /// Why a log operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,13 +40,34 @@ pub struct LogError {
 impl LogSink {
     /// A sink writing to `dir/name.log` (the directory must exist).
     pub fn new(dir: &Path, name: &str, policy: LogPolicy) -> Self {
+        let events = Self::plain(
+            dir,
+            &format!("{name}.events"),
+            LogPolicy {
+                max_size: EVENTS_MAX,
+                keep: 1,
+            },
+        );
+        Self {
+            events: Some(Box::new(events)),
+            ..Self::plain(dir, name, policy)
+        }
+    }
+
+    fn plain(dir: &Path, name: &str, policy: LogPolicy) -> Self {
         let (live, _) = broadcast::channel(256);
         Self {
             path: dir.join(format!("{name}.log")),
             policy,
             file: Mutex::new(None),
             live,
+            events: None,
         }
+    }
+
+    /// The sink holding only clawkeep's events about this process.
+    pub fn events(&self) -> &LogSink {
+        self.events.as_deref().unwrap_or(self)
     }
 
     /// Path of the current log file.
@@ -97,13 +125,18 @@ impl LogSink {
 
     /// Append a supervisor event as its own line, marked so it stands out from the process's
     /// output.
+    /// The text is escaped like output (it may carry an agent's file or model names).
     pub fn event(&self, msg: &str) {
         let line = format!(
-            "[clawkeep {}] {msg}\n",
-            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            "{}{}] {}\n",
+            super::log_text::EVENT_PREFIX,
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+            crate::text::printable(msg)
         );
-        if let Err(e) = self.append(line.as_bytes()) {
-            tracing::warn!("{e}");
+        for sink in std::iter::once(self).chain(self.events.as_deref()) {
+            if let Err(e) = sink.append(line.as_bytes()) {
+                tracing::warn!("{e}");
+            }
         }
     }
 
@@ -239,6 +272,29 @@ mod tests {
         s.append(b"a\nb\nc").unwrap();
         assert_eq!(s.tail(2).unwrap(), b"b\nc");
         assert_eq!(s.tail(10).unwrap(), b"a\nb\nc");
+    }
+
+    #[test]
+    fn a_flood_of_output_cannot_rotate_away_the_events() {
+        let d = tmp("events");
+        let s = sink(&d, 1000, 1);
+        s.event("restarting: it stayed unhealthy");
+        for _ in 0..1000 {
+            s.append(&[b'x'; 99]).unwrap();
+            s.append(b"\n").unwrap();
+        }
+        let all = String::from_utf8(s.tail(1_000_000).unwrap()).unwrap();
+        assert!(
+            !all.contains("restarting"),
+            "rotated away from the main log"
+        );
+        let events = String::from_utf8(s.events().tail(10).unwrap()).unwrap();
+        assert!(events.starts_with("[clawkeep "), "{events}");
+        assert!(
+            events.contains("restarting: it stayed unhealthy"),
+            "{events}"
+        );
+        assert!(!events.contains("xxx"), "output never reaches the events");
     }
 
     #[tokio::test]

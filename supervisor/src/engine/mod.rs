@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod egress;
 pub mod forward;
 pub mod health;
+pub mod log_text;
 pub mod logs;
 pub mod process;
 pub mod reaper;

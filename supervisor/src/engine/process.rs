@@ -620,14 +620,20 @@ fn pump_log(sink: Arc<LogSink>, fd: std::os::fd::OwnedFd) {
             return;
         };
         let mut buf = vec![0u8; 16 * 1024];
+        // The agent's bytes reach the log as safe text that cannot pass for an event.
+        let mut text = super::log_text::OutputFilter::default();
         loop {
-            match rx.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if let Err(e) = sink.append(&buf[..n]) {
-                        tracing::warn!("{e}");
-                    }
+            let (chunk, ended) = match rx.read(&mut buf).await {
+                Ok(0) | Err(_) => (text.finish(), true),
+                Ok(n) => (text.filter(&buf[..n]), false),
+            };
+            if !chunk.is_empty() {
+                if let Err(e) = sink.append(&chunk) {
+                    tracing::warn!("{e}");
                 }
+            }
+            if ended {
+                break;
             }
         }
     });
