@@ -98,7 +98,7 @@ pub struct Gateway {
     pub metrics: Metrics,
     client: UpstreamClient,
     clock: Arc<dyn Clock>,
-    agent_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    agent_slots: Mutex<HashMap<String, AgentLimits>>,
     /// Torn ledger lines found at start (a crash mid-write), for the operator's log.
     pub torn_records: usize,
 }
@@ -255,10 +255,13 @@ impl Gateway {
         )
     }
 
-    fn agent_slots(&self, caller: &Caller) -> Arc<Semaphore> {
+    fn agent_limits(&self, caller: &Caller) -> AgentLimits {
         let mut m = self.agent_slots.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(caller.agent.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(caller.max_concurrent.max(1))))
+            .or_insert_with(|| AgentLimits {
+                slots: Arc::new(Semaphore::new(caller.max_concurrent.max(1))),
+                body_bytes: Arc::new(Semaphore::new(body_permits(self.settings.max_body))),
+            })
             .clone()
     }
 
@@ -274,6 +277,20 @@ impl Gateway {
         );
         self.metrics.record(&r);
     }
+}
+
+/// What one agent may hold in the gateway at once.
+#[derive(Clone)]
+struct AgentLimits {
+    /// Requests in flight (`max_concurrent`).
+    slots: Arc<Semaphore>,
+    /// Bytes of request bodies in memory: one body of `max_body`, or several smaller ones.
+    body_bytes: Arc<Semaphore>,
+}
+
+/// Permits of the body-bytes budget for a body of `len` bytes (a semaphore counts in u32).
+fn body_permits(len: usize) -> usize {
+    len.min(u32::MAX as usize)
 }
 
 #[derive(Clone)]
@@ -359,9 +376,24 @@ async fn serve(
     if axum::body::HttpBody::size_hint(&body).lower() > gw.settings.max_body as u64 {
         return refuse(&ctx, &bill, dialect, too_large());
     }
-    // The agent's slot is taken before its body is read: however many connections it
-    // opens, at most `max_concurrent` bodies of its are in memory at once.
-    let agent_slot = match gw.agent_slots(&ctx.caller).acquire_owned().await {
+    // The agent's slot, and room in its body budget for what the body says it will be, are
+    // taken before a byte of it is read: however many connections it opens, at most
+    // `max_concurrent` requests and `max_body` bytes of bodies of its are in memory at once.
+    let limits = gw.agent_limits(&ctx.caller);
+    let declared = axum::body::HttpBody::size_hint(&body)
+        .exact()
+        .map_or(gw.settings.max_body, |n| n as usize)
+        .min(gw.settings.max_body);
+    let held = async {
+        let slot = limits.slots.clone().acquire_owned().await?;
+        let bytes = limits
+            .body_bytes
+            .clone()
+            .acquire_many_owned(body_permits(declared) as u32)
+            .await?;
+        Ok::<_, tokio::sync::AcquireError>((slot, bytes))
+    };
+    let (agent_slot, _body_bytes) = match held.await {
         Ok(p) => p,
         Err(_) => {
             let msg = "the gateway is shutting down".to_string();

@@ -157,26 +157,18 @@ async fn a_body_that_trickles_is_cut_at_the_request_timeout() {
     assert_eq!(records[0].status, 408, "the refusal is billed (no tokens)");
 }
 
-/// With one slot, two requests whose bodies never finish: the second body is not even
-/// read until the first request gives its slot back, so its timeout starts a timeout later.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_agents_bodies_are_read_only_once_it_has_a_free_slot() {
-    let settings = Settings {
-        body_timeout: Duration::from_millis(600),
-        ..Settings::default()
-    };
-    let one_slot = Caller {
-        max_concurrent: 1,
-        ..caller("a")
-    };
-    let gw = gateway(settings, vec![one_slot]).await;
+/// Two requests whose bodies never finish, where only one may be read at a time: the
+/// second body is not even read until the first request gives its room back, so its
+/// timeout ends a timeout later.
+async fn second_body_waits_for_the_first(settings: Settings, caller: Caller, length: u64) {
+    let gw = gateway(settings, vec![caller]).await;
     let started = Instant::now();
     let mut waits = Vec::new();
     for _ in 0..2 {
         let a = addr(&gw, "a");
         waits.push(tokio::spawn(async move {
             let mut s = TcpStream::connect(a).await.unwrap();
-            s.write_all(chat_head(100).as_bytes()).await.unwrap();
+            s.write_all(chat_head(length).as_bytes()).await.unwrap();
             s.write_all(b"{").await.unwrap();
             let got = read_until_closed(&mut s, Duration::from_secs(5)).await;
             (got, started.elapsed())
@@ -194,4 +186,28 @@ async fn an_agents_bodies_are_read_only_once_it_has_a_free_slot() {
         ends[1] >= Duration::from_millis(1100),
         "both bodies were being read at once: timeouts at {ends:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agents_bodies_are_read_only_once_it_has_a_free_slot() {
+    let settings = Settings {
+        body_timeout: Duration::from_millis(600),
+        ..Settings::default()
+    };
+    let one_slot = Caller {
+        max_concurrent: 1,
+        ..caller("a")
+    };
+    second_body_waits_for_the_first(settings, one_slot, 100).await;
+}
+
+/// Four slots, but two bodies of 600 bytes do not fit a `max_body` of 1 KiB together.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agents_bodies_in_memory_together_stay_within_max_body() {
+    let settings = Settings {
+        body_timeout: Duration::from_millis(600),
+        max_body: 1 << 10,
+        ..Settings::default()
+    };
+    second_body_waits_for_the_first(settings, caller("a"), 600).await;
 }

@@ -17,6 +17,53 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static int dial(const char *ip, int port) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+        if (s >= 0) close(s);
+        return -1;
+    }
+    return s;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* One chat request whose model name is `name_len` bytes (unique by `i`); the status the
+ * gateway answered, 0 when it closed without one. */
+static int post_once(const char *ip, int port, const char *path, long i, size_t name_len) {
+    int s = dial(ip, port);
+    if (s < 0) return 0;
+    size_t cap = name_len + 128;
+    char *body = malloc(cap);
+    int n = snprintf(body, cap, "{\"model\":\"%ld-", i);
+    memset(body + n, 'm', name_len);
+    n += (int)name_len;
+    n += snprintf(body + n, cap - (size_t)n, "\",\"messages\":[]}");
+    char head[256];
+    int h = snprintf(head, sizeof head,
+        "POST %s HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        "Content-Length: %d\r\nConnection: close\r\n\r\n", path, n);
+    int status = 0;
+    if (write_all(s, head, (size_t)h) == 0) write_all(s, body, (size_t)n);
+    char buf[4096];
+    ssize_t r = read(s, buf, sizeof buf - 1);
+    if (r > 12 && !strncmp(buf, "HTTP/1.1 ", 9)) status = atoi(buf + 9);
+    while (r > 0) r = read(s, buf, sizeof buf);
+    free(body);
+    close(s);
+    return status;
+}
+
 static int report(const char *what, long rc) {
     if (rc < 0) {
         printf("%s: %s\n", what, strerrorname_np(errno));
@@ -29,7 +76,8 @@ static int report(const char *what, long rc) {
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: ckprobe mount|unshare|ptrace|clone-ns|connect IP PORT|hog|forkbomb|spin\n");
+        fprintf(stderr, "usage: ckprobe mount|unshare|ptrace|clone-ns|connect IP PORT|hog|forkbomb|spin"
+                        "|hold IP PORT N|post IP PORT PATH COUNT CONC NAME_BYTES\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -69,6 +117,37 @@ int main(int argc, char **argv) {
             ok++;
         }
         pause();
+        return 0;
+    }
+    if (!strcmp(cmd, "hold") && argc == 5) {
+        /* Open N connections and hold them, sending nothing. */
+        long open = 0, n = atol(argv[4]);
+        for (long i = 0; i < n; i++)
+            if (dial(argv[2], atoi(argv[3])) >= 0) open++;
+        printf("hold: %ld open\n", open);
+        pause();
+        return 0;
+    }
+    if (!strcmp(cmd, "post") && argc == 8) {
+        /* COUNT chat requests, CONC at a time, each naming a unique model NAME_BYTES long;
+         * prints how many got each kind of answer. */
+        signal(SIGPIPE, SIG_IGN);
+        long count = atol(argv[5]), conc = atol(argv[6]);
+        size_t name_len = (size_t)atol(argv[7]);
+        for (long c = 0; c < conc; c++) {
+            if (fork() == 0) {
+                long answered = 0, refused = 0;
+                for (long i = c; i < count; i += conc) {
+                    int st = post_once(argv[2], atoi(argv[3]), argv[4], i, name_len);
+                    if (st >= 400 && st < 500) refused++;
+                    else if (st) answered++;
+                }
+                printf("post: worker %ld refused=%ld other=%ld\n", c, refused, answered);
+                _exit(0);
+            }
+        }
+        while (wait(NULL) > 0) {}
+        printf("post: done\n");
         return 0;
     }
     if (!strcmp(cmd, "spin")) {
