@@ -19,6 +19,19 @@ pub enum StoreKind {
     None,
 }
 
+/// A size as the fleet file gives it: a number of bytes, or text with a unit such as
+/// `"1GiB"`, which the supervisor reads (with the units of every size in the fleet file) and
+/// gives to [`StoreConfig::resolve`] as bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Size {
+    /// Bytes.
+    Bytes(u64),
+    /// A number with a unit, any case: B, KiB, MiB, GiB, TiB (or K, M, G, T), powers of 1024;
+    /// KB, MB, GB, TB, powers of 1000.
+    Text(String),
+}
+
 /// A store clawkeep runs itself as a supervised service.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +97,12 @@ pub struct StoreConfig {
     pub retention: Option<String>,
     /// Transfers in flight at once per pass (default 8).
     pub concurrency: Option<u32>,
+    /// Files larger than this are not synced, either way (default "1GiB"): a local one is
+    /// neither read nor uploaded (judged by its apparent size, so a sparse file counts in
+    /// full), a store version over it never comes down, and neither side's copy is deleted
+    /// for it. Each is named once in the agent's log and in `clawkeep sync status`.
+    #[schemars(example = &"1GiB")]
+    pub max_file_size: Option<Size>,
 }
 
 /// A rule broken in `[store]`, with the key path (relative to `[store]`).
@@ -130,6 +149,8 @@ pub struct StoreSettings {
     pub retention: Duration,
     /// Concurrent transfers.
     pub concurrency: usize,
+    /// Largest file synced, in bytes.
+    pub max_file_size: u64,
 }
 
 /// A managed store's resolved settings.
@@ -339,6 +360,26 @@ impl StoreConfig {
                 "use e.g. 50: a pass that would delete more than half of a brain then waits for a yes",
             );
         }
+        let max_file_size = match &self.max_file_size {
+            None => crate::sync::DEFAULT_MAX_FILE_SIZE,
+            Some(Size::Bytes(n)) if *n > 0 => *n,
+            Some(Size::Bytes(_)) => {
+                bad(
+                    &["max_file_size"],
+                    "0 bytes would keep every file out of the store".into(),
+                    "use e.g. \"1GiB\"; files larger than it are not synced",
+                );
+                crate::sync::DEFAULT_MAX_FILE_SIZE
+            }
+            Some(Size::Text(t)) => {
+                bad(
+                    &["max_file_size"],
+                    format!("{t:?} is not a number of bytes"),
+                    "give bytes here; units such as \"1GiB\" are read by the supervisor",
+                );
+                crate::sync::DEFAULT_MAX_FILE_SIZE
+            }
+        };
         let concurrency = self.concurrency.unwrap_or(8);
         if concurrency == 0 || concurrency > 64 {
             bad(
@@ -364,6 +405,7 @@ impl StoreConfig {
                 hold_deletes_over,
                 retention,
                 concurrency: concurrency as usize,
+                max_file_size,
             })
         } else {
             Err(out)
@@ -413,6 +455,16 @@ mod tests {
         assert_eq!(s.admin_url.as_deref(), Some("http://127.0.0.1:3903"));
         assert_eq!(s.kind, StoreKind::Garage);
         assert_eq!(s.agent_bucket("Research"), "ck-agent-research");
+        assert_eq!(s.max_file_size, 1 << 30);
+    }
+
+    #[test]
+    fn a_max_file_size_of_zero_bytes_is_refused() {
+        let p = parse(r#"{"endpoint":"http://h:9000","credentials":"/k","max_file_size":0}"#)
+            .problems();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].path, ["max_file_size"]);
+        assert!(p[0].message.contains("every file"), "{p:?}");
     }
 
     #[test]

@@ -83,6 +83,17 @@ pub enum StoreError {
         /// Hash read.
         got: String,
     },
+    /// An object held more than the sync's `max_file_size` when read (whatever size its
+    /// snapshot gave): not downloaded, nothing of it kept.
+    #[error("s3://{bucket}/{key} holds more than max_file_size ({max} bytes); it was not downloaded (raise max_file_size in the fleet file's [store] if files this big are meant to sync)")]
+    TooBig {
+        /// Bucket name.
+        bucket: String,
+        /// Key read.
+        key: String,
+        /// The limit, in bytes.
+        max: u64,
+    },
 }
 
 fn hint_for(code: &str) -> &'static str {

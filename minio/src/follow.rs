@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::report::{Deletions, Held};
+use crate::report::{Deletions, Held, TooBig};
 use crate::sync::{PassOptions, SyncReport, Syncer};
 use crate::watch::{Watch, MAX_WATCHED_DIRS};
 
@@ -42,6 +42,28 @@ pub enum Note {
     Failed(String),
     /// Change events stopped (why); the reconcile timer alone picks changes up.
     Unwatched(String),
+    /// Files a pass left out for the first time for being larger than `max_file_size`; told
+    /// once, not at every pass that leaves them out again.
+    TooBig {
+        /// The limit, in bytes.
+        limit: u64,
+        /// The first of them.
+        files: Vec<TooBig>,
+        /// How many there are.
+        count: usize,
+    },
+}
+
+impl Note {
+    /// The note for the files `rep`'s pass left out for the first time for their size (over
+    /// `limit` bytes), if any.
+    pub fn too_big(rep: &SyncReport, limit: u64) -> Option<Note> {
+        (rep.too_big_new_count > 0).then(|| Note::TooBig {
+            limit,
+            files: rep.too_big_new.clone(),
+            count: rep.too_big_new_count,
+        })
+    }
 }
 
 /// Where notes go (the agent's log, for a brain).
@@ -210,10 +232,13 @@ impl Teller {
         }
     }
 
-    fn report(&self, rep: &SyncReport, deletions: Option<&Deletions>) {
+    fn report(&self, rep: &SyncReport, deletions: Option<&Deletions>, max_file_size: u64) {
         *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if let Some(why) = &rep.rebased {
             self.send(Note::Rebased(why.clone()));
+        }
+        if let Some(n) = Note::too_big(rep, max_file_size) {
+            self.send(n);
         }
         if let Some(d) = deletions.filter(|_| !rep.deleted.is_empty()) {
             self.send(Note::Deleted(d.clone()));
@@ -304,7 +329,11 @@ async fn pass(
             for c in &rep.conflicts {
                 tracing::warn!(bucket, conflict = %c, "changed on both sides; both kept");
             }
-            tell.report(&rep, deletions.as_ref());
+            let max_file_size = syncer.limits().max_file_size;
+            for t in &rep.too_big_new {
+                tracing::warn!(bucket, path = %t.path, size = t.size, max_file_size, in_store = t.in_store, "larger than max_file_size; not synced");
+            }
+            tell.report(&rep, deletions.as_ref(), max_file_size);
             if rep.complete() {
                 Ok(rep)
             } else {

@@ -155,6 +155,12 @@ pub struct LocalState {
     /// The last pass that deleted files in the store, for `sync status`.
     #[serde(default)]
     pub last_deletions: Option<crate::sync::Deletions>,
+    /// Paths the last agreed pass left out for being larger than `max_file_size`, each with
+    /// the base it had then (`None`: none). `base` holds the store's version of them, which
+    /// this directory never agreed to: the merge takes this one instead, so a file left out
+    /// never looks deleted, here or there. Also how a pass tells which ones are new.
+    #[serde(default)]
+    pub left_out: BTreeMap<String, Option<FileRef>>,
 }
 
 impl LocalState {

@@ -45,7 +45,7 @@ pub async fn copy_bucket(src: &Remote, dst: &Remote, tmp: &Path) -> Result<Copie
         }
         let staged = tmp.join(format!("{:016x}", rand::random::<u64>()));
         let want = o.key.strip_prefix(BLOB_PREFIX);
-        src.get_to_file(&o.key, &staged, want).await?;
+        src.get_to_file(&o.key, &staged, want, None).await?;
         let r = dst.put_file(&o.key, &staged).await;
         let _ = std::fs::remove_file(&staged);
         out.bytes += r?;

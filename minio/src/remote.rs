@@ -331,17 +331,19 @@ impl Remote {
     /// Upload the file at `path` (not followed if it is a symlink) as the blob `sha256`.
     pub async fn put_blob_from(&self, path: &Path, sha256: &str) -> Result<u64, StoreError> {
         let file = open_nofollow(path)?;
-        self.put_blob(file, sha256, path).await
+        self.put_blob(file, sha256, None, path).await
     }
 
     /// Upload an open file as the blob with hash `sha256` (`label` names it in errors): small
     /// files are read once and the bytes hashed and sent; big ones go in parts, hashed again
     /// as they are sent. If the content changed since it was hashed, nothing is stored and
-    /// the change waits for the next pass.
+    /// the change waits for the next pass; with `expected` (the size it was hashed at), a
+    /// file of another size now counts as changed before a byte of it is read.
     pub async fn put_blob(
         &self,
         file: std::fs::File,
         sha256: &str,
+        expected: Option<u64>,
         label: &Path,
     ) -> Result<u64, StoreError> {
         let key = crate::keys::blob_key(sha256);
@@ -351,6 +353,9 @@ impl Remote {
             .await
             .map_err(|e| StoreError::io("stat", label, e))?
             .len();
+        if expected.is_some_and(|e| e != size) {
+            return Err(changed(label));
+        }
         if size < MULTIPART_THRESHOLD {
             let bytes = read_at_most(&mut file, size)
                 .await
@@ -565,12 +570,14 @@ impl Remote {
     }
 
     /// Stream `key` into a new file at `dest`, checking its sha256 when `want` is given.
-    /// Returns the sha256 read.
+    /// Returns the sha256 read. With `max`, an object of more bytes is refused: not read on
+    /// when it says its length, else read no further than `max + 1` and the file removed.
     pub async fn get_to_file(
         &self,
         key: &str,
         dest: &Path,
         want: Option<&str>,
+        max: Option<u64>,
     ) -> Result<String, StoreError> {
         let mut out = self
             .c()
@@ -580,6 +587,15 @@ impl Remote {
             .send()
             .await
             .map_err(|e| s3err("GetObject", &self.bucket, key, e))?;
+        let too_big = |max: u64| StoreError::TooBig {
+            bucket: self.bucket.clone(),
+            key: key.into(),
+            max,
+        };
+        let limit = max.unwrap_or(u64::MAX);
+        if out.content_length().is_some_and(|n| n as u64 > limit) {
+            return Err(too_big(limit));
+        }
         let mut f = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -588,6 +604,7 @@ impl Remote {
             .await
             .map_err(|e| StoreError::io("create", dest, e))?;
         let mut h = Sha256::new();
+        let mut written = 0u64;
         while let Some(chunk) = out.body.try_next().await.map_err(|e| StoreError::S3 {
             op: "GetObject",
             bucket: self.bucket.clone(),
@@ -595,6 +612,12 @@ impl Remote {
             code: String::new(),
             message: e.to_string(),
         })? {
+            written = written.saturating_add(chunk.len() as u64);
+            if written > limit {
+                drop(f);
+                let _ = tokio::fs::remove_file(dest).await;
+                return Err(too_big(limit));
+            }
             h.update(&chunk);
             f.write_all(&chunk)
                 .await

@@ -51,6 +51,34 @@ pub struct SyncReport {
     /// that time undoes the pass.
     #[serde(default)]
     pub restore_at: Option<String>,
+    /// Files this pass left out for being larger than the sync's `max_file_size`, the first
+    /// [`LISTED`] by path (`too_big_count` counts them all). Neither side's copy of them is
+    /// changed or deleted for it; they sync again once they fit.
+    #[serde(default)]
+    pub too_big: Vec<TooBig>,
+    /// How many files this pass left out for being too big.
+    #[serde(default)]
+    pub too_big_count: usize,
+    /// Those of them the pass before did not leave out, the first [`LISTED`]
+    /// (`too_big_new_count` counts them all): what to tell someone, once.
+    #[serde(default)]
+    pub too_big_new: Vec<TooBig>,
+    /// How many files this pass left out for being too big for the first time.
+    #[serde(default)]
+    pub too_big_new_count: usize,
+}
+
+/// A file a pass left out because it is larger than the sync's `max_file_size`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TooBig {
+    /// Its path in the directory and key in the bucket.
+    pub path: String,
+    /// Its size in bytes: a local file's apparent size (a sparse file counts in full, and is
+    /// never read), or the size the store gives for its version.
+    pub size: u64,
+    /// Whether the version over the limit is the store's (not downloaded) rather than this
+    /// directory's (not uploaded).
+    pub in_store: bool,
 }
 
 impl SyncReport {

@@ -1,5 +1,7 @@
 //! Walking a synced directory: regular files inside the boundary, with content hashes reused
-//! from the last pass when size and mtime are unchanged. Symlinks are never followed.
+//! from the last pass when size and mtime are unchanged. Symlinks are never followed. A file
+//! larger than the sync's `max_file_size` (by its apparent size: a sparse file counts in
+//! full) is listed apart and never read, nor is one that grows past it while it is hashed.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -31,6 +33,8 @@ pub struct Scan {
     pub files: BTreeMap<String, Found>,
     /// Entries left out and why (symlinks, devices, names that are not UTF-8).
     pub skipped: Vec<String>,
+    /// Regular files larger than the limit, by key, with their size: not hashed, not read.
+    pub too_big: BTreeMap<String, u64>,
 }
 
 impl Scan {
@@ -79,11 +83,13 @@ fn mtime_ns(t: SystemTime) -> i128 {
 
 /// Walk `root` (which must be a real directory) and hash what changed since `seen`.
 /// Everything is reached through the root's open directory, so a symlink swapped in
-/// anywhere during the walk is skipped, never followed.
+/// anywhere during the walk is skipped, never followed. Files over `max_file_size` bytes go
+/// to [`Scan::too_big`] unread.
 pub fn scan(
     root: &Path,
     boundary: &Boundary,
     seen: &BTreeMap<String, Seen>,
+    max_file_size: u64,
 ) -> Result<Scan, StoreError> {
     let mut out = Scan::default();
     let within = Beneath::open(root).map_err(|e| match e.raw_os_error() {
@@ -136,10 +142,24 @@ pub fn scan(
             let Some((size, mtime)) = within.stat(&rel) else {
                 continue;
             };
+            if size > max_file_size {
+                out.too_big.insert(key, size);
+                continue;
+            }
             let sha256 = match seen.get(&key) {
                 Some(s) if s.size == size && s.mtime_ns == mtime => s.sha256.clone(),
-                _ => match within.open_file(&rel).and_then(hash_read) {
-                    Ok(h) => h,
+                _ => match within
+                    .open_file(&rel)
+                    .and_then(|f| hash_read_at_most(f, max_file_size))
+                {
+                    Ok(Some(h)) => h,
+                    // Grown past the limit since its stat: left out, and read no further.
+                    Ok(None) => {
+                        let now = within.stat(&rel).map_or(size, |(s, _)| s);
+                        out.too_big
+                            .insert(key, now.max(max_file_size.saturating_add(1)));
+                        continue;
+                    }
                     // Vanished or swapped for a symlink since it was listed: not there now.
                     Err(_) => continue,
                 },
@@ -158,17 +178,29 @@ pub fn scan(
 }
 
 /// sha256 of an open file's content, lowercase hex.
-pub fn hash_read(mut f: std::fs::File) -> std::io::Result<String> {
+pub fn hash_read(f: std::fs::File) -> std::io::Result<String> {
+    Ok(hash_read_at_most(f, u64::MAX)?.unwrap_or_default())
+}
+
+/// sha256 of an open file's content, lowercase hex, or `None` (having read `max + 1` bytes
+/// and no more) when it holds more than `max` bytes.
+pub fn hash_read_at_most(f: std::fs::File, max: u64) -> std::io::Result<Option<String>> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
+    let mut f = f.take(max.saturating_add(1));
+    let mut read = 0u64;
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
             break;
         }
+        read += n as u64;
+        if read > max {
+            return Ok(None);
+        }
         h.update(&buf[..n]);
     }
-    Ok(hex::encode(h.finalize()))
+    Ok(Some(hex::encode(h.finalize())))
 }
 
 /// sha256 of bytes, lowercase hex.
@@ -190,9 +222,46 @@ mod tests {
         std::os::unix::fs::symlink("/etc/shadow", r.join("shadow")).unwrap();
         std::os::unix::fs::symlink("/etc", r.join("etc")).unwrap();
         let b = Boundary::new(&[], &[]).unwrap();
-        let s = scan(r, &b, &Default::default()).unwrap();
+        let s = scan(r, &b, &Default::default(), u64::MAX).unwrap();
         assert_eq!(s.files.keys().collect::<Vec<_>>(), ["SOUL.md"]);
         assert_eq!(s.files["SOUL.md"].sha256, hash_bytes(b"soul"));
         assert_eq!(s.skipped.len(), 2, "{:?}", s.skipped);
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_listed_apart_at_its_apparent_size_and_not_read() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        std::fs::write(r.join("small.md"), "small").unwrap();
+        // Sparse: a terabyte that takes no room, and would take hours to hash.
+        let big = std::fs::File::create(r.join("big")).unwrap();
+        big.set_len(1 << 40).unwrap();
+        // An access time in the past, which a read would move (relatime moves one older
+        // than the change time).
+        let then = SystemTime::now() - Duration::from_secs(2 * 86400);
+        big.set_times(std::fs::FileTimes::new().set_accessed(then))
+            .unwrap();
+        let b = Boundary::new(&[], &[]).unwrap();
+        let s = scan(r, &b, &Default::default(), 1 << 20).unwrap();
+        assert_eq!(s.files.keys().collect::<Vec<_>>(), ["small.md"]);
+        assert_eq!(s.too_big.get("big"), Some(&(1 << 40)));
+        let accessed = std::fs::metadata(r.join("big"))
+            .unwrap()
+            .accessed()
+            .unwrap();
+        assert_eq!(accessed, then, "not a byte of it was read");
+    }
+
+    #[test]
+    fn hashing_stops_one_byte_past_the_limit() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, b"12345").unwrap();
+        let open = || std::fs::File::open(&p).unwrap();
+        assert_eq!(
+            hash_read_at_most(open(), 5).unwrap(),
+            Some(hash_bytes(b"12345"))
+        );
+        assert_eq!(hash_read_at_most(open(), 4).unwrap(), None);
     }
 }

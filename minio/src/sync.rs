@@ -5,6 +5,13 @@
 //! mark and the store's newest snapshot follows it; otherwise the pass merges without
 //! deleting anything. It never deletes on a failed or empty listing, caps deletions, and
 //! holds back deletions of a large share of the brain until someone confirms them.
+//!
+//! A file larger than [`SyncLimits::max_file_size`] is left out: a local one is neither read
+//! nor uploaded (judged by its apparent size, so a sparse terabyte costs nothing), a store
+//! version over it never comes down. Either way the path stays as it is on both sides, and
+//! the sync state keeps the base it had before it was left out, so a file left out never
+//! looks deleted to a later pass; once it fits again it syncs as any changed file does (with
+//! both versions kept if both sides changed meanwhile).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -22,7 +29,7 @@ use crate::manifest::{id_time, FileMap, FileRef, LocalState, Snapshot};
 use crate::mark::{self, Mark};
 use crate::remote::Remote;
 use crate::report::LISTED;
-pub use crate::report::{Deletions, Held, SyncReport};
+pub use crate::report::{Deletions, Held, SyncReport, TooBig};
 use crate::scan::{self, Scan};
 use crate::trust;
 
@@ -37,7 +44,13 @@ pub struct SyncLimits {
     /// store holds, and at least [`trust::HOLD_MIN_FILES`] files, holds them back until it
     /// is run with [`PassOptions::allow_deletes`]; 100 holds only an emptied directory's.
     pub hold_deletes_over: u8,
+    /// Files larger than this many bytes are left out (not read, not uploaded, not
+    /// downloaded, not deleted) and reported in [`SyncReport::too_big`].
+    pub max_file_size: u64,
 }
+
+/// The default [`SyncLimits::max_file_size`]: 1 GiB.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
 
 impl Default for SyncLimits {
     fn default() -> Self {
@@ -45,6 +58,7 @@ impl Default for SyncLimits {
             max_deletes: 100,
             concurrency: 8,
             hold_deletes_over: 50,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
         }
     }
 }
@@ -172,6 +186,11 @@ impl Syncer {
         self.read_only
     }
 
+    /// The bounds of its passes.
+    pub fn limits(&self) -> SyncLimits {
+        self.limits
+    }
+
     /// The bucket.
     pub fn remote(&self) -> &Remote {
         &self.remote
@@ -195,16 +214,16 @@ impl Syncer {
         }
         let scan = self.scan(&state).await?;
         let local = scan.map();
+        // Files left out for their size are neither pending nor deleted.
+        let base = with_left_out(state.base.clone(), &state.left_out);
         let mut out: Vec<String> = local
             .iter()
-            .filter(|(k, v)| state.base.get(*k) != Some(v))
+            .filter(|(k, v)| base.get(*k) != Some(v))
             .map(|(k, _)| k.clone())
             .collect();
         out.extend(
-            state
-                .base
-                .keys()
-                .filter(|k| !local.contains_key(*k))
+            base.keys()
+                .filter(|k| !local.contains_key(*k) && !scan.too_big.contains_key(*k))
                 .cloned(),
         );
         Ok(out)
@@ -212,7 +231,8 @@ impl Syncer {
 
     async fn scan(&self, state: &LocalState) -> Result<Scan, StoreError> {
         let (root, boundary, seen) = (self.root.clone(), self.boundary.clone(), state.seen.clone());
-        tokio::task::spawn_blocking(move || scan::scan(&root, &boundary, &seen))
+        let max = self.limits.max_file_size;
+        tokio::task::spawn_blocking(move || scan::scan(&root, &boundary, &seen, max))
             .await
             .map_err(|e| StoreError::Refused(format!("scan task failed: {e}")))?
     }
@@ -319,25 +339,30 @@ impl Syncer {
         // The base: the last agreed state, only when it is this directory's and the store's
         // newest snapshot follows it. Otherwise (and when the bucket has no history: new,
         // wiped or migrated) merge against nothing: every file on either side is kept.
-        let mut base = match (&remote_id, &distrust, &newest, &state.base_id) {
-            (None, _, _, _) => FileMap::new(),
+        // Paths the last pass left out for their size keep the base they had before.
+        let trusted = match (&remote_id, &distrust, &newest, &state.base_id) {
+            (None, _, _, _) => false,
             (Some(_), Some(why), _, _) => {
                 report.rebased = Some(why.clone());
-                FileMap::new()
+                false
             }
-            (Some(_), None, None, _) => state.base.clone(),
+            (Some(_), None, None, _) => true,
             (Some(id), None, Some(snap), Some(base_id)) => {
-                if trust::follows(&self.remote, snap, base_id).await? {
-                    state.base.clone()
-                } else {
+                let follows = trust::follows(&self.remote, snap, base_id).await?;
+                if !follows {
                     report.rebased = Some(format!(
                         "the store's newest snapshot {id} does not follow {base_id}, the last one {} agreed (another writer, or the store was restored or replaced)",
                         self.root.display()
                     ));
-                    FileMap::new()
                 }
+                follows
             }
-            (Some(_), None, Some(_), None) => FileMap::new(),
+            (Some(_), None, Some(_), None) => false,
+        };
+        let mut base = if trusted {
+            with_left_out(state.base.clone(), &state.left_out)
+        } else {
+            FileMap::new()
         };
         remote_map.retain(|k, _| match self.refuse_reason(k) {
             Some(why) => {
@@ -367,6 +392,8 @@ impl Syncer {
         }
         let local = scan.map();
 
+        let max_size = self.limits.max_file_size;
+        let mut left_out: Vec<TooBig> = Vec::new();
         let mut foreign: Vec<(String, u64)> = Vec::new();
         if opts.full {
             for o in self.remote.list("").await? {
@@ -378,15 +405,40 @@ impl Syncer {
                 }
                 match self.refuse_reason(&o.key) {
                     Some(why) => report.refused.push(format!("{:?}: {why}", o.key)),
-                    None if !local.contains_key(&o.key) && !self.push_only.contains(&o.key) => {
-                        foreign.push((o.key, o.size))
-                    }
-                    None => {}
+                    None if local.contains_key(&o.key)
+                        || self.push_only.contains(&o.key)
+                        || scan.too_big.contains_key(&o.key) => {}
+                    None if o.size > max_size => left_out.push(TooBig {
+                        path: o.key,
+                        size: o.size,
+                        in_store: true,
+                    }),
+                    None => foreign.push((o.key, o.size)),
                 }
             }
         }
 
-        let acts = self.plan(&base, &local, &remote_map, &remote_time, opts, &mut report);
+        let acts = self.plan(
+            Sides {
+                base: &base,
+                local: &local,
+                too_big: &scan.too_big,
+                remote: &remote_map,
+            },
+            &remote_time,
+            opts,
+            &mut report,
+            &mut left_out,
+        );
+        left_out.sort_by(|a, b| a.path.cmp(&b.path));
+        report.too_big_count = left_out.len();
+        report.too_big = left_out.iter().take(LISTED).cloned().collect();
+        let first_time: Vec<&TooBig> = left_out
+            .iter()
+            .filter(|t| !state.left_out.contains_key(&t.path))
+            .collect();
+        report.too_big_new_count = first_time.len();
+        report.too_big_new = first_time.into_iter().take(LISTED).cloned().collect();
         let result = self
             .apply(acts, &scan, &remote_map, &foreign, &mut report)
             .await?;
@@ -431,6 +483,12 @@ impl Syncer {
             };
             state.base_id = snapshot_id;
             state.base = result;
+            // What the merge is to take as the base of each path left out, instead of the
+            // store's version: the one it had now, agreed before the path was left out.
+            state.left_out = left_out
+                .iter()
+                .map(|t| (t.path.clone(), base.get(&t.path).cloned()))
+                .collect();
             state.mark = Some(m.clone());
             new_mark = Some(m);
         }
@@ -488,66 +546,57 @@ impl Syncer {
         None
     }
 
+    /// The changes that bring both sides together. Paths over the size limit are left out
+    /// (into `left_out`): a local file too big to go up, or a path whose plan would bring a
+    /// store version too big down; nothing is planned for them, deletions included.
     fn plan(
         &self,
-        base: &FileMap,
-        local: &FileMap,
-        remote: &FileMap,
+        sides: Sides<'_>,
         remote_id: &str,
         opts: PassOptions,
         report: &mut SyncReport,
+        left_out: &mut Vec<TooBig>,
     ) -> Vec<Act> {
+        let Sides {
+            base,
+            local,
+            too_big,
+            remote,
+        } = sides;
         let paths: BTreeSet<&String> = base
             .keys()
             .chain(local.keys())
             .chain(remote.keys())
+            .chain(too_big.keys())
             .collect();
         let mut acts = Vec::new();
         let mut deletes = Vec::new();
         for p in paths {
             let (b, l, r) = (base.get(p), local.get(p), remote.get(p));
+            if let Some(&size) = too_big.get(p) {
+                left_out.push(TooBig {
+                    path: p.clone(),
+                    size,
+                    in_store: false,
+                });
+                continue;
+            }
             if l == r {
                 continue;
             }
-            if self.push_only.contains(p.as_str()) {
-                // Ours wins; the store's never comes down, and is not deleted either.
-                if let (Some(l), false) = (l, self.read_only) {
-                    acts.push(Act::Upload(p.clone(), l.clone()));
-                }
-                continue;
-            }
-            if self.read_only {
-                match r {
-                    Some(r) => acts.push(Act::Download(p.clone(), r.clone())),
-                    None if b.is_some() && l == b => acts.push(Act::DeleteLocal(p.clone())),
-                    None => {}
-                }
-                continue;
-            }
-            match (l == b, r == b) {
-                (true, false) => match r {
-                    Some(r) => acts.push(Act::Download(p.clone(), r.clone())),
-                    None => acts.push(Act::DeleteLocal(p.clone())),
-                },
-                (false, true) => match l {
-                    Some(l) => acts.push(Act::Upload(p.clone(), l.clone())),
-                    None => deletes.push(p.clone()),
-                },
-                _ => match (l, r) {
-                    // Changed on both sides: both versions are kept.
-                    (Some(l), Some(r)) => {
-                        let copy = conflict_name(p, remote_id);
-                        report.conflicts.push(format!("{p} -> {copy}"));
-                        acts.push(Act::Upload(p.clone(), l.clone()));
-                        acts.push(Act::Plain(copy.clone(), r.clone()));
-                        acts.push(Act::Download(copy, r.clone()));
-                    }
-                    // Deleted here, edited there: the edit wins.
-                    (None, Some(r)) => acts.push(Act::Download(p.clone(), r.clone())),
-                    // Edited here, deleted there: the edit wins.
-                    (Some(l), None) => acts.push(Act::Upload(p.clone(), l.clone())),
-                    (None, None) => {}
-                },
+            let (acts_before, conflicts_before) = (acts.len(), report.conflicts.len());
+            self.plan_path(p, (b, l, r), remote_id, report, &mut acts, &mut deletes);
+            let brings_down = acts[acts_before..]
+                .iter()
+                .any(|a| matches!(a, Act::Download(..)));
+            if let Some(r) = r.filter(|r| brings_down && r.size > self.limits.max_file_size) {
+                acts.truncate(acts_before);
+                report.conflicts.truncate(conflicts_before);
+                left_out.push(TooBig {
+                    path: p.clone(),
+                    size: r.size,
+                    in_store: true,
+                });
             }
         }
         if !opts.allow_deletes {
@@ -563,6 +612,59 @@ impl Syncer {
         }
         acts.extend(deletes.into_iter().map(Act::DeleteRemote));
         acts
+    }
+
+    /// The changes for one path that differs between here (`l`) and the store (`r`), given
+    /// its base `b`: acts go to `acts`, remote deletions to `deletes` (capped and held later).
+    fn plan_path(
+        &self,
+        p: &String,
+        (b, l, r): (Option<&FileRef>, Option<&FileRef>, Option<&FileRef>),
+        remote_id: &str,
+        report: &mut SyncReport,
+        acts: &mut Vec<Act>,
+        deletes: &mut Vec<String>,
+    ) {
+        if self.push_only.contains(p.as_str()) {
+            // Ours wins; the store's never comes down, and is not deleted either.
+            if let (Some(l), false) = (l, self.read_only) {
+                acts.push(Act::Upload(p.clone(), l.clone()));
+            }
+            return;
+        }
+        if self.read_only {
+            match r {
+                Some(r) => acts.push(Act::Download(p.clone(), r.clone())),
+                None if b.is_some() && l == b => acts.push(Act::DeleteLocal(p.clone())),
+                None => {}
+            }
+            return;
+        }
+        match (l == b, r == b) {
+            (true, false) => match r {
+                Some(r) => acts.push(Act::Download(p.clone(), r.clone())),
+                None => acts.push(Act::DeleteLocal(p.clone())),
+            },
+            (false, true) => match l {
+                Some(l) => acts.push(Act::Upload(p.clone(), l.clone())),
+                None => deletes.push(p.clone()),
+            },
+            _ => match (l, r) {
+                // Changed on both sides: both versions are kept.
+                (Some(l), Some(r)) => {
+                    let copy = conflict_name(p, remote_id);
+                    report.conflicts.push(format!("{p} -> {copy}"));
+                    acts.push(Act::Upload(p.clone(), l.clone()));
+                    acts.push(Act::Plain(copy.clone(), r.clone()));
+                    acts.push(Act::Download(copy, r.clone()));
+                }
+                // Deleted here, edited there: the edit wins.
+                (None, Some(r)) => acts.push(Act::Download(p.clone(), r.clone())),
+                // Edited here, deleted there: the edit wins.
+                (Some(l), None) => acts.push(Act::Upload(p.clone(), l.clone())),
+                (None, None) => {}
+            },
+        }
     }
 
     /// Carry out the plan; returns the file map the store now holds.
@@ -594,10 +696,10 @@ impl Syncer {
         let within = self.beneath()?;
         // 1. Blobs the bucket lacks, each content once.
         let mut known: BTreeSet<String> = remote_map.values().map(|f| f.sha256.clone()).collect();
-        let wanted: BTreeMap<String, String> = uploads
+        let wanted: BTreeMap<String, (String, u64)> = uploads
             .iter()
             .filter(|(_, f)| !known.contains(&f.sha256))
-            .map(|(p, f)| (f.sha256.clone(), p.clone()))
+            .map(|(p, f)| (f.sha256.clone(), (p.clone(), f.size)))
             .collect();
         let listed = wanted.len() > 16;
         if listed {
@@ -607,20 +709,22 @@ impl Syncer {
                 }
             }
         }
-        let todo: Vec<(String, String)> = wanted
+        let todo: Vec<(String, (String, u64))> = wanted
             .into_iter()
             .filter(|(h, _)| !known.contains(h))
             .collect();
         let results: Vec<(String, String, Result<u64, StoreError>)> = stream::iter(todo)
-            .map(|(h, p)| {
+            .map(|(h, (p, size))| {
                 let within = &within;
                 async move {
                     let r = if !listed && wanted_small_exists(&self.remote, &h).await {
                         Ok(0)
                     } else {
-                        // Opened beneath the root: a symlink swapped in is refused, not read.
+                        // Opened beneath the root: a symlink swapped in is refused, not read;
+                        // a file no longer the size it was hashed at is not read either.
+                        let label = self.root.join(&p);
                         match within.open_file(Path::new(&p)) {
-                            Ok(file) => self.remote.put_blob(file, &h, &self.root.join(&p)).await,
+                            Ok(file) => self.remote.put_blob(file, &h, Some(size), &label).await,
                             Err(e) => Err(StoreError::io("open", self.root.join(&p), e)),
                         }
                     };
@@ -740,6 +844,7 @@ impl Syncer {
                     e @ (StoreError::S3 { .. }
                     | StoreError::Io { .. }
                     | StoreError::HashMismatch { .. }
+                    | StoreError::TooBig { .. }
                     | StoreError::Refused(_)),
                 ) => report.failed.push(format!("{p}: {e}")),
                 Err(e) => return Err(e),
@@ -783,10 +888,12 @@ impl Syncer {
         let name = format!("{:016x}", rand::random::<u64>());
         let tmp = staging.path.join(&name);
         let want = f.map(|f| f.sha256.as_str());
-        let got = match self.remote.get_to_file(key, &tmp, want).await {
+        // Never more than the limit comes down, whatever size the snapshot says.
+        let max = Some(self.limits.max_file_size);
+        let got = match self.remote.get_to_file(key, &tmp, want, max).await {
             Err(e) if e.s3_code() == Some("NoSuchKey") && f.is_some() => {
                 // The blob is gone (pruned by hand?): the plain copy, checked against the hash.
-                self.remote.get_to_file(p, &tmp, want).await
+                self.remote.get_to_file(p, &tmp, want, max).await
             }
             r => r,
         };
@@ -837,6 +944,27 @@ impl Syncer {
             std::fs::File::open(&path).map_err(|e| StoreError::io("open staging", &path, e))?;
         Ok(Staging { path, fd })
     }
+}
+
+/// The three sides a pass merges, and the local files too big to be one of them.
+#[derive(Clone, Copy)]
+struct Sides<'a> {
+    base: &'a FileMap,
+    local: &'a FileMap,
+    too_big: &'a BTreeMap<String, u64>,
+    remote: &'a FileMap,
+}
+
+/// `base` with each path a pass left out for its size given back the base it had before
+/// (`None`: it had none).
+fn with_left_out(mut base: FileMap, left_out: &BTreeMap<String, Option<FileRef>>) -> FileMap {
+    for (p, b) in left_out {
+        match b {
+            Some(f) => base.insert(p.clone(), f.clone()),
+            None => base.remove(p),
+        };
+    }
+    base
 }
 
 /// The root-only directory downloads are staged in.

@@ -292,6 +292,7 @@ async fn an_emptied_directory_deletes_nothing_one_made_anew_is_refilled_and_big_
             max_deletes: 10,
             concurrency: 4,
             hold_deletes_over: 50,
+            ..Default::default()
         },
         "guard",
     );
@@ -545,4 +546,251 @@ async fn a_symlink_swapped_in_by_the_agent_never_leads_the_sync_outside() {
         .unwrap();
     assert!(snap.files.keys().all(|k| !k.ends_with("keep.md")
         || snap.files[k].sha256 != minio::scan::hash_bytes(b"outside, must stay")));
+}
+
+/// An access time two days back: a read of the file moves it (relatime moves one older
+/// than the file's change time), so it stays only while nothing reads the file.
+fn two_days_ago() -> std::time::SystemTime {
+    std::time::SystemTime::now() - Duration::from_secs(2 * 86400)
+}
+
+/// Make `rel` under `root` a sparse file of `len` bytes, last read [`two_days_ago`]: its
+/// size says `len`, its blocks take no room, and reading it all would take as long as
+/// reading `len` real bytes.
+fn sparse(root: &std::path::Path, rel: &str, len: u64) {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join(rel))
+        .unwrap();
+    f.set_len(len).unwrap();
+    f.set_times(std::fs::FileTimes::new().set_accessed(two_days_ago()))
+        .unwrap();
+}
+
+/// Whether the file at `p` has not been read since [`sparse`] made it.
+fn unread(p: &std::path::Path) -> bool {
+    let accessed = std::fs::metadata(p).unwrap().accessed().unwrap();
+    accessed < std::time::SystemTime::now() - Duration::from_secs(86400)
+}
+
+/// A pass, which must end within a minute (reading a terabyte would take far longer).
+async fn quick_pass(s: &minio::Syncer, full: bool) -> minio::SyncReport {
+    tokio::time::timeout(Duration::from_secs(60), s.sync(full))
+        .await
+        .expect("the pass ended within a minute: no big file was read")
+        .unwrap()
+}
+
+fn too_big(r: &minio::SyncReport) -> Vec<(&str, u64, bool)> {
+    r.too_big
+        .iter()
+        .map(|t| (t.path.as_str(), t.size, t.in_store))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sparse_terabyte_is_never_read_nor_uploaded_deletes_nothing_anywhere_and_goes_up_once_it_fits(
+) {
+    const TIB: u64 = 1 << 40;
+    let g = Garage::start().await;
+    let bucket = g.bucket("ck-agent-toobig").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    write(&a, "SOUL.md", b"soul");
+    write(&a, "MEMORY.md", b"remembered");
+    let s = syncer(bucket.clone(), &a, "toobig");
+    let r = quick_pass(&s, true).await;
+    assert_eq!((r.uploaded, r.too_big_count), (2, 0), "{r:?}");
+
+    // The agent makes a new sparse terabyte, and blows a synced file up to one.
+    sparse(&a, "disk.img", TIB);
+    sparse(&a, "MEMORY.md", TIB);
+    write(&a, "notes.md", b"a small new file");
+    let r = quick_pass(&s, true).await;
+    assert_eq!(r.uploaded, 1, "only the small new file goes up: {r:?}");
+    assert_eq!(
+        too_big(&r),
+        [("MEMORY.md", TIB, false), ("disk.img", TIB, false)],
+        "{r:?}"
+    );
+    assert_eq!((r.too_big_count, r.too_big_new_count), (2, 2), "{r:?}");
+    assert_eq!(r.too_big_new, r.too_big);
+    assert_eq!((r.deleted_remote, r.deleted_local), (0, 0), "{r:?}");
+    assert!(r.complete(), "a file left out is not a failure: {r:?}");
+    let plain = |keys: Vec<String>| -> Vec<String> {
+        keys.into_iter()
+            .filter(|k| !k.starts_with(".clawkeep/"))
+            .collect()
+    };
+    assert_eq!(
+        plain(keys(&bucket).await),
+        ["MEMORY.md", "SOUL.md", "notes.md"]
+    );
+    // The store keeps the last version of MEMORY.md that fitted; nothing big reached it.
+    assert_eq!(
+        &bucket.get_bytes("MEMORY.md").await.unwrap()[..],
+        b"remembered"
+    );
+    for o in bucket.list("").await.unwrap() {
+        assert!(o.size < 1 << 20, "{} is {} bytes", o.key, o.size);
+    }
+
+    // Further passes delete nothing on either side, and name the files only the first time.
+    for full in [false, true] {
+        let r = quick_pass(&s, full).await;
+        assert_eq!((r.deleted_remote, r.deleted_local), (0, 0), "{r:?}");
+        assert!(r.held.is_none() && r.rebased.is_none(), "{r:?}");
+        assert_eq!((r.too_big_count, r.too_big_new_count), (2, 0), "{r:?}");
+        assert!(r.too_big_new.is_empty(), "{r:?}");
+        assert_eq!(
+            plain(keys(&bucket).await),
+            ["MEMORY.md", "SOUL.md", "notes.md"]
+        );
+        for f in ["disk.img", "MEMORY.md"] {
+            assert_eq!(std::fs::metadata(a.join(f)).unwrap().len(), TIB);
+            assert!(unread(&a.join(f)), "{f} was read");
+        }
+    }
+    assert!(
+        s.pending().await.unwrap().is_empty(),
+        "nothing looks deleted or changed"
+    );
+
+    // Once they fit again, they go up like any changed file.
+    write(&a, "disk.img", b"an image after all");
+    write(&a, "MEMORY.md", b"remembered, and more");
+    let r = quick_pass(&s, false).await;
+    assert_eq!((r.uploaded, r.too_big_count), (2, 0), "{r:?}");
+    assert!(r.conflicts.is_empty(), "{r:?}");
+    let newest = newest(&bucket).await;
+    assert_eq!(newest["disk.img"], b"an image after all");
+    assert_eq!(newest["MEMORY.md"], b"remembered, and more");
+    assert_eq!(newest.len(), 4, "{:?}", newest.keys());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_a_file_is_left_out_for_its_size_the_other_side_keeps_its_version_and_its_edits() {
+    const MIB: u64 = 1 << 20;
+    let g = Garage::start().await;
+    let bucket = g.bucket("ck-shared-toobig").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, c) = (tmp.path().join("a"), tmp.path().join("c"));
+    // `a` syncs files up to 1 MiB, `c` (another writer) up to the default 1 GiB.
+    let sa = minio::Syncer::new(
+        bucket.clone(),
+        a.clone(),
+        a.with_extension("state.json"),
+        minio::boundary::Boundary::new(&[], &[]).unwrap(),
+        minio::SyncLimits {
+            max_file_size: MIB,
+            ..Default::default()
+        },
+        "a",
+    );
+    let sc = syncer(bucket.clone(), &c, "c");
+    write(&a, "notes.md", b"v1");
+    quick_pass(&sa, false).await;
+    sc.pull_into_place().await.unwrap();
+
+    // A store version over a's limit never comes down to a, and a never deletes it.
+    write(&c, "video.bin", &pseudo_random(2 * MIB as usize, 3));
+    quick_pass(&sc, false).await;
+    for (pass, full) in [(1, false), (2, true), (3, false)] {
+        let r = quick_pass(&sa, full).await;
+        assert_eq!((r.downloaded, r.deleted_remote), (0, 0), "{r:?}");
+        assert!(!a.join("video.bin").exists());
+        assert!(keys(&bucket).await.contains(&"video.bin".to_string()));
+        assert_eq!(too_big(&r), [("video.bin", 2 * MIB, true)], "{r:?}");
+        assert_eq!(r.too_big_new_count, usize::from(pass == 1), "{r:?}");
+    }
+
+    // a's notes.md grows past the limit: left out, while c edits its own copy.
+    sparse(&a, "notes.md", 2 * MIB);
+    let r = quick_pass(&sa, false).await;
+    assert_eq!(r.too_big_count, 2, "{r:?}");
+    write(&c, "notes.md", b"c's edit");
+    quick_pass(&sc, false).await;
+    let r = quick_pass(&sa, false).await;
+    assert_eq!(
+        (r.downloaded, r.uploaded, r.deleted_remote),
+        (0, 0, 0),
+        "{r:?}"
+    );
+    assert_eq!(
+        std::fs::metadata(a.join("notes.md")).unwrap().len(),
+        2 * MIB
+    );
+    assert_eq!(
+        &bucket.get_bytes("notes.md").await.unwrap()[..],
+        b"c's edit"
+    );
+
+    // Once it fits again, both edits are kept: the merge did not take c's as agreed.
+    write(&a, "notes.md", b"a's edit");
+    let r = quick_pass(&sa, false).await;
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert_eq!(std::fs::read(a.join("notes.md")).unwrap(), b"a's edit");
+    let copy = std::fs::read_dir(&a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .find(|n| n.starts_with("notes.conflict-"))
+        .expect("c's edit kept beside a's");
+    assert_eq!(std::fs::read(a.join(copy)).unwrap(), b"c's edit");
+    assert!(keys(&bucket).await.contains(&"video.bin".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_file_bigger_than_its_snapshot_says_is_read_no_further_than_the_limit() {
+    const MIB: u64 = 1 << 20;
+    let g = Garage::start().await;
+    let bucket = g.bucket("ck-agent-liar").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, c) = (tmp.path().join("a"), tmp.path().join("c"));
+    write(&c, "video.bin", &pseudo_random(2 * MIB as usize, 5));
+    quick_pass(&syncer(bucket.clone(), &c, "c"), false).await;
+    // Whoever holds the bucket's key writes a snapshot that calls it 10 bytes.
+    let id = bucket.snapshot_ids().await.unwrap().pop().unwrap();
+    let mut files = bucket.snapshot(&id).await.unwrap().files;
+    files.get_mut("video.bin").unwrap().size = 10;
+    let lie = minio::manifest::Snapshot::new("liar", files, Some(&id), Some(id.clone()));
+    bucket.put_snapshot(&lie).await.unwrap();
+
+    let sa = minio::Syncer::new(
+        bucket.clone(),
+        a.clone(),
+        a.with_extension("state.json"),
+        minio::boundary::Boundary::new(&[], &[]).unwrap(),
+        minio::SyncLimits {
+            max_file_size: MIB,
+            ..Default::default()
+        },
+        "a",
+    );
+    let r = sa.pull_into_place().await.unwrap();
+    assert_eq!(r.downloaded, 0, "{r:?}");
+    assert!(
+        r.failed.len() == 1 && r.failed[0].contains("holds more than max_file_size"),
+        "{r:?}"
+    );
+    assert!(!a.join("video.bin").exists());
+    // Nothing of it is kept, staged or anywhere else beside a.
+    fn walk(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, u64)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            match e.file_type().unwrap().is_dir() {
+                true => walk(&e.path(), out),
+                false => out.push((e.path(), e.metadata().unwrap().len())),
+            }
+        }
+    }
+    let mut all = Vec::new();
+    walk(tmp.path(), &mut all);
+    let big: Vec<_> = all
+        .iter()
+        .filter(|(p, n)| *n > MIB && !p.starts_with(&c))
+        .collect();
+    assert!(big.is_empty(), "{big:?}");
+    assert!(keys(&bucket).await.contains(&"video.bin".to_string()));
 }

@@ -146,7 +146,8 @@ enum Cmd {
     /// is merged without deleting anything; a pass that would delete more than
     /// `[store] hold_deletes_over` (default 50 %) of a brain waits for `sync push NAME
     /// --allow-deletes`; every deletion made is in `sync status` and the agent's log with the
-    /// `clawkeep restore` that undoes it. One supervisor syncs a brain at a time (a lease in
+    /// `clawkeep restore` that undoes it. Files larger than `[store] max_file_size` (default
+    /// 1GiB) are not synced either way, and never deleted for it. One supervisor syncs a brain at a time (a lease in
     /// its bucket); `sync takeover` moves it here.
     ///
     /// Example: clawkeep sync status      clawkeep sync push research
@@ -1498,6 +1499,23 @@ fn sync_pass(
     for x in &r.skipped {
         println!("  not synced: {x}");
     }
+    for t in &r.too_big {
+        let (side, not) = match t.in_store {
+            true => (" in the store", "not downloaded"),
+            false => ("", "not uploaded"),
+        };
+        println!(
+            "  larger than [store] max_file_size, {not} (nothing deleted): {} ({}{side})",
+            t.path,
+            minio::report::size(t.size)
+        );
+    }
+    if r.too_big_count > r.too_big.len() {
+        println!(
+            "  and {} more larger than [store] max_file_size",
+            r.too_big_count - r.too_big.len()
+        );
+    }
     for x in &r.retry {
         println!("  changed meanwhile, goes up next pass: {x}");
     }
@@ -1526,7 +1544,7 @@ fn sync_pass(
         restore_at: r.restore_at.clone(),
     });
     for note in
-        supervisor::brains::status_notes(kind, bare, r.held.as_ref(), deleted.as_ref(), None)
+        supervisor::brains::status_notes(kind, bare, r.held.as_ref(), deleted.as_ref(), None, None)
     {
         println!("  {note}");
     }

@@ -334,6 +334,7 @@ impl Brains {
             max_deletes: self.settings.max_deletes,
             concurrency: self.settings.concurrency,
             hold_deletes_over: self.settings.hold_deletes_over,
+            max_file_size: self.settings.max_file_size,
         }
     }
 
@@ -461,6 +462,10 @@ impl Brains {
                         }
                         if let (Some(n), Some(why)) = (&notes, &r.rebased) {
                             n(follow::Note::Rebased(why.clone()));
+                        }
+                        let limit = self.settings.max_file_size;
+                        if let (Some(n), Some(big)) = (&notes, follow::Note::too_big(&r, limit)) {
+                            n(big);
                         }
                         r.complete()
                     }
@@ -681,6 +686,9 @@ impl Brains {
                 held.as_ref(),
                 st.last_deletions.as_ref(),
                 rebased.as_deref(),
+                st.last_report
+                    .as_ref()
+                    .map(|r| (self.settings.max_file_size, r)),
             );
             rows.push(SyncRow {
                 kind: kind.into(),

@@ -1,9 +1,10 @@
 //! What the brain sync tells an operator, in words: the lines `clawkeep logs NAME` and
-//! `clawkeep sync status` show about deletions made or held back and merges that trusted no
-//! base, each naming the command that undoes or confirms it.
+//! `clawkeep sync status` show about deletions made or held back, merges that trusted no
+//! base and files left out for their size, each naming the command or setting that undoes,
+//! confirms or fixes it.
 
 use minio::follow::Note;
-use minio::report::{Deletions, Held, LISTED};
+use minio::report::{size, Deletions, Held, SyncReport, TooBig, LISTED};
 
 fn listed(paths: &[String], count: usize) -> String {
     let mut s = paths.join(", ");
@@ -14,7 +15,7 @@ fn listed(paths: &[String], count: usize) -> String {
 }
 
 /// `1 file`, `3 files`.
-fn count(n: usize, one: &str, many: &str) -> String {
+fn count_of(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {
@@ -30,7 +31,7 @@ fn held_text(kind: &str, name: &str, h: &Held) -> String {
     };
     format!(
         "{} in the store held back: {} ({}). Nothing was deleted; the files stay in the store. If they are meant, run `clawkeep sync push {target} --allow-deletes`",
-        count(h.count, "deletion", "deletions"),
+        count_of(h.count, "deletion", "deletions"),
         h.reason,
         listed(&h.paths, h.count)
     )
@@ -46,9 +47,31 @@ fn deleted_text(kind: &str, name: &str, d: &Deletions) -> String {
     };
     format!(
         "deleted {} in the store at {}: {}{undo}",
-        count(d.count, "file", "files"),
+        count_of(d.count, "file", "files"),
         d.at,
         listed(&d.paths, d.count)
+    )
+}
+
+/// `N files over max_file_size (1.0 GiB) are not synced: a (1.0 TiB, not uploaded), ...`
+/// with what keeps them safe and how to sync them; `files` are the first of `count`.
+fn too_big_text(limit: u64, files: &[TooBig], count: usize) -> String {
+    let named: Vec<String> = files
+        .iter()
+        .map(|t| {
+            let (side, not) = match t.in_store {
+                true => (" in the store", "not downloaded"),
+                false => ("", "not uploaded"),
+            };
+            format!("{} ({}{side}, {not})", t.path, size(t.size))
+        })
+        .collect();
+    let are = if count == 1 { "is" } else { "are" };
+    format!(
+        "{} larger than max_file_size ({}) {are} not synced: {}. Nothing is deleted on either side for it; each syncs once it is smaller, or raise max_file_size in the fleet file's [store]",
+        count_of(count, "file", "files"),
+        size(limit),
+        listed(&named, count)
     )
 }
 
@@ -66,18 +89,28 @@ pub fn note_text(name: &str, note: &Note) -> String {
         ),
         Note::Failed(e) => format!("brain: sync failed, retrying: {e}"),
         Note::Unwatched(why) => format!("brain: {why}"),
+        Note::TooBig {
+            limit,
+            files,
+            count,
+        } => format!("brain: {}", too_big_text(*limit, files, *count)),
     }
 }
 
-/// The lines under a row of `clawkeep sync status`.
+/// The lines under a row of `clawkeep sync status`; `too_big` is the size limit and the
+/// last pass's report, whose files left out for their size are listed.
 pub fn status_notes(
     kind: &str,
     name: &str,
     held: Option<&Held>,
     deletions: Option<&Deletions>,
     rebased: Option<&str>,
+    too_big: Option<(u64, &SyncReport)>,
 ) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some((limit, r)) = too_big.filter(|(_, r)| r.too_big_count > 0) {
+        out.push(too_big_text(limit, &r.too_big, r.too_big_count));
+    }
     if let Some(h) = held {
         out.push(held_text(kind, name, h));
     }
@@ -112,7 +145,7 @@ mod tests {
             t.contains("`clawkeep sync push research --allow-deletes`"),
             "{t}"
         );
-        let shared = status_notes("shared", "docs", Some(&h), None, None);
+        let shared = status_notes("shared", "docs", Some(&h), None, None, None);
         assert!(shared[0].contains("`clawkeep sync push shared:docs --allow-deletes`"));
         let d = Deletions {
             at: "2026-12-04T10:00:00Z".into(),
@@ -126,5 +159,48 @@ mod tests {
                 && t.contains("`clawkeep restore research --at 2026-12-04T09:59:58.123456Z`"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn a_file_too_big_to_sync_is_named_with_its_size_the_limit_and_the_fix() {
+        let big = |path: &str, size: u64, in_store: bool| TooBig {
+            path: path.into(),
+            size,
+            in_store,
+        };
+        let note = Note::TooBig {
+            limit: 1 << 30,
+            files: vec![big("disk.img", 1 << 40, false)],
+            count: 1,
+        };
+        assert_eq!(
+            note_text("research", &note),
+            "brain: 1 file larger than max_file_size (1.0 GiB) is not synced: disk.img (1.0 TiB, \
+             not uploaded). Nothing is deleted on either side for it; each syncs once it is \
+             smaller, or raise max_file_size in the fleet file's [store]"
+        );
+        let report = SyncReport {
+            too_big: vec![big("a.bin", 3 << 30, true), big("b.bin", 2 << 30, false)],
+            too_big_count: 25,
+            ..Default::default()
+        };
+        let lines = status_notes(
+            "agent",
+            "research",
+            None,
+            None,
+            None,
+            Some((1 << 30, &report)),
+        );
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with(
+                "25 files larger than max_file_size (1.0 GiB) are not synced: a.bin (3.0 GiB in \
+                 the store, not downloaded), b.bin (2.0 GiB, not uploaded) and 23 more."
+            ),
+            "{lines:?}"
+        );
+        let clean = SyncReport::default();
+        assert!(status_notes("agent", "r", None, None, None, Some((1, &clean))).is_empty());
     }
 }

@@ -1,10 +1,11 @@
 //! `[store]` and the agents' `knowledge` grants: the knowledge store's part of the fleet
 //! file. The rules of `[store]` live in the `minio` crate; here they get their positions,
-//! and a managed Garage becomes the `store` service every agent waits for.
+//! its sizes are read with the fleet file's units, and a managed Garage becomes the `store`
+//! service every agent waits for.
 
-use minio::config::{StoreKind, StoreSettings};
+use minio::config::{Size, StoreKind, StoreSettings};
 
-use super::file::FleetFile;
+use super::file::{FleetFile, SizeFile};
 use super::resolve::Resolver;
 use super::spans::{key_path, Seg};
 use super::{Command, Service};
@@ -67,6 +68,12 @@ impl Resolver<'_> {
         if let Some(c) = cfg.credentials.clone() {
             cfg.credentials = Some(self.absolute(&c).to_string_lossy().into_owned());
         }
+        // In bytes for the store's own rules; a bad size is reported here, once.
+        cfg.max_file_size = cfg
+            .max_file_size
+            .take()
+            .and_then(|s| self.max_file_size(&s))
+            .map(Size::Bytes);
         let settings = match cfg.resolve() {
             Ok(s) => s,
             Err(problems) => {
@@ -122,6 +129,30 @@ impl Resolver<'_> {
     }
 }
 
+impl Resolver<'_> {
+    /// `[store] max_file_size` in bytes, or `None` with the problem reported: a size in the
+    /// fleet file's units, and not zero (which would keep every file out of the store).
+    fn max_file_size(&mut self, size: &Size) -> Option<u64> {
+        let at = key_path!["store", "max_file_size"];
+        let size = match size {
+            Size::Bytes(n) => SizeFile::Bytes(*n),
+            Size::Text(t) => SizeFile::Text(t.clone()),
+        };
+        match self.size(Some(&size), &at, 0)? {
+            0 => {
+                let what = self.what(&at);
+                self.at_value(
+                    &at,
+                    format!("{what} 0 would keep every file out of the store"),
+                    "files larger than max_file_size are not synced; use e.g. \"1GiB\"",
+                );
+                None
+            }
+            n => Some(n),
+        }
+    }
+}
+
 /// The managed Garage described by resolved settings (its RPC port is the S3 port + 1).
 pub fn garage(s: &StoreSettings) -> minio::garage::ManagedGarage {
     let m = s.managed.clone().unwrap_or(minio::config::ManagedSettings {
@@ -148,5 +179,76 @@ pub fn minio_of(s: &StoreSettings) -> minio::managed_minio::ManagedMinio {
         data_dir: g.data_dir,
         port: g.port,
         console_port: g.admin_port,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::fleet::{parse, Diagnostic};
+
+    /// The problems `[store]` with `line` added has, by line and column.
+    fn max_file_size(line: &str) -> Result<u64, Vec<Diagnostic>> {
+        let text = format!(
+            "[store]\nendpoint = \"http://127.0.0.1:9000\"\ncredentials = \"/k\"\n{line}\n"
+        );
+        let fleet = parse("fleet.toml", &text, Path::new("/nonexistent"));
+        let store = |d: &Diagnostic| d.message.contains("[store]");
+        match fleet {
+            Ok(f) => Ok(f.store.expect("a store").max_file_size),
+            Err(d) => Err(d.items.into_iter().filter(store).collect()),
+        }
+    }
+
+    #[test]
+    fn max_file_size_is_read_in_the_fleet_files_units_and_defaults_to_one_gib() {
+        assert_eq!(max_file_size(""), Ok(1 << 30));
+        assert_eq!(max_file_size("max_file_size = \"64MiB\""), Ok(64 << 20));
+        assert_eq!(max_file_size("max_file_size = \"2GB\""), Ok(2_000_000_000));
+        assert_eq!(max_file_size("max_file_size = 4096"), Ok(4096));
+    }
+
+    #[test]
+    fn a_bad_or_zero_max_file_size_is_an_error_at_its_value_with_a_hint() {
+        for (line, says, hint) in [
+            (
+                "max_file_size = \"lots\"",
+                "[store]: max_file_size \"lots\" is not a size",
+                "512MiB",
+            ),
+            (
+                "max_file_size = \"2 gigs\"",
+                "[store]: max_file_size \"2 gigs\" has an unknown unit \"gigs\"",
+                "GiB",
+            ),
+            (
+                "max_file_size = \"512\"",
+                "[store]: max_file_size \"512\" has no unit",
+                "add a unit",
+            ),
+            (
+                "max_file_size = 1.5",
+                "[store]: max_file_size: expected an integer or a string, found a float",
+                "\"1GiB\"",
+            ),
+            (
+                "max_file_size = 0",
+                "[store]: max_file_size 0 would keep every file out of the store",
+                "1GiB",
+            ),
+            (
+                "max_file_size = \"0GiB\"",
+                "[store]: max_file_size 0 would keep every file out of the store",
+                "1GiB",
+            ),
+        ] {
+            let found = max_file_size(line).expect_err(line);
+            assert_eq!(found.len(), 1, "{line}: {found:?}");
+            assert_eq!((found[0].line, found[0].col), (4, 17), "{line}: {found:?}");
+            assert_eq!(found[0].message, says, "{line}");
+            let h = found[0].hint.as_deref().unwrap_or_default();
+            assert!(h.contains(hint), "{line}: {h}");
+        }
     }
 }
