@@ -302,6 +302,9 @@ struct Ctx {
 /// The longest model name a request may give (longer ones are refused before anything else).
 pub const MODEL_NAME_MAX: usize = 256;
 
+/// Bodies larger than this have their model name measured before they are parsed.
+const PRECHECK_OVER: usize = 64 << 10;
+
 /// Everything known about a request while it is being served, for its ledger record.
 struct Bill {
     started: Instant,
@@ -405,10 +408,10 @@ async fn serve(
             );
         }
     };
-    let read = axum::body::to_bytes(body, gw.settings.max_body);
+    let read = read_body(body, declared, gw.settings.max_body);
     let bytes = match tokio::time::timeout(gw.settings.body_timeout, read).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(_)) => return refuse(&ctx, &bill, dialect, too_large()),
+        Ok(Some(b)) => b,
+        Ok(None) => return refuse(&ctx, &bill, dialect, too_large()),
         Err(_) => {
             let msg = format!(
                 "the request body did not arrive within {} s (hint: send the whole body at once)",
@@ -422,6 +425,23 @@ async fn serve(
             );
         }
     };
+    // A model name too long to be one is refused before the body is parsed (parsing would
+    // copy it twice). Only a large body can hold one: a small one costs no second read.
+    let huge_name = (bytes.len() > PRECHECK_OVER)
+        .then(|| model_name_len(&bytes))
+        .flatten()
+        .filter(|n| *n > MODEL_NAME_MAX);
+    if let Some(len) = huge_name {
+        let msg = format!(
+            "the model name is {len} bytes: names are at most {MODEL_NAME_MAX} bytes, without control characters"
+        );
+        return refuse(
+            &ctx,
+            &bill,
+            dialect,
+            api_error(400, ErrorKind::InvalidRequest, msg),
+        );
+    }
     let req = match dialect::parse_request(dialect, endpoint, &bytes) {
         Ok(r) => r,
         Err(e) => return refuse(&ctx, &bill, dialect, e),
@@ -593,6 +613,35 @@ async fn serve(
         dialect,
         api_error(502, ErrorKind::Upstream, msg),
     )
+}
+
+/// Read a request body of `declared` bytes (its Content-Length, else `limit`) into one
+/// buffer of that size; `None` when it is longer than `limit`, or the connection broke.
+async fn read_body(mut body: Body, declared: usize, limit: usize) -> Option<Bytes> {
+    use http_body_util::BodyExt as _;
+    let mut buf = bytes::BytesMut::with_capacity(declared.min(limit));
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.ok()?.into_data() else {
+            continue; // Trailers.
+        };
+        if buf.len() + data.len() > limit {
+            return None;
+        }
+        buf.extend_from_slice(&data);
+    }
+    Some(buf.freeze())
+}
+
+/// The length of a request's `model` string, read without copying the body or the name;
+/// `None` when it has none, or is not a JSON object (the parser then says why).
+fn model_name_len(body: &[u8]) -> Option<usize> {
+    #[derive(serde::Deserialize)]
+    struct Model<'a> {
+        #[serde(borrow)]
+        model: Option<std::borrow::Cow<'a, str>>,
+    }
+    let m: Model = serde_json::from_slice(body).ok()?;
+    m.model.map(|m| m.len())
 }
 
 async fn whole(

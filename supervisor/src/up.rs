@@ -106,6 +106,7 @@ pub fn run(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
         .map_err(io("write", &lock_path))?;
 
     raise_nofile(&fleet)?;
+    crate::sys::return_large_frees();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("clawkeep")

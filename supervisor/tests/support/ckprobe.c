@@ -129,8 +129,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "post") && argc == 8) {
-        /* COUNT chat requests, CONC at a time, each naming a unique model NAME_BYTES long;
-         * prints how many got each kind of answer. */
+        /* COUNT chat requests, CONC at a time, each naming a unique model NAME_BYTES long
+         * (each tried until answered, for up to 20 s); prints how many got each kind of
+         * answer. */
         signal(SIGPIPE, SIG_IGN);
         long count = atol(argv[5]), conc = atol(argv[6]);
         size_t name_len = (size_t)atol(argv[7]);
@@ -138,7 +139,12 @@ int main(int argc, char **argv) {
             if (fork() == 0) {
                 long answered = 0, refused = 0;
                 for (long i = c; i < count; i += conc) {
-                    int st = post_once(argv[2], atoi(argv[3]), argv[4], i, name_len);
+                    /* A closed connection is tried again, as a persistent client would. */
+                    int st = 0;
+                    for (int tries = 0; !st && tries < 2000; tries++) {
+                        st = post_once(argv[2], atoi(argv[3]), argv[4], i, name_len);
+                        if (!st) usleep(10000);
+                    }
                     if (st >= 400 && st < 500) refused++;
                     else if (st) answered++;
                 }
