@@ -84,8 +84,8 @@ pub struct Gateway {
     /// Routing table.
     pub routes: Arc<Routes>,
     settings: Settings,
-    /// Most tokens one answer may generate (`[models] max_output_tokens`).
-    max_output_tokens: u64,
+    /// The output-token cap and the extra fields passed upstream (`[models]`).
+    forwarding: dialect::Forwarding,
     ledger: Ledger,
     budgets: Budgets,
     /// Live metrics.
@@ -127,7 +127,7 @@ impl Gateway {
         Ok(Arc::new(Self {
             routes,
             settings,
-            max_output_tokens: cfg.output_token_cap(),
+            forwarding: cfg.forwarding(),
             ledger,
             budgets,
             metrics: Metrics::default(),
@@ -471,7 +471,7 @@ async fn serve(
     let mut last_error = String::from("no upstream serves it");
     for up in gw.routes.candidates(&target) {
         let slot = up.queue.acquire(&caller.agent).await;
-        let call = dialect::upstream_call(&req, up.dialect, &target.model, gw.max_output_tokens);
+        let call = dialect::upstream_call(&req, up.dialect, &target.model, &gw.forwarding);
         let uri = match up.endpoint(call.path) {
             Ok(u) => u,
             Err(e) => {
