@@ -972,6 +972,59 @@ async fn n_predict_and_backend_knobs_never_lift_the_output_cap() {
     );
 }
 
+/// An agent that hangs up before its whole (non-stream) answer arrives still pays for it:
+/// the gateway reads the answer to its end and bills the upstream's own counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_answer_the_client_hangs_up_on_is_billed_all_the_same() {
+    let llama = LlamaServer::start().await;
+    let t = TestGateway::start(
+        config(&[llama.url()]),
+        Settings::default(),
+        vec![caller("a")],
+    )
+    .await;
+    let url = t.url("a", "/v1/chat/completions");
+    // 900 tokens: about half a second of generation, far longer than the check below.
+    let body = json!({"model": "tiny-random", "messages": [{"role": "user", "content": Q}], "max_tokens": 900});
+    let client = tokio::spawn(async move { post(&url, body).await });
+    // Hang up once llama-server is at work on the answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let slots: Value = http()
+            .get(llama.root_url("/slots"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let busy = slots
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["is_processing"] == true));
+        if busy {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "llama-server never started: {slots}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    client.abort();
+    assert!(
+        client.await.is_err_and(|e| e.is_cancelled()),
+        "the answer came before the client hung up"
+    );
+
+    let records = t.wait_records(1).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let r = &records[0];
+    assert_eq!(r.outcome, Outcome::ClientClosed, "{r:?}");
+    assert_eq!(r.completion_tokens, 900, "{r:?}");
+    assert!(r.prompt_tokens > 0 && !r.estimated, "{r:?}");
+    assert_eq!(r.upstream.as_deref(), Some("llama0"));
+}
+
 /// The answering model ends its turn by itself, and llama-server runs it with a 64k context.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_answering_model_ends_its_turn_with_a_64k_context() {
