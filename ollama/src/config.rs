@@ -74,9 +74,21 @@ pub struct GatewayConfig {
     /// `max_completion_tokens`; Ollama's unlimited -1 and -2 count as none) is sent upstream
     /// with this one, in the upstream's dialect, so a model that never ends its turn cannot
     /// hold a slot for minutes. A request's own limit above it is lowered to it; a smaller
-    /// one passes unchanged. Embeddings are unaffected.
+    /// one passes unchanged. Every other spelling (llama-server's `n_predict`, a top-level
+    /// `num_predict`) is dropped before the upstream, or clamped the same way when listed
+    /// in `pass_fields`. Embeddings are unaffected.
     #[schemars(example = 4096)]
     pub max_output_tokens: Option<u64>,
+    /// Extra top-level request fields passed to upstreams as they are, e.g.
+    /// `["chat_template_kwargs"]`. Requests reach upstreams only through an allow-list of
+    /// the fields real clients send, per dialect and endpoint (README, "Models"); any other
+    /// field, such as llama-server's `id_slot` or `cache_prompt`, Ollama's `keep_alive`, is
+    /// dropped unless listed here. A listed field never replaces one the gateway sets, so
+    /// `model`, `stream`, `stream_options` and `options` cannot be listed (Ollama `options`
+    /// has its own allow-list); a token limit listed here is clamped to
+    /// `max_output_tokens`.
+    #[schemars(example = &["chat_template_kwargs"])]
+    pub pass_fields: Option<Vec<String>>,
     /// Largest request body, e.g. "8MiB" (default).
     pub max_body: Option<String>,
     /// Time an upstream may take to answer (default "10m").
@@ -147,6 +159,14 @@ impl GatewayConfig {
     /// The output-token cap: `max_output_tokens`, or [`DEFAULT_MAX_OUTPUT_TOKENS`].
     pub fn output_token_cap(&self) -> u64 {
         self.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS)
+    }
+
+    /// What every upstream request is held to: the output-token cap and `pass_fields`.
+    pub fn forwarding(&self) -> crate::dialect::Forwarding {
+        crate::dialect::Forwarding {
+            max_output_tokens: self.output_token_cap(),
+            pass_fields: self.pass_fields.clone().unwrap_or_default(),
+        }
     }
 
     /// Every model name an agent may ask for: served names and aliases.
@@ -354,6 +374,20 @@ impl GatewayConfig {
                 ),
             });
         }
+        for (i, name) in self.pass_fields.iter().flatten().enumerate() {
+            let message = if name.is_empty() {
+                "an empty field name".to_string()
+            } else if crate::dialect::GATEWAY_SET_FIELDS.contains(&name.as_str()) {
+                format!("{name:?} is set by the gateway itself and cannot be passed through")
+            } else {
+                continue;
+            };
+            out.push(Problem {
+                path: vec![key("pass_fields"), PathPart::Index(i)],
+                message,
+                hint: "list only extra top-level request fields an upstream should see, e.g. \"chat_template_kwargs\"".into(),
+            });
+        }
         out
     }
 }
@@ -453,6 +487,40 @@ mod tests {
                 "default model \"nope\" is not served by any upstream nor an alias",
             ]
         );
+    }
+
+    #[test]
+    fn pass_fields_may_not_name_what_the_gateway_sets() {
+        let c = GatewayConfig {
+            pass_fields: Some(vec![
+                "chat_template_kwargs".into(),
+                "stream".into(),
+                String::new(),
+                "options".into(),
+            ]),
+            max_output_tokens: Some(9),
+            ..Default::default()
+        };
+        let p = c.problems();
+        let at: Vec<&PathPart> = p.iter().map(|p| &p.path[1]).collect();
+        assert_eq!(
+            at,
+            [
+                &PathPart::Index(1),
+                &PathPart::Index(2),
+                &PathPart::Index(3)
+            ],
+            "{p:#?}"
+        );
+        assert!(
+            p[0].message.contains("\"stream\" is set by the gateway"),
+            "{p:#?}"
+        );
+        assert!(p[1].message.contains("empty"), "{p:#?}");
+        let rules = c.forwarding();
+        assert_eq!(rules.max_output_tokens, 9);
+        assert_eq!(rules.pass_fields.len(), 4);
+        assert!(GatewayConfig::default().forwarding().pass_fields.is_empty());
     }
 
     #[test]

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 pub enum Outcome {
     /// Answered in full.
     Ok,
-    /// The client went away mid-stream; billed for what was produced.
+    /// The client went away before the end: a stream is billed for what was produced (an
+    /// estimate when the usage had not come yet), a whole answer is read to its end and
+    /// billed with the upstream's counts.
     ClientClosed,
     /// Refused before reaching an upstream (bad input, unknown model, budget, ...).
     Refused,

@@ -1,9 +1,16 @@
 //! The gateway itself: one axum router per agent socket (whoever connects on an agent's
 //! socket is that agent), translating, routing with failover, metering and budgets.
+//!
+//! Every request an upstream took on is billed, even when the agent hangs up before the
+//! answer is delivered: a stream when its relay is dropped (`relay`), a whole answer by
+//! reading it to its end on a task of its own (`Unabandoned`).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
@@ -90,8 +97,8 @@ pub struct Gateway {
     /// Routing table.
     pub routes: Arc<Routes>,
     settings: Settings,
-    /// Most tokens one answer may generate (`[models] max_output_tokens`).
-    max_output_tokens: u64,
+    /// The output-token cap and the extra fields passed upstream (`[models]`).
+    forwarding: dialect::Forwarding,
     ledger: Ledger,
     budgets: Budgets,
     /// Live metrics.
@@ -133,7 +140,7 @@ impl Gateway {
         Ok(Arc::new(Self {
             routes,
             settings,
-            max_output_tokens: cfg.output_token_cap(),
+            forwarding: cfg.forwarding(),
             ledger,
             budgets,
             metrics: Metrics::default(),
@@ -548,10 +555,16 @@ async fn serve(
         }
         return resp;
     }
+    let mut pending = Pending {
+        req,
+        bill,
+        model: requested,
+        agent_slot,
+    };
     let mut last_error = String::from("no upstream serves it");
     for up in gw.routes.candidates(&target) {
         let slot = up.queue.acquire(&caller.agent).await;
-        let call = dialect::upstream_call(&req, up.dialect, &target.model, gw.max_output_tokens);
+        let call = dialect::upstream_call(&pending.req, up.dialect, &target.model, &gw.forwarding);
         let uri = match up.endpoint(call.path) {
             Ok(u) => u,
             Err(e) => {
@@ -561,55 +574,30 @@ async fn serve(
         };
         // A Value always serialises (its map keys are strings).
         let body = Bytes::from(serde_json::to_vec(&call.body).unwrap_or_default());
-        let deadline = Deadline::after(gw.settings.timeout);
-        let send = |fresh| gw.client.post_json(&uri, body.clone(), deadline, fresh);
-        let mut sent = send(false).await;
-        if matches!(sent, Err(CallError::Send { stale: true, .. })) {
-            // llama-server closes a kept-alive connection after a streamed answer without
-            // saying so; the request never reached it, so sending it again (on a new
-            // connection) is safe.
-            tracing::debug!(upstream = %up.name, "pooled connection was closed; retrying once");
-            sent = send(true).await;
-        }
-        let resp = match sent {
-            Ok(r) if r.status().is_server_error() => {
-                let status = r.status();
-                let body = r.bytes().await.unwrap_or_default();
-                last_error = format!(
-                    "{} answered HTTP {status}: {}",
-                    up.name,
-                    dialect::upstream_error_message(up.dialect, &body)
-                );
-                up.failed(gw.settings.cooldown, &last_error);
-                continue;
+        let exchange = attempt(gw.clone(), caller.clone(), up, uri, body, slot, pending);
+        match Unabandoned::new(gw.clone(), Box::pin(exchange)).await {
+            Attempt::Failed {
+                error,
+                pending: back,
+            } => {
+                last_error = error;
+                pending = back;
             }
-            Ok(r) => r,
-            Err(e) => {
-                last_error = format!("{} did not answer: {e}", up.name);
-                up.failed(gw.settings.cooldown, &last_error);
-                continue;
+            Attempt::Answered { response, record } => {
+                if let Some(r) = record {
+                    gw.bill(r);
+                }
+                return response;
             }
-        };
-        up.succeeded();
-        if !resp.status().is_success() {
-            // The upstream refused the request itself (4xx): pass its reason on.
-            let status = resp.status().as_u16();
-            let body = resp.bytes().await.unwrap_or_default();
-            let msg = dialect::upstream_error_message(up.dialect, &body);
-            gw.bill(bill.record(&caller, Some(&up.name), status, Outcome::UpstreamError));
-            return error_response(dialect, &api_error(status, ErrorKind::InvalidRequest, msg));
         }
-        return if req.stream {
-            let slots = (agent_slot, slot);
-            stream(gw, caller, req, bill, up, resp, slots, requested).await
-        } else {
-            whole(&gw, &caller, &req, &bill, &up, resp, &requested).await
-        };
     }
-    let msg = format!("no upstream for model {requested:?} could answer: {last_error}");
+    let msg = format!(
+        "no upstream for model {:?} could answer: {last_error}",
+        pending.model
+    );
     refuse(
         &ctx,
-        &bill,
+        &pending.bill,
         dialect,
         api_error(502, ErrorKind::Upstream, msg),
     )
@@ -644,15 +632,174 @@ fn model_name_len(body: &[u8]) -> Option<usize> {
     m.model.map(|m| m.len())
 }
 
+/// A request on its way to one upstream after another (failover), and the agent's slot.
+struct Pending {
+    req: Request,
+    bill: Bill,
+    /// The model as the agent named it (after defaults), which the answer names back.
+    model: String,
+    agent_slot: OwnedSemaphorePermit,
+}
+
+/// What one upstream's try at a request came to.
+enum Attempt {
+    /// It could not answer (a 5xx, or no answer at all): the next upstream gets the request.
+    Failed { error: String, pending: Pending },
+    /// An answer, or the upstream's refusal, and its ledger record (none for a stream: its
+    /// relay bills it when it ends).
+    Answered {
+        response: Response,
+        record: Option<Record>,
+    },
+}
+
+/// One upstream's try at the request: sent (again, on a new connection, if the pooled one
+/// was closed), then a whole answer read and translated, or a stream's head and relay. It
+/// holds the agent's and the upstream's slots until a whole answer is in.
+async fn attempt(
+    gw: Arc<Gateway>,
+    caller: Arc<Caller>,
+    up: Arc<Upstream>,
+    uri: axum::http::Uri,
+    body: Bytes,
+    slot: crate::queue::Permit,
+    p: Pending,
+) -> Attempt {
+    let deadline = Deadline::after(gw.settings.timeout);
+    let send = |fresh| gw.client.post_json(&uri, body.clone(), deadline, fresh);
+    let mut sent = send(false).await;
+    if matches!(sent, Err(CallError::Send { stale: true, .. })) {
+        // llama-server closes a kept-alive connection after a streamed answer without
+        // saying so; the request never reached it, so sending it again (on a new
+        // connection) is safe.
+        tracing::debug!(upstream = %up.name, "pooled connection was closed; retrying once");
+        sent = send(true).await;
+    }
+    let resp = match sent {
+        Ok(r) if r.status().is_server_error() => {
+            let status = r.status();
+            let body = r.bytes().await.unwrap_or_default();
+            let error = format!(
+                "{} answered HTTP {status}: {}",
+                up.name,
+                dialect::upstream_error_message(up.dialect, &body)
+            );
+            up.failed(gw.settings.cooldown, &error);
+            return Attempt::Failed { error, pending: p };
+        }
+        Ok(r) => r,
+        Err(e) => {
+            let error = format!("{} did not answer: {e}", up.name);
+            up.failed(gw.settings.cooldown, &error);
+            return Attempt::Failed { error, pending: p };
+        }
+    };
+    up.succeeded();
+    if !resp.status().is_success() {
+        // The upstream refused the request itself (4xx): pass its reason on.
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.unwrap_or_default();
+        let msg = dialect::upstream_error_message(up.dialect, &body);
+        let record = p
+            .bill
+            .record(&caller, Some(&up.name), status, Outcome::UpstreamError);
+        let err = api_error(status, ErrorKind::InvalidRequest, msg);
+        return Attempt::Answered {
+            response: error_response(p.req.dialect, &err),
+            record: Some(record),
+        };
+    }
+    if p.req.stream {
+        let slots = (p.agent_slot, slot);
+        let response = stream(gw, caller, p.req, p.bill, up, resp, slots, p.model).await;
+        Attempt::Answered {
+            response,
+            record: None,
+        }
+    } else {
+        let (response, record) = whole(&caller, &p.req, &p.bill, &up, resp, &p.model).await;
+        Attempt::Answered {
+            response,
+            record: Some(record),
+        }
+    }
+}
+
+/// An upstream attempt that runs to its end even when the agent hangs up. hyper drops the
+/// handler when the agent's connection closes; dropped before its end, the attempt moves
+/// onto a task of its own and finishes there: a whole answer is read to its end (the
+/// upstream was generating it anyway) and billed with the upstream's own counts as
+/// [`Outcome::ClientClosed`]; a stream is cut and billed as a cut stream is (an estimate);
+/// an upstream that fails costs nothing, as it would have. One allocation per attempt
+/// (the box that lets the running attempt move); no task unless the agent hangs up.
+struct Unabandoned {
+    gw: Arc<Gateway>,
+    attempt: Option<Pin<Box<dyn Future<Output = Attempt> + Send>>>,
+}
+
+impl Unabandoned {
+    fn new(gw: Arc<Gateway>, attempt: Pin<Box<dyn Future<Output = Attempt> + Send>>) -> Self {
+        Self {
+            gw,
+            attempt: Some(attempt),
+        }
+    }
+}
+
+impl Future for Unabandoned {
+    type Output = Attempt;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Attempt> {
+        let me = self.get_mut();
+        let Some(attempt) = me.attempt.as_mut() else {
+            // Polled again after its end: there is nothing more to give.
+            return Poll::Pending;
+        };
+        let out = std::task::ready!(attempt.as_mut().poll(cx));
+        me.attempt = None;
+        Poll::Ready(out)
+    }
+}
+
+impl Drop for Unabandoned {
+    fn drop(&mut self) {
+        let Some(attempt) = self.attempt.take() else {
+            return;
+        };
+        let gw = self.gw.clone();
+        let finish = async move {
+            // The response goes nowhere; a stream's relay bills itself as it is dropped.
+            if let Attempt::Answered {
+                record: Some(mut r),
+                ..
+            } = attempt.await
+            {
+                if r.outcome == Outcome::Ok {
+                    r.outcome = Outcome::ClientClosed;
+                }
+                gw.bill(r);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(finish);
+            }
+            Err(_) => tracing::warn!(
+                "an agent hung up mid-answer with no runtime left to finish it on: not billed"
+            ),
+        }
+    }
+}
+
+/// A whole answer read, translated, and its ledger record (not yet written).
 async fn whole(
-    gw: &Arc<Gateway>,
     caller: &Caller,
     req: &Request,
     bill: &Bill,
     up: &Upstream,
     resp: Answer,
     model: &str,
-) -> Response {
+) -> (Response, Record) {
     let body = match resp.bytes().await {
         Ok(b) => b,
         Err(e) => {
@@ -661,8 +808,8 @@ async fn whole(
                 ErrorKind::Timeout,
                 format!("{} failed mid-answer: {e}", up.name),
             );
-            gw.bill(bill.record(caller, Some(&up.name), 504, Outcome::UpstreamError));
-            return error_response(req.dialect, &err);
+            let record = bill.record(caller, Some(&up.name), 504, Outcome::UpstreamError);
+            return (error_response(req.dialect, &err), record);
         }
     };
     match dialect::translate_response(req, up.dialect, model, &body) {
@@ -670,12 +817,12 @@ async fn whole(
             let mut r = bill.record(caller, Some(&up.name), 200, Outcome::Ok);
             r.prompt_tokens = usage.prompt_tokens.unwrap_or(0);
             r.completion_tokens = usage.completion_tokens.unwrap_or(0);
-            gw.bill(r);
-            (StatusCode::OK, [(header::CONTENT_TYPE, ct)], out).into_response()
+            let response = (StatusCode::OK, [(header::CONTENT_TYPE, ct)], out).into_response();
+            (response, r)
         }
         Err(e) => {
-            gw.bill(bill.record(caller, Some(&up.name), e.status, Outcome::UpstreamError));
-            error_response(req.dialect, &e)
+            let record = bill.record(caller, Some(&up.name), e.status, Outcome::UpstreamError);
+            (error_response(req.dialect, &e), record)
         }
     }
 }

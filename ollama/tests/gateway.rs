@@ -881,6 +881,150 @@ async fn answers_without_a_limit_stop_at_max_output_tokens() {
     assert_eq!(completions, [5, 3, 5, 5], "{records:#?}");
 }
 
+/// The hostile agent's output-cap bypass: llama-server reads its own `n_predict` before
+/// `max_tokens`, and its `grammar`, `n_probs`, `id_slot` and `cache_prompt` reach its
+/// internals. Straight to llama-server they work (checked first, so the test can see them);
+/// through the gateway they never arrive, in either dialect, streamed or not.
+#[tokio::test(flavor = "multi_thread")]
+async fn n_predict_and_backend_knobs_never_lift_the_output_cap() {
+    let llama = LlamaServer::start().await;
+    let knobs = json!({"n_predict": 100000, "id_slot": 0, "cache_prompt": false,
+        "grammar": "root ::= \"x\"", "n_probs": 2});
+    let with_knobs = |body: Value| {
+        let mut body = body;
+        if let (Some(b), Some(k)) = (body.as_object_mut(), knobs.as_object()) {
+            b.extend(k.clone());
+        }
+        body
+    };
+    let msgs = json!([{"role": "user", "content": Q}]);
+
+    // Straight to llama-server: n_predict wins over max_tokens, the grammar and n_probs act.
+    let (s, body) = post(
+        &format!("{}/chat/completions", llama.url()),
+        with_knobs(json!({"model": "tiny-random", "messages": msgs, "max_tokens": 8})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "x", "{body}");
+    assert!(v["choices"][0]["logprobs"].is_object(), "{body}");
+    let (s, body) = post(
+        &format!("{}/chat/completions", llama.url()),
+        json!({"model": "tiny-random", "messages": msgs, "max_tokens": 8, "n_predict": 100000}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let direct = v["usage"]["completion_tokens"].as_u64().unwrap_or_default();
+    assert!(
+        direct > 100,
+        "n_predict no longer lifts max_tokens upstream: {body}"
+    );
+
+    let mut cfg = config(&[llama.url()]);
+    cfg.max_output_tokens = Some(5);
+    let t = TestGateway::start(cfg, Settings::default(), vec![caller("a")]).await;
+    // OpenAI dialect, whole and streamed, with and without a limit of its own.
+    for extra in [json!({}), json!({"max_tokens": 50})] {
+        let mut body = with_knobs(json!({"model": "tiny-random", "messages": msgs}));
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let (s, got) = post(&t.url("a", "/v1/chat/completions"), body.clone()).await;
+        assert_eq!(s, 200, "{got}");
+        let v: Value = serde_json::from_str(&got).unwrap();
+        assert_eq!(v["usage"]["completion_tokens"], 5, "{got}");
+        assert_eq!(v["choices"][0]["finish_reason"], "length", "{got}");
+        assert_ne!(
+            v["choices"][0]["message"]["content"], "x",
+            "the grammar arrived: {got}"
+        );
+        assert!(
+            v["choices"][0].get("logprobs").is_none_or(Value::is_null),
+            "n_probs arrived: {got}"
+        );
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let (s, got) = post(&t.url("a", "/v1/chat/completions"), body).await;
+        assert_eq!(s, 200, "{got}");
+        let (events, done) = sse_events(&got);
+        assert!(done, "{got}");
+        let usage = events.iter().find(|e| e["usage"].is_object()).unwrap();
+        assert_eq!(usage["usage"]["completion_tokens"], 5, "{got}");
+    }
+    // Ollama dialect: llama-server's spelling, and Ollama's own at the wrong level.
+    let body = with_knobs(
+        json!({"model": "tiny-random", "messages": msgs, "stream": false,
+        "num_predict": 100000, "keep_alive": 0, "options": {"num_ctx": 131072}}),
+    );
+    let (s, got) = post(&t.url("a", "/api/chat"), body).await;
+    assert_eq!(s, 200, "{got}");
+    let v: Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(v["eval_count"], 5, "{got}");
+
+    let records = t.wait_records(5).await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.outcome == Outcome::Ok && r.completion_tokens == 5),
+        "{records:#?}"
+    );
+}
+
+/// An agent that hangs up before its whole (non-stream) answer arrives still pays for it:
+/// the gateway reads the answer to its end and bills the upstream's own counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_answer_the_client_hangs_up_on_is_billed_all_the_same() {
+    let llama = LlamaServer::start().await;
+    let t = TestGateway::start(
+        config(&[llama.url()]),
+        Settings::default(),
+        vec![caller("a")],
+    )
+    .await;
+    let url = t.url("a", "/v1/chat/completions");
+    // 900 tokens: about half a second of generation, far longer than the check below.
+    let body = json!({"model": "tiny-random", "messages": [{"role": "user", "content": Q}], "max_tokens": 900});
+    let client = tokio::spawn(async move { post(&url, body).await });
+    // Hang up once llama-server is at work on the answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let slots: Value = http()
+            .get(llama.root_url("/slots"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let busy = slots
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["is_processing"] == true));
+        if busy {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "llama-server never started: {slots}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    client.abort();
+    assert!(
+        client.await.is_err_and(|e| e.is_cancelled()),
+        "the answer came before the client hung up"
+    );
+
+    let records = t.wait_records(1).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let r = &records[0];
+    assert_eq!(r.outcome, Outcome::ClientClosed, "{r:?}");
+    assert_eq!(r.completion_tokens, 900, "{r:?}");
+    assert!(r.prompt_tokens > 0 && !r.estimated, "{r:?}");
+    assert_eq!(r.upstream.as_deref(), Some("llama0"));
+}
+
 /// The answering model ends its turn by itself, and llama-server runs it with a 64k context.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_answering_model_ends_its_turn_with_a_64k_context() {

@@ -39,7 +39,11 @@ pub use models::{list_models, show_model, version, ModelInfo};
 pub use request::parse_request;
 pub use response::translate_response;
 pub use stream::StreamTranslator;
-pub use upstream::{upstream_call, UpstreamCall};
+pub use upstream::{
+    upstream_call, Forwarding, UpstreamCall, GATEWAY_SET_FIELDS, OLLAMA_CHAT_FIELDS,
+    OLLAMA_EMBED_FIELDS, OLLAMA_GENERATE_FIELDS, OLLAMA_OPTIONS, OPENAI_CHAT_FIELDS,
+    OPENAI_COMPLETION_FIELDS, OPENAI_EMBED_FIELDS, TOKEN_LIMITS,
+};
 
 /// Content type of every non-streamed body (answers and errors).
 pub const CONTENT_TYPE_JSON: &str = "application/json";

@@ -1,5 +1,15 @@
 //! Parsing and validating a downstream request body, so type errors are answered with a
 //! message that names the field and the fix instead of an upstream's stack trace.
+//!
+//! Token limits in the dialect's own spellings (OpenAI `max_tokens` and
+//! `max_completion_tokens`, Ollama `options.num_predict`) must be JSON integers: 1.5, "10"
+//! or a number beyond 2^64 (which the parser reads as a float) are refused with a 400;
+//! negative integers are Ollama's "no limit" and pass, to be clamped to the output cap by
+//! `upstream_call`. Three OpenAI fields are bounded because they multiply what the upstream
+//! generates or returns: `n` must be 1 (one choice per request; it is not forwarded),
+//! `top_logprobs` (chat) at most 20 and `logprobs` (completions) at most 5, as OpenAI
+//! itself allows; llama-server would otherwise return a probability list the size of the
+//! vocabulary for every token.
 
 use serde_json::{Map, Value};
 
@@ -37,6 +47,10 @@ const HINT_INPUT: &str = "send \"input\": \"text\" or an array of strings";
 const HINT_TEXT_ONLY: &str = "token-id input is not supported here; send text";
 const HINT_ONE_PROMPT: &str = "batch completions are not supported; send one prompt per request";
 const HINT_FORMAT: &str = "use \"json\" or a JSON schema object";
+const HINT_N: &str = "the gateway generates one choice per request; leave `n` out or send 1, and send several requests for several answers";
+const HINT_TOP_LOGPROBS: &str =
+    "ask for at most 20 alternatives per token, e.g. \"top_logprobs\": 5";
+const HINT_LOGPROBS: &str = "ask for at most 5 alternatives per token, e.g. \"logprobs\": 2";
 const HINT_RESPONSE_FORMAT: &str = "use {\"type\": \"json_object\"} or {\"type\": \"json_schema\", \"json_schema\": {\"name\": ..., \"schema\": {...}}}";
 
 /// Fields holding a token limit, which must be integers: at the top level of an OpenAI body,
@@ -80,6 +94,9 @@ fn parse(dialect: Dialect, endpoint: Endpoint, body: &[u8]) -> Result<Request> {
     };
     check.output_format()?;
     check.sampling()?;
+    if dialect == Dialect::OpenAi && endpoint != Endpoint::Embed {
+        check.choices()?;
+    }
     if let Some(tools) = obj.get("tools") {
         check_tools(tools)?;
     }
@@ -187,7 +204,7 @@ impl<'a> Check<'a> {
         };
         for key in token_keys {
             if let Some(v) = present(fields, key) {
-                if !(v.is_i64() || v.is_u64()) {
+                if !is_integer(v) {
                     return Err(wrong(
                         format!("{prefix}{key}"),
                         "an integer",
@@ -210,7 +227,7 @@ impl<'a> Check<'a> {
             }
         }
         if let Some(v) = present(fields, "seed") {
-            if !(v.is_i64() || v.is_u64()) {
+            if !is_integer(v) {
                 return Err(wrong(format!("{prefix}seed"), "an integer", v, HINT_SEED));
             }
         }
@@ -227,6 +244,35 @@ impl<'a> Check<'a> {
                     v,
                     HINT_STOP,
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// OpenAI `n`, `logprobs` and `top_logprobs`: one choice, and at most as many
+    /// alternatives per token as OpenAI allows (see the module docs).
+    fn choices(&self) -> Result<()> {
+        if let Some(v) = present(self.obj, "n") {
+            match v.as_u64() {
+                Some(1) => {}
+                _ if is_integer(v) => {
+                    return Err(unsupported("n", format!("asks for {v} choices"), HINT_N))
+                }
+                _ => return Err(wrong("n", "an integer", v, HINT_N)),
+            }
+        }
+        let (key, most, hint) = match self.endpoint {
+            Endpoint::Chat => ("top_logprobs", 20, HINT_TOP_LOGPROBS),
+            _ => ("logprobs", 5, HINT_LOGPROBS),
+        };
+        if let Some(v) = present(self.obj, key) {
+            match v.as_u64() {
+                Some(n) if n <= most => {}
+                _ if is_integer(v) => {
+                    let problem = format!("is {v}, outside 0 to {most}");
+                    return Err(unsupported(key, problem, hint));
+                }
+                _ => return Err(wrong(key, "an integer", v, hint)),
             }
         }
         Ok(())
@@ -492,6 +538,18 @@ fn wrong(
         field: field.into(),
         expected,
         got: describe(got),
+        hint,
+    }
+}
+
+fn is_integer(v: &Value) -> bool {
+    v.is_i64() || v.is_u64()
+}
+
+fn unsupported(field: &str, problem: String, hint: &'static str) -> RequestError {
+    RequestError::Unsupported {
+        field: field.to_string(),
+        problem,
         hint,
     }
 }

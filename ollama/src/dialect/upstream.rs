@@ -1,5 +1,54 @@
 //! Building the upstream request from a downstream one: same-dialect passthrough (model
 //! replaced, streaming usage forced on) or translation between the dialects.
+//!
+//! # What reaches an upstream
+//!
+//! Every byte of a request is the agent's, and an agent may be hostile, so a request reaches
+//! an upstream only through an allow-list of fields per dialect and endpoint: what real
+//! clients (OpenClaw, the openai SDKs, Ollama's clients) send. Anything else is dropped, in
+//! particular the backend's own knobs: llama-server's `n_predict` (read before `max_tokens`,
+//! it bypassed the output cap), `id_slot`, `cache_prompt`, `n_keep`, `n_discard`, `n_probs`,
+//! `dry_*`, `grammar`, `json_schema`, `samplers`, `lora`; Ollama's `keep_alive`, `context`
+//! and the `options` that size or place the model (`num_ctx`, `num_gpu`, `num_thread`,
+//! `num_batch`, `use_mmap`, ...), which reload it under every other agent. Null fields are
+//! dropped too. Fields passed on unchanged when present:
+//!
+//! | request | fields |
+//! |---|---|
+//! | OpenAI chat | [`OPENAI_CHAT_FIELDS`]: `messages`, `max_tokens`, `max_completion_tokens`, `temperature`, `top_p`, `top_k`, `min_p`, `seed`, `stop`, `presence_penalty`, `frequency_penalty`, `logit_bias`, `logprobs`, `top_logprobs`, `tools`, `tool_choice`, `parallel_tool_calls`, `response_format`, `reasoning_effort`, `user` |
+//! | OpenAI completion | [`OPENAI_COMPLETION_FIELDS`]: `prompt`, `max_tokens`, `temperature`, `top_p`, `top_k`, `min_p`, `seed`, `stop`, `presence_penalty`, `frequency_penalty`, `logit_bias`, `logprobs`, `user` |
+//! | OpenAI embeddings | [`OPENAI_EMBED_FIELDS`]: `input`, `encoding_format`, `dimensions`, `user` |
+//! | Ollama chat | [`OLLAMA_CHAT_FIELDS`]: `messages`, `tools`, `format`, `think`, `truncate`, `shift`, and `options` filtered |
+//! | Ollama generate | [`OLLAMA_GENERATE_FIELDS`]: `prompt`, `suffix`, `system`, `template`, `raw`, `images`, `format`, `think`, `truncate`, `shift`, and `options` filtered |
+//! | Ollama embed | [`OLLAMA_EMBED_FIELDS`]: `input` (or the legacy `prompt`, sent as `input`), `truncate`, `dimensions` |
+//! | Ollama `options` | [`OLLAMA_OPTIONS`]: `temperature`, `top_p`, `top_k`, `min_p`, `typical_p`, `seed`, `stop`, `num_predict`, `repeat_penalty`, `repeat_last_n`, `presence_penalty`, `frequency_penalty` |
+//!
+//! The gateway sets the rest itself: `model` (the upstream's name for it), `stream` (what
+//! the request asked, explicitly) and, toward OpenAI, `stream_options` (only
+//! `{"include_usage": true}`, on streams). OpenAI `n` is not forwarded: validation accepts
+//! only one choice (`request.rs`), and `logprobs` / `top_logprobs` are bounded there. The
+//! nested values of allowed fields (messages, tools, schemas) pass as they are: they are the
+//! conversation, which the upstream reads as such. A translation between the dialects builds
+//! the body from these same fields and drops the others.
+//!
+//! The fleet may let more top-level fields through with `[models] pass_fields`
+//! ([`Forwarding::pass_fields`]), e.g. `chat_template_kwargs` for a vLLM model: each is
+//! copied as it is, in either dialect, and never replaces a field the gateway set.
+//!
+//! # The output-token cap
+//!
+//! Every chat and completion answer is capped at [`Forwarding::max_output_tokens`]
+//! generated tokens (`[models] max_output_tokens`). Every token-limit spelling in the body
+//! sent upstream ([`TOKEN_LIMITS`] at the top level: `max_tokens`, `max_completion_tokens`,
+//! llama-server's `n_predict`, `num_predict`; and Ollama's `options.num_predict`) is clamped:
+//! a positive integer up to the cap passes, a larger one becomes the cap, and anything else
+//! becomes the cap: 0, negative values (Ollama's -1 "no limit", -2 "fill the context") and
+//! non-integers. Validation already refuses a non-integer in the dialect's own spellings
+//! with a 400 (`request.rs`); a JSON number beyond 2^64 is no integer to the parser and is
+//! refused there too. After the allow-list only the dialect's own spellings can be present
+//! (others only when the fleet passes them); when none of those is, the dialect's own limit
+//! is added with the cap (OpenAI `max_tokens`, which vLLM and llama-server both read; Ollama
+//! `options.num_predict`). Embeddings generate nothing and are left alone.
 
 use std::collections::HashMap;
 
@@ -29,20 +78,119 @@ const SHARED_SAMPLING: [&str; 5] = [
     "presence_penalty",
 ];
 
+/// OpenAI `/v1/chat/completions` fields passed to an OpenAI upstream as they are (besides
+/// `model`, `stream` and `stream_options`, which the gateway sets).
+pub const OPENAI_CHAT_FIELDS: &[&str] = &[
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "seed",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort",
+    "user",
+];
+
+/// OpenAI `/v1/completions` fields passed to an OpenAI upstream as they are (`echo`,
+/// `suffix` and `best_of`, which generates several answers to return one, are not).
+pub const OPENAI_COMPLETION_FIELDS: &[&str] = &[
+    "prompt",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "seed",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "user",
+];
+
+/// OpenAI `/v1/embeddings` fields passed to an OpenAI upstream as they are.
+pub const OPENAI_EMBED_FIELDS: &[&str] = &["input", "encoding_format", "dimensions", "user"];
+
+/// Ollama `/api/chat` fields passed to an Ollama upstream as they are (`options` is
+/// filtered by [`OLLAMA_OPTIONS`]; `keep_alive` is dropped).
+pub const OLLAMA_CHAT_FIELDS: &[&str] =
+    &["messages", "tools", "format", "think", "truncate", "shift"];
+
+/// Ollama `/api/generate` fields passed to an Ollama upstream as they are (`options` is
+/// filtered; `keep_alive` and the deprecated token-id `context` are dropped).
+pub const OLLAMA_GENERATE_FIELDS: &[&str] = &[
+    "prompt", "suffix", "system", "template", "raw", "images", "format", "think", "truncate",
+    "shift",
+];
+
+/// Ollama `/api/embed` fields passed to an Ollama upstream as they are (`options` and
+/// `keep_alive` are dropped; a legacy `prompt` is sent as `input`).
+pub const OLLAMA_EMBED_FIELDS: &[&str] = &["input", "truncate", "dimensions"];
+
+/// Ollama `options` passed on: sampling and the token limit only. Those that size, place
+/// or thread the model (`num_ctx`, `num_batch`, `num_gpu`, `main_gpu`, `num_thread`,
+/// `use_mmap`, `use_mlock`, `numa`, `low_vram`, `num_keep`, ...) are dropped: they reload
+/// the model under every agent that shares it.
+pub const OLLAMA_OPTIONS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "typical_p",
+    "seed",
+    "stop",
+    "num_predict",
+    "repeat_penalty",
+    "repeat_last_n",
+    "presence_penalty",
+    "frequency_penalty",
+];
+
+/// Every spelling of a token limit: OpenAI's two, llama-server's own, and Ollama's (which
+/// belongs in `options`). Each one present in an upstream body is clamped to the cap.
+pub const TOKEN_LIMITS: &[&str] = &[
+    "max_tokens",
+    "max_completion_tokens",
+    "n_predict",
+    "num_predict",
+];
+
+/// Top-level fields the gateway writes into upstream requests itself (`options` being
+/// filtered by its own list): `pass_fields` never carries them.
+pub const GATEWAY_SET_FIELDS: &[&str] = &["model", "stream", "stream_options", "options"];
+
+/// What the fleet decides about every upstream request (`[models]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forwarding {
+    /// Most tokens one answer may generate (`max_output_tokens`).
+    pub max_output_tokens: u64,
+    /// Top-level fields passed through besides the allow-list (`pass_fields`), copied as
+    /// they are; never one the gateway sets ([`GATEWAY_SET_FIELDS`], or any already set).
+    pub pass_fields: Vec<String>,
+}
+
 /// The upstream request for `req` toward an upstream speaking `upstream` that knows the
-/// model as `upstream_model`. Toward OpenAI, streams always ask for the usage chunk.
-///
-/// Every chat and completion answer is capped at `max_output_tokens` generated tokens (the
-/// gateway's `[models] max_output_tokens`): a request that sets no limit gets the cap, in
-/// the upstream's dialect (OpenAI `max_tokens`, Ollama `options.num_predict`); a limit
-/// larger than the cap is lowered to it; a smaller one passes unchanged. Only a positive
-/// limit counts as one: Ollama's -1 (no limit), -2 (fill the context) and 0 (also no limit
-/// in Ollama) get the cap. Embeddings generate nothing and are left alone.
+/// model as `upstream_model`: only the allowed fields and the fleet's `pass_fields`, every
+/// token limit clamped to the output cap (see the module docs). Toward OpenAI, streams
+/// always ask for the usage chunk.
 pub fn upstream_call(
     req: &Request,
     upstream: Dialect,
     upstream_model: &str,
-    max_output_tokens: u64,
+    rules: &Forwarding,
 ) -> UpstreamCall {
     let empty = Map::new();
     let body = req.body.as_object().unwrap_or(&empty);
@@ -53,21 +201,29 @@ pub fn upstream_call(
         (Dialect::Ollama, Dialect::OpenAi) => ollama_to_openai(req, body, model),
         (Dialect::OpenAi, Dialect::Ollama) => openai_to_ollama(req, body, model),
     };
+    if let Some(out) = call.body.as_object_mut() {
+        for name in &rules.pass_fields {
+            if !out.contains_key(name) && !GATEWAY_SET_FIELDS.contains(&name.as_str()) {
+                copy(body, out, name);
+            }
+        }
+    }
     if req.endpoint != Endpoint::Embed {
-        cap_output_tokens(&mut call.body, upstream, max_output_tokens);
+        cap_output_tokens(&mut call.body, upstream, rules.max_output_tokens);
     }
     call
 }
 
-/// Caps the token limit of an upstream body already in `upstream`'s dialect: each limit
-/// field present is lowered to `cap` (or set to it when it is no positive limit); with none
-/// present, the dialect's own field is added (OpenAI `max_tokens`, which vLLM and
-/// llama-server both read; Ollama `options.num_predict`).
+/// Clamps the token limits of an upstream body already in `upstream`'s dialect: every
+/// spelling present is clamped ([`clamp`]); when none of the dialect's own is present, it
+/// is added with the cap (OpenAI `max_tokens`, which vLLM and llama-server both read;
+/// Ollama `options.num_predict`).
 fn cap_output_tokens(body: &mut Value, upstream: Dialect, cap: u64) {
     let Some(obj) = body.as_object_mut() else {
         return;
     };
-    let (fields, keys) = match upstream {
+    clamp_all(obj, cap);
+    let (fields, own) = match upstream {
         Dialect::OpenAi => (obj, OPENAI_TOKEN_KEYS),
         Dialect::Ollama => {
             let options = obj
@@ -80,20 +236,45 @@ fn cap_output_tokens(body: &mut Value, upstream: Dialect, cap: u64) {
             let Some(options) = options.as_object_mut() else {
                 return;
             };
+            clamp_all(options, cap);
             (options, OLLAMA_TOKEN_KEYS)
         }
     };
-    let mut capped = false;
-    for key in keys {
+    if !own.iter().any(|k| present(fields, k)) {
+        fields.insert(own[0].to_string(), cap.into());
+    }
+}
+
+/// Clamps every [`TOKEN_LIMITS`] spelling present (not null) in `fields`.
+fn clamp_all(fields: &mut Map<String, Value>, cap: u64) {
+    for key in TOKEN_LIMITS {
         if let Some(v) = fields.get_mut(*key).filter(|v| !v.is_null()) {
-            let limit = v.as_u64().filter(|n| *n > 0).map_or(cap, |n| n.min(cap));
-            *v = limit.into();
-            capped = true;
+            *v = clamp(v, cap).into();
         }
     }
-    if !capped {
-        fields.insert(keys[0].to_string(), cap.into());
+}
+
+/// Whether `fields[key]` is present and not null.
+fn present(fields: &Map<String, Value>, key: &str) -> bool {
+    fields.get(key).is_some_and(|v| !v.is_null())
+}
+
+/// A token limit under the cap: a positive integer up to `cap` stays, anything else (a
+/// larger one, 0, a negative "no limit", a non-integer) is `cap`.
+fn clamp(limit: &Value, cap: u64) -> u64 {
+    limit
+        .as_u64()
+        .filter(|n| *n > 0)
+        .map_or(cap, |n| n.min(cap))
+}
+
+/// Copies the fields of `from` named in `names` (those present and not null).
+fn allowed(from: &Map<String, Value>, names: &[&str]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for name in names {
+        copy(from, &mut out, name);
     }
+    out
 }
 
 fn openai_path(endpoint: Endpoint) -> &'static str {
@@ -113,21 +294,19 @@ fn ollama_path(endpoint: Endpoint) -> &'static str {
 }
 
 fn openai_passthrough(req: &Request, body: &Map<String, Value>, model: Value) -> UpstreamCall {
-    let mut out = body.clone();
+    let names = match req.endpoint {
+        Endpoint::Chat => OPENAI_CHAT_FIELDS,
+        Endpoint::Generate => OPENAI_COMPLETION_FIELDS,
+        Endpoint::Embed => OPENAI_EMBED_FIELDS,
+    };
+    let mut out = allowed(body, names);
     out.insert("model".into(), model);
     if req.endpoint != Endpoint::Embed {
-        let mut options = body
-            .get("stream_options")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        out.remove("stream_options");
         if req.stream {
-            // Usage is the only token count an OpenAI stream gives (llm.md §3, §5).
-            options.insert("include_usage".into(), Value::Bool(true));
-            out.insert("stream_options".into(), Value::Object(options));
+            // Usage is the only token count an OpenAI stream gives (llm.md §3, §5). vLLM
+            // rejects stream_options on a non-stream request, hence none there.
+            out.insert("stream_options".into(), json!({ "include_usage": true }));
         }
-        // vLLM rejects stream_options on a non-stream request, hence the removal above.
         out.insert("stream".into(), Value::Bool(req.stream));
     }
     UpstreamCall {
@@ -137,9 +316,25 @@ fn openai_passthrough(req: &Request, body: &Map<String, Value>, model: Value) ->
 }
 
 fn ollama_passthrough(req: &Request, body: &Map<String, Value>, model: Value) -> UpstreamCall {
-    let mut out = body.clone();
+    let names = match req.endpoint {
+        Endpoint::Chat => OLLAMA_CHAT_FIELDS,
+        Endpoint::Generate => OLLAMA_GENERATE_FIELDS,
+        Endpoint::Embed => OLLAMA_EMBED_FIELDS,
+    };
+    let mut out = allowed(body, names);
     out.insert("model".into(), model);
-    if req.endpoint != Endpoint::Embed {
+    if req.endpoint == Endpoint::Embed {
+        // /api/embed reads only `input`; validation also accepts the legacy `prompt`.
+        if let Some(prompt) = body.get("prompt").filter(|v| !v.is_null()) {
+            out.entry("input").or_insert_with(|| prompt.clone());
+        }
+    } else {
+        if let Some(options) = body.get("options").and_then(Value::as_object) {
+            out.insert(
+                "options".into(),
+                Value::Object(allowed(options, OLLAMA_OPTIONS)),
+            );
+        }
         out.insert("stream".into(), Value::Bool(req.stream));
     }
     UpstreamCall {

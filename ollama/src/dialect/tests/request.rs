@@ -173,6 +173,20 @@ fn bad_requests_are_400_with_the_field_and_the_fix() {
             r#"`input` must be a string or an array of strings, got an object; send "input": "text" or an array of strings"#),
         (OpenAi, Embed, r#"{"input":["a",[1,2]]}"#,
             "`input[1]` must be a string, got an array (2 items); token-id input is not supported here; send text"),
+        (OpenAi, Chat, r#"{"messages":[],"n":3}"#,
+            "`n` asks for 3 choices; the gateway generates one choice per request; leave `n` out or send 1, and send several requests for several answers"),
+        (OpenAi, Generate, r#"{"prompt":"a","n":-1}"#,
+            "`n` asks for -1 choices; the gateway generates one choice per request; leave `n` out or send 1, and send several requests for several answers"),
+        (OpenAi, Chat, r#"{"messages":[],"n":"1"}"#,
+            r#"`n` must be an integer, got "1" (a string); the gateway generates one choice per request; leave `n` out or send 1, and send several requests for several answers"#),
+        (OpenAi, Chat, r#"{"messages":[],"top_logprobs":100000}"#,
+            r#"`top_logprobs` is 100000, outside 0 to 20; ask for at most 20 alternatives per token, e.g. "top_logprobs": 5"#),
+        (OpenAi, Chat, r#"{"messages":[],"top_logprobs":-1}"#,
+            r#"`top_logprobs` is -1, outside 0 to 20; ask for at most 20 alternatives per token, e.g. "top_logprobs": 5"#),
+        (OpenAi, Generate, r#"{"prompt":"a","logprobs":6}"#,
+            r#"`logprobs` is 6, outside 0 to 5; ask for at most 5 alternatives per token, e.g. "logprobs": 2"#),
+        (OpenAi, Generate, r#"{"prompt":"a","logprobs":true}"#,
+            r#"`logprobs` must be an integer, got true (a boolean); ask for at most 5 alternatives per token, e.g. "logprobs": 2"#),
         (Ollama, Embed, r#"{"prompt":7}"#,
             r#"`prompt` must be a string or an array of strings, got 7 (a number); send "input": "text" or an array of strings"#),
     ];
@@ -205,4 +219,28 @@ fn lenient_where_the_dialects_are() {
     let r = req(Ollama, Chat, body);
     assert!(r.stream);
     assert_eq!(r.model, None);
+}
+
+#[test]
+fn one_choice_and_a_few_alternatives_per_token_are_accepted() {
+    for (endpoint, body) in [
+        (
+            Chat,
+            json!({ "messages": [], "n": 1, "logprobs": true, "top_logprobs": 20 }),
+        ),
+        (
+            Chat,
+            json!({ "messages": [], "n": null, "top_logprobs": 0 }),
+        ),
+        (Generate, json!({ "prompt": "a", "n": 1, "logprobs": 5 })),
+        (Embed, json!({ "input": "a", "n": 7 })),
+    ] {
+        req(OpenAi, endpoint, body);
+    }
+    // `n` and the rest mean nothing to Ollama, whose requests lose them on the way.
+    req(
+        Ollama,
+        Chat,
+        json!({ "messages": [], "n": 7, "top_logprobs": 99 }),
+    );
 }
