@@ -2,24 +2,13 @@
 //! would otherwise watch the host's tree), and a home with too many directories is not
 //! watched at all (the reconcile timer covers it) instead of using up the node's watches.
 
+mod support;
+
 use std::path::Path;
 use std::time::Duration;
 
 use minio::watch::Watch;
-
-/// inotify watches this process holds now.
-fn watches() -> usize {
-    let mut n = 0;
-    for e in std::fs::read_dir("/proc/self/fdinfo").unwrap().flatten() {
-        if let Ok(text) = std::fs::read_to_string(e.path()) {
-            n += text
-                .lines()
-                .filter(|l| l.starts_with("inotify wd:"))
-                .count();
-        }
-    }
-    n
-}
+use support::watches;
 
 #[test]
 fn a_symlink_to_the_hosts_tree_in_a_renamed_directory_is_not_followed() {
