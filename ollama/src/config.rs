@@ -95,9 +95,9 @@ pub struct GatewayConfig {
     pub timeout: Option<String>,
     /// How long a failing upstream is skipped before it is tried again (default "10s").
     pub cooldown: Option<String>,
-    /// Connections one agent may hold open to its model socket (default 64); more are
+    /// Connections one agent may hold open to its model socket (default 256); more are
     /// closed at once. Bounds what a runaway or hostile agent costs the gateway.
-    #[schemars(example = 64)]
+    #[schemars(example = 256)]
     pub max_connections: Option<u64>,
     /// Time an agent has to send a request head, and then its body (default "30s"); a
     /// kept-alive connection idle this long is closed.

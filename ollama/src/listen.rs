@@ -32,9 +32,10 @@ pub struct Bounds {
 }
 
 impl Bounds {
-    /// The default for an agent's socket: 64 connections, 30 s for a request head.
+    /// The default for an agent's socket: 256 connections (a client at 64 requests in
+    /// flight that drops and reopens connections briefly holds more), 30 s for a request head.
     pub const AGENT: Bounds = Bounds {
-        max_connections: 64,
+        max_connections: 256,
         head_timeout: Duration::from_secs(30),
     };
 }

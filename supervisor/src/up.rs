@@ -47,6 +47,9 @@ pub enum UpError {
         /// Why raising it failed (in the message; not a source, so it is said once).
         error: nix::Error,
     },
+    /// `[node] control_group` names no group of this host.
+    #[error("[node] control_group {0:?} is not a group on this host (hint: create it with `groupadd {0}` and add the operators to it, or leave control_group out: then only root may use the control socket)")]
+    NoGroup(String),
     /// The engine failed to start.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
@@ -206,7 +209,14 @@ async fn supervise(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
     };
     let socket = paths.socket();
     let _ = std::fs::remove_file(&socket);
-    let listener = server::listen(&socket).map_err(io("listen on", &socket))?;
+    let group = match &fleet.node.control_group {
+        Some(name) => match nix::unistd::Group::from_name(name) {
+            Ok(Some(g)) => Some(g.gid.as_raw()),
+            _ => return Err(UpError::NoGroup(name.clone())),
+        },
+        None => None,
+    };
+    let listener = server::listen(&socket, group).map_err(io("listen on", &socket))?;
 
     let node = fleet.node.name.clone();
     let (agents, services) = (fleet.agents.len(), fleet.services.len());
@@ -218,6 +228,7 @@ async fn supervise(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
             shared: engine.shared.clone(),
             shutdown: shutdown_tx,
         },
+        group,
     ));
     tracing::info!(
         "clawkeep supervising {agents} agents and {services} services on {node}; control socket {}",

@@ -503,13 +503,23 @@ fn the_supervisor_raises_its_own_open_file_limit_to_the_hard_one() {
 
 /// Run `clawkeep ARGS` as the unprivileged user `nobody`, against `sup`'s state dir.
 fn cli_as_nobody(sup: &Supervisor, args: &[&str]) -> std::process::Output {
+    cli_as(sup, "65534", args)
+}
+
+/// Run `clawkeep ARGS` as uid 65534 with group `gid` (and no others).
+fn cli_as(sup: &Supervisor, gid: &str, args: &[&str]) -> std::process::Output {
     // nobody cannot reach the build's target dir on every machine: a copy it can run.
     let bin = sup.dir.fleet.parent().unwrap().join("clawkeep-for-nobody");
     if !bin.exists() {
         std::fs::copy(support::clawkeep(), &bin).unwrap();
     }
     std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args([
+            "--reuid=65534",
+            &format!("--regid={gid}"),
+            "--clear-groups",
+            "--",
+        ])
         .arg(&bin)
         .args(args)
         .env("CLAWKEEP_STATE_DIR", &sup.state)
@@ -540,6 +550,37 @@ fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .count()
+}
+
+#[test]
+fn members_of_the_control_group_may_use_the_control_socket_and_no_one_else() {
+    let dir = support::FleetDir::new("group", "");
+    let text = std::fs::read_to_string(&dir.fleet).unwrap();
+    std::fs::write(
+        &dir.fleet,
+        text.replacen("[node]\n", "[node]\ncontrol_group = \"nogroup\"\n", 1),
+    )
+    .unwrap();
+    let sup = Supervisor::start_in(dir);
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(sup.state.join("clawkeep.sock")).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o660);
+    let nogroup = nix::unistd::Group::from_name("nogroup").unwrap().unwrap();
+    assert_eq!(meta.gid(), nogroup.gid.as_raw());
+    let member = cli_as(&sup, &nogroup.gid.to_string(), &["ps"]);
+    assert!(
+        member.status.success(),
+        "{}",
+        String::from_utf8_lossy(&member.stderr)
+    );
+    // Not a member, even with the socket's mode loosened.
+    use std::os::unix::fs::PermissionsExt;
+    let sock = sup.state.join("clawkeep.sock");
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let other = cli_as(&sup, "1", &["ps"]);
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(!other.status.success(), "a non-member listed the fleet");
+    assert!(err.contains("control_group's members"), "{err}");
 }
 
 /// `nobody` opens 2,000 connections to an agent's operator port and holds them: the

@@ -18,7 +18,7 @@ pub enum ClientError {
         reason: String,
     },
     /// The socket is there but this user may not connect to it.
-    #[error("permission denied: {socket} is root's only, and this user may not connect to it (run the command with sudo, as root)")]
+    #[error("permission denied: this user may not connect to {socket} (run the command with sudo, or ask for membership of the fleet's [node] control_group)")]
     Denied {
         /// The socket path.
         socket: PathBuf,

@@ -63,10 +63,11 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Bind the control socket at `socket` so that only root can ever connect: it is made in
-/// a fresh 0700 directory beside it, set to 0600 there and only then renamed into place, so
-/// there is no moment when it is reachable with looser rights (and no process-wide umask).
-pub fn listen(socket: &std::path::Path) -> std::io::Result<UnixListener> {
+/// Bind the control socket at `socket` so that only root (and `group`'s members, when given)
+/// can ever connect: it is made in a fresh 0700 directory beside it, given its owner and
+/// mode there (0600, or root:group 0660) and only then renamed into place, so there is no
+/// moment when it is reachable with looser rights (and no process-wide umask).
+pub fn listen(socket: &std::path::Path, group: Option<u32>) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let parent = socket.parent().unwrap_or(std::path::Path::new("."));
     let private = parent.join(format!(".clawkeep.sock.{}", std::process::id()));
@@ -75,7 +76,14 @@ pub fn listen(socket: &std::path::Path) -> std::io::Result<UnixListener> {
     let made = (|| {
         let inner = private.join("sock");
         let listener = UnixListener::bind(&inner)?;
-        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o600))?;
+        let mode = match group {
+            Some(gid) => {
+                std::os::unix::fs::chown(&inner, None, Some(gid))?;
+                0o660
+            }
+            None => 0o600,
+        };
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(mode))?;
         std::fs::rename(&inner, socket)?;
         Ok(listener)
     })();
@@ -83,31 +91,55 @@ pub fn listen(socket: &std::path::Path) -> std::io::Result<UnixListener> {
     made
 }
 
-/// Who may use the control API: root, or the user the supervisor runs as. Checked on the
+/// Who may use the control API: root, the user the supervisor runs as, and members of
+/// `group` (the caller's own group or one of its supplementary groups). Checked on the
 /// peer's credentials (SO_PEERCRED), whatever the socket's mode has become.
-pub fn admit(peer: &tokio::net::UnixStream) -> Result<(), String> {
+pub fn admit(peer: &tokio::net::UnixStream, group: Option<u32>) -> Result<(), String> {
     let me = nix::unistd::geteuid().as_raw();
-    match peer.peer_cred() {
-        Ok(c) if c.uid() == 0 || c.uid() == me => Ok(()),
-        Ok(c) => Err(format!(
-            "permission denied: uid {} may not use clawkeep's control socket (only root may; run the command with sudo)",
-            c.uid()
-        )),
-        Err(e) => Err(format!(
-            "permission denied: the control socket could not tell who is calling ({e})"
-        )),
+    let c = peer.peer_cred().map_err(|e| {
+        format!("permission denied: the control socket could not tell who is calling ({e})")
+    })?;
+    if c.uid() == 0 || c.uid() == me {
+        return Ok(());
     }
+    if let Some(gid) = group {
+        let member = c.gid() == gid || c.pid().is_some_and(|pid| in_group(pid, gid));
+        if member {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "permission denied: uid {} may not use clawkeep's control socket (only root{} may; run the command with sudo{})",
+        c.uid(),
+        if group.is_some() { " and [node] control_group's members" } else { "" },
+        if group.is_some() { ", or join that group" } else { ", or set [node] control_group" },
+    ))
 }
 
-/// Serve the API on `listener` until the process ends: root's callers only, with the same
-/// connection bounds as an agent's model socket.
-pub async fn serve(listener: UnixListener, state: ApiState) -> std::io::Result<()> {
+/// Whether process `pid` has `gid` among its supplementary groups (`Groups:` of its status).
+fn in_group(pid: i32, gid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .is_some_and(|g| g.split_whitespace().any(|n| n.parse() == Ok(gid)))
+}
+
+/// Serve the API on `listener` until the process ends: for root's callers (and `group`'s),
+/// with the same connection bounds as an agent's model socket.
+pub async fn serve(
+    listener: UnixListener,
+    state: ApiState,
+    group: Option<u32>,
+) -> std::io::Result<()> {
     ollama::listen::serve(
         listener,
         router(state),
         ollama::listen::Bounds::AGENT,
         "control socket".into(),
-        admit,
+        move |peer: &tokio::net::UnixStream| admit(peer, group),
     )
     .await;
     Ok(())

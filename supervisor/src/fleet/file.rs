@@ -52,6 +52,11 @@ pub struct NodeFile {
     /// host ids `uid_base + N*65536` (default 1000000000).
     #[schemars(example = 1_000_000_000)]
     pub uid_base: Option<u32>,
+    /// A host group whose members may use the control socket (`clawkeep ps`, `logs`, `stop`,
+    /// ...) besides root: the socket is then root:GROUP 0660 and every caller's groups are
+    /// checked. Without it only root may (the socket is 0600).
+    #[schemars(example = &"clawkeep")]
+    pub control_group: Option<String>,
 }
 
 /// `[runtime]`: the agent runtime.

@@ -88,6 +88,8 @@ pub struct Node {
     pub cgroup: String,
     /// First host id of the agents' id ranges.
     pub uid_base: u32,
+    /// Host group whose members may use the control socket besides root.
+    pub control_group: Option<String>,
 }
 
 /// Program, arguments and environment of a process.

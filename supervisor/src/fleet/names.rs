@@ -30,6 +30,16 @@ pub fn is_dns_label(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
+/// Whether `name` can be a host group's name (as shadow-utils' groupadd accepts by
+/// default): 1 to 32 of letters, digits, `_`, `-`, not starting with `-` or a digit.
+pub fn is_group_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && !name.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+}
+
 /// A DNS label close to `name` (lowercased, other characters turned into `-`), if there is one.
 pub(crate) fn dns_label_suggestion(name: &str) -> Option<String> {
     let mut out = String::new();

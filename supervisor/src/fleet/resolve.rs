@@ -291,11 +291,23 @@ impl<'a> Resolver<'a> {
                 );
             }
         }
+        let control_group = node.control_group.clone();
+        if let Some(g) = control_group
+            .as_deref()
+            .filter(|g| !super::names::is_group_name(g))
+        {
+            self.at_value(
+                &key_path!["node", "control_group"],
+                format!("[node]: control_group {g:?} is not a group name"),
+                "give a host group's name made of letters, digits, '_' and '-', e.g. \"clawkeep\"; or leave it out, and only root may use the control socket",
+            );
+        }
         Node {
             name,
             state_dir,
             cgroup,
             uid_base,
+            control_group,
         }
     }
 
