@@ -125,7 +125,7 @@ health = {{ http = "http://127.0.0.1:18789/readyz", interval = "1s", timeout = "
 name = "neighbour"
 command = "/bin/sh"
 args = ["-c", '''{NEIGHBOUR}''']
-health = {{ http = "http://127.0.0.1:18789/readyz", interval = "500ms", timeout = "2s", retries = 1, start_period = "0s" }}
+health = {{ http = "http://127.0.0.1:18789/readyz", interval = "500ms", timeout = "2s", retries = 1, start_period = "5s" }}
 "#,
         endpoint = garage.managed.endpoint(),
         key = key.display(),

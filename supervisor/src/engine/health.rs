@@ -126,11 +126,18 @@ async fn probe_in_sandbox(me: &Process, url: &str, timeout: Duration) -> bool {
         return false;
     };
     match super::sandbox_http::send(me, port, req, timeout, HEALTH_BODY_MAX).await {
-        Ok((status, body)) if judged => {
-            status.is_success() && crate::openclaw::ready::verdict(&body).is_ok()
-        }
-        Ok((status, _)) => status.is_success() || status.is_redirection(),
+        Ok((status, body)) => healthy_answer(judged, status, &body),
         Err(_) => false,
+    }
+}
+
+/// Whether an answer is healthy: 2xx/3xx, or for a `judged` OpenClaw `/readyz` a 2xx whose
+/// JSON says it is ready.
+fn healthy_answer(judged: bool, status: hyper::StatusCode, body: &[u8]) -> bool {
+    if judged {
+        status.is_success() && crate::openclaw::ready::verdict(body).is_ok()
+    } else {
+        status.is_success() || status.is_redirection()
     }
 }
 
@@ -198,5 +205,33 @@ async fn run_command(shared: &Arc<Shared>, argv: &[String], timeout: Duration) -
             let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::StatusCode;
+
+    #[test]
+    fn openclaws_readyz_is_healthy_only_when_its_json_says_ready() {
+        let page = b"<!doctype html><title>OpenClaw Control</title>";
+        let ready = br#"{"ready":true,"failing":[]}"#;
+        assert!(!healthy_answer(true, StatusCode::OK, page));
+        assert!(!healthy_answer(true, StatusCode::OK, br#"{"ready":false}"#));
+        assert!(!healthy_answer(
+            true,
+            StatusCode::SERVICE_UNAVAILABLE,
+            ready
+        ));
+        assert!(healthy_answer(true, StatusCode::OK, ready));
+        // Any other health URL: the status decides, as before.
+        assert!(healthy_answer(false, StatusCode::OK, page));
+        assert!(healthy_answer(false, StatusCode::FOUND, b""));
+        assert!(!healthy_answer(
+            false,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            b""
+        ));
     }
 }
