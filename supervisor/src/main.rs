@@ -621,6 +621,7 @@ fn boot_args() -> Vec<std::ffi::OsString> {
     // The kernel starts init with HOME and TERM only: programs the fleet names without a
     // path (garage, llama-server) are looked up in the usual PATH. Still one thread here.
     if std::env::var_os("PATH").is_none() {
+        #[allow(clippy::disallowed_methods)] // PID 1 before any thread: the one place.
         std::env::set_var(
             "PATH",
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

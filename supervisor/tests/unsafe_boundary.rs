@@ -1,0 +1,62 @@
+//! The workspace's `unsafe` stays in one file: the workspace denies the `unsafe_code` lint,
+//! and no source file but `supervisor/src/sys.rs` allows it or holds `unsafe` code. A file
+//! that allows the lint for itself fails this test, so the boundary cannot move silently.
+
+use std::path::{Path, PathBuf};
+
+/// The one file allowed `unsafe`, relative to the workspace root.
+const ALLOWED: &str = "supervisor/src/sys.rs";
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "target" {
+            continue;
+        }
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if name.ends_with(".rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn unsafe_code_is_allowed_in_one_file_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    // Spelled in two parts so that this file does not match itself.
+    let marks = [
+        concat!("allow(", "unsafe_code)"),
+        concat!("unsafe", " {"),
+        concat!("unsafe", " fn "),
+        concat!("unsafe", " impl"),
+        concat!("unsafe", " extern"),
+        concat!("unsafe", " trait"),
+    ];
+    let mut files = Vec::new();
+    rust_files(root, &mut files);
+    assert!(files.len() > 50, "found only {} Rust files", files.len());
+    let mut found = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        if rel == ALLOWED {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if marks.iter().any(|m| code.contains(m)) {
+                found.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "unsafe code outside {ALLOWED} (move it there, behind a safe function):\n{}",
+        found.join("\n")
+    );
+    let sys = std::fs::read_to_string(root.join(ALLOWED)).unwrap();
+    assert!(sys.contains(marks[0]), "{ALLOWED} no longer allows unsafe_code");
+}
