@@ -10,10 +10,10 @@ use std::fs;
 use std::io::Read;
 use std::path::Path;
 
-use image::bundle::{self, BundleInputs, BundleManifest, Placement, Role};
-use image::lock::{self, Lock, LockError};
-use image::oci::{self, OciError};
-use image::sbom::{self, SbomInputs};
+use clawkeep_image::bundle::{self, BundleInputs, BundleManifest, Placement, Role};
+use clawkeep_image::lock::{self, Lock, LockError};
+use clawkeep_image::oci::{self, OciError};
+use clawkeep_image::sbom::{self, SbomInputs};
 use support::*;
 
 fn prepare_bundle(dir: &Path) -> (bundle::Prepared, OtherInputs, std::path::PathBuf) {

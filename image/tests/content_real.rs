@@ -7,11 +7,11 @@ mod support;
 
 use std::time::Instant;
 
-use image::bundle::{self, BundleInputs, Placement, Role};
-use image::lock::{self, Lock};
-use image::oci;
-use image::runtime::{self, InstallOptions};
-use image::sbom::{self, SbomInputs};
+use clawkeep_image::bundle::{self, BundleInputs, Placement, Role};
+use clawkeep_image::lock::{self, Lock};
+use clawkeep_image::oci;
+use clawkeep_image::runtime::{self, InstallOptions};
+use clawkeep_image::sbom::{self, SbomInputs};
 use support::*;
 
 #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use image::disk::{
+use clawkeep_image::disk::{
     build_ext4, build_qcow2, build_raw_disk, resolve_modules, sha256_file, Compression, DiskError,
     Ext4Options, Ext4Size, Initramfs, RawDiskOptions, ROOT_X86_64, STAGE1_LIST, STAGE1_MODULES,
 };

@@ -9,7 +9,7 @@
 //!    follow loop makes after a change event the second time);
 //! 3. a pull of the bucket into an empty directory, which must be byte-identical to the source.
 //!
-//! Then the write-to-store delay: `minio::follow::follow` (debounce 1 s) on a brain holding
+//! Then the write-to-store delay: `clawkeep_store::follow::follow` (debounce 1 s) on a brain holding
 //! the same small files, while a file is written every 200 ms for 30 s (new notes and
 //! appends to logs); for each write, the time until the bucket's plain object shows it.
 //!
@@ -33,8 +33,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use minio::follow::{self, FollowStatus, Timing};
-use minio::Remote;
+use clawkeep_store::follow::{self, FollowStatus, Timing};
+use clawkeep_store::Remote;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 

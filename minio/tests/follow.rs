@@ -8,8 +8,8 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use minio::follow::{follow, Command, FollowStatus, Note, Timing};
-use minio::watch::MAX_WATCHED_DIRS;
+use clawkeep_store::follow::{follow, Command, FollowStatus, Note, Timing};
+use clawkeep_store::watch::MAX_WATCHED_DIRS;
 use support::watches;
 
 /// Wait up to `secs` seconds for `f` to hold.

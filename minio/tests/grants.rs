@@ -4,7 +4,7 @@
 mod support;
 
 use bytes::Bytes;
-use minio::grants::{Access, Grant};
+use clawkeep_store::grants::{Access, Grant};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

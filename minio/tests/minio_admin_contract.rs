@@ -12,12 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 
 use aes_gcm::aead::KeyInit;
+use clawkeep_store::grants::{Access, Admin, Grant};
+use clawkeep_store::grants_minio::{
+    policy_name, user_name, MinioAdmin, READ_ACTIONS, WRITE_ACTIONS,
+};
+use clawkeep_store::madmin_crypto::{self, CryptError};
+use clawkeep_store::remote::Credential;
+use clawkeep_store::StoreError;
 use fake_minio_admin::FakeMinioAdmin;
-use minio::grants::{Access, Admin, Grant};
-use minio::grants_minio::{policy_name, user_name, MinioAdmin, READ_ACTIONS, WRITE_ACTIONS};
-use minio::madmin_crypto::{self, CryptError};
-use minio::remote::Credential;
-use minio::StoreError;
 use serde_json::Value;
 
 const REGION: &str = "eu-test-1";

@@ -283,12 +283,12 @@ async fn an_emptied_directory_deletes_nothing_one_made_anew_is_refilled_and_big_
 
     // Deleting 25 of 30 files is more than half of the brain: held until confirmed; then a
     // cap of 10 deletions per pass takes three passes.
-    let capped = minio::Syncer::new(
+    let capped = clawkeep_store::Syncer::new(
         bucket.clone(),
         a.clone(),
         a.with_extension("state.json"),
-        minio::boundary::Boundary::new(&[], &[]).unwrap(),
-        minio::SyncLimits {
+        clawkeep_store::boundary::Boundary::new(&[], &[]).unwrap(),
+        clawkeep_store::SyncLimits {
             max_deletes: 10,
             concurrency: 4,
             hold_deletes_over: 50,
@@ -302,7 +302,7 @@ async fn an_emptied_directory_deletes_nothing_one_made_anew_is_refilled_and_big_
     let r = capped.sync(false).await.unwrap();
     assert_eq!((r.deleted_remote, r.held.map(|h| h.count)), (0, Some(25)));
     assert_eq!(plain(keys(&bucket).await), 30);
-    let yes = minio::PassOptions {
+    let yes = clawkeep_store::PassOptions {
         full: false,
         allow_deletes: true,
     };
@@ -323,7 +323,7 @@ async fn an_emptied_directory_deletes_nothing_one_made_anew_is_refilled_and_big_
     std::fs::remove_file(a.join("f25.md")).unwrap();
     let r = capped.sync(false).await.unwrap();
     assert_eq!((r.deleted, r.held), (vec!["f25.md".to_string()], None));
-    let state: minio::manifest::LocalState =
+    let state: clawkeep_store::manifest::LocalState =
         serde_json::from_slice(&std::fs::read(a.with_extension("state.json")).unwrap()).unwrap();
     assert_eq!(state.last_deletions.unwrap().paths, ["f25.md"]);
 
@@ -361,7 +361,7 @@ async fn clone_is_identical_and_restore_returns_files_as_they_were_deleted_ones_
     s.sync(false).await.unwrap();
 
     // clone: server-side, the newest brain under a new name.
-    minio::history::clone_bucket(&src, &dst, "clone of research")
+    clawkeep_store::history::clone_bucket(&src, &dst, "clone of research")
         .await
         .unwrap();
     let c = tmp.path().join("clone");
@@ -372,14 +372,16 @@ async fn clone_is_identical_and_restore_returns_files_as_they_were_deleted_ones_
     assert_eq!(tree(&c), tree(&a));
 
     // restore --at: the snapshot in force then.
-    let snap = minio::history::snapshot_at(&src, then).await.unwrap();
+    let snap = clawkeep_store::history::snapshot_at(&src, then)
+        .await
+        .unwrap();
     let r = tmp.path().join("restored");
     let rs = syncer(src.clone(), &r, "restore");
     rs.sync(false).await.unwrap();
-    let plan = minio::history::plan_restore(&tree_map(&r), &snap);
+    let plan = clawkeep_store::history::plan_restore(&tree_map(&r), &snap);
     assert_eq!(plan.write, ["SOUL.md", "memory/old.md"]);
     assert_eq!(plan.delete, ["new.md"]);
-    let err = minio::history::snapshot_at(
+    let err = clawkeep_store::history::snapshot_at(
         &src,
         humantime::parse_rfc3339("2020-01-01T00:00:00Z").unwrap(),
     )
@@ -407,14 +409,14 @@ async fn clone_is_identical_and_restore_returns_files_as_they_were_deleted_ones_
     assert_eq!(src.snapshot_ids().await.unwrap().len(), 3);
 }
 
-fn tree_map(root: &std::path::Path) -> minio::manifest::FileMap {
+fn tree_map(root: &std::path::Path) -> clawkeep_store::manifest::FileMap {
     tree(root)
         .into_iter()
         .map(|(k, v)| {
             (
                 k,
-                minio::manifest::FileRef {
-                    sha256: minio::scan::hash_bytes(&v),
+                clawkeep_store::manifest::FileRef {
+                    sha256: clawkeep_store::scan::hash_bytes(&v),
                     size: v.len() as u64,
                 },
             )
@@ -439,15 +441,16 @@ async fn pruning_keeps_the_newest_snapshot_and_what_retained_history_needs() {
     assert_eq!(bucket.list(".clawkeep/blobs/").await.unwrap().len(), 4);
     // Inside retention nothing goes.
     let now = std::time::SystemTime::now();
-    let p = minio::history::prune(&bucket, Duration::from_secs(3600), Duration::ZERO, now)
+    let p = clawkeep_store::history::prune(&bucket, Duration::from_secs(3600), Duration::ZERO, now)
         .await
         .unwrap();
-    assert_eq!(p, minio::history::Pruned::default());
+    assert_eq!(p, clawkeep_store::history::Pruned::default());
     // Past it: only the newest snapshot and its two blobs stay.
     let later = now + Duration::from_secs(7200);
-    let p = minio::history::prune(&bucket, Duration::from_secs(3600), Duration::ZERO, later)
-        .await
-        .unwrap();
+    let p =
+        clawkeep_store::history::prune(&bucket, Duration::from_secs(3600), Duration::ZERO, later)
+            .await
+            .unwrap();
     assert_eq!((p.snapshots, p.blobs), (2, 2));
     let b = tmp.path().join("b");
     syncer(bucket.clone(), &b, "prune")
@@ -457,12 +460,12 @@ async fn pruning_keeps_the_newest_snapshot_and_what_retained_history_needs() {
     assert_eq!(tree(&a), tree(&b));
     // Fresh blobs (a push in flight) are never pruned.
     write(&a, "MEMORY.md", b"in flight");
-    let sha = minio::scan::hash_bytes(b"in flight");
+    let sha = clawkeep_store::scan::hash_bytes(b"in flight");
     bucket
         .put_blob_from(&a.join("MEMORY.md"), &sha)
         .await
         .unwrap();
-    let p = minio::history::prune(
+    let p = clawkeep_store::history::prune(
         &bucket,
         Duration::ZERO,
         Duration::from_secs(3600),
@@ -474,7 +477,10 @@ async fn pruning_keeps_the_newest_snapshot_and_what_retained_history_needs() {
         p.blobs, 0,
         "an unreferenced blob younger than the grace period stays"
     );
-    assert!(bucket.exists(&minio::keys::blob_key(&sha)).await.unwrap());
+    assert!(bucket
+        .exists(&clawkeep_store::keys::blob_key(&sha))
+        .await
+        .unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -545,7 +551,7 @@ async fn a_symlink_swapped_in_by_the_agent_never_leads_the_sync_outside() {
         .await
         .unwrap();
     assert!(snap.files.keys().all(|k| !k.ends_with("keep.md")
-        || snap.files[k].sha256 != minio::scan::hash_bytes(b"outside, must stay")));
+        || snap.files[k].sha256 != clawkeep_store::scan::hash_bytes(b"outside, must stay")));
 }
 
 /// An access time two days back: a read of the file moves it (relatime moves one older
@@ -576,14 +582,14 @@ fn unread(p: &std::path::Path) -> bool {
 }
 
 /// A pass, which must end within a minute (reading a terabyte would take far longer).
-async fn quick_pass(s: &minio::Syncer, full: bool) -> minio::SyncReport {
+async fn quick_pass(s: &clawkeep_store::Syncer, full: bool) -> clawkeep_store::SyncReport {
     tokio::time::timeout(Duration::from_secs(60), s.sync(full))
         .await
         .expect("the pass ended within a minute: no big file was read")
         .unwrap()
 }
 
-fn too_big(r: &minio::SyncReport) -> Vec<(&str, u64, bool)> {
+fn too_big(r: &clawkeep_store::SyncReport) -> Vec<(&str, u64, bool)> {
     r.too_big
         .iter()
         .map(|t| (t.path.as_str(), t.size, t.in_store))
@@ -678,12 +684,12 @@ async fn while_a_file_is_left_out_for_its_size_the_other_side_keeps_its_version_
     let tmp = tempfile::tempdir().unwrap();
     let (a, c) = (tmp.path().join("a"), tmp.path().join("c"));
     // `a` syncs files up to 1 MiB, `c` (another writer) up to the default 1 GiB.
-    let sa = minio::Syncer::new(
+    let sa = clawkeep_store::Syncer::new(
         bucket.clone(),
         a.clone(),
         a.with_extension("state.json"),
-        minio::boundary::Boundary::new(&[], &[]).unwrap(),
-        minio::SyncLimits {
+        clawkeep_store::boundary::Boundary::new(&[], &[]).unwrap(),
+        clawkeep_store::SyncLimits {
             max_file_size: MIB,
             ..Default::default()
         },
@@ -754,15 +760,15 @@ async fn a_store_file_bigger_than_its_snapshot_says_is_read_no_further_than_the_
     let id = bucket.snapshot_ids().await.unwrap().pop().unwrap();
     let mut files = bucket.snapshot(&id).await.unwrap().files;
     files.get_mut("video.bin").unwrap().size = 10;
-    let lie = minio::manifest::Snapshot::new("liar", files, Some(&id), Some(id.clone()));
+    let lie = clawkeep_store::manifest::Snapshot::new("liar", files, Some(&id), Some(id.clone()));
     bucket.put_snapshot(&lie).await.unwrap();
 
-    let sa = minio::Syncer::new(
+    let sa = clawkeep_store::Syncer::new(
         bucket.clone(),
         a.clone(),
         a.with_extension("state.json"),
-        minio::boundary::Boundary::new(&[], &[]).unwrap(),
-        minio::SyncLimits {
+        clawkeep_store::boundary::Boundary::new(&[], &[]).unwrap(),
+        clawkeep_store::SyncLimits {
             max_file_size: MIB,
             ..Default::default()
         },

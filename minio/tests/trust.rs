@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use minio::lease::{Holder, LeaseKeeper};
+use clawkeep_store::lease::{Holder, LeaseKeeper};
 use support::*;
 
 fn set_mtime(path: &Path, t: SystemTime) {
@@ -216,7 +216,7 @@ async fn one_supervisor_syncs_a_brain_and_a_takeover_or_an_expired_lease_moves_i
 
     // A lease object blown up by whoever holds the bucket's key is not read into memory.
     let huge = bytes::Bytes::from(vec![b' '; 1 << 20]);
-    bucket.put(minio::lease::KEY, huge).await.unwrap();
+    bucket.put(clawkeep_store::lease::KEY, huge).await.unwrap();
     tokio::time::sleep(ttl / 5 + Duration::from_millis(100)).await;
     let err = sb.sync(false).await.unwrap_err().to_string();
     assert!(err.contains("larger than the 65536 bytes"), "{err}");

@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use minio::watch::Watch;
+use clawkeep_store::watch::Watch;
 use support::watches;
 
 #[test]
@@ -41,6 +41,12 @@ fn a_home_with_more_directories_than_the_cap_is_left_to_the_reconcile_timer() {
         panic!("watched more directories than allowed");
     };
     assert!(e.to_string().contains("more than 50 directories"), "{e}");
-    assert_eq!(minio::watch::count_dirs(d.path(), 1000).unwrap(), 62);
-    assert_eq!(minio::watch::count_dirs(Path::new("/"), 10).unwrap(), 11);
+    assert_eq!(
+        clawkeep_store::watch::count_dirs(d.path(), 1000).unwrap(),
+        62
+    );
+    assert_eq!(
+        clawkeep_store::watch::count_dirs(Path::new("/"), 10).unwrap(),
+        11
+    );
 }

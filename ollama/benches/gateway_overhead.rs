@@ -103,11 +103,11 @@ fn memchr_stream(body: &[u8]) -> bool {
 
 /// clawkeep's gateway in front of the responder, serving one agent on `addr`.
 async fn gateway(addr: SocketAddr, upstream: SocketAddr) {
-    let cfg = ollama::config::GatewayConfig {
-        upstream: Some(vec![ollama::config::UpstreamConfig {
+    let cfg = clawkeep_gateway::config::GatewayConfig {
+        upstream: Some(vec![clawkeep_gateway::config::UpstreamConfig {
             name: Some("responder".into()),
             url: Some(format!("http://{upstream}/v1")),
-            api: Some(ollama::config::Api::Openai),
+            api: Some(clawkeep_gateway::config::Api::Openai),
             models: Some(vec!["bench".into()]),
             concurrency: Some(1024),
             health: None,
@@ -115,15 +115,15 @@ async fn gateway(addr: SocketAddr, upstream: SocketAddr) {
         ..Default::default()
     };
     let dir = std::env::temp_dir().join(format!("ck-bench-ledger-{}", std::process::id()));
-    let gw = ollama::server::Gateway::new(
+    let gw = clawkeep_gateway::server::Gateway::new(
         &cfg,
-        ollama::server::Settings::default(),
+        clawkeep_gateway::server::Settings::default(),
         &dir,
-        Arc::new(ollama::clock::SystemClock),
+        Arc::new(clawkeep_gateway::clock::SystemClock),
     )
     .expect("gateway");
     gw.start_background(Duration::from_secs(5));
-    let caller = ollama::server::Caller {
+    let caller = clawkeep_gateway::server::Caller {
         agent: "bench".into(),
         max_concurrent: 1024,
         ..Default::default()

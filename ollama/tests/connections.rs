@@ -7,14 +7,14 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ollama::listen::Bounds;
-use ollama::server::{Caller, Settings};
+use clawkeep_gateway::listen::Bounds;
+use clawkeep_gateway::server::{Caller, Settings};
 use support::{caller, config, TestGateway};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// No upstream is ever called: a closed loopback port will do.
-fn no_upstream() -> ollama::config::GatewayConfig {
+fn no_upstream() -> clawkeep_gateway::config::GatewayConfig {
     config(&["http://127.0.0.1:9/v1".to_string()])
 }
 

@@ -6,9 +6,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ollama::clock::ManualClock;
-use ollama::ledger::Outcome;
-use ollama::server::Settings;
+use clawkeep_gateway::clock::ManualClock;
+use clawkeep_gateway::ledger::Outcome;
+use clawkeep_gateway::server::Settings;
 use serde_json::{json, Value};
 use support::{caller, config, delta_text, ndjson, sse_events, LlamaServer, TestGateway};
 
@@ -722,11 +722,11 @@ async fn ollama_upstream_through_an_emulated_ollama() {
         vec![caller("ollama-emulation")],
     )
     .await;
-    let cfg = ollama::config::GatewayConfig {
-        upstream: Some(vec![ollama::config::UpstreamConfig {
+    let cfg = clawkeep_gateway::config::GatewayConfig {
+        upstream: Some(vec![clawkeep_gateway::config::UpstreamConfig {
             name: Some("ollama".into()),
             url: Some(emulated_ollama.base["ollama-emulation"].clone()),
-            api: Some(ollama::config::Api::Ollama),
+            api: Some(clawkeep_gateway::config::Api::Ollama),
             models: Some(vec!["tiny-random".into()]),
             concurrency: Some(4),
             health: None,
@@ -1236,9 +1236,9 @@ async fn a_stream_that_stalls_is_cut_at_the_timeout_with_an_error_in_its_dialect
     }
     let records = gw.wait_records(2).await;
     assert!(
-        records
-            .iter()
-            .all(|r| r.outcome == ollama::ledger::Outcome::UpstreamError && r.status == 200),
+        records.iter().all(
+            |r| r.outcome == clawkeep_gateway::ledger::Outcome::UpstreamError && r.status == 200
+        ),
         "{records:#?}"
     );
     // A whole answer whose body stalls the same way: 504 in the request's dialect.
@@ -1406,7 +1406,7 @@ async fn made_up_model_names_cost_no_series_and_a_bounded_ledger_line() {
     }
     let records = t.wait_records(2 * flood).await;
     for r in &records {
-        assert_eq!(r.model, ollama::ledger::REFUSED_MODEL, "{r:?}");
+        assert_eq!(r.model, clawkeep_gateway::ledger::REFUSED_MODEL, "{r:?}");
         let asked = r.requested.as_deref().unwrap_or_default();
         assert!(asked.chars().count() <= 65, "{asked}");
     }

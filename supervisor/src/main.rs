@@ -354,7 +354,7 @@ enum RuntimeCmd {
         /// The bundle directory written by `clawkeep runtime prepare`.
         bundle: PathBuf,
         /// Directory of installed runtimes.
-        #[arg(long, value_name = "DIR", default_value = image::runtime::DEFAULT_RUNTIMES_DIR)]
+        #[arg(long, value_name = "DIR", default_value = clawkeep_image::runtime::DEFAULT_RUNTIMES_DIR)]
         dest: PathBuf,
         /// The id `prepare` printed (sha256 of bundle.json): refuse any other bundle.
         #[arg(long, value_name = "SHA256")]
@@ -1053,7 +1053,7 @@ fn print_upgrade(r: &supervisor::engine::upgrade::UpgradeReport, json: bool) -> 
 
 /// `clawkeep runtime prepare|install`: progress on stderr, the result on stdout.
 fn runtime_cmd(command: RuntimeCmd) -> Result<ExitCode> {
-    use image::runtime;
+    use clawkeep_image::runtime;
     let start = std::time::Instant::now();
     let mut progress = |line: &str| {
         eprintln!("clawkeep: [{:5.1}s] {line}", start.elapsed().as_secs_f64());
@@ -1106,7 +1106,7 @@ fn runtime_cmd(command: RuntimeCmd) -> Result<ExitCode> {
 
 /// `clawkeep image build|verify|inspect`: progress on stderr, results on stdout.
 fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
-    use image::build;
+    use clawkeep_image::build;
     use supervisor::node_image;
     match command {
         ImageCmd::Prepare {
@@ -1140,7 +1140,7 @@ fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
                     Some(env!("CARGO_PKG_VERSION").to_string()),
                 ),
             };
-            let inputs = image::bundle::BundleInputs {
+            let inputs = clawkeep_image::bundle::BundleInputs {
                 kernel,
                 base_rootfs,
                 runtime,
@@ -1151,15 +1151,15 @@ fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
                 backends: backend,
             };
             let placement = if link {
-                image::bundle::Placement::HardLink
+                clawkeep_image::bundle::Placement::HardLink
             } else {
-                image::bundle::Placement::Copy
+                clawkeep_image::bundle::Placement::Copy
             };
-            let prepared = image::bundle::prepare(&inputs, &out, placement)?;
+            let prepared = clawkeep_image::bundle::prepare(&inputs, &out, placement)?;
             eprintln!(
                 "clawkeep: {} inputs pinned in {}",
                 prepared.manifest.inputs.len(),
-                out.join(image::bundle::MANIFEST).display()
+                out.join(clawkeep_image::bundle::MANIFEST).display()
             );
             println!("{}", prepared.dir.display());
         }
@@ -1223,7 +1223,7 @@ fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
                 human_bytes(size(build::RAW)),
                 human_bytes(size(build::QCOW2)),
             ));
-            println!("{}", report.out.join(image::lock::LOCK).display());
+            println!("{}", report.out.join(clawkeep_image::lock::LOCK).display());
         }
         ImageCmd::Verify { out } => {
             return Ok(match build::verify(&out) {
@@ -1232,7 +1232,7 @@ fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
                         "{}: ok ({} outputs match {})",
                         out.display(),
                         lock.outputs.len(),
-                        image::lock::LOCK
+                        clawkeep_image::lock::LOCK
                     );
                     ExitCode::SUCCESS
                 }
@@ -1508,7 +1508,7 @@ fn sync_pass(
         println!(
             "  larger than [store] max_file_size, {not} (nothing deleted): {} ({}{side})",
             t.path,
-            minio::report::size(t.size)
+            clawkeep_store::report::size(t.size)
         );
     }
     if r.too_big_count > r.too_big.len() {
@@ -1538,7 +1538,7 @@ fn sync_pass(
         "agent"
     };
     let bare = name.trim_start_matches("shared:");
-    let deleted = (!r.deleted.is_empty()).then(|| minio::report::Deletions {
+    let deleted = (!r.deleted.is_empty()).then(|| clawkeep_store::report::Deletions {
         at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         count: r.deleted_remote,
         paths: r.deleted.clone(),
@@ -1556,7 +1556,7 @@ fn sync_pass(
     })
 }
 
-fn history_table(rows: &[minio::history::Entry]) -> String {
+fn history_table(rows: &[clawkeep_store::history::Entry]) -> String {
     let mut out = format!(
         "{:<28} {:<28} {:<24} {:>6} {:>10}\n",
         "AT (for restore --at)", "TAKEN (writer's clock)", "ORIGIN", "FILES", "SIZE"
@@ -1568,7 +1568,7 @@ fn history_table(rows: &[minio::history::Entry]) -> String {
             r.taken,
             supervisor::text::printable(&r.origin),
             r.files,
-            minio::report::size(r.bytes)
+            clawkeep_store::report::size(r.bytes)
         ));
     }
     out

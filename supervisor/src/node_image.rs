@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use image::build::{AgentInfo, FleetFile, FleetInput, Inspected, Tools};
+use clawkeep_image::build::{AgentInfo, FleetFile, FleetInput, Inspected, Tools};
 
 use crate::fleet::FleetFile as FleetText;
 
@@ -66,7 +66,7 @@ fn dest_of(base: &Path, source: &Path) -> String {
 }
 
 /// Checks the fleet inside an image's staged root filesystem (the builder's
-/// [`image::build::FleetCheck`]): the same rules as `clawkeep check`, paths as on the node.
+/// [`clawkeep_image::build::FleetCheck`]): the same rules as `clawkeep check`, paths as on the node.
 pub fn check_in_root(root: &Path, fleet: &Path) -> Result<(), String> {
     crate::fleet::load_in_root(root, fleet)
         .map(|_| ())

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::SystemTime;
 
-use ollama::ledger::{self, LedgerError, Outcome, TornLines};
+use clawkeep_gateway::ledger::{self, LedgerError, Outcome, TornLines};
 use serde::Serialize;
 
 /// What rows are grouped by.
@@ -130,7 +130,7 @@ pub fn table(r: &Report, by: By) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ollama::ledger::{Ledger, Record};
+    use clawkeep_gateway::ledger::{Ledger, Record};
 
     fn rec(
         agent: &str,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use image::bundle::{self, BundleInputs, Placement};
+use clawkeep_image::bundle::{self, BundleInputs, Placement};
 use support::{cache, clawkeep, kernel_deb, openclaw_bundle, run, stage1, text};
 
 const EPOCH: &str = "1700000000";
@@ -272,7 +272,7 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
     eprintln!("{shown}");
 
     // The OCI layout is valid (every descriptor against its blob), the SBOM is valid SPDX.
-    let layout = image::oci::validate_layout(&out1.join("oci")).unwrap();
+    let layout = clawkeep_image::oci::validate_layout(&out1.join("oci")).unwrap();
     assert_eq!(layout.images[0].tag.as_deref(), Some("2026.9.6"));
     let spdx = cache().join("spdx-venv/bin/pyspdxtools");
     if spdx.is_file() {
@@ -437,5 +437,5 @@ fn a_changed_bundle_a_bad_fleet_and_a_foreign_out_dir_build_nothing() {
 }
 
 fn image_sha256(path: &Path) -> String {
-    image::disk::sha256_file(path).unwrap()
+    clawkeep_image::disk::sha256_file(path).unwrap()
 }

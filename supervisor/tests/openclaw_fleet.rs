@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use minio::remote::{Credential, Store};
+use clawkeep_store::remote::{Credential, Store};
 use support::{in_sandbox, rt, wait_for, FleetDir, Scratch, Supervisor};
 
 /// Keys of `bucket` outside clawkeep's own `.clawkeep/` prefix.

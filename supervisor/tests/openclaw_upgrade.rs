@@ -20,7 +20,7 @@ fn broken_runtime(runtimes: &Path, good: &Path) -> String {
         serde_json::from_slice(&std::fs::read(good.join("bundle.json")).unwrap()).unwrap();
     manifest["openclaw"] = "2026.9.6-broken".into();
     let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
-    let id = image::runtime::bundle_id(&bytes);
+    let id = clawkeep_image::runtime::bundle_id(&bytes);
     let dir = runtimes.join(&id);
     std::fs::create_dir_all(dir.join("node/bin")).unwrap();
     std::fs::write(dir.join("bundle.json"), &bytes).unwrap();

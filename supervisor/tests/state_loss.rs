@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use minio::remote::Remote;
+use clawkeep_store::remote::Remote;
 use support::{rt, wait_for, Scratch, Supervisor};
 
 const AGENT: &str = "keeper";
@@ -81,7 +81,7 @@ args = ["-c", '''[ -f $HOME/SOUL.md ] || echo 'a seeded soul' > $HOME/SOUL.md; w
         self.rt
             .block_on(s3::keys(&self.bucket()))
             .into_iter()
-            .filter(|k| k != minio::lease::KEY)
+            .filter(|k| k != clawkeep_store::lease::KEY)
             .collect()
     }
 
@@ -312,12 +312,14 @@ fn a_sync_state_put_back_from_an_older_copy_deletes_nothing_the_store_gained_sin
     // store moves on without this node.
     w.rt.block_on(async {
         let bucket = w.bucket();
-        let snap = minio::history::snapshot_at(&bucket, with_p).await.unwrap();
+        let snap = clawkeep_store::history::snapshot_at(&bucket, with_p)
+            .await
+            .unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let other = s3::syncer(bucket, &tmp.path().join("other"), "restore elsewhere");
         other.pull_into_place().await.unwrap();
         other.restore(&snap, false).await.unwrap();
-        let yes = minio::PassOptions {
+        let yes = clawkeep_store::PassOptions {
             full: false,
             allow_deletes: true,
         };
@@ -474,7 +476,7 @@ fn snapshots_keep_their_order_when_the_nodes_clock_goes_back_a_day() {
     // `sync history` gives each push's time on the history's own timeline, and `restore --at`
     // that time picks that push: the one after f2, before f3.
     let out = sup.cli(&["sync", "history", AGENT, "--json"]);
-    let rows: Vec<minio::history::Entry> = serde_json::from_slice(&out.stdout)
+    let rows: Vec<clawkeep_store::history::Entry> = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
     let row = rows
         .iter()

@@ -14,8 +14,8 @@ mod garage;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use clawkeep_store::remote::{Credential, Store};
 use garage::{root_store, store_section};
-use minio::remote::{Credential, Store};
 use support::{rt, wait_for, Supervisor};
 
 /// `clawkeep up` on `agents` with a managed Garage, the store as root sees it, a runtime to
@@ -425,7 +425,7 @@ args = ["-c", '''mkdir -p $HOME/many; i=0; while [ $i -lt 1000 ]; do echo "file 
     for (k, content) in &local {
         assert_eq!(
             snap.files[k].sha256,
-            minio::scan::hash_bytes(content),
+            clawkeep_store::scan::hash_bytes(content),
             "{k}"
         );
         assert_eq!(
@@ -438,7 +438,7 @@ args = ["-c", '''mkdir -p $HOME/many; i=0; while [ $i -lt 1000 ]; do echo "file 
                 &rt,
                 &root,
                 "ck-agent-many",
-                &minio::keys::blob_key(&snap.files[k].sha256)
+                &clawkeep_store::keys::blob_key(&snap.files[k].sha256)
             )
             .as_ref(),
             Some(content),

@@ -58,5 +58,8 @@ fn unsafe_code_is_allowed_in_one_file_only() {
         found.join("\n")
     );
     let sys = std::fs::read_to_string(root.join(ALLOWED)).unwrap();
-    assert!(sys.contains(marks[0]), "{ALLOWED} no longer allows unsafe_code");
+    assert!(
+        sys.contains(marks[0]),
+        "{ALLOWED} no longer allows unsafe_code"
+    );
 }

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use image::runtime::Manifest;
+use clawkeep_image::runtime::Manifest;
 use sha2::{Digest, Sha256};
 
 /// The epoch every test build uses (2023-11-14T22:13:20Z).

@@ -39,7 +39,7 @@ use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use minio::remote::Credential;
+use clawkeep_store::remote::Credential;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -460,14 +460,15 @@ impl Inner {
                 if ak.trim() != ak {
                     return Err(refuse(StatusCode::BAD_REQUEST, "XMinioInvalidResource", "Policy, user or group names are not allowed to begin or end with space characters"));
                 }
-                let plain = minio::madmin_crypto::decrypt_data(&self.root.secret_key, body)
-                    .map_err(|e| {
-                        refuse(
-                            StatusCode::BAD_REQUEST,
-                            "XMinioAdminConfigBadJSON",
-                            format!("JSON configuration provided is of incorrect format ({e})"),
-                        )
-                    })?;
+                let plain =
+                    clawkeep_store::madmin_crypto::decrypt_data(&self.root.secret_key, body)
+                        .map_err(|e| {
+                            refuse(
+                                StatusCode::BAD_REQUEST,
+                                "XMinioAdminConfigBadJSON",
+                                format!("JSON configuration provided is of incorrect format ({e})"),
+                            )
+                        })?;
                 let req: Value = serde_json::from_slice(&plain).map_err(|e| {
                     refuse(
                         StatusCode::BAD_REQUEST,

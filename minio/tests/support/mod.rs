@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use minio::boundary::Boundary;
-use minio::garage::{GarageSecrets, ManagedGarage};
-use minio::grants::GarageAdmin;
-use minio::remote::{Credential, Remote, Store};
-use minio::{SyncLimits, Syncer};
+use clawkeep_store::boundary::Boundary;
+use clawkeep_store::garage::{GarageSecrets, ManagedGarage};
+use clawkeep_store::grants::GarageAdmin;
+use clawkeep_store::remote::{Credential, Remote, Store};
+use clawkeep_store::{SyncLimits, Syncer};
 
 /// The garage binary: $CLAWKEEP_GARAGE or scripts/install-garage's cache.
 pub fn garage_bin() -> PathBuf {
@@ -239,7 +239,7 @@ pub async fn newest(bucket: &Remote) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for (p, f) in snap.files {
         let b = bucket
-            .get_bytes(&minio::keys::blob_key(&f.sha256))
+            .get_bytes(&clawkeep_store::keys::blob_key(&f.sha256))
             .await
             .unwrap();
         out.insert(p, b.to_vec());

@@ -148,9 +148,9 @@ impl Drop for LlamaServer {
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ollama::clock::{Clock, SystemClock};
-use ollama::config::{Api, GatewayConfig, UpstreamConfig};
-use ollama::server::{Caller, Gateway, Settings};
+use clawkeep_gateway::clock::{Clock, SystemClock};
+use clawkeep_gateway::config::{Api, GatewayConfig, UpstreamConfig};
+use clawkeep_gateway::server::{Caller, Gateway, Settings};
 
 /// `[models]` with one OpenAI upstream per URL, all serving "tiny-random".
 pub fn config(urls: &[String]) -> GatewayConfig {
@@ -225,14 +225,14 @@ impl TestGateway {
     }
 
     /// Every ledger record so far.
-    pub fn records(&self) -> Vec<ollama::ledger::Record> {
-        ollama::ledger::read(self.ledger.path(), std::time::UNIX_EPOCH)
+    pub fn records(&self) -> Vec<clawkeep_gateway::ledger::Record> {
+        clawkeep_gateway::ledger::read(self.ledger.path(), std::time::UNIX_EPOCH)
             .unwrap()
             .records
     }
 
     /// Wait until the ledger holds `n` records (streams are billed when they end).
-    pub async fn wait_records(&self, n: usize) -> Vec<ollama::ledger::Record> {
+    pub async fn wait_records(&self, n: usize) -> Vec<clawkeep_gateway::ledger::Record> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let r = self.records();

@@ -175,7 +175,7 @@ impl Client {
         name: &str,
         action: &str,
         allow_deletes: bool,
-    ) -> Result<minio::SyncReport, ClientError> {
+    ) -> Result<clawkeep_store::SyncReport, ClientError> {
         let query = if allow_deletes {
             "?allow_deletes=true"
         } else {
@@ -193,7 +193,7 @@ impl Client {
         &self,
         name: &str,
         last: usize,
-    ) -> Result<Vec<minio::history::Entry>, ClientError> {
+    ) -> Result<Vec<clawkeep_store::history::Entry>, ClientError> {
         self.json(
             self.http
                 .get(Self::url(&format!("/v1/sync/{name}/history?last={last}"))),
@@ -245,7 +245,7 @@ impl Client {
         agent: &str,
         at: &str,
         dry_run: bool,
-    ) -> Result<minio::history::RestorePlan, ClientError> {
+    ) -> Result<clawkeep_store::history::RestorePlan, ClientError> {
         let body = super::store::RestoreRequest {
             agent: agent.into(),
             at: at.into(),
@@ -261,7 +261,7 @@ impl Client {
         to: &str,
         credentials: &str,
         region: &str,
-    ) -> Result<Vec<minio::migrate::Copied>, ClientError> {
+    ) -> Result<Vec<clawkeep_store::migrate::Copied>, ClientError> {
         let body = super::store::MigrateRequest {
             to: to.into(),
             credentials: credentials.into(),

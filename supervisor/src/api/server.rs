@@ -134,10 +134,10 @@ pub async fn serve(
     state: ApiState,
     group: Option<u32>,
 ) -> std::io::Result<()> {
-    ollama::listen::serve(
+    clawkeep_gateway::listen::serve(
         listener,
         router(state),
-        ollama::listen::Bounds::AGENT,
+        clawkeep_gateway::listen::Bounds::AGENT,
         "control socket".into(),
         move |peer: &tokio::net::UnixStream| admit(peer, group),
     )

@@ -58,7 +58,7 @@ pub async fn pass(
             )
         }
     };
-    let opts = minio::PassOptions {
+    let opts = clawkeep_store::PassOptions {
         full,
         allow_deletes: q.allow_deletes,
     };
@@ -179,7 +179,7 @@ pub async fn restore(State(st): State<ApiState>, Json(req): Json<RestoreRequest>
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let at = match minio::history::parse_time(&req.at) {
+    let at = match clawkeep_store::history::parse_time(&req.at) {
         Ok(t) => t,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };

@@ -47,7 +47,7 @@ impl Brains {
                         .into_iter()
                         .map(|o| o.key)
                         .filter(|k| {
-                            !k.starts_with(minio::keys::META_PREFIX)
+                            !k.starts_with(clawkeep_store::keys::META_PREFIX)
                                 && boundary.excludes(Path::new(k), false)
                         })
                         .collect();

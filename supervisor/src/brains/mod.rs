@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use minio::boundary::Boundary;
-use minio::config::{StoreKind, StoreSettings};
-use minio::follow::{self, FollowStatus, Notes, Timing};
-use minio::grants::{Access, Admin, GarageAdmin, Grant};
-use minio::lease::{Holder, LeaseKeeper};
-use minio::remote::{Credential, Store};
-use minio::report::{Deletions, Held};
-use minio::{PassOptions, StoreError, SyncLimits, SyncReport, Syncer};
+use clawkeep_store::boundary::Boundary;
+use clawkeep_store::config::{StoreKind, StoreSettings};
+use clawkeep_store::follow::{self, FollowStatus, Notes, Timing};
+use clawkeep_store::grants::{Access, Admin, GarageAdmin, Grant};
+use clawkeep_store::lease::{Holder, LeaseKeeper};
+use clawkeep_store::remote::{Credential, Store};
+use clawkeep_store::report::{Deletions, Held};
+use clawkeep_store::{PassOptions, StoreError, SyncLimits, SyncReport, Syncer};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
@@ -151,7 +151,7 @@ impl Brains {
                 let m = crate::fleet::minio_of(&settings);
                 let root = m.prepare()?;
                 // MinIO's admin API is signed with the root credential itself.
-                let admin = minio::grants_minio::MinioAdmin::new(
+                let admin = clawkeep_store::grants_minio::MinioAdmin::new(
                     &m.endpoint(),
                     &settings.region,
                     root.clone(),
@@ -172,11 +172,13 @@ impl Brains {
                         ))
                     }
                     // MinIO's admin API is signed with the root credential itself.
-                    StoreKind::Minio => Admin::Minio(minio::grants_minio::MinioAdmin::new(
-                        settings.admin_url.as_deref().unwrap_or(&settings.endpoint),
-                        &settings.region,
-                        root.clone(),
-                    )),
+                    StoreKind::Minio => {
+                        Admin::Minio(clawkeep_store::grants_minio::MinioAdmin::new(
+                            settings.admin_url.as_deref().unwrap_or(&settings.endpoint),
+                            &settings.region,
+                            root.clone(),
+                        ))
+                    }
                     StoreKind::None => Admin::None,
                 };
                 (root, admin)
@@ -480,7 +482,7 @@ impl Brains {
         // Mount points for the collections, made through the home's open directory: the
         // agent owns its home and may have left a symlink where `knowledge` should be.
         if !agent.knowledge.is_empty() {
-            let within = minio::beneath::Beneath::open(&home)
+            let within = clawkeep_store::beneath::Beneath::open(&home)
                 .map_err(|e| format!("open {}: {e}", home.display()))?;
             for (c, _) in &agent.knowledge {
                 let rel = Path::new("knowledge").join(c);
@@ -731,6 +733,6 @@ fn holder_id(brains_dir: &Path) -> Result<String, StoreError> {
         Err(e) => return Err(StoreError::io("read", &path, e)),
     }
     let id = format!("{:032x}", rand::random::<u128>());
-    minio::manifest::write_atomic(&path, format!("{id}\n").as_bytes())?;
+    clawkeep_store::manifest::write_atomic(&path, format!("{id}\n").as_bytes())?;
     Ok(id)
 }

@@ -3,8 +3,8 @@
 //! base and files left out for their size, each naming the command or setting that undoes,
 //! confirms or fixes it.
 
-use minio::follow::Note;
-use minio::report::{size, Deletions, Held, SyncReport, TooBig, LISTED};
+use clawkeep_store::follow::Note;
+use clawkeep_store::report::{size, Deletions, Held, SyncReport, TooBig, LISTED};
 
 fn listed(paths: &[String], count: usize) -> String {
     let mut s = paths.join(", ");

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use minio::grants::Admin;
-use minio::remote::{Credential, Store};
-use minio::{PassOptions, StoreError};
+use clawkeep_store::grants::Admin;
+use clawkeep_store::remote::{Credential, Store};
+use clawkeep_store::{PassOptions, StoreError};
 
 use super::Brains;
 
@@ -48,7 +48,7 @@ impl Brains {
         );
         self.ensure_bucket(&dst).await.map_err(|e| e.to_string())?;
         let s = self.root_store();
-        let snap = minio::history::clone_bucket(
+        let snap = clawkeep_store::history::clone_bucket(
             &s.bucket(&src),
             &s.bucket(&dst),
             &format!("clone of {from}"),
@@ -66,7 +66,7 @@ impl Brains {
         agent: &str,
         at: SystemTime,
         dry_run: bool,
-    ) -> Result<minio::history::RestorePlan, String> {
+    ) -> Result<clawkeep_store::history::RestorePlan, String> {
         let (tx, syncer) = {
             let f = self.followers.lock().await;
             let f = f.get(&format!("agent:{agent}")).ok_or_else(|| format!("{agent} is not being synced (is it an agent of this fleet, and has it started?)"))?;
@@ -77,7 +77,7 @@ impl Brains {
                 .await
                 .map_err(|e| format!("cannot save the current brain first: {e}"))?;
         }
-        let snap = minio::history::snapshot_at(syncer.remote(), at)
+        let snap = clawkeep_store::history::snapshot_at(syncer.remote(), at)
             .await
             .map_err(|e| e.to_string())?;
         let plan = syncer
@@ -103,7 +103,7 @@ impl Brains {
         &self,
         name: &str,
         last: usize,
-    ) -> Result<Vec<minio::history::Entry>, String> {
+    ) -> Result<Vec<clawkeep_store::history::Entry>, String> {
         let bucket = match name.strip_prefix("shared:") {
             Some(c)
                 if self
@@ -122,7 +122,7 @@ impl Brains {
                 ))
             }
         };
-        minio::history::recent(&self.root_store().bucket(&bucket), last)
+        clawkeep_store::history::recent(&self.root_store().bucket(&bucket), last)
             .await
             .map_err(|e| e.to_string())
     }
@@ -181,7 +181,7 @@ impl Brains {
         to: &str,
         credentials: &Path,
         region: &str,
-    ) -> Result<Vec<minio::migrate::Copied>, String> {
+    ) -> Result<Vec<clawkeep_store::migrate::Copied>, String> {
         let (endpoint, prefix) = split_store_url(to)?;
         let prefix = prefix.unwrap_or_else(|| self.settings.bucket_prefix.clone());
         let cred = Credential::from_file(credentials).map_err(|e| e.to_string())?;
@@ -217,9 +217,13 @@ impl Brains {
         let mut out = Vec::new();
         for (from, to) in buckets {
             target.ensure_bucket(&to).await.map_err(|e| e.to_string())?;
-            let c = minio::migrate::copy_bucket(&source.bucket(&from), &target.bucket(&to), &tmp)
-                .await
-                .map_err(|e| format!("{from} -> {to}: {e} (run the migration again to resume)"))?;
+            let c = clawkeep_store::migrate::copy_bucket(
+                &source.bucket(&from),
+                &target.bucket(&to),
+                &tmp,
+            )
+            .await
+            .map_err(|e| format!("{from} -> {to}: {e} (run the migration again to resume)"))?;
             tracing::info!(from = %c.from, to = %c.to, objects = c.objects, bytes = c.bytes, "bucket copied");
             out.push(c);
         }
@@ -274,7 +278,7 @@ impl Brains {
                 let store = me.root_store();
                 for b in buckets {
                     // A push writes its blobs before its snapshot: an hour's grace keeps them.
-                    match minio::history::prune(
+                    match clawkeep_store::history::prune(
                         &store.bucket(&b),
                         me.settings.retention,
                         Duration::from_secs(3600),

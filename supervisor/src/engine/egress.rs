@@ -44,12 +44,12 @@ pub async fn serve(listener: TcpListener, allowed: Vec<String>, logs: Arc<LogSin
         let ctx = ctx.clone();
         async move { handle(req, ctx).await }
     });
-    ollama::listen::serve(
+    clawkeep_gateway::listen::serve(
         listener,
         router,
-        ollama::listen::Bounds::AGENT,
+        clawkeep_gateway::listen::Bounds::AGENT,
         "egress proxy".into(),
-        ollama::listen::anyone,
+        clawkeep_gateway::listen::anyone,
     )
     .await;
 }

@@ -38,7 +38,7 @@ pub struct Shared {
     /// Services then agents, in fleet order.
     pub processes: Vec<Arc<Process>>,
     /// The model gateway, when the fleet has `[models]`.
-    pub gateway: Option<Arc<ollama::server::Gateway>>,
+    pub gateway: Option<Arc<clawkeep_gateway::server::Gateway>>,
     /// The knowledge store, when the fleet has `[store]`.
     pub brains: Option<Arc<crate::brains::Brains>>,
     /// Each agent's runtime before the last upgrade (for `rollback`); held for the whole
@@ -72,7 +72,7 @@ pub enum EngineError {
     Brains(#[from] crate::brains::BrainsError),
     /// The model gateway could not start.
     #[error("model gateway: {0}")]
-    Gateway(#[from] ollama::server::GatewayError),
+    Gateway(#[from] clawkeep_gateway::server::GatewayError),
     /// The metrics address could not be bound.
     #[error("[models] metrics {addr}: {source} (hint: another program uses it; pick a free loopback port)")]
     Metrics {
@@ -153,11 +153,11 @@ impl Engine {
         }
         let gateway = match &fleet.models {
             Some(m) => {
-                let gw = ollama::server::Gateway::new(
+                let gw = clawkeep_gateway::server::Gateway::new(
                     &m.config,
                     m.settings.clone(),
                     &paths.state_dir.join("ledger"),
-                    Arc::new(ollama::clock::SystemClock),
+                    Arc::new(clawkeep_gateway::clock::SystemClock),
                 )?;
                 if gw.torn_records > 0 {
                     tracing::warn!(
@@ -172,15 +172,15 @@ impl Engine {
                         .map_err(|source| EngineError::Metrics { addr, source })?;
                     let router = gw.metrics_router();
                     // Any local user can reach it: bounded like an agent's socket.
-                    tokio::spawn(ollama::listen::serve(
+                    tokio::spawn(clawkeep_gateway::listen::serve(
                         listener,
                         router,
-                        ollama::listen::Bounds {
+                        clawkeep_gateway::listen::Bounds {
                             max_connections: 16,
-                            ..ollama::listen::Bounds::AGENT
+                            ..clawkeep_gateway::listen::Bounds::AGENT
                         },
                         format!("metrics endpoint {addr}"),
-                        ollama::listen::anyone,
+                        clawkeep_gateway::listen::anyone,
                     ));
                 }
                 Some(gw)

@@ -468,7 +468,7 @@ async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, Strin
     if let (Def::Agent(a), Some(brains)) = (&me.def, &shared.brains) {
         me.set_state(State::Starting, Some("pulling its brain".into()));
         let (logs, name) = (me.logs.clone(), a.name.clone());
-        let notes: minio::follow::Notes = Arc::new(move |n| {
+        let notes: clawkeep_store::follow::Notes = Arc::new(move |n| {
             logs.event(&crate::brains::note_text(&name, &n));
         });
         brains
@@ -602,8 +602,8 @@ async fn netns_listener(
 }
 
 /// The gateway's view of an agent: fixed per socket, never taken from requests.
-fn caller(a: &Agent) -> ollama::server::Caller {
-    ollama::server::Caller {
+fn caller(a: &Agent) -> clawkeep_gateway::server::Caller {
+    clawkeep_gateway::server::Caller {
         agent: a.name.clone(),
         team: a.team.clone(),
         default_model: a.model.clone(),

@@ -143,7 +143,7 @@ pub fn agent_plan(fleet: &Fleet, agent: &Agent, paths: &Paths) -> SandboxPlan {
                 (
                     crate::brains::collection_dir(&paths.state_dir, c),
                     c.clone(),
-                    *access == minio::grants::Access::Ro,
+                    *access == clawkeep_store::grants::Access::Ro,
                 )
             })
             .collect(),
@@ -197,7 +197,7 @@ pub fn openclaw_config(fleet: &Fleet, agent: &Agent) -> serde_json::Value {
         .unwrap_or_else(|| "default".into());
     let context_window = models
         .and_then(|m| m.config.context_window)
-        // What the gateway reports when [models] sets none (ollama::route).
+        // What the gateway reports when [models] sets none (clawkeep_gateway::route).
         .unwrap_or(32_768);
     let max_tokens = models.map(|m| m.config.output_token_cap()).unwrap_or(4096);
     crate::openclaw::config::render(&crate::openclaw::config::Inputs {

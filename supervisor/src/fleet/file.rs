@@ -24,9 +24,9 @@ pub struct FleetFile {
     #[serde(default)]
     pub agent: Vec<AgentFile>,
     /// The model gateway: local upstreams agents reach through clawkeep only.
-    pub models: Option<ollama::config::GatewayConfig>,
+    pub models: Option<clawkeep_gateway::config::GatewayConfig>,
     /// The knowledge store: where agents' brains and shared collections live.
-    pub store: Option<minio::config::StoreConfig>,
+    pub store: Option<clawkeep_store::config::StoreConfig>,
     /// Teams and their budgets, e.g. `[teams.support] budget = { tokens_per_day = 5000000 }`.
     pub teams: Option<BTreeMap<String, TeamFile>>,
     /// Supervised processes that are not agents (store, inference server, ...), run on the host.
@@ -222,7 +222,7 @@ pub struct AgentSettings {
     /// Models the agent may use (all of `[models]` when absent).
     pub models: Option<Vec<String>>,
     /// Daily token budget of the agent.
-    pub budget: Option<ollama::config::BudgetConfig>,
+    pub budget: Option<clawkeep_gateway::config::BudgetConfig>,
     /// Model requests the agent may have in flight at once (default 4).
     #[schemars(example = 4)]
     pub max_concurrent: Option<u32>,
@@ -263,7 +263,7 @@ pub struct AgentFile {
     /// Shared collections this agent sees under `knowledge/<name>/`: "ro" (mounted read-only,
     /// and its store key cannot write) or "rw".
     #[schemars(example = &serde_json::json!({"docs": "ro"}))]
-    pub knowledge: Option<BTreeMap<String, minio::grants::Access>>,
+    pub knowledge: Option<BTreeMap<String, clawkeep_store::grants::Access>>,
     /// Secrets this agent gets, by name (set with `clawkeep secrets set AGENT NAME`, value
     /// on stdin); names are environment variable names: letters, digits and '_'.
     #[schemars(example = ["matrix_token"])]
@@ -328,5 +328,5 @@ pub struct ServiceFile {
 #[serde(deny_unknown_fields)]
 pub struct TeamFile {
     /// Daily token budget shared by the team's agents.
-    pub budget: Option<ollama::config::BudgetConfig>,
+    pub budget: Option<clawkeep_gateway::config::BudgetConfig>,
 }

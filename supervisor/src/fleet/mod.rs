@@ -50,16 +50,16 @@ pub struct Fleet {
     /// The model gateway, when the fleet has `[models]`.
     pub models: Option<Models>,
     /// The knowledge store, when the fleet has `[store]`.
-    pub store: Option<minio::config::StoreSettings>,
+    pub store: Option<clawkeep_store::config::StoreSettings>,
 }
 
 /// Resolved `[models]` and `[teams]`.
 #[derive(Debug, Clone)]
 pub struct Models {
     /// The section as written (checked).
-    pub config: ollama::config::GatewayConfig,
+    pub config: clawkeep_gateway::config::GatewayConfig,
     /// Sizes, durations and team budgets, parsed.
-    pub settings: ollama::server::Settings,
+    pub settings: clawkeep_gateway::server::Settings,
     /// Loopback address of `/metrics`, if any.
     pub metrics: Option<std::net::SocketAddr>,
 }
@@ -205,7 +205,7 @@ pub struct Agent {
     /// Model requests in flight at once.
     pub max_concurrent: u32,
     /// Shared collections granted, by name.
-    pub knowledge: Vec<(String, minio::grants::Access)>,
+    pub knowledge: Vec<(String, clawkeep_store::grants::Access)>,
     /// HTTP health check inside the sandbox; failing it restarts the agent.
     pub health: Option<Health>,
     /// Destinations ("host:port", lowercase) its egress proxy tunnels to; empty: no egress.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ollama::config::PathPart;
+use clawkeep_gateway::config::PathPart;
 
 use super::file::{FleetFile, SizeFile};
 use super::resolve::Resolver;
@@ -103,18 +103,18 @@ impl Resolver<'_> {
         }
         let models = Some(Models {
             config: cfg.clone(),
-            settings: ollama::server::Settings {
+            settings: clawkeep_gateway::server::Settings {
                 max_body: max_body.unwrap_or(8 << 20) as usize,
                 timeout: timeout.unwrap_or(Duration::from_secs(600)),
                 cooldown: cooldown.unwrap_or(Duration::from_secs(10)),
                 team_budgets,
-                connections: ollama::listen::Bounds {
-                    max_connections: max_connections
-                        .map_or(ollama::listen::Bounds::AGENT.max_connections, |n| {
-                            n as usize
-                        }),
+                connections: clawkeep_gateway::listen::Bounds {
+                    max_connections: max_connections.map_or(
+                        clawkeep_gateway::listen::Bounds::AGENT.max_connections,
+                        |n| n as usize,
+                    ),
                     head_timeout: request_timeout
-                        .unwrap_or(ollama::listen::Bounds::AGENT.head_timeout),
+                        .unwrap_or(clawkeep_gateway::listen::Bounds::AGENT.head_timeout),
                 },
                 body_timeout: request_timeout.unwrap_or(Duration::from_secs(30)),
             },
@@ -127,9 +127,9 @@ impl Resolver<'_> {
     /// paths resolved and checked) whose health check is its readiness.
     fn backends(
         &mut self,
-        cfg: &ollama::config::GatewayConfig,
+        cfg: &clawkeep_gateway::config::GatewayConfig,
         file: &FleetFile,
-    ) -> (ollama::config::GatewayConfig, Vec<Service>) {
+    ) -> (clawkeep_gateway::config::GatewayConfig, Vec<Service>) {
         let mut cfg = cfg.clone();
         let mut services = Vec::new();
         let taken: Vec<&str> = file

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use image::runtime::{Manifest, CURRENT, DEFAULT_RUNTIMES_DIR};
+use clawkeep_image::runtime::{Manifest, CURRENT, DEFAULT_RUNTIMES_DIR};
 
 use super::file::FleetFile;
 use super::resolve::Resolver;

@@ -3,7 +3,7 @@
 //! its sizes are read with the fleet file's units, and a managed Garage becomes the `store`
 //! service every agent waits for.
 
-use minio::config::{Size, StoreKind, StoreSettings};
+use clawkeep_store::config::{Size, StoreKind, StoreSettings};
 
 use super::file::{FleetFile, SizeFile};
 use super::resolve::Resolver;
@@ -154,15 +154,18 @@ impl Resolver<'_> {
 }
 
 /// The managed Garage described by resolved settings (its RPC port is the S3 port + 1).
-pub fn garage(s: &StoreSettings) -> minio::garage::ManagedGarage {
-    let m = s.managed.clone().unwrap_or(minio::config::ManagedSettings {
-        kind: StoreKind::Garage,
-        binary: Default::default(),
-        data_dir: Default::default(),
-        port: 3900,
-        admin_port: 3903,
-    });
-    minio::garage::ManagedGarage {
+pub fn garage(s: &StoreSettings) -> clawkeep_store::garage::ManagedGarage {
+    let m = s
+        .managed
+        .clone()
+        .unwrap_or(clawkeep_store::config::ManagedSettings {
+            kind: StoreKind::Garage,
+            binary: Default::default(),
+            data_dir: Default::default(),
+            port: 3900,
+            admin_port: 3903,
+        });
+    clawkeep_store::garage::ManagedGarage {
         binary: m.binary,
         data_dir: m.data_dir,
         port: m.port,
@@ -172,9 +175,9 @@ pub fn garage(s: &StoreSettings) -> minio::garage::ManagedGarage {
 }
 
 /// The managed MinIO described by resolved settings (`admin_port` is its console's).
-pub fn minio_of(s: &StoreSettings) -> minio::managed_minio::ManagedMinio {
+pub fn minio_of(s: &StoreSettings) -> clawkeep_store::managed_minio::ManagedMinio {
     let g = garage(s);
-    minio::managed_minio::ManagedMinio {
+    clawkeep_store::managed_minio::ManagedMinio {
         binary: g.binary,
         data_dir: g.data_dir,
         port: g.port,

@@ -12,7 +12,7 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use minio::beneath::Beneath;
+use clawkeep_store::beneath::Beneath;
 use nix::fcntl::OFlag;
 use serde_json::Value;
 
@@ -319,9 +319,9 @@ pub fn runtime_problems(rt: &OpenclawRuntime) -> Vec<String> {
             shown.join(", ")
         ));
     }
-    match image::runtime::Manifest::load(path) {
+    match clawkeep_image::runtime::Manifest::load(path) {
         Ok((m, bytes)) => {
-            let id = image::runtime::bundle_id(&bytes);
+            let id = clawkeep_image::runtime::bundle_id(&bytes);
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             if name.as_deref() != Some(id.as_str()) || id != rt.id {
                 out.push(format!(

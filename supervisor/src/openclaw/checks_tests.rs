@@ -139,8 +139,8 @@ fn installed_runtime(under: &Path) -> OpenclawRuntime {
     let staging = under.join("staging");
     std::fs::create_dir_all(staging.join("bin")).unwrap();
     std::fs::write(staging.join("bin/openclaw"), "#!/bin/sh\n").unwrap();
-    let m = image::runtime::Manifest {
-        format: image::runtime::manifest::FORMAT,
+    let m = clawkeep_image::runtime::Manifest {
+        format: clawkeep_image::runtime::manifest::FORMAT,
         openclaw: "2026.9.6".into(),
         engines_node: ">=24.16.0 <25".into(),
         node: "24.21.0".into(),
@@ -150,7 +150,7 @@ fn installed_runtime(under: &Path) -> OpenclawRuntime {
         npm_tarball: "npm.tgz".into(),
         files: Default::default(),
     };
-    let id = image::runtime::bundle_id(&m.write(&staging).unwrap());
+    let id = clawkeep_image::runtime::bundle_id(&m.write(&staging).unwrap());
     let path = under.join(&id);
     std::fs::rename(&staging, &path).unwrap();
     for p in [path.join("bin/openclaw"), path.join("bundle.json")] {

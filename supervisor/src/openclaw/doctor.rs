@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use image::runtime::{Manifest, CURRENT};
+use clawkeep_image::runtime::{Manifest, CURRENT};
 
 use crate::api::types::State;
 use crate::audit::{finding, Finding};
@@ -41,7 +41,11 @@ pub fn runtime_findings(rt: &OpenclawRuntime) -> Vec<Finding> {
         rt.openclaw,
         rt.node
     );
-    if !rt.path.join(image::runtime::manifest::MANIFEST).is_file() {
+    if !rt
+        .path
+        .join(clawkeep_image::runtime::manifest::MANIFEST)
+        .is_file()
+    {
         return vec![finding(
             "CK-DOC-005",
             "high",

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use minio::garage::GarageSecrets;
-use minio::remote::Store;
+use clawkeep_store::garage::GarageSecrets;
+use clawkeep_store::remote::Store;
 
 pub fn free_port() -> u16 {
     // Garage's RPC port is the S3 port + 1: find a pair that is free.
