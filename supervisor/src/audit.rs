@@ -1,29 +1,12 @@
 //! `clawkeep audit`: checks with stable IDs that the node is as locked down as the fleet
 //! says. Each finding names what it concerns and how to fix it; any finding makes the
 //! command exit 1. This holds the state-dir checks; the store's are in `brains::audit`, and
-//! an OpenClaw fleet's in `openclaw::audit`.
-
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+//! an OpenClaw fleet's in `openclaw_checks::audit`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Shared;
-
-/// One problem found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    /// Stable check ID, e.g. `CK-STORE-001`.
-    pub id: String,
-    /// `high`, `medium` or `low`.
-    pub severity: String,
-    /// What it concerns (an agent, a bucket, a path).
-    pub subject: String,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub fix: String,
-}
+pub use crate::findings::{finding, mode_finding, Finding};
 
 /// The reply of `GET /v1/audit`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,40 +70,9 @@ pub const CHECKS: &[(&str, &str)] = &[
     ),
     (
         "CK-OC-AUDIT",
-        "OpenClaw fleets: OpenClaw's own `security audit` of each agent's configuration (a copy, in a sandbox like the agent's), its findings as CK-OC-AUDIT/<checkId> (critical: high, warn: medium); fs.* and gateway.trusted_proxies_missing are left out (see openclaw::security_audit::IGNORED)",
+        "OpenClaw fleets: OpenClaw's own `security audit` of each agent's configuration (a copy, in a sandbox like the agent's), its findings as CK-OC-AUDIT/<checkId> (critical: high, warn: medium); fs.* and gateway.trusted_proxies_missing are left out (see openclaw_checks::security_audit::IGNORED)",
     ),
 ];
-
-/// A finding.
-pub fn finding(
-    id: &str,
-    severity: &str,
-    subject: impl Into<String>,
-    message: impl Into<String>,
-    fix: impl Into<String>,
-) -> Finding {
-    Finding {
-        id: id.into(),
-        severity: severity.into(),
-        subject: subject.into(),
-        message: message.into(),
-        fix: fix.into(),
-    }
-}
-
-/// A finding if `path` exists and grants group or others any of `mask`.
-pub fn mode_finding(id: &str, path: &Path, mask: u32, fix: &str) -> Option<Finding> {
-    let mode = std::fs::symlink_metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & mask != 0).then(|| {
-        finding(
-            id,
-            "high",
-            path.display().to_string(),
-            format!("mode {mode:o} lets other users in"),
-            fix,
-        )
-    })
-}
 
 /// Run every check.
 pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
@@ -179,7 +131,7 @@ pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
     {
         findings.extend(more);
     }
-    findings.extend(crate::openclaw::audit::run(shared).await);
+    findings.extend(crate::openclaw_checks::audit::run(shared).await);
     AuditReport {
         checks: CHECKS
             .iter()

@@ -1,11 +1,12 @@
 //! `clawkeep doctor`: is the node working? Processes up and healthy, brains in step with the
 //! store, room on the state dir's disk. Findings carry stable IDs, what they concern and what
 //! to do, like `clawkeep audit` (which asks instead whether the node is locked down). An
-//! OpenClaw fleet's runtime and gateways are checked in `openclaw::doctor`.
+//! OpenClaw fleet's runtime and gateways are checked in `openclaw_checks::doctor`.
 
-use crate::api::types::{Health, State};
-use crate::audit::{finding, AuditReport};
+use crate::audit::AuditReport;
+use crate::engine::status::{Health, State};
 use crate::engine::Shared;
+use crate::findings::finding;
 
 /// Checks and their meaning; IDs never change meaning once published.
 pub const CHECKS: &[(&str, &str)] = &[
@@ -115,7 +116,7 @@ pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
             ));
         }
     }
-    findings.extend(crate::openclaw::doctor::run(shared).await);
+    findings.extend(crate::openclaw_checks::doctor::run(shared).await);
     AuditReport {
         checks: CHECKS
             .iter()

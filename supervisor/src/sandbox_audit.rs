@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::audit::{finding, Finding};
 use crate::engine::process::Def;
 use crate::engine::Shared;
+use crate::findings::{finding, Finding};
 
 /// What one process's `/proc/PID/status` says about its confinement.
 #[derive(Debug, Default, PartialEq, Eq)]

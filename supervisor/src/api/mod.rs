@@ -8,5 +8,4 @@ pub mod token;
 pub mod types;
 pub mod upgrade;
 
-/// File name of the control socket inside the state dir.
-pub const SOCKET: &str = "clawkeep.sock";
+pub use crate::engine::start::SOCKET;

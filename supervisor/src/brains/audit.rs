@@ -6,8 +6,8 @@ use super::Brains;
 
 impl Brains {
     /// The store's part of `clawkeep audit` (CK-STORE-*).
-    pub async fn audit(&self) -> Vec<crate::audit::Finding> {
-        use crate::audit::{finding, mode_finding};
+    pub async fn audit(&self) -> Vec<crate::findings::Finding> {
+        use crate::findings::{finding, mode_finding};
         let mut out = Vec::new();
         let store = self.root_store();
         if !store.healthy().await {

@@ -192,7 +192,7 @@ impl Brains {
         let agents = fleet
             .agents
             .iter()
-            .map(|a| (a.clone(), crate::engine::start::host_id(fleet, a)))
+            .map(|a| (a.clone(), fleet.host_id(a)))
             .collect();
         let holder = Holder {
             id: holder_id(&own)?,

@@ -12,8 +12,8 @@ use nix::unistd::Pid;
 use tokio::sync::oneshot;
 
 use super::process::{Command, Def, Process};
+use super::status::{Health as HealthState, State};
 use super::Shared;
-use crate::api::types::{Health as HealthState, State};
 use crate::fleet::{Health, HealthProbe};
 use crate::sandbox::launch::{self, HostCommand};
 
@@ -117,7 +117,7 @@ async fn probe_in_sandbox(me: &Process, url: &str, timeout: Duration) -> bool {
     let (Some(port), path) = (u.port_or_known_default(), u.path().to_string()) else {
         return false;
     };
-    let judged = crate::openclaw::doctor::runs_gateway(&me.def).is_some()
+    let judged = matches!(&me.def, Def::Agent(a) if crate::openclaw::ready::runs_gateway(a))
         && crate::openclaw::ready::judged(&path);
     let Ok(req) = hyper::Request::get(path)
         .header(hyper::header::HOST, format!("127.0.0.1:{port}"))

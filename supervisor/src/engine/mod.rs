@@ -12,6 +12,7 @@ pub mod reaper;
 pub mod run_once;
 pub mod sandbox_http;
 pub mod start;
+pub mod status;
 pub mod upgrade;
 
 use std::sync::Arc;

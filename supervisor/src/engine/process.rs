@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::backoff::{Decision, Tracker};
 use super::logs::LogSink;
 use super::start;
+use super::status::{Health, Kind, LastExit, ProcessRow, State};
 use super::Shared;
-use crate::api::types::{Health, Kind, LastExit, ProcessRow, State};
 use crate::fleet::{Agent, Restart, Service};
 use crate::sandbox::cgroup::{ProcCgroup, Usage};
 use crate::sandbox::status::{parse_report, ExitReason, Report};
@@ -480,7 +480,7 @@ async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, Strin
     let runtime = me.runtime(&shared.fleet);
     let prepared = tokio::task::spawn_blocking(move || match &def {
         Def::Agent(a) => start::agent(&sh.fleet, a, &sh.paths, &sh.host, runtime.as_ref()),
-        Def::Service(s) => start::service(&sh.fleet, s),
+        Def::Service(s) => start::service(&sh.fleet, s).map_err(start::StartError::from),
     })
     .await
     .map_err(|e| format!("start task failed: {e}"))?

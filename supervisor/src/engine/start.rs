@@ -7,10 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::fleet::{Agent, Fleet, Service};
-use crate::sandbox::bundle::{self, SandboxPlan, ID_RANGE};
+use crate::sandbox::bundle::{self, SandboxPlan};
 use crate::sandbox::cgroup::ProcCgroup;
 use crate::sandbox::launch::{self, Host, HostCommand, Starting};
 use crate::sandbox::SandboxError;
+
+/// File name of the control socket inside the state dir.
+pub const SOCKET: &str = "clawkeep.sock";
 
 /// Where the supervisor keeps things, all under the state dir.
 #[derive(Debug, Clone)]
@@ -34,7 +37,7 @@ impl Paths {
     }
     /// The control socket.
     pub fn socket(&self) -> PathBuf {
-        self.state_dir.join(crate::api::SOCKET)
+        self.state_dir.join(SOCKET)
     }
 }
 
@@ -82,7 +85,7 @@ fn log_pipe() -> Result<(OwnedFd, OwnedFd, OwnedFd), SandboxError> {
 
 /// Host id range of an agent.
 pub fn host_id(fleet: &Fleet, agent: &Agent) -> u32 {
-    fleet.node.uid_base + agent.index * ID_RANGE
+    fleet.host_id(agent)
 }
 
 /// Directories along the way to an agent's home must be searchable by the agent's host
@@ -236,6 +239,20 @@ fn provision_openclaw(
     Ok(())
 }
 
+/// Why an agent or service could not be made ready to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Its sandbox could not be made.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// Its secrets could not be read or handed over.
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    /// Its OpenClaw gateway token could not be read or minted.
+    #[error(transparent)]
+    Token(#[from] crate::openclaw::token::TokenError),
+}
+
 /// Prepare and clone an agent's sandbox, paused.
 pub fn agent(
     fleet: &Fleet,
@@ -243,7 +260,7 @@ pub fn agent(
     paths: &Paths,
     host: &Host,
     runtime: Option<&crate::fleet::runtime::OpenclawRuntime>,
-) -> Result<Prepared, SandboxError> {
+) -> Result<Prepared, StartError> {
     // First: a secret declared but not set stops the start before anything is made.
     let store = crate::secrets::Store::new(&paths.state_dir);
     let mut payload =

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::process::{Command, Def, Process};
+use super::status::Health;
 use super::Shared;
-use crate::api::types::Health;
 use crate::fleet::runtime::{pick, OpenclawRuntime};
 
 /// How long an agent may take to pass the gate after its restart.
@@ -163,7 +163,7 @@ async fn handle_state(
 /// Wait until the agent's health check passes (its gateway's /readyz); fail as soon as it
 /// exits instead.
 async fn ready(p: &Process, deadline: Instant) -> Result<(), String> {
-    use crate::api::types::State;
+    use super::status::State;
     let restarts = p.status().restarts;
     loop {
         let st = p.status().clone();

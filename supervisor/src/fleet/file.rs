@@ -271,7 +271,7 @@ pub struct AgentFile {
     /// How the secrets reach the agent: "files" (default; one 0600 file per secret on a
     /// read-only tmpfs at /run/secrets) or "env" (environment variables of its process).
     #[schemars(example = &"files")]
-    pub secrets_as: Option<crate::secrets::SecretsAs>,
+    pub secrets_as: Option<super::secrets::SecretsAs>,
     /// Destinations the agent may reach, as "host:port", through an HTTPS (CONNECT) proxy
     /// clawkeep runs inside its sandbox (HTTPS_PROXY points at it). No list, no egress.
     #[schemars(example = ["matrix.internal:8448"])]

@@ -7,10 +7,11 @@ mod file;
 mod host;
 mod models;
 mod names;
+pub mod openclaw;
 mod resolve;
 pub mod runtime;
 mod schema_check;
-mod secrets;
+pub mod secrets;
 mod settings;
 mod spans;
 mod store;
@@ -62,6 +63,16 @@ pub struct Models {
     pub settings: clawkeep_gateway::server::Settings,
     /// Loopback address of `/metrics`, if any.
     pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// Host ids per agent: agent N's ids 0..65536 inside map onto `uid_base + N * 65536`.
+pub const IDS_PER_AGENT: u32 = 65_536;
+
+impl Fleet {
+    /// The first host id of `agent`'s range (its root inside the sandbox).
+    pub fn host_id(&self, agent: &Agent) -> u32 {
+        self.node.uid_base + agent.index * IDS_PER_AGENT
+    }
 }
 
 impl PartialEq for Models {
@@ -215,7 +226,7 @@ pub struct Agent {
     /// Names of the secrets it gets (each must be set before it can start).
     pub secrets: Vec<String>,
     /// How it gets them.
-    pub secrets_as: crate::secrets::SecretsAs,
+    pub secrets_as: secrets::SecretsAs,
 }
 
 /// A resolved `[[service]]`.

@@ -22,7 +22,7 @@ fn openclaw_health() -> Health {
     Health {
         probe: HealthProbe::Http(format!(
             "http://127.0.0.1:{}/readyz",
-            crate::openclaw::config::GATEWAY_PORT
+            crate::fleet::openclaw::GATEWAY_PORT
         )),
         interval: builtin::HEALTH_INTERVAL,
         timeout: builtin::HEALTH_TIMEOUT,
@@ -38,7 +38,7 @@ const CGROUP: &str = "clawkeep";
 /// Default first host id of the agents' ranges.
 const UID_BASE: u32 = 1_000_000_000;
 /// Ids per agent: a full 16-bit range.
-const IDS_PER_AGENT: u64 = 65_536;
+const IDS_PER_AGENT: u64 = super::IDS_PER_AGENT as u64;
 
 /// What the checks need besides the file: where it is, and the host's PATH.
 pub(crate) struct Resolver<'a> {

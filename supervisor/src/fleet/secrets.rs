@@ -1,12 +1,42 @@
 //! An agent's `secrets` and `secrets_as`: names that can be environment variables and file
-//! names, each once, and (as env) not shadowing a variable the agent already has.
+//! names, each once, and (as env) not shadowing a variable the agent already has; the names
+//! and the ways a secret can reach an agent, which `crate::secrets` uses.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::file::AgentFile;
 use super::resolve::Resolver;
 use super::spans::{key_path, Seg};
-use crate::secrets::{is_secret_name, SecretsAs};
+
+/// Whether `name` can name a secret: an environment variable name, `[A-Za-z_][A-Za-z0-9_]*`,
+/// at most 128 characters (it is also a file name under /run/secrets).
+pub fn is_secret_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name.len() <= 128
+}
+
+/// How an agent receives its secrets.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsAs {
+    /// One file per secret, mode 0600, on a read-only tmpfs at /run/secrets.
+    #[default]
+    Files,
+    /// Environment variables of the agent's process (visible in its /proc/PID/environ).
+    Env,
+}
 
 /// Variables clawkeep sets in every sandbox.
 const RESERVED: [&str; 3] = ["PATH", "HOME", "HOSTNAME"];

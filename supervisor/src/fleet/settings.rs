@@ -189,7 +189,7 @@ impl SettingsLayer {
             openclaw: match (&base.openclaw, self.openclaw) {
                 (Some(b), Some(o)) => {
                     let mut v = b.clone();
-                    crate::openclaw::config::deep_merge(&mut v, &o);
+                    crate::fleet::openclaw::deep_merge(&mut v, &o);
                     Some(v)
                 }
                 (b, o) => o.or_else(|| b.clone()),
@@ -311,7 +311,7 @@ impl Resolver<'_> {
             );
             return None;
         }
-        let bad = crate::openclaw::config::enforced_in(v);
+        let bad = crate::fleet::openclaw::enforced_in(v);
         for key in &bad {
             let mut p = path.clone();
             p.extend(key.split('.').map(Seg::from));

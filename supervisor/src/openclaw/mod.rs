@@ -1,12 +1,10 @@
-//! Running OpenClaw gateways as agents: the configuration clawkeep generates for each, the
-//! state written into its home before each start, and its gateway token.
+//! Running OpenClaw gateways as agents: the state written into an agent's home before each
+//! start, its gateway token, its backups and what its readiness answer means. The
+//! configuration rules live with the fleet (`fleet::openclaw`, re-exported here as
+//! `config`); the checks of running agents live above the engine, in `openclaw_checks`.
 
-pub mod audit;
 pub mod backup;
-pub mod checks;
-pub mod config;
-pub mod doctor;
+pub use crate::fleet::openclaw as config;
 pub mod provision;
 pub mod ready;
-pub mod security_audit;
 pub mod token;

@@ -2,6 +2,12 @@
 //! JSON says `"ready": true`. A status alone proves nothing: OpenClaw's control UI answers
 //! any path it does not know with a 200 page, and the agent controls whatever listens there.
 
+/// Whether `agent` runs OpenClaw's gateway (the fleet gave it no command of its own).
+pub fn runs_gateway(agent: &crate::fleet::Agent) -> bool {
+    let (node, _) = crate::fleet::runtime::OpenclawRuntime::gateway_command();
+    agent.command.program == node
+}
+
 /// The paths whose answers are judged by their JSON.
 pub const PATHS: [&str; 2] = ["/readyz", "/ready"];
 

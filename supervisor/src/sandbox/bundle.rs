@@ -20,7 +20,7 @@ pub const AGENT_HOME: &str = "/home/agent";
 pub const RUNTIME_MOUNT: &str = crate::fleet::runtime::MOUNT;
 
 /// Ids mapped into each sandbox: 0..ID_RANGE inside are host ids base..base+ID_RANGE.
-pub const ID_RANGE: u32 = 65536;
+pub const ID_RANGE: u32 = crate::fleet::IDS_PER_AGENT;
 
 /// CFS period used for CPU quotas (100 ms, the kernel default).
 pub const CPU_PERIOD_US: u64 = 100_000;

@@ -55,9 +55,6 @@ pub enum SandboxError {
     /// The agent's secrets could not be read or handed over.
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
-    /// The agent's gateway token could not be read or minted.
-    #[error(transparent)]
-    Token(#[from] crate::openclaw::token::TokenError),
     /// A step of the sandbox init failed.
     #[error("{0}")]
     Init(String),

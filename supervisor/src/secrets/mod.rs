@@ -14,35 +14,7 @@ pub use store::Store;
 /// Largest secret value accepted, in bytes (they live in memory and on a small tmpfs).
 pub const MAX_VALUE: usize = 64 * 1024;
 
-/// Whether `name` can name a secret: an environment variable name, `[A-Za-z_][A-Za-z0-9_]*`,
-/// at most 128 characters (it is also a file name under /run/secrets).
-pub fn is_secret_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && name.len() <= 128
-}
-
-/// How an agent receives its secrets.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Deserialize,
-    serde::Serialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum SecretsAs {
-    /// One file per secret, mode 0600, on a read-only tmpfs at /run/secrets.
-    #[default]
-    Files,
-    /// Environment variables of the agent's process (visible in its /proc/PID/environ).
-    Env,
-}
+pub use crate::fleet::secrets::{is_secret_name, SecretsAs};
 
 /// A secret's value: never printed by `Debug`.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use clawkeep_image::runtime::{Manifest, CURRENT};
 
-use crate::api::types::State;
-use crate::audit::{finding, Finding};
 use crate::engine::process::Def;
+use crate::engine::status::State;
 use crate::engine::Shared;
+use crate::findings::{finding, Finding};
 use crate::fleet::runtime::OpenclawRuntime;
 
 /// How long an agent's `/readyz` may take to answer.
@@ -74,14 +74,11 @@ pub fn runtime_findings(rt: &OpenclawRuntime) -> Vec<Finding> {
     }
 }
 
-/// Whether the agent runs OpenClaw's gateway (the fleet gave it no command of its own).
-pub fn runs_gateway(def: &Def) -> Option<(&str, u16)> {
+/// Whether the agent runs OpenClaw's gateway with a `gateway_port` (its name and port).
+fn runs_gateway(def: &Def) -> Option<(&str, u16)> {
     let Def::Agent(a) = def else { return None };
-    let (node, _) = OpenclawRuntime::gateway_command();
-    (a.command.program == node)
-        .then_some(())
-        .and(a.gateway_port)
-        .map(|p| (a.name.as_str(), p))
+    crate::openclaw::ready::runs_gateway(a).then_some(())?;
+    a.gateway_port.map(|p| (a.name.as_str(), p))
 }
 
 /// GET `/readyz` on the agent's forwarded port: None when it answers 2xx with OpenClaw's

@@ -16,10 +16,10 @@ use clawkeep_store::beneath::Beneath;
 use nix::fcntl::OFlag;
 use serde_json::Value;
 
-use super::config::ENFORCED;
-use super::provision::{CONFIG_REL, STATE_REL};
-use crate::audit::{finding, Finding};
+use crate::findings::{finding, Finding};
 use crate::fleet::runtime::OpenclawRuntime;
+use crate::openclaw::config::ENFORCED;
+use crate::openclaw::provision::{CONFIG_REL, STATE_REL};
 
 /// The configuration's file name inside `~/.openclaw`.
 const CONFIG_FILE: &str = "openclaw.json";
@@ -244,7 +244,7 @@ pub fn token_file(agent: &str, path: &Path) -> Vec<Finding> {
             format!("cannot read {}: {e}", path.display()),
             rotate,
         )),
-        Ok(_) if !super::token::is_strong(&token) => out.push(finding(
+        Ok(_) if !crate::openclaw::token::is_strong(&token) => out.push(finding(
             "CK-OC-003",
             "high",
             agent,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{checks, security_audit};
-use crate::audit::{finding, Finding};
 use crate::engine::Shared;
+use crate::findings::{finding, Finding};
 
 /// How long OpenClaw's audits of the whole fleet may take (one takes ~5 s of CPU).
 pub const AUDIT_BUDGET: Duration = Duration::from_secs(20);

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::audit::{finding, Finding};
 use crate::engine::Shared;
+use crate::findings::{finding, Finding};
 use crate::fleet::Agent;
 
 /// OpenClaw checks left out of the merge, and why. A prefix ending in `.` covers a family.
@@ -156,7 +156,7 @@ fn prepare(shared: &Shared, agent: &Agent) -> Result<Option<Prepared>, String> {
     let mut plan = crate::engine::start::agent_plan(&shared.fleet, agent, &shared.paths);
     plan.home = dir.join("home");
     crate::sandbox::bundle::prepare_home(&plan.home, plan.host_id).map_err(|e| e.to_string())?;
-    super::provision::provision(&super::provision::Provision {
+    crate::openclaw::provision::provision(&crate::openclaw::provision::Provision {
         home: &plan.home,
         scratch: &dir,
         owner: plan.host_id,
@@ -207,7 +207,7 @@ pub async fn audit_agent(
             let payload = crate::secrets::inject::Payload {
                 files: Vec::new(),
                 env: vec![(
-                    super::token::ENV.into(),
+                    crate::openclaw::token::ENV.into(),
                     crate::secrets::Value::new(t.clone()),
                 )],
             };

@@ -1,0 +1,112 @@
+//! The supervisor's modules stand in layers, and each uses only modules of lower layers:
+//! no module cycles, and a newcomer can read the crate from the bottom up. A `crate::X`
+//! path in a module's code (comments aside) is a use of X. A new module must be placed
+//! here; a use that runs up a layer fails this test and names itself.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Lowest first. Modules of one layer do not use each other.
+const LAYERS: &[&[&str]] = &[
+    // Tools with no knowledge of the fleet.
+    &[
+        "text",
+        "sys",
+        "netns",
+        "tcp_peer",
+        "pid1",
+        "power_button",
+        "findings",
+    ],
+    // The fleet file and what it means.
+    &["fleet"],
+    &["secrets", "spend", "node_image"],
+    // One sandbox, from a bundle.
+    &["sandbox"],
+    // What goes into an agent before it starts: OpenClaw's state, its brain.
+    &["openclaw", "brains"],
+    // Supervision.
+    &["engine"],
+    // Checks of the running node.
+    &["openclaw_checks", "sandbox_audit"],
+    &["audit"],
+    &["doctor"],
+    // The control API, then `up`, which starts everything.
+    &["api"],
+    &["up"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&module))
+}
+
+/// The modules `text` uses through `crate::` paths, outside comments.
+fn uses(text: &str, out: &mut Vec<String>) {
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(i) = rest.find("crate::") {
+            rest = &rest[i + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.push(name);
+            }
+        }
+    }
+}
+
+fn module_files(path: &Path, out: &mut Vec<std::path::PathBuf>) {
+    if path.is_dir() {
+        for e in std::fs::read_dir(path).unwrap().flatten() {
+            module_files(&e.path(), out);
+        }
+    } else if path.extension().is_some_and(|e| e == "rs") {
+        out.push(path.to_path_buf());
+    }
+}
+
+#[test]
+fn each_module_uses_only_modules_of_lower_layers() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let module = name.trim_end_matches(".rs").to_string();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let mut files = Vec::new();
+        module_files(&e.path(), &mut files);
+        let mut used = Vec::new();
+        for f in files {
+            uses(&std::fs::read_to_string(f).unwrap(), &mut used);
+        }
+        used.sort();
+        used.dedup();
+        used.retain(|u| *u != module);
+        graph.insert(module, used);
+    }
+    assert!(graph.len() > 15, "found only {graph:?}");
+    let mut wrong = Vec::new();
+    for (module, used) in &graph {
+        let Some(mine) = layer_of(module) else {
+            wrong.push(format!(
+                "{module} is in no layer: add it to LAYERS in tests/layers.rs"
+            ));
+            continue;
+        };
+        for u in used {
+            match layer_of(u) {
+                Some(theirs) if theirs < mine => {}
+                Some(theirs) => wrong.push(format!(
+                    "{module} (layer {mine}) uses {u} (layer {theirs}): move what it needs down, or pass it in"
+                )),
+                None => wrong.push(format!("{module} uses {u}, which is in no layer")),
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
