@@ -94,6 +94,11 @@ fn state_dir(cli_dir: Option<PathBuf>) -> PathBuf {
     cli_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
 }
 
+/// A client of the supervisor whose state dir is `--state-dir` (or the default).
+fn client(cli_dir: Option<PathBuf>) -> Result<Client> {
+    Ok(Client::new(&state_dir(cli_dir))?)
+}
+
 fn client_runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -130,7 +135,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Ps { json } => {
-            let client = Client::new(&state_dir(cli.state_dir))?;
+            let client = client(cli.state_dir)?;
             let reply = client_runtime()?.block_on(client.ps())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&reply)?);
@@ -146,7 +151,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             events,
             json,
         } => {
-            let client = Client::new(&state_dir(cli.state_dir))?;
+            let client = client(cli.state_dir)?;
             let mut out = std::io::stdout();
             let mut partial: Vec<u8> = Vec::new();
             client_runtime()?.block_on(client.logs(&name, lines, follow, events, |chunk| {
@@ -171,7 +176,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Start { name } => action(cli.state_dir, &name, "start"),
         Cmd::Restart { name } => action(cli.state_dir, &name, "restart"),
         Cmd::Down { timeout } => {
-            let client = Client::new(&state_dir(cli.state_dir))?;
+            let client = client(cli.state_dir)?;
             let rt = client_runtime()?;
             rt.block_on(client.shutdown())?;
             eprintln!("clawkeep: shutting down (agents, then services)...");
@@ -213,7 +218,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Sync { command } => {
-            let client = Client::new(&state_dir(cli.state_dir))?;
+            let client = client(cli.state_dir)?;
             let rt = client_runtime()?;
             match command {
                 SyncCmd::Status { json } => {
@@ -267,7 +272,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let credentials = std::path::absolute(&credentials)
                 .with_context(|| format!("{}", credentials.display()))?;
-            let client = Client::new(&state_dir(cli.state_dir))?;
+            let client = client(cli.state_dir)?;
             eprintln!("clawkeep: pushing every brain, then copying each bucket to {to} ...");
             let copied = client_runtime()?.block_on(client.migrate(
                 &to,
@@ -284,7 +289,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Audit { json } | Cmd::Doctor { json } => {
-            let client = Client::new(&state_dir(cli.state_dir))?;
+            let client = client(cli.state_dir)?;
             let rt = client_runtime()?;
             let report = if matches!(cli.command, Cmd::Doctor { .. }) {
                 rt.block_on(client.doctor())?
@@ -321,7 +326,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             message,
             json,
         } => {
-            let client = Client::new(&state_dir(cli.state_dir))?;
+            let client = client(cli.state_dir)?;
             let req = supervisor::engine::upgrade::UpgradeRequest {
                 openclaw,
                 node,
@@ -335,18 +340,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             print_upgrade(&report, json)
         }
         Cmd::Rollback { json } => {
-            let client = Client::new(&state_dir(cli.state_dir))?;
+            let client = client(cli.state_dir)?;
             let report = client_runtime()?.block_on(client.rollback())?;
             print_upgrade(&report, json)
         }
         Cmd::Clone { from, to } => {
-            let client = Client::new(&state_dir(cli.state_dir))?;
+            let client = client(cli.state_dir)?;
             let reply = client_runtime()?.block_on(client.clone_brain(&from, &to))?;
             println!("{}", reply["message"].as_str().unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Restore { agent, at, dry_run } => {
-            let client = Client::new(&state_dir(cli.state_dir))?;
+            let client = client(cli.state_dir)?;
             let plan = client_runtime()?.block_on(client.restore(&agent, &at, dry_run))?;
             let verb = if dry_run { "would" } else { "did" };
             println!(
@@ -364,7 +369,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Secrets { command } => secrets(&state_dir(cli.state_dir), command),
         Cmd::Token { command } => {
-            let client = Client::new(&state_dir(cli.state_dir))?;
+            let client = client(cli.state_dir)?;
             let rt = client_runtime()?;
             match command {
                 TokenCmd::Show { agent } => {
@@ -407,26 +412,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("{}", path.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Run { bundle } => {
-            use supervisor::sandbox::status::ExitReason;
-            Ok(
-                match supervisor::sandbox::run::run_bundle(&bundle, &Default::default()) {
-                    Ok(ExitReason::Code(c)) => ExitCode::from(c as u8),
-                    Ok(ExitReason::Signal(s)) => ExitCode::from(128u8.wrapping_add(s as u8)),
-                    Ok(ExitReason::Oom) => {
-                        eprintln!(
-                            "clawkeep: killed by the OOM killer (memory limit of the bundle)"
-                        );
-                        ExitCode::from(137)
-                    }
-                    Ok(ExitReason::StartFailed) => ExitCode::from(125),
-                    Err(e) => {
-                        eprintln!("clawkeep: {e}");
-                        ExitCode::from(125)
-                    }
-                },
-            )
-        }
+        // Handled in main before logging starts (it is measured against runc).
+        Cmd::Run { bundle } => Ok(run_bundle(&bundle)),
         Cmd::Runtime { command } => runtime_cmd(command),
         Cmd::Image { command } => image_cmd(command),
         Cmd::SandboxInit { .. } => Ok(ExitCode::FAILURE),
@@ -762,7 +749,7 @@ fn read_secret_value(agent: &str, name: &str) -> Result<String> {
 }
 
 fn action(dir: Option<PathBuf>, name: &str, what: &str) -> Result<ExitCode> {
-    let client = Client::new(&state_dir(dir))?;
+    let client = client(dir)?;
     let row = client_runtime()?.block_on(client.action(name, what))?;
     println!("{}: {}", row.name, row.state.as_str());
     Ok(ExitCode::SUCCESS)
