@@ -31,7 +31,7 @@ const ROLE: &str = "CLAWKEEP_BENCH_ROLE";
 /// LiteLLM refuses to start without a master key; every runner gets it (the others ignore it).
 const LITELLM_KEY: &str = "sk-clawkeep-bench";
 
-/// The child processes, killed however the benchmark ends.
+/// The child processes, killed however the benchmark ends (and a gateway's ledger removed).
 struct Children(Vec<Child>);
 
 impl Drop for Children {
@@ -39,8 +39,14 @@ impl Drop for Children {
         for c in &mut self.0 {
             let _ = c.kill();
             let _ = c.wait();
+            let _ = std::fs::remove_dir_all(ledger_dir(c.id()));
         }
     }
+}
+
+/// Where the gateway of process `pid` keeps its ledger.
+fn ledger_dir(pid: u32) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ck-bench-ledger-{pid}"))
 }
 
 /// The non-stream answer: what a small chat completion looks like.
@@ -114,7 +120,7 @@ async fn gateway(addr: SocketAddr, upstream: SocketAddr) {
         }]),
         ..Default::default()
     };
-    let dir = std::env::temp_dir().join(format!("ck-bench-ledger-{}", std::process::id()));
+    let dir = ledger_dir(std::process::id());
     let gw = clawkeep_gateway::server::Gateway::new(
         &cfg,
         clawkeep_gateway::server::Settings::default(),

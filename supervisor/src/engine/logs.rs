@@ -240,17 +240,19 @@ mod tests {
         )
     }
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("ck-logs-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    /// A scratch directory, removed when the returned guard is dropped.
+    fn tmp(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("ck-logs-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
     fn rotates_at_size_and_keeps_n_files() {
-        let d = tmp("rotate");
-        let s = sink(&d, 100, 2);
+        let dir = tmp("rotate");
+        let d = dir.path();
+        let s = sink(d, 100, 2);
         for i in 0..30 {
             s.append(format!("line {i:04}\n").as_bytes()).unwrap();
         }
@@ -266,8 +268,9 @@ mod tests {
 
     #[test]
     fn tail_handles_short_and_unterminated_logs() {
-        let d = tmp("tail");
-        let s = sink(&d, 1 << 20, 1);
+        let dir = tmp("tail");
+        let d = dir.path();
+        let s = sink(d, 1 << 20, 1);
         assert!(s.tail(5).unwrap().is_empty());
         s.append(b"a\nb\nc").unwrap();
         assert_eq!(s.tail(2).unwrap(), b"b\nc");
@@ -276,8 +279,9 @@ mod tests {
 
     #[test]
     fn a_flood_of_output_cannot_rotate_away_the_events() {
-        let d = tmp("events");
-        let s = sink(&d, 1000, 1);
+        let dir = tmp("events");
+        let d = dir.path();
+        let s = sink(d, 1000, 1);
         s.event("restarting: it stayed unhealthy");
         for _ in 0..1000 {
             s.append(&[b'x'; 99]).unwrap();
@@ -299,8 +303,9 @@ mod tests {
 
     #[tokio::test]
     async fn followers_see_new_bytes() {
-        let d = tmp("follow");
-        let s = sink(&d, 1 << 20, 1);
+        let dir = tmp("follow");
+        let d = dir.path();
+        let s = sink(d, 1 << 20, 1);
         let mut rx = s.follow();
         s.append(b"hello\n").unwrap();
         assert_eq!(&rx.recv().await.unwrap()[..], b"hello\n");
