@@ -283,18 +283,16 @@ async fn an_emptied_directory_deletes_nothing_one_made_anew_is_refilled_and_big_
 
     // Deleting 25 of 30 files is more than half of the brain: held until confirmed; then a
     // cap of 10 deletions per pass takes three passes.
-    let capped = clawkeep_store::Syncer::new(
+    let capped = syncer_with(
         bucket.clone(),
-        a.clone(),
-        a.with_extension("state.json"),
-        clawkeep_store::boundary::Boundary::new(&[], &[]).unwrap(),
+        &a,
+        "guard",
         clawkeep_store::SyncLimits {
             max_deletes: 10,
             concurrency: 4,
             hold_deletes_over: 50,
             ..Default::default()
         },
-        "guard",
     );
     for i in 0..25 {
         std::fs::remove_file(a.join(format!("f{i:02}.md"))).unwrap();
@@ -684,16 +682,14 @@ async fn while_a_file_is_left_out_for_its_size_the_other_side_keeps_its_version_
     let tmp = tempfile::tempdir().unwrap();
     let (a, c) = (tmp.path().join("a"), tmp.path().join("c"));
     // `a` syncs files up to 1 MiB, `c` (another writer) up to the default 1 GiB.
-    let sa = clawkeep_store::Syncer::new(
+    let sa = syncer_with(
         bucket.clone(),
-        a.clone(),
-        a.with_extension("state.json"),
-        clawkeep_store::boundary::Boundary::new(&[], &[]).unwrap(),
+        &a,
+        "a",
         clawkeep_store::SyncLimits {
             max_file_size: MIB,
             ..Default::default()
         },
-        "a",
     );
     let sc = syncer(bucket.clone(), &c, "c");
     write(&a, "notes.md", b"v1");
@@ -763,16 +759,14 @@ async fn a_store_file_bigger_than_its_snapshot_says_is_read_no_further_than_the_
     let lie = clawkeep_store::manifest::Snapshot::new("liar", files, Some(&id), Some(id.clone()));
     bucket.put_snapshot(&lie).await.unwrap();
 
-    let sa = clawkeep_store::Syncer::new(
+    let sa = syncer_with(
         bucket.clone(),
-        a.clone(),
-        a.with_extension("state.json"),
-        clawkeep_store::boundary::Boundary::new(&[], &[]).unwrap(),
+        &a,
+        "a",
         clawkeep_store::SyncLimits {
             max_file_size: MIB,
             ..Default::default()
         },
-        "a",
     );
     let r = sa.pull_into_place().await.unwrap();
     assert_eq!(r.downloaded, 0, "{r:?}");

@@ -173,13 +173,18 @@ impl Drop for Garage {
 
 /// A syncer for `root` with its state beside it.
 pub fn syncer(remote: Remote, root: &Path, origin: &str) -> Syncer {
+    syncer_with(remote, root, origin, SyncLimits::default())
+}
+
+/// [`syncer`] with limits of its own (deletion caps, file size).
+pub fn syncer_with(remote: Remote, root: &Path, origin: &str, limits: SyncLimits) -> Syncer {
     let state = root.with_extension("state.json");
     Syncer::new(
         remote,
         root.to_path_buf(),
         state,
         Boundary::new(&[], &["knowledge"]).unwrap(),
-        SyncLimits::default(),
+        limits,
         origin,
     )
 }
