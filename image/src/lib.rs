@@ -5,6 +5,8 @@
 //! input and output digest ([`lock`]); and the SPDX SBOM of what the image carries
 //! ([`sbom`]); and the build of a whole image from a bundle and a fleet ([`build`]).
 
+#![forbid(unsafe_code)]
+
 pub mod build;
 pub mod bundle;
 pub mod deb;

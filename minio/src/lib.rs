@@ -6,6 +6,8 @@
 //! their contents once more under `.clawkeep/blobs/<sha256>` (content-addressed, shared by
 //! every snapshot) and one `.clawkeep/snapshots/<id>.json` per push mapping path to hash.
 
+#![forbid(unsafe_code)]
+
 pub mod beneath;
 pub mod boundary;
 pub mod config;

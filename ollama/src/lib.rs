@@ -2,6 +2,8 @@
 //! native API and the OpenAI-compatible API to agents, routes to local upstreams in either
 //! dialect, meters every token per agent and team, and enforces budgets and fair sharing.
 
+#![forbid(unsafe_code)]
+
 pub mod backend;
 pub mod budget;
 pub mod client;

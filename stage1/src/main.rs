@@ -7,6 +7,8 @@
 //! this program, the modules and their list. Every step prints a line on the console; on a
 //! failure it prints what went wrong and the fix, and powers the machine off.
 
+#![forbid(unsafe_code)]
+
 mod cmdline;
 mod error;
 mod modules;

@@ -10,7 +10,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use supervisor::sandbox::bundle::{self, SandboxPlan};
+use clawkeep_sandbox::bundle::{self, SandboxPlan};
 
 fn time(cmd: &mut Command) -> Duration {
     let t = Instant::now();

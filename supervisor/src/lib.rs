@@ -1,5 +1,8 @@
-//! clawkeep's supervisor: the fleet file, the agent sandbox, the process engine, PID-1 duties
-//! and the control API that the `clawkeep` CLI talks to.
+//! clawkeep's supervisor: the fleet file, the process engine that runs each agent in its
+//! sandbox (crate `clawkeep_sandbox`), PID-1 duties and the control API that the `clawkeep`
+//! CLI talks to.
+
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod audit;
@@ -8,17 +11,14 @@ pub mod doctor;
 pub mod engine;
 pub mod findings;
 pub mod fleet;
-pub mod netns;
 pub mod node_image;
 pub mod openclaw;
 pub mod openclaw_checks;
 pub mod pid1;
 pub mod power_button;
-pub mod sandbox;
 pub mod sandbox_audit;
 pub mod secrets;
 pub mod spend;
-pub mod sys;
 pub mod tcp_peer;
 pub mod text;
 pub mod up;

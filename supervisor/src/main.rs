@@ -1,13 +1,15 @@
 //! `clawkeep`: run a fleet of sandboxed OpenClaw agents on one node.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use clawkeep_sandbox::launch::INIT_SUBCOMMAND;
 use supervisor::api::client::Client;
-use supervisor::sandbox::launch::INIT_SUBCOMMAND;
 
 mod cli;
 
@@ -48,11 +50,9 @@ fn main() -> ExitCode {
     let mut args = std::env::args_os();
     if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(INIT_SUBCOMMAND)) {
         let bundle = PathBuf::from(args.next().unwrap_or_default());
-        let (status, config, secrets) = supervisor::sandbox::init::launcher_fds();
+        let (status, config, secrets) = clawkeep_sandbox::init::launcher_fds();
         let _ = nix::sys::prctl::set_name(c"clawkeep-init");
-        return ExitCode::from(
-            supervisor::sandbox::init::run(&bundle, status, config, secrets) as u8,
-        );
+        return ExitCode::from(clawkeep_sandbox::init::run(&bundle, status, config, secrets) as u8);
     }
     let cli = Cli::parse_from(boot_args());
     if let Cmd::Run { bundle } = &cli.command {
@@ -407,8 +407,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let paths = supervisor::engine::start::Paths { state_dir: dir };
             let plan = supervisor::engine::start::agent_plan(&f, a, &paths);
             supervisor::engine::start::write_agent_bundle(&f, a, &paths, None)?;
-            let spec = supervisor::sandbox::bundle::spec(&plan)?;
-            let path = supervisor::sandbox::bundle::write(&out, &spec)?;
+            let spec = clawkeep_sandbox::bundle::spec(&plan)?;
+            let path = clawkeep_sandbox::bundle::write(&out, &spec)?;
             println!("{}", path.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -653,8 +653,8 @@ fn image_cmd(command: ImageCmd) -> Result<ExitCode> {
 }
 
 fn run_bundle(bundle: &Path) -> ExitCode {
-    use supervisor::sandbox::status::ExitReason;
-    match supervisor::sandbox::run::run_bundle(bundle, &Default::default()) {
+    use clawkeep_sandbox::status::ExitReason;
+    match clawkeep_sandbox::run::run_bundle(bundle, &Default::default()) {
         Ok(ExitReason::Code(c)) => ExitCode::from(c as u8),
         Ok(ExitReason::Signal(s)) => ExitCode::from(128u8.wrapping_add(s as u8)),
         Ok(ExitReason::Oom) => {

@@ -13,7 +13,7 @@ use crate::engine::start::Paths;
 use crate::engine::Engine;
 use crate::fleet::Fleet;
 use crate::pid1;
-use crate::sandbox::launch::Host;
+use clawkeep_sandbox::launch::Host;
 
 /// Why the supervisor could not run.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ pub fn run(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
         for line in pid1::mount_missing(&pid1::Mounts::default()) {
             tracing::info!("pid 1: {line}");
         }
-        if let Err(e) = crate::sys::loopback_up() {
+        if let Err(e) = clawkeep_sandbox::sys::loopback_up() {
             tracing::warn!("pid 1: cannot bring lo up: {e}");
         }
     } else if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
@@ -109,7 +109,7 @@ pub fn run(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
         .map_err(io("write", &lock_path))?;
 
     raise_nofile(&fleet)?;
-    crate::sys::return_large_frees();
+    clawkeep_sandbox::sys::return_large_frees();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("clawkeep")

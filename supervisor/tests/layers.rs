@@ -1,7 +1,9 @@
-//! The supervisor's modules stand in layers, and each uses only modules of lower layers:
-//! no module cycles, and a newcomer can read the crate from the bottom up. A `crate::X`
-//! path in a module's code (comments aside) is a use of X. A new module must be placed
-//! here; a use that runs up a layer fails this test and names itself.
+//! The workspace's crates depend one way (the supervisor on the sandbox, the store, the
+//! gateway and the image builder; those on no crate of the workspace), and the supervisor's
+//! modules stand in layers, each using only modules of lower layers: no module cycles, and
+//! a newcomer can read the crate from the bottom up. A `crate::X` path in a module's code
+//! (comments aside) is a use of X. A new module must be placed here; a use that runs up a
+//! layer fails this test and names itself.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,20 +11,10 @@ use std::path::Path;
 /// Lowest first. Modules of one layer do not use each other.
 const LAYERS: &[&[&str]] = &[
     // Tools with no knowledge of the fleet.
-    &[
-        "text",
-        "sys",
-        "netns",
-        "tcp_peer",
-        "pid1",
-        "power_button",
-        "findings",
-    ],
+    &["text", "tcp_peer", "pid1", "power_button", "findings"],
     // The fleet file and what it means.
     &["fleet"],
     &["secrets", "spend", "node_image"],
-    // One sandbox, from a bundle.
-    &["sandbox"],
     // What goes into an agent before it starts: OpenClaw's state, its brain.
     &["openclaw", "brains"],
     // Supervision.
@@ -110,4 +102,50 @@ fn each_module_uses_only_modules_of_lower_layers() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The workspace crates each package's `[dependencies]` name by path.
+fn path_dependencies(manifest: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let mut out: Vec<String> = doc
+        .get("dependencies")
+        .and_then(|d| d.as_table())
+        .map(|deps| {
+            deps.iter()
+                .filter(|(_, v)| v.get("path").is_some())
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_crates_depend_one_way_with_the_sandbox_at_the_bottom() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let expected: &[(&str, &[&str])] = &[
+        (
+            "supervisor",
+            &[
+                "clawkeep-gateway",
+                "clawkeep-image",
+                "clawkeep-sandbox",
+                "clawkeep-store",
+            ],
+        ),
+        ("supervisor/sandbox", &[]),
+        ("minio", &[]),
+        ("ollama", &[]),
+        ("image", &[]),
+        ("stage1", &[]),
+    ];
+    for (dir, deps) in expected {
+        assert_eq!(
+            path_dependencies(&root.join(dir).join("Cargo.toml")),
+            *deps,
+            "{dir}/Cargo.toml: the crates must depend one way (see README.md, Layout)"
+        );
+    }
 }

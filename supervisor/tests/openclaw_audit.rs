@@ -11,12 +11,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clawkeep_sandbox::launch::Host;
 use supervisor::audit::AuditReport;
 use supervisor::engine::reaper::Reaper;
 use supervisor::engine::start::{write_agent_bundle, Paths};
 use supervisor::engine::Shared;
 use supervisor::openclaw::token;
-use supervisor::sandbox::launch::Host;
 use support::{FleetDir, Scratch};
 
 fn ids_of<'a>(r: &'a AuditReport, agent: &str) -> Vec<&'a str> {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::fleet::{Restart, RestartMode};
-use crate::sandbox::status::ExitReason;
+use clawkeep_sandbox::status::ExitReason;
 
 /// What to do after a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::process::Process;
-use crate::netns::Dialer;
+use clawkeep_sandbox::netns::Dialer;
 
 /// The port an agent's gateway listens on inside its sandbox.
 pub const AGENT_GATEWAY_PORT: u16 = 18789;

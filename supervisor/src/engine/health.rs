@@ -15,7 +15,7 @@ use super::process::{Command, Def, Process};
 use super::status::{Health as HealthState, State};
 use super::Shared;
 use crate::fleet::{Health, HealthProbe};
-use crate::sandbox::launch::{self, HostCommand};
+use clawkeep_sandbox::launch::{self, HostCommand};
 
 /// Until the first success, check this often so dependents start promptly.
 const EARLY_INTERVAL: Duration = Duration::from_millis(250);

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::fleet::Fleet;
-use crate::sandbox::launch::Host;
+use clawkeep_sandbox::launch::Host;
 use process::{Command, Def, Process};
 use reaper::Reaper;
 use start::Paths;
@@ -269,7 +269,7 @@ impl Engine {
         }
         let parent = self.shared.fleet.node.cgroup.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(cg) = crate::sandbox::cgroup::ProcCgroup::new(&parent) {
+            if let Ok(cg) = clawkeep_sandbox::cgroup::ProcCgroup::new(&parent) {
                 if let Err(e) = cg.destroy() {
                     tracing::warn!("{e}");
                 }

@@ -17,8 +17,8 @@ use super::start;
 use super::status::{Health, Kind, LastExit, ProcessRow, State};
 use super::Shared;
 use crate::fleet::{Agent, Restart, Service};
-use crate::sandbox::cgroup::{ProcCgroup, Usage};
-use crate::sandbox::status::{parse_report, ExitReason, Report};
+use clawkeep_sandbox::cgroup::{ProcCgroup, Usage};
+use clawkeep_sandbox::status::{parse_report, ExitReason, Report};
 
 /// What a process is, from the fleet file.
 #[derive(Debug, Clone)]
@@ -540,7 +540,7 @@ async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, Strin
     let cgroup = started.cgroup.map(Arc::new);
     me.set_cgroup(cgroup.clone());
     if let Def::Agent(_) = me.def {
-        match crate::netns::open(&shared.host.proc_root, started.pid.as_raw()) {
+        match clawkeep_sandbox::netns::open(&shared.host.proc_root, started.pid.as_raw()) {
             Ok(ns) => me.set_netns(Some(Arc::new(ns))),
             Err(e) => tracing::warn!(
                 process = me.def.name(),
@@ -587,10 +587,10 @@ async fn netns_listener(
     pid: Pid,
     port: u16,
 ) -> std::io::Result<tokio::net::TcpListener> {
-    let ns = crate::netns::open(&shared.host.proc_root, pid.as_raw())?;
+    let ns = clawkeep_sandbox::netns::open(&shared.host.proc_root, pid.as_raw())?;
     let std_listener = tokio::task::spawn_blocking(move || {
-        crate::netns::within(&ns, move || {
-            crate::sys::loopback_up().map_err(std::io::Error::from)?;
+        clawkeep_sandbox::netns::within(&ns, move || {
+            clawkeep_sandbox::sys::loopback_up().map_err(std::io::Error::from)?;
             let l = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))?;
             l.set_nonblocking(true)?;
             Ok(l)

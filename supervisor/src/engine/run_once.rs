@@ -10,10 +10,10 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 use super::reaper::Reaper;
-use crate::sandbox::bundle::{self, SandboxPlan};
-use crate::sandbox::cgroup::ProcCgroup;
-use crate::sandbox::launch::{self, Host};
-use crate::sandbox::SandboxError;
+use clawkeep_sandbox::bundle::{self, SandboxPlan};
+use clawkeep_sandbox::cgroup::ProcCgroup;
+use clawkeep_sandbox::launch::{self, Host};
+use clawkeep_sandbox::SandboxError;
 
 /// The most output kept of each stream.
 const MAX_OUTPUT: u64 = 4 << 20;

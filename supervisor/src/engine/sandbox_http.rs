@@ -21,7 +21,7 @@ pub async fn send(
 ) -> Result<(hyper::StatusCode, Bytes), String> {
     let ns = me.netns().ok_or("the agent is not running")?;
     let attempt = async {
-        let sock = crate::netns::tcp_socket(&ns).map_err(|e| format!("socket: {e}"))?;
+        let sock = clawkeep_sandbox::netns::tcp_socket(&ns).map_err(|e| format!("socket: {e}"))?;
         let stream = sock
             .connect(([127, 0, 0, 1], port).into())
             .await

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::fleet::{Agent, Fleet, Service};
-use crate::sandbox::bundle::{self, SandboxPlan};
-use crate::sandbox::cgroup::ProcCgroup;
-use crate::sandbox::launch::{self, Host, HostCommand, Starting};
-use crate::sandbox::SandboxError;
+use clawkeep_sandbox::bundle::{self, SandboxPlan};
+use clawkeep_sandbox::cgroup::ProcCgroup;
+use clawkeep_sandbox::launch::{self, Host, HostCommand, Starting};
+use clawkeep_sandbox::SandboxError;
 
 /// File name of the control socket inside the state dir.
 pub const SOCKET: &str = "clawkeep.sock";
@@ -275,7 +275,7 @@ pub fn agent(
     let secrets = if payload.is_empty() {
         None
     } else {
-        Some(crate::secrets::inject::to_memfd(&payload)?)
+        Some(clawkeep_sandbox::secrets::to_memfd(&payload)?)
     };
     drop(payload);
     let dir = write_agent_bundle(fleet, agent, paths, runtime)?;

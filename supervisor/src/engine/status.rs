@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::status::ExitReason;
+use clawkeep_sandbox::status::ExitReason;
 
 /// Agent or service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

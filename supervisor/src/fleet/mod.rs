@@ -66,7 +66,7 @@ pub struct Models {
 }
 
 /// Host ids per agent: agent N's ids 0..65536 inside map onto `uid_base + N * 65536`.
-pub const IDS_PER_AGENT: u32 = 65_536;
+pub const IDS_PER_AGENT: u32 = clawkeep_sandbox::bundle::ID_RANGE;
 
 impl Fleet {
     /// The first host id of `agent`'s range (its root inside the sandbox).

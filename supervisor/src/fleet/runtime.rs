@@ -11,7 +11,7 @@ use super::resolve::Resolver;
 use super::spans::key_path;
 
 /// Where the runtime appears inside every sandbox (read-only).
-pub const MOUNT: &str = "/opt/openclaw";
+pub const MOUNT: &str = clawkeep_sandbox::bundle::RUNTIME_MOUNT;
 
 /// The pinned OpenClaw runtime of a fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]

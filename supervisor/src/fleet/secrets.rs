@@ -8,14 +8,7 @@ use super::file::AgentFile;
 use super::resolve::Resolver;
 use super::spans::{key_path, Seg};
 
-/// Whether `name` can name a secret: an environment variable name, `[A-Za-z_][A-Za-z0-9_]*`,
-/// at most 128 characters (it is also a file name under /run/secrets).
-pub fn is_secret_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && name.len() <= 128
-}
+pub use clawkeep_sandbox::secrets::is_secret_name;
 
 /// How an agent receives its secrets.
 #[derive(

@@ -14,7 +14,7 @@ use std::path::Path;
 use clawkeep_store::beneath::{Beneath, Kind};
 
 use super::provision::STATE_REL;
-use crate::sandbox::SandboxError;
+use clawkeep_sandbox::SandboxError;
 
 /// Entries of `~/.openclaw` that are not state: the brain (workspace) and what is rebuilt.
 const NOT_STATE: &[&str] = &["workspace", "cache", "tmp"];

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use clawkeep_store::beneath::Beneath;
 
 use super::config::STATE_DIR;
-use crate::sandbox::SandboxError;
+use clawkeep_sandbox::SandboxError;
 
 /// The state directory under the home (`~/.openclaw`), relative.
 pub const STATE_REL: &str = ".openclaw";

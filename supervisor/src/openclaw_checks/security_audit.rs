@@ -125,7 +125,7 @@ pub fn to_findings(agent: &str, found: &[OcFinding], token: Option<&str>) -> Vec
 /// One agent's audit, ready to run: its sandbox plan and bundle directory, the token.
 struct Prepared {
     dir: PathBuf,
-    plan: crate::sandbox::bundle::SandboxPlan,
+    plan: clawkeep_sandbox::bundle::SandboxPlan,
     token: Option<String>,
 }
 
@@ -155,7 +155,7 @@ fn prepare(shared: &Shared, agent: &Agent) -> Result<Option<Prepared>, String> {
         .map_err(|e| err("chmod", &e))?;
     let mut plan = crate::engine::start::agent_plan(&shared.fleet, agent, &shared.paths);
     plan.home = dir.join("home");
-    crate::sandbox::bundle::prepare_home(&plan.home, plan.host_id).map_err(|e| e.to_string())?;
+    clawkeep_sandbox::bundle::prepare_home(&plan.home, plan.host_id).map_err(|e| e.to_string())?;
     crate::openclaw::provision::provision(&crate::openclaw::provision::Provision {
         home: &plan.home,
         scratch: &dir,
@@ -204,14 +204,14 @@ pub async fn audit_agent(
     };
     let secrets = match &p.token {
         Some(t) => {
-            let payload = crate::secrets::inject::Payload {
+            let payload = crate::secrets::Payload {
                 files: Vec::new(),
                 env: vec![(
                     crate::openclaw::token::ENV.into(),
                     crate::secrets::Value::new(t.clone()),
                 )],
             };
-            Some(crate::secrets::inject::to_memfd(&payload).map_err(|e| e.to_string())?)
+            Some(clawkeep_sandbox::secrets::to_memfd(&payload).map_err(|e| e.to_string())?)
         }
         None => None,
     };

@@ -1,43 +1,9 @@
-//! Handing an agent its secrets at start without writing them to any disk.
-//!
-//! The supervisor decrypts the agent's declared secrets and writes them, as JSON, into an
-//! anonymous memory file (memfd) that becomes fd 5 of the sandbox init. The init reads it
-//! once: `files` go onto the tmpfs the spec mounts at [`SECRETS_DIR`] (one file per secret,
-//! 0600, owned by the agent's root; the tmpfs is then made read-only), `env` is added to the
-//! agent process's environment only. Neither config.json (on disk in the bundle dir) nor any
-//! log carries a value; under `runc` the tmpfs exists but stays empty.
+//! Picking the secrets an agent gets at start from the node's secrets file, in the shape the
+//! sandbox's secrets channel ([`clawkeep_sandbox::secrets`]) hands over without any disk.
 
-use std::io::{Read, Seek, Write};
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use super::Payload;
 
-use serde::{Deserialize, Serialize};
-
-use super::{is_secret_name, SecretsAs, SecretsError, Store, Value};
-
-/// Where the secrets' tmpfs is mounted inside the sandbox.
-pub const SECRETS_DIR: &str = "/run/secrets";
-
-/// Size of the secrets' tmpfs.
-pub const TMPFS_SIZE: &str = "size=1m";
-
-/// The secrets one sandbox gets.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Payload {
-    /// Written as files under [`SECRETS_DIR`].
-    pub files: Vec<(String, Value)>,
-    /// Added to the process environment.
-    pub env: Vec<(String, Value)>,
-}
-
-impl Payload {
-    /// Whether there is nothing to hand over.
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty() && self.env.is_empty()
-    }
-}
+use super::{SecretsAs, SecretsError, Store, Value};
 
 /// The secrets `names` of `agent`, delivered `how`; every one must be set.
 pub fn for_agent(
@@ -79,54 +45,6 @@ pub fn for_agent(
     })
 }
 
-/// The payload in an anonymous memory file, positioned at its start, for the init's fd 5.
-pub fn to_memfd(payload: &Payload) -> Result<OwnedFd, SecretsError> {
-    let pass = |what: &str, e: &dyn std::fmt::Display| SecretsError::Pass(format!("{what}: {e}"));
-    let fd =
-        nix::sys::memfd::memfd_create(c"clawkeep-secrets", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-            .map_err(|e| pass("memfd_create", &e))?;
-    let mut f = std::fs::File::from(fd);
-    let json = serde_json::to_vec(payload).map_err(|e| pass("encode", &e))?;
-    f.write_all(&json).map_err(|e| pass("write memfd", &e))?;
-    f.rewind().map_err(|e| pass("rewind memfd", &e))?;
-    Ok(OwnedFd::from(f))
-}
-
-/// Read the payload the launcher passed (empty input: no secrets).
-pub fn read(fd: OwnedFd) -> Result<Payload, String> {
-    let mut bytes = Vec::new();
-    std::fs::File::from(fd)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("read secrets: {e}"))?;
-    if bytes.is_empty() {
-        return Ok(Payload::default());
-    }
-    let payload: Payload =
-        serde_json::from_slice(&bytes).map_err(|e| format!("decode secrets: {e}"))?;
-    for (name, _) in payload.files.iter().chain(&payload.env) {
-        if !is_secret_name(name) {
-            return Err(format!("secret name {name:?} is not valid"));
-        }
-    }
-    Ok(payload)
-}
-
-/// Write each secret as a file of `dir` (a fresh tmpfs), mode 0600.
-pub fn write_files(dir: &Path, files: &[(String, Value)]) -> Result<(), String> {
-    for (name, value) in files {
-        let path = dir.join(name);
-        let mut f = std::fs::OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| format!("create {}: {e}", path.display()))?;
-        f.write_all(value.expose().as_bytes())
-            .map_err(|e| format!("write {}: {e}", path.display()))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,7 +57,9 @@ mod tests {
         let names = vec!["matrix_token".to_string()];
         let p = for_agent(&store, "customer", &names, SecretsAs::Env).unwrap();
         assert!(p.files.is_empty());
-        let back = read(to_memfd(&p).unwrap()).unwrap();
+        let back =
+            clawkeep_sandbox::secrets::read(clawkeep_sandbox::secrets::to_memfd(&p).unwrap())
+                .unwrap();
         assert_eq!(back.env[0].0, "matrix_token");
         assert_eq!(back.env[0].1.expose(), "v4lue-zz");
         let err = for_agent(

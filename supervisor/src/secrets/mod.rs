@@ -8,35 +8,13 @@ pub mod store;
 
 use std::path::PathBuf;
 
-pub use inject::{Payload, SECRETS_DIR};
+pub use clawkeep_sandbox::secrets::{Payload, Value, SECRETS_DIR};
 pub use store::Store;
 
 /// Largest secret value accepted, in bytes (they live in memory and on a small tmpfs).
 pub const MAX_VALUE: usize = 64 * 1024;
 
 pub use crate::fleet::secrets::{is_secret_name, SecretsAs};
-
-/// A secret's value: never printed by `Debug`.
-#[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(transparent)]
-pub struct Value(String);
-
-impl Value {
-    /// Wrap a value.
-    pub fn new(v: String) -> Self {
-        Self(v)
-    }
-    /// The value itself: only to hand it to the sandbox.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Value {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<secret, {} bytes>", self.0.len())
-    }
-}
 
 /// What can go wrong with secrets. Messages name the file and never a value.
 #[derive(Debug, thiserror::Error)]
@@ -136,9 +114,6 @@ pub enum SecretsError {
         /// The secrets file.
         file: PathBuf,
     },
-    /// Handing the secrets to the sandbox failed.
-    #[error("pass secrets to the sandbox: {0}")]
-    Pass(String),
 }
 
 fn set_hint(agent: &str, names: &[String]) -> String {
@@ -147,25 +122,4 @@ fn set_hint(agent: &str, names: &[String]) -> String {
         .map(|n| format!("clawkeep secrets set {agent} {n}"))
         .collect();
     format!("set it with `{}`, value on stdin", cmds.join("`, `"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        for good in ["matrix_token", "A", "_x", "TOKEN_2"] {
-            assert!(is_secret_name(good), "{good}");
-        }
-        for bad in ["", "2x", "a-b", "a.b", "a/b", "..", "ä", "a b"] {
-            assert!(!is_secret_name(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn debug_hides_values() {
-        let v = Value::new("hunter2".into());
-        assert_eq!(format!("{v:?}"), "<secret, 7 bytes>");
-    }
 }

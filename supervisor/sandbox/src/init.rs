@@ -27,7 +27,7 @@ pub const SETUP_FAILED: i32 = 125;
 ///
 /// `status` is the report channel (fd 3) and `config` config.json opened by the launcher
 /// (fd 4); without it, init reads `bundle/config.json` itself. `secrets` (fd 5) carries the
-/// agent's secrets, if any (`crate::secrets::inject`).
+/// agent's secrets, if any ([`crate::secrets`]).
 pub fn run(
     bundle: &Path,
     status: Option<OwnedFd>,
@@ -55,7 +55,7 @@ pub fn run(
             return SETUP_FAILED;
         }
     };
-    let payload = match secrets.map(crate::secrets::inject::read).transpose() {
+    let payload = match secrets.map(crate::secrets::read).transpose() {
         Ok(p) => p.unwrap_or_default(),
         Err(e) => {
             report(&format!("error {e}"));
@@ -196,7 +196,7 @@ fn place_secret_files(
         )));
     }
     let target = mounts::resolve_in(rootfs, dir)?;
-    crate::secrets::inject::write_files(&target, files).map_err(SandboxError::Init)?;
+    crate::secrets::write_files(&target, files).map_err(SandboxError::Init)?;
     nix::mount::mount(
         None::<&str>,
         &target,

@@ -17,10 +17,10 @@ use super::{seccomp, SandboxError};
 /// Where the agent's writable home is mounted inside the sandbox.
 pub const AGENT_HOME: &str = "/home/agent";
 /// Where an installed OpenClaw runtime appears inside the sandbox.
-pub const RUNTIME_MOUNT: &str = crate::fleet::runtime::MOUNT;
+pub const RUNTIME_MOUNT: &str = "/opt/openclaw";
 
 /// Ids mapped into each sandbox: 0..ID_RANGE inside are host ids base..base+ID_RANGE.
-pub const ID_RANGE: u32 = crate::fleet::IDS_PER_AGENT;
+pub const ID_RANGE: u32 = 65_536;
 
 /// CFS period used for CPU quotas (100 ms, the kernel default).
 pub const CPU_PERIOD_US: u64 = 100_000;
@@ -233,7 +233,7 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
         )?);
     }
     if p.secrets_tmpfs {
-        // Filled by the init from fd 5, then made read-only: see `crate::secrets::inject`.
+        // Filled by the init from fd 5, then made read-only: see `crate::secrets`.
         mounts.push(mnt(
             crate::secrets::SECRETS_DIR,
             "tmpfs",
@@ -243,7 +243,7 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
                 "nodev",
                 "noexec",
                 "mode=0700",
-                crate::secrets::inject::TMPFS_SIZE,
+                crate::secrets::TMPFS_SIZE,
             ],
         )?);
     }

@@ -120,7 +120,7 @@ fn write_map(path: &Path, maps: &[LinuxIdMapping]) -> Result<(), SandboxError> {
 
 /// Clone the init of the sandbox described by `bundle/config.json` (already loaded as
 /// `spec`), paused, with its id maps written and its cgroup entered. `secrets`, when given,
-/// is the init's fd 5 (see `crate::secrets::inject`); otherwise fd 5 is /dev/null.
+/// is the init's fd 5 (see [`crate::secrets`]); otherwise fd 5 is /dev/null.
 pub fn sandbox(
     bundle: &Path,
     spec: &Spec,

@@ -1,15 +1,22 @@
 //! The agent sandbox: an OCI bundle generated per agent, and clawkeep's own launcher for it
 //! (namespaces, pivot_root into a read-only rootfs, cgroup limits, no capabilities, seccomp,
-//! and a tiny init as PID 1 inside).
+//! and a tiny init as PID 1 inside), with the system calls they need.
+//!
+//! This crate depends on no other crate of the workspace, and it is the only one that may
+//! hold `unsafe` code: all of it is in [`sys`], each block with a `// SAFETY:` note. The
+//! supervisor decides *what* runs (from the fleet file); this crate knows *how* to run it.
 
 pub mod bundle;
 pub mod cgroup;
 pub mod init;
 pub mod launch;
 pub mod mounts;
+pub mod netns;
 pub mod run;
 pub mod seccomp;
+pub mod secrets;
 pub mod status;
+pub mod sys;
 
 use std::path::PathBuf;
 
@@ -52,9 +59,9 @@ pub enum SandboxError {
     /// Creating the process failed.
     #[error(transparent)]
     Spawn(#[from] crate::sys::SpawnError),
-    /// The agent's secrets could not be read or handed over.
-    #[error(transparent)]
-    Secrets(#[from] crate::secrets::SecretsError),
+    /// The agent's secrets could not be handed over.
+    #[error("pass secrets to the sandbox: {0}")]
+    Secrets(String),
     /// A step of the sandbox init failed.
     #[error("{0}")]
     Init(String),
