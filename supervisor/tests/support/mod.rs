@@ -8,9 +8,64 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// The clawkeep binary under test.
+/// The clawkeep binary under test: the supervisor package's own when these are its tests;
+/// for the end-to-end suites at the top (package clawkeep-tests), the one cargo built beside
+/// them, which must be newer than every source file of the workspace's crates.
 pub fn clawkeep() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_clawkeep"))
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| match option_env!("CARGO_BIN_EXE_clawkeep") {
+        Some(bin) => PathBuf::from(bin),
+        None => built_beside_the_tests(),
+    })
+    .clone()
+}
+
+/// target/debug/clawkeep for a test binary in target/debug/deps, checked to be fresh.
+fn built_beside_the_tests() -> PathBuf {
+    let build = "build it with `cargo build -p supervisor --bin clawkeep` \
+                 (`cargo test --workspace` and scripts/test do), then run the test again";
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("clawkeep"))
+        .expect("the test binary is in target/<profile>/deps");
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {build}", bin.display()));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for dir in [
+        "supervisor/src",
+        "supervisor/sandbox/src",
+        "minio/src",
+        "ollama/src",
+        "image/src",
+    ] {
+        newest_source(&root.join(dir), &mut newest);
+    }
+    if let Some((when, file)) = newest {
+        assert!(
+            when <= built,
+            "{} is older than {}: {build}",
+            bin.display(),
+            file.display()
+        );
+    }
+    bin
+}
+
+fn newest_source(dir: &Path, newest: &mut Option<(std::time::SystemTime, PathBuf)>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            newest_source(&p, newest);
+        } else if let Ok(t) = e.metadata().and_then(|m| m.modified()) {
+            if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                *newest = Some((t, p));
+            }
+        }
+    }
 }
 
 /// The static stage-1 init (built once per test binary for the musl target) (as `clawkeep image prepare` wants it).
@@ -134,7 +189,8 @@ fn probe() -> PathBuf {
     static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     ONCE.get_or_init(|| {
         let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ckprobe");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/ckprobe.c");
+        let src =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../supervisor/tests/support/ckprobe.c");
         let st = Command::new("cc")
             .args(["-static", "-O2", "-o"])
             .arg(&out)

@@ -3,9 +3,10 @@
 //! runtime refused by the canary's gate and rolled back without touching the other agent, and
 //! a rollback by hand.
 
+#[path = "../supervisor/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../ollama/tests/support/mod.rs"]
+#[path = "../ollama/tests/support/mod.rs"]
 mod llm;
 
 use std::path::Path;

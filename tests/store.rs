@@ -3,12 +3,13 @@
 //! collections mounted read-only or read-write and enforced by the kernel and the store,
 //! clone and restore from the CLI, the last push at `down`, and a kill -9 mid-push.
 
+#[path = "../supervisor/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../minio/tests/support/mod.rs"]
+#[path = "../minio/tests/support/mod.rs"]
 mod s3;
 
-#[path = "support/garage.rs"]
+#[path = "../supervisor/tests/support/garage.rs"]
 mod garage;
 
 use std::path::Path;

@@ -7,6 +7,7 @@
 //! flipped byte; a non-empty --out, a changed bundle and a fleet failing `check` are refused.
 //! Needs root (the root filesystem keeps owners).
 
+#[path = "../supervisor/tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

@@ -8,6 +8,7 @@
 //! powers off, and QEMU exits 0. Needs root, qemu-system-x86_64 (scripts/install-image-tools)
 //! and the musl target (scripts/install-deps). Prints the boot timeline (docs/benchmarks.md).
 
+#[path = "../supervisor/tests/support/mod.rs"]
 mod support;
 
 use std::fs;

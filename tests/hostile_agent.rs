@@ -7,9 +7,10 @@
 //! the supervisor's memory and descriptors, the neighbour's health and sync, `/metrics` and
 //! the ledger stay small, `down` is prompt, and the ledger survives a kill -9.
 
+#[path = "../supervisor/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../minio/tests/support/mod.rs"]
+#[path = "../minio/tests/support/mod.rs"]
 mod s3;
 
 use std::collections::BTreeMap;

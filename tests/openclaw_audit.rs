@@ -5,6 +5,7 @@
 //! "lan" on disk and a weak token are each flagged against the right agent, and no token
 //! appears in the report.
 
+#[path = "../supervisor/tests/support/mod.rs"]
 mod support;
 
 use std::os::unix::fs::PermissionsExt;

@@ -3,15 +3,16 @@
 //! gateway from a real llama-server, with their brains in a real Garage that clawkeep runs.
 //! research has `docs` read-write, customer read-only.
 
+#[path = "../supervisor/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../minio/tests/support/mod.rs"]
+#[path = "../minio/tests/support/mod.rs"]
 mod s3;
 
-#[path = "support/garage.rs"]
+#[path = "../supervisor/tests/support/garage.rs"]
 mod garage;
 
-#[path = "../../ollama/tests/support/mod.rs"]
+#[path = "../ollama/tests/support/mod.rs"]
 mod llm;
 
 use std::collections::BTreeMap;

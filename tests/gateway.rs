@@ -2,9 +2,10 @@
 //! through their own socket at 127.0.0.1:11434, are billed as themselves, and the ledger
 //! survives a kill -9 of the supervisor.
 
+#[path = "../supervisor/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../ollama/tests/support/mod.rs"]
+#[path = "../ollama/tests/support/mod.rs"]
 mod llm;
 
 use std::time::Duration;

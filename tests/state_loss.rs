@@ -6,9 +6,10 @@
 //! every file it held before the fault (or a conflict copy of it), the home equal to it, and
 //! no object deleted from the bucket.
 
+#[path = "../supervisor/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../minio/tests/support/mod.rs"]
+#[path = "../minio/tests/support/mod.rs"]
 mod s3;
 
 use std::collections::{BTreeMap, BTreeSet};
