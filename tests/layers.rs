@@ -1,5 +1,6 @@
 //! The workspace's crates depend one way (the supervisor on the sandbox, the store, the
-//! gateway and the image builder; those on no crate of the workspace), and the supervisor's
+//! gateway and the image builder; those on no other of the four, and the sandbox on no crate
+//! of the workspace; the store and the supervisor share the confinement helper, a leaf), and the supervisor's
 //! modules stand in layers, each using only modules of lower layers: no module cycles, and
 //! a newcomer can read the crate from the bottom up. A `crate::X` path in a module's code
 //! (comments aside) is a use of X. A new module must be placed here; a use that runs up a
@@ -129,6 +130,7 @@ fn the_crates_depend_one_way_with_the_sandbox_at_the_bottom() {
         (
             "supervisor",
             &[
+                "clawkeep-beneath",
                 "clawkeep-gateway",
                 "clawkeep-image",
                 "clawkeep-sandbox",
@@ -136,7 +138,8 @@ fn the_crates_depend_one_way_with_the_sandbox_at_the_bottom() {
             ],
         ),
         ("supervisor/sandbox", &[]),
-        ("minio", &[]),
+        ("minio", &["clawkeep-beneath"]),
+        ("beneath", &[]),
         ("ollama", &[]),
         ("image", &[]),
         ("stage1", &[]),

@@ -8,7 +8,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod beneath;
 pub mod boundary;
 pub mod config;
 pub mod error;

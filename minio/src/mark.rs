@@ -12,8 +12,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::beneath::Beneath;
 use crate::error::StoreError;
+use clawkeep_beneath::Beneath;
 
 /// The extended attribute on the synced directory.
 pub const XATTR: &str = "trusted.clawkeep.sync";

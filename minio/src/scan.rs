@@ -10,10 +10,10 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use crate::beneath::{Beneath, Kind};
 use crate::boundary::Boundary;
 use crate::error::StoreError;
 use crate::manifest::{FileMap, FileRef, Seen};
+use clawkeep_beneath::{Beneath, Kind};
 
 /// A file found by a scan.
 #[derive(Debug, Clone)]

@@ -20,7 +20,6 @@ use std::time::SystemTime;
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::beneath::Beneath;
 use crate::boundary::Boundary;
 use crate::error::StoreError;
 use crate::keys::{blob_key, META_PREFIX};
@@ -32,6 +31,7 @@ use crate::report::LISTED;
 pub use crate::report::{Deletions, Held, SyncReport, TooBig};
 use crate::scan::{self, Scan};
 use crate::trust;
+use clawkeep_beneath::Beneath;
 
 /// Bounds on one pass.
 #[derive(Debug, Clone, Copy)]

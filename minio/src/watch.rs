@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use notify::{Config, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::beneath::{Beneath, Kind};
 use crate::error::StoreError;
+use clawkeep_beneath::{Beneath, Kind};
 
 /// Most directories one synced directory may have and still be watched: each costs an
 /// inotify watch, charged to root's `fs.inotify.max_user_watches` that the whole node

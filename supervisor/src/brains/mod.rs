@@ -482,7 +482,7 @@ impl Brains {
         // Mount points for the collections, made through the home's open directory: the
         // agent owns its home and may have left a symlink where `knowledge` should be.
         if !agent.knowledge.is_empty() {
-            let within = clawkeep_store::beneath::Beneath::open(&home)
+            let within = clawkeep_beneath::Beneath::open(&home)
                 .map_err(|e| format!("open {}: {e}", home.display()))?;
             for (c, _) in &agent.knowledge {
                 let rel = Path::new("knowledge").join(c);

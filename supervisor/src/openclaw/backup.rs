@@ -11,7 +11,7 @@ use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use clawkeep_store::beneath::{Beneath, Kind};
+use clawkeep_beneath::{Beneath, Kind};
 
 use super::provision::STATE_REL;
 use clawkeep_sandbox::SandboxError;

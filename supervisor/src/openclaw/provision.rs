@@ -4,7 +4,7 @@
 //! (afterwards the brain pulled from the store wins).
 //!
 //! The home belongs to the agent, which may have planted symlinks in it: every operation
-//! goes through [`clawkeep_store::beneath::Beneath`] (openat2 RESOLVE_BENEATH | NO_SYMLINKS), and
+//! goes through [`clawkeep_beneath::Beneath`] (openat2 RESOLVE_BENEATH | NO_SYMLINKS), and
 //! files are written in a root-only scratch directory, then renamed into place.
 
 use std::io::Write;
@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use clawkeep_store::beneath::Beneath;
+use clawkeep_beneath::Beneath;
 
 use super::config::STATE_DIR;
 use clawkeep_sandbox::SandboxError;

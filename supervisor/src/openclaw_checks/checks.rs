@@ -12,7 +12,7 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use clawkeep_store::beneath::Beneath;
+use clawkeep_beneath::Beneath;
 use nix::fcntl::OFlag;
 use serde_json::Value;
 

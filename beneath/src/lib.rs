@@ -3,6 +3,12 @@
 //! symlink to /etc between a check and a use), so every path is resolved by the kernel from
 //! an open directory with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a symlink anywhere
 //! on the way fails the call instead of being followed.
+//!
+//! Its own crate because two crates need it and neither should reach into the other: the
+//! knowledge store (scanning, watching and writing an agent's brain) and the supervisor
+//! (provisioning, backing up and checking an agent's OpenClaw files).
+
+#![forbid(unsafe_code)]
 
 use std::ffi::OsStr;
 use std::fs::File;
