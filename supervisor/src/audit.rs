@@ -50,7 +50,7 @@ pub const CHECKS: &[(&str, &str)] = &[
     ),
     (
         "CK-EGR-001",
-        "no agent's egress allow-list leads back to the node's own loopback",
+        "no agent's egress allow-list leads to the node itself, its link or a metadata service",
     ),
     (
         "CK-OC-001",

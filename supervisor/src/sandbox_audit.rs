@@ -2,7 +2,7 @@
 //! process of every agent without capabilities, with no_new_privs and a seccomp filter, on an
 //! unprivileged host uid, in a network namespace with loopback only (CK-SBX-*); no secret or
 //! gateway token written into any log (CK-LOG-001); and no egress allow-list entry that leads
-//! back to the node's own loopback (CK-EGR-001).
+//! back to the node itself, its link or a cloud's metadata service (CK-EGR-001).
 
 use std::path::{Path, PathBuf};
 
@@ -199,32 +199,25 @@ pub fn logs(shared: &Shared) -> Vec<Finding> {
     out
 }
 
-/// Whether an egress entry ("host:port") names the node's own loopback.
-pub fn egress_to_loopback(entry: &str) -> bool {
-    let host = entry
-        .rsplit_once(':')
-        .map(|(h, _)| h)
-        .unwrap_or(entry)
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.to_ascii_lowercase().ends_with(".localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
-}
-
-/// CK-EGR-001: an allow-list entry on the node's loopback hands the agent the host's local
-/// services (the store's root port, the model server directly), around clawkeep.
+/// CK-EGR-001: an allow-list entry on the node itself, its link or a cloud's metadata
+/// service hands the agent what only the node should reach (the store's root port, the model
+/// server directly), around clawkeep. The same rule as `check` ([`crate::fleet::egress`]),
+/// for fleets loaded before it.
 pub fn egress(shared: &Shared) -> Vec<Finding> {
     let mut out = Vec::new();
     for a in &shared.fleet.agents {
-        for e in a.egress.iter().filter(|e| egress_to_loopback(e)) {
+        for e in &a.egress {
+            let Err(crate::fleet::egress::EntryError::Refused { class, shown }) =
+                crate::fleet::egress::entry(e)
+            else {
+                continue;
+            };
+            let shown = shown.map(|ip| format!(" ({ip})")).unwrap_or_default();
             out.push(finding(
                 "CK-EGR-001",
                 "medium",
                 &a.name,
-                format!("egress allows {e}, the node's own loopback: the agent reaches host services around clawkeep"),
+                format!("egress allows {e}, {}{shown}: the agent reaches what only the node should, around clawkeep", class.describe()),
                 "remove it from egress; agents reach models through the gateway and knowledge through their mounts",
             ));
         }
@@ -234,22 +227,6 @@ pub fn egress(shared: &Shared) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn loopback_egress() {
-        for e in [
-            "127.0.0.1:9000",
-            "localhost:80",
-            "[::1]:443",
-            "0.0.0.0:1",
-            "x.localhost:1",
-        ] {
-            assert!(super::egress_to_loopback(e), "{e}");
-        }
-        for e in ["matrix.internal:8448", "10.0.0.1:443", "[2001:db8::1]:443"] {
-            assert!(!super::egress_to_loopback(e), "{e}");
-        }
-    }
-
     use super::*;
 
     #[test]

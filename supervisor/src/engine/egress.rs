@@ -2,6 +2,10 @@
 //! proxy listening inside its network namespace (at 127.0.0.1:3128, HTTPS_PROXY points
 //! there) that tunnels to exactly those destinations from the node. Anything else is refused
 //! with 403 and logged in the agent's log. Without a list there is no proxy and no egress.
+//! A name is resolved at each CONNECT and the tunnel goes to an address that passed
+//! [`crate::fleet::egress::refusal`] (never the node itself, its link, a metadata service,
+//! CGNAT, multicast, nor a private address unless the entry names it): a name that resolves,
+//! or is rebound, to one of those is refused, and the address checked is the one connected to.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,22 +100,28 @@ async fn handle(req: axum::extract::Request, ctx: Proxy) -> Response {
             ),
         );
     };
-    let upstream =
-        match tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&target)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                return answer(
-                    StatusCode::BAD_GATEWAY,
-                    format!("clawkeep: cannot reach {target}: {e}"),
-                )
-            }
-            Err(_) => {
-                return answer(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!("clawkeep: {target} did not answer within 10s"),
-                )
-            }
-        };
+    let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&target)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(Unreachable::Refused(why))) => {
+            logs.event(&format!("egress denied: {why}"));
+            return answer(StatusCode::FORBIDDEN, format!("clawkeep: {why}"));
+        }
+        Ok(Err(Unreachable::Io(e))) => {
+            return answer(
+                StatusCode::BAD_GATEWAY,
+                format!("clawkeep: cannot reach {target}: {e}"),
+            )
+        }
+        Err(_) => {
+            return answer(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "clawkeep: {target} did not answer within {}s",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            )
+        }
+    };
     logs.event(&format!("egress: tunnel to {target}"));
     tokio::spawn(async move {
         if let Ok(up) = hyper::upgrade::on(req).await {
@@ -122,4 +132,68 @@ async fn handle(req: axum::extract::Request, ctx: Proxy) -> Response {
         drop(tunnel);
     });
     StatusCode::OK.into_response()
+}
+
+/// How long resolving and connecting one tunnel may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a tunnel was not made.
+enum Unreachable {
+    /// Every address of the destination is of a refused class (the reason, for the agent).
+    Refused(String),
+    /// Resolving or connecting failed.
+    Io(std::io::Error),
+}
+
+/// Resolve `target` (an allowed entry, `host:port`) and connect to the first address that
+/// passes the rule; a literal private address passes, since the entry names it.
+async fn connect(target: &str) -> Result<TcpStream, Unreachable> {
+    use crate::fleet::egress::{self, Host, Refused};
+    let dest = egress::entry(target).map_err(|_| {
+        Unreachable::Refused(format!(
+            "{target} is not an address the egress proxy may reach"
+        ))
+    })?;
+    let addrs: Vec<std::net::SocketAddr> = match &dest.host {
+        Host::Ip(ip) => vec![std::net::SocketAddr::new(*ip, dest.port)],
+        Host::Name(_) => tokio::net::lookup_host(target)
+            .await
+            .map_err(Unreachable::Io)?
+            .collect(),
+    };
+    let named = matches!(dest.host, Host::Ip(_));
+    let mut refused = Vec::new();
+    let mut only_private = true;
+    let mut last = None;
+    for addr in addrs {
+        match egress::refusal(addr.ip()) {
+            None => {}
+            Some(Refused::Private) if named => {}
+            Some(class) => {
+                only_private &= class == Refused::Private;
+                refused.push(format!("{} ({})", addr.ip(), class.describe()));
+                continue;
+            }
+        }
+        match TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(e) => Err(Unreachable::Io(e)),
+        None if refused.is_empty() => Err(Unreachable::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the name has no address",
+        ))),
+        None => Err(Unreachable::Refused(format!(
+            "egress to {target} refused: it resolves to {}, which agents may not reach{}",
+            refused.join(", "),
+            if only_private {
+                " (if this private address is meant, put it in egress instead of the name)"
+            } else {
+                ""
+            }
+        ))),
+    }
 }

@@ -3,6 +3,7 @@
 
 mod cycles;
 mod diag;
+pub mod egress;
 mod file;
 mod host;
 mod models;

@@ -747,30 +747,35 @@ impl<'a> Resolver<'a> {
         String::new()
     }
 
-    /// An agent's egress list: each entry "host:port" (IPv6 hosts in brackets).
+    /// An agent's egress list: each entry "host:port" (IPv6 hosts in brackets), never an
+    /// address of the node itself, its link or a cloud's metadata ([`super::egress`]).
     fn egress(&mut self, list: Option<&[String]>, at: &[Seg]) -> Vec<String> {
         let mut out = Vec::new();
         for (i, e) in list.unwrap_or_default().iter().enumerate() {
-            let ok = match e.rsplit_once(':') {
-                Some((host, port)) => {
-                    !host.is_empty()
-                        && !host.contains('/')
-                        && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']')))
-                        && port.parse::<u16>().is_ok_and(|p| p > 0)
+            let problem = match super::egress::entry(e) {
+                Ok(_) => {
+                    out.push(e.to_ascii_lowercase());
+                    continue;
                 }
-                None => false,
+                Err(problem) => problem,
             };
-            if ok {
-                out.push(e.to_ascii_lowercase());
-            } else {
-                let mut path = sub(at, &["egress"]);
-                path.push(Seg::from(i));
-                let what = self.what(&path);
-                self.at_value(
+            let mut path = sub(at, &["egress"]);
+            path.push(Seg::from(i));
+            let what = self.what(&path);
+            match problem {
+                super::egress::EntryError::Shape => self.at_value(
                     &path,
                     format!("{what} {e:?} is not host:port"),
                     "write a destination like \"matrix.internal:8448\" (no scheme, no path)",
-                );
+                ),
+                super::egress::EntryError::Refused { class, shown } => {
+                    let shown = shown.map(|ip| format!(" ({ip})")).unwrap_or_default();
+                    self.at_value(
+                        &path,
+                        format!("{what} {e:?} is {}{shown}: the agent would reach what only the node should", class.describe()),
+                        "remove it: agents reach models through the gateway and knowledge through their mounts; name a host on the network instead",
+                    )
+                }
             }
         }
         out

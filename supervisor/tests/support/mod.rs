@@ -247,6 +247,9 @@ pub struct Supervisor {
     pub state: PathBuf,
     pub cgroup: String,
     pub stderr: PathBuf,
+    /// A hosts file bind-mounted over /etc/hosts for this supervisor alone (in a mount
+    /// namespace of its own), so that a test can point names where it likes.
+    pub hosts: Option<PathBuf>,
 }
 
 static CGROUP_N: AtomicU32 = AtomicU32::new(0);
@@ -341,8 +344,19 @@ impl Supervisor {
     /// Start `clawkeep up` on a fleet written beforehand (e.g. after setting secrets in its
     /// state dir); returns once the control socket answers.
     pub fn start_in(dir: FleetDir) -> Self {
+        Self::start_with_hosts(dir, None)
+    }
+
+    /// [`Supervisor::start_in`] with `hosts` as the supervisor's /etc/hosts (its resolver's
+    /// view of names; the test's and the node's stay as they are).
+    pub fn start_with_hosts(dir: FleetDir, hosts: Option<&str>) -> Self {
         let stderr = dir.scratch.dir.join("supervisor.log");
-        let child = Self::spawn(&dir, &stderr, &[]);
+        let hosts = hosts.map(|text| {
+            let file = dir.scratch.dir.join("hosts");
+            std::fs::write(&file, text).unwrap();
+            file
+        });
+        let child = Self::spawn(&dir, &stderr, &[], hosts.as_deref());
         let (state, cgroup) = (dir.state.clone(), dir.cgroup.clone());
         let mut s = Supervisor {
             child,
@@ -350,19 +364,36 @@ impl Supervisor {
             state,
             cgroup,
             stderr,
+            hosts,
         };
         s.wait_for_socket();
         s
     }
 
-    fn spawn(dir: &FleetDir, stderr: &Path, env: &[(&str, &str)]) -> std::process::Child {
+    fn spawn(
+        dir: &FleetDir,
+        stderr: &Path,
+        env: &[(&str, &str)],
+        hosts: Option<&Path>,
+    ) -> std::process::Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(stderr)
             .unwrap();
-        Command::new(clawkeep())
-            .arg("up")
+        let mut cmd = match hosts {
+            // unshare and sh exec in place: the child's pid is the supervisor's.
+            Some(hosts) => {
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private", "sh", "-c"])
+                    .arg(r#"mount --bind "$0" /etc/hosts && exec "$@""#)
+                    .arg(hosts)
+                    .arg(clawkeep());
+                c
+            }
+            None => Command::new(clawkeep()),
+        };
+        cmd.arg("up")
             .arg(&dir.fleet)
             .env("CLAWKEEP_LOG", "info")
             .envs(env.iter().copied())
@@ -383,7 +414,7 @@ impl Supervisor {
             matches!(self.child.try_wait(), Ok(Some(_))),
             "the first supervisor is still running"
         );
-        self.child = Self::spawn(&self.dir, &self.stderr, env);
+        self.child = Self::spawn(&self.dir, &self.stderr, env, self.hosts.as_deref());
         self.wait_for_socket();
     }
 
