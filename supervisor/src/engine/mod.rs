@@ -17,6 +17,9 @@ pub mod start;
 pub mod status;
 pub mod upgrade;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
