@@ -1,5 +1,6 @@
 //! Unit tests of the engine through a scripted launcher: no root, no processes, paused time.
 
+mod order;
 mod restart;
 mod scripted;
 
