@@ -3,6 +3,7 @@
 mod order;
 mod restart;
 mod scripted;
+mod upgrade;
 
 use std::path::Path;
 use std::sync::Arc;
