@@ -71,6 +71,7 @@ fn openclaw_agents_audited_from_their_files_and_by_openclaw_itself() {
         gateway: None,
         brains: None,
         upgrades: Default::default(),
+        launcher: Arc::new(supervisor::engine::sandbox_launcher::SandboxLauncher),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

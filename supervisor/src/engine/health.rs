@@ -4,7 +4,10 @@
 //! restarted.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so start periods follow paused time in the engine's unit tests.
+use tokio::time::Instant;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -110,7 +113,7 @@ pub const HEALTH_BODY_MAX: usize = 64 * 1024;
 
 /// GET `url` (on 127.0.0.1) from inside the agent's network namespace; 2xx/3xx is healthy,
 /// except that OpenClaw's gateway's `/readyz` must also say `"ready": true` in its JSON.
-async fn probe_in_sandbox(me: &Process, url: &str, timeout: Duration) -> bool {
+async fn probe_in_sandbox(shared: &Shared, me: &Process, url: &str, timeout: Duration) -> bool {
     let Ok(u) = reqwest::Url::parse(url) else {
         return false;
     };
@@ -125,7 +128,11 @@ async fn probe_in_sandbox(me: &Process, url: &str, timeout: Duration) -> bool {
     else {
         return false;
     };
-    match super::sandbox_http::send(me, port, req, timeout, HEALTH_BODY_MAX).await {
+    match shared
+        .launcher
+        .request(me, port, req, timeout, HEALTH_BODY_MAX)
+        .await
+    {
         Ok((status, body)) => healthy_answer(judged, status, &body),
         Err(_) => false,
     }
@@ -144,7 +151,7 @@ fn healthy_answer(judged: bool, status: hyper::StatusCode, body: &[u8]) -> bool 
 async fn probe(shared: &Arc<Shared>, me: &Process, h: &Health, client: &reqwest::Client) -> bool {
     match &h.probe {
         HealthProbe::Http(url) if matches!(me.def, Def::Agent(_)) => {
-            probe_in_sandbox(me, url, h.timeout).await
+            probe_in_sandbox(shared, me, url, h.timeout).await
         }
         HealthProbe::Http(url) => client
             .get(url)

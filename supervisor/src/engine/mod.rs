@@ -5,15 +5,20 @@ pub mod backoff;
 pub mod egress;
 pub mod forward;
 pub mod health;
+pub mod launcher;
 pub mod log_text;
 pub mod logs;
 pub mod process;
 pub mod reaper;
 pub mod run_once;
 pub mod sandbox_http;
+pub mod sandbox_launcher;
 pub mod start;
 pub mod status;
 pub mod upgrade;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +27,7 @@ use tokio::sync::oneshot;
 
 use crate::fleet::Fleet;
 use clawkeep_sandbox::launch::Host;
+use launcher::Launcher;
 use process::{Command, Def, Process};
 use reaper::Reaper;
 use start::Paths;
@@ -45,6 +51,8 @@ pub struct Shared {
     /// Each agent's runtime before the last upgrade (for `rollback`); held for the whole
     /// of an upgrade, so two never run at once.
     pub upgrades: tokio::sync::Mutex<Option<upgrade::Before>>,
+    /// How runs start ([`sandbox_launcher::SandboxLauncher`] but in the engine's unit tests).
+    pub launcher: Arc<dyn Launcher>,
 }
 
 impl Shared {
@@ -120,6 +128,18 @@ impl Engine {
         paths: Paths,
         host: Host,
         reaper: Reaper,
+    ) -> Result<Self, EngineError> {
+        let launcher = Arc::new(sandbox_launcher::SandboxLauncher);
+        Self::start_with(fleet, paths, host, reaper, launcher).await
+    }
+
+    /// [`Engine::start`] with runs started by `launcher`.
+    pub async fn start_with(
+        fleet: Fleet,
+        paths: Paths,
+        host: Host,
+        reaper: Reaper,
+        launcher: Arc<dyn Launcher>,
     ) -> Result<Self, EngineError> {
         let logs_dir = paths.logs();
         std::fs::create_dir_all(&logs_dir).map_err(|source| EngineError::Io {
@@ -208,6 +228,7 @@ impl Engine {
             gateway,
             brains,
             upgrades: tokio::sync::Mutex::new(None),
+            launcher,
         });
         for p in &shared.processes {
             if let Def::Agent(a) = &p.def {
@@ -267,15 +288,7 @@ impl Engine {
         for p in start_order(&self.shared).into_iter().rev() {
             let _ = send_shutdown(&p).await;
         }
-        let parent = self.shared.fleet.node.cgroup.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(cg) = clawkeep_sandbox::cgroup::ProcCgroup::new(&parent) {
-                if let Err(e) = cg.destroy() {
-                    tracing::warn!("{e}");
-                }
-            }
-        })
-        .await;
+        self.shared.launcher.clean_up(&self.shared).await;
     }
 }
 

@@ -2,23 +2,24 @@
 //! the status `clawkeep ps` shows.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+// The engine's clock is tokio's, so its unit tests can run with time paused.
+use tokio::time::Instant;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::backoff::{Decision, Tracker};
+use super::launcher::RunControl;
 use super::logs::LogSink;
-use super::start;
 use super::status::{Health, Kind, LastExit, ProcessRow, State};
 use super::Shared;
 use crate::fleet::{Agent, Restart, Service};
 use clawkeep_sandbox::cgroup::{ProcCgroup, Usage};
-use clawkeep_sandbox::status::{parse_report, ExitReason, Report};
+use clawkeep_sandbox::status::{ExitReason, Report};
 
 /// What a process is, from the fleet file.
 #[derive(Debug, Clone)]
@@ -65,6 +66,8 @@ impl Def {
         }
     }
 }
+
+pub use super::sandbox_launcher::MODEL_PORT;
 
 /// A request from the control API.
 #[derive(Debug)]
@@ -291,13 +294,9 @@ impl Process {
 
 /// One run in progress.
 struct Run {
-    /// Sockets served inside the agent's sandbox while it runs (model gateway, egress proxy).
-    sockets: Vec<tokio::task::JoinHandle<()>>,
-    pid: Pid,
     started: Instant,
     exited: oneshot::Receiver<WaitStatus>,
-    cgroup: Option<Arc<ProcCgroup>>,
-    reports: Option<tokio::task::JoinHandle<Vec<Report>>>,
+    control: Box<dyn RunControl>,
 }
 
 /// How a run ended.
@@ -475,83 +474,13 @@ async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, Strin
             .before_start(a, super::start::host_id(&shared.fleet, a), Some(notes))
             .await?;
     }
-    let sh = shared.clone();
-    let def = me.def.clone();
-    let runtime = me.runtime(&shared.fleet);
-    let prepared = tokio::task::spawn_blocking(move || match &def {
-        Def::Agent(a) => start::agent(&sh.fleet, a, &sh.paths, &sh.host, runtime.as_ref()),
-        Def::Service(s) => start::service(&sh.fleet, s).map_err(start::StartError::from),
-    })
-    .await
-    .map_err(|e| format!("start task failed: {e}"))?
-    .map_err(|e| e.to_string())?;
-    if prepared.killed_leftovers > 0 {
-        me.logs.event(&format!(
-            "killed {} leftover processes of a previous supervisor in this cgroup",
-            prepared.killed_leftovers
-        ));
-    }
-    let exited = shared.reaper.watch(prepared.starting.pid());
-    pump_log(me.logs.clone(), prepared.log);
-    let starting = prepared.starting;
-    // The agent's model socket exists before the agent does, so its first request finds it.
-    let gateway = match (&me.def, &shared.gateway) {
-        (Def::Agent(a), Some(gw)) => match gateway_socket(shared, starting.pid()).await {
-            Ok(listener) => Some(tokio::spawn(
-                gw.clone().serve(listener, Arc::new(caller(a))),
-            )),
-            Err(e) => {
-                let _ = tokio::task::spawn_blocking(move || starting.abort()).await;
-                return Err(format!(
-                    "cannot open the model gateway socket 127.0.0.1:{MODEL_PORT} in the sandbox: {e}"
-                ));
-            }
-        },
-        _ => None,
-    };
-    let mut sockets: Vec<tokio::task::JoinHandle<()>> = gateway.into_iter().collect();
-    if let Def::Agent(a) = &me.def {
-        if !a.egress.is_empty() {
-            match netns_listener(shared, starting.pid(), super::egress::EGRESS_PORT).await {
-                Ok(l) => sockets.push(tokio::spawn(super::egress::serve(
-                    l,
-                    a.egress.clone(),
-                    me.logs.clone(),
-                ))),
-                Err(e) => {
-                    sockets.iter().for_each(|s| s.abort());
-                    let _ = tokio::task::spawn_blocking(move || starting.abort()).await;
-                    return Err(format!(
-                        "cannot open the egress proxy 127.0.0.1:{} in the sandbox: {e}",
-                        super::egress::EGRESS_PORT
-                    ));
-                }
-            }
-        }
-    }
-    let started = tokio::task::spawn_blocking(move || starting.start())
-        .await
-        .map_err(|e| format!("start task failed: {e}"))?
-        .map_err(|e| {
-            sockets.iter().for_each(|s| s.abort());
-            e.to_string()
-        })?;
-    let reports = started.status.map(|fd| tokio::spawn(read_reports(fd)));
-    let cgroup = started.cgroup.map(Arc::new);
-    me.set_cgroup(cgroup.clone());
-    if let Def::Agent(_) = me.def {
-        match clawkeep_sandbox::netns::open(&shared.host.proc_root, started.pid.as_raw()) {
-            Ok(ns) => me.set_netns(Some(Arc::new(ns))),
-            Err(e) => tracing::warn!(
-                process = me.def.name(),
-                "cannot open its network namespace: {e}"
-            ),
-        }
-    }
+    let launched = shared.launcher.launch(shared, me).await?;
+    me.set_cgroup(launched.cgroup);
+    me.set_netns(launched.netns);
     let now = Instant::now();
     {
         let mut st = me.status();
-        st.pid = Some(started.pid);
+        st.pid = Some(launched.pid);
         st.started_at = Some(now);
         st.last_sample = None;
         st.cpu_percent = None;
@@ -561,97 +490,12 @@ async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, Strin
         }
     }
     me.set_state(State::Running, None);
-    me.logs.event(&format!("started, pid {}", started.pid));
+    me.logs.event(&format!("started, pid {}", launched.pid));
     Ok(Run {
-        sockets,
-        pid: started.pid,
         started: now,
-        exited,
-        cgroup,
-        reports,
+        exited: launched.exited,
+        control: launched.control,
     })
-}
-
-/// Where agents reach the model gateway inside their sandbox (Ollama's usual address).
-pub const MODEL_PORT: u16 = 11434;
-
-/// Bring up lo in the paused sandbox's network namespace and listen on 127.0.0.1:11434
-/// there; the supervisor serves it, so whoever connects is that agent.
-async fn gateway_socket(shared: &Shared, pid: Pid) -> std::io::Result<tokio::net::TcpListener> {
-    netns_listener(shared, pid, MODEL_PORT).await
-}
-
-/// Listen on 127.0.0.1:`port` inside the paused sandbox's network namespace (bringing up lo).
-async fn netns_listener(
-    shared: &Shared,
-    pid: Pid,
-    port: u16,
-) -> std::io::Result<tokio::net::TcpListener> {
-    let ns = clawkeep_sandbox::netns::open(&shared.host.proc_root, pid.as_raw())?;
-    let std_listener = tokio::task::spawn_blocking(move || {
-        clawkeep_sandbox::netns::within(&ns, move || {
-            clawkeep_sandbox::sys::loopback_up().map_err(std::io::Error::from)?;
-            let l = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))?;
-            l.set_nonblocking(true)?;
-            Ok(l)
-        })
-    })
-    .await
-    .map_err(std::io::Error::other)??;
-    tokio::net::TcpListener::from_std(std_listener)
-}
-
-/// The gateway's view of an agent: fixed per socket, never taken from requests.
-fn caller(a: &Agent) -> clawkeep_gateway::server::Caller {
-    clawkeep_gateway::server::Caller {
-        agent: a.name.clone(),
-        team: a.team.clone(),
-        default_model: a.model.clone(),
-        allowed: a.models.clone(),
-        tokens_per_day: a.tokens_per_day,
-        max_concurrent: a.max_concurrent as usize,
-    }
-}
-
-/// Copy the process's output into its log until every writer is gone.
-fn pump_log(sink: Arc<LogSink>, fd: std::os::fd::OwnedFd) {
-    tokio::spawn(async move {
-        let Ok(mut rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
-            return;
-        };
-        let mut buf = vec![0u8; 16 * 1024];
-        // The agent's bytes reach the log as safe text that cannot pass for an event.
-        let mut text = super::log_text::OutputFilter::default();
-        loop {
-            let (chunk, ended) = match rx.read(&mut buf).await {
-                Ok(0) | Err(_) => (text.finish(), true),
-                Ok(n) => (text.filter(&buf[..n]), false),
-            };
-            if !chunk.is_empty() {
-                if let Err(e) = sink.append(&chunk) {
-                    tracing::warn!("{e}");
-                }
-            }
-            if ended {
-                break;
-            }
-        }
-    });
-}
-
-/// Collect the sandbox init's status lines until it exits.
-async fn read_reports(fd: std::os::fd::OwnedFd) -> Vec<Report> {
-    let Ok(rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
-        return Vec::new();
-    };
-    let mut lines = BufReader::new(rx).lines();
-    let mut out = Vec::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(r) = parse_report(&line) {
-            out.push(r);
-        }
-    }
-    out
 }
 
 /// Watch a running process until it exits or a command ends the run.
@@ -711,19 +555,13 @@ async fn stop(me: &Arc<Process>, run: &mut Run) -> Ended {
         "stopping (SIGTERM, then kill after {})",
         humantime::format_duration(grace)
     ));
-    // A service leads its own session: signal the whole group. A sandbox's init forwards
-    // the signal to the agent's group itself.
-    let target = match me.def {
-        Def::Service(_) => Pid::from_raw(-run.pid.as_raw()),
-        Def::Agent(_) => run.pid,
-    };
-    let _ = kill(target, Signal::SIGTERM);
+    run.control.terminate();
     let st = match tokio::time::timeout(grace, &mut run.exited).await {
         Ok(st) => st.ok(),
         Err(_) => {
             me.logs
                 .event("still running after the grace period: killing its cgroup");
-            kill_cgroup(run.cgroup.clone(), run.pid).await;
+            run.control.kill().await;
             tokio::time::timeout(Duration::from_secs(10), &mut run.exited)
                 .await
                 .ok()
@@ -733,30 +571,13 @@ async fn stop(me: &Arc<Process>, run: &mut Run) -> Ended {
     conclude(me, run, st).await
 }
 
-async fn kill_cgroup(cg: Option<Arc<ProcCgroup>>, pid: Pid) {
-    let _ = kill(pid, Signal::SIGKILL);
-    if let Some(cg) = cg {
-        let _ = tokio::task::spawn_blocking(move || cg.kill_all(Duration::from_secs(5))).await;
-    }
-}
-
 /// Work out how a run ended, and clean up its cgroup.
 async fn conclude(me: &Arc<Process>, run: &mut Run, st: Option<WaitStatus>) -> Ended {
-    for s in run.sockets.drain(..) {
-        s.abort();
-    }
     let ran = run.started.elapsed();
-    let reports = match run.reports.take() {
-        Some(h) => tokio::time::timeout(Duration::from_secs(2), h)
-            .await
-            .ok()
-            .and_then(|r| r.ok())
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
+    let finished = run.control.finish(me).await;
     let mut detail = None;
     let mut reason = None;
-    for r in reports {
+    for r in finished.reports {
         match r {
             Report::Exit(e) => reason = Some(e),
             Report::Error(msg) => {
@@ -771,23 +592,9 @@ async fn conclude(me: &Arc<Process>, run: &mut Run, st: Option<WaitStatus>) -> E
         Some(WaitStatus::Signaled(_, sig, _)) => ExitReason::Signal(sig as i32),
         _ => ExitReason::Signal(Signal::SIGKILL as i32),
     });
-    let mut oom = false;
-    if let Some(cg) = run.cgroup.take() {
-        oom = cg.oom_kills() > 0;
-        let cg2 = cg.clone();
-        let cleaned = tokio::task::spawn_blocking(move || {
-            cg2.kill_all(Duration::from_secs(5))?;
-            cg2.destroy()
-        })
-        .await;
-        if let Ok(Err(e)) = cleaned {
-            me.logs.event(&format!("cgroup cleanup: {e}"));
-            tracing::warn!(process = me.def.name(), "cgroup cleanup: {e}");
-        }
-    }
     me.set_cgroup(None);
     me.set_netns(None);
-    let reason = if oom && reason.is_failure() && reason != ExitReason::StartFailed {
+    let reason = if finished.oom && reason.is_failure() && reason != ExitReason::StartFailed {
         ExitReason::Oom
     } else {
         reason
@@ -830,7 +637,7 @@ async fn after_exit(
     ran: Duration,
     commands: &mut mpsc::Receiver<Command>,
 ) -> Next {
-    let (state, delay, note) = match life.tracker.on_exit(reason, ran, Instant::now()) {
+    let (state, delay, note) = match life.tracker.on_exit(reason, ran, Instant::now().into_std()) {
         Decision::Stay => {
             me.set_state(State::Exited, None);
             return Next::Idle;
@@ -856,7 +663,7 @@ async fn after_exit(
         )),
     );
     tokio::select! {
-        _ = tokio::time::sleep_until(until.into()) => {
+        _ = tokio::time::sleep_until(until) => {
             me.status().restarts += 1;
             Next::Go
         }

@@ -5,11 +5,13 @@
 //! agent moved so far back on the runtime it ran before, automatically.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
+// tokio's clock, so the gate's deadlines follow paused time in the unit tests.
+use tokio::time::Instant;
 
 use super::process::{Command, Def, Process};
 use super::status::Health;
@@ -211,7 +213,7 @@ async fn answers(
         .map_err(|e| e.to_string())?;
     let left = deadline.saturating_duration_since(Instant::now());
     // An answer of a few words; a megabyte is plenty, and bounds what the agent can send.
-    let (status, body) = super::sandbox_http::send(p, port, req, left, 1 << 20).await?;
+    let (status, body) = shared.launcher.request(p, port, req, left, 1 << 20).await?;
     if status == hyper::StatusCode::NOT_FOUND {
         return Err("the test message got HTTP 404: the agent's OpenAI-compatible endpoint is off (hint: do not set gateway.http.endpoints.chatCompletions.enabled = false in its openclaw settings; clawkeep's template turns it on)".into());
     }
