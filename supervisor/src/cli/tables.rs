@@ -180,3 +180,138 @@ pub(crate) fn sync_table(st: &supervisor::brains::SyncStatus) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ps_reply() -> PsReply {
+        serde_json::from_value(json!({
+            "node": "lab",
+            "supervisor_pid": 1,
+            "orphans_reaped": 0,
+            "processes": [
+                {
+                    "name": "store", "kind": "service", "state": "running", "pid": 412,
+                    "restarts": 0, "last_exit": null, "cpu_percent": 0.4, "cpu_ns": 9,
+                    "memory_bytes": 73400320, "memory_limit": null, "oom_kills": 0,
+                    "uptime_secs": 93784, "health": "healthy", "url": "http://127.0.0.1:9000"
+                },
+                {
+                    "name": "research", "kind": "agent", "team": "lab", "state": "running",
+                    "pid": 977, "restarts": 2,
+                    "last_exit": { "reason": { "kind": "signal", "value": 9 }, "at": "2026-11-20T10:00:00Z" },
+                    "cpu_percent": 12.25, "cpu_ns": 9, "memory_bytes": 536870912,
+                    "memory_limit": 2147483648u64, "oom_kills": 0, "uptime_secs": 3725,
+                    "health": "starting", "url": "http://127.0.0.1:18789",
+                    "model": "llama3.1:8b", "tokens_today": 18234
+                },
+                {
+                    "name": "writer", "kind": "agent", "state": "crash-loop", "pid": null,
+                    "restarts": 5,
+                    "last_exit": { "reason": { "kind": "code", "value": 1 }, "at": "2026-11-20T10:01:00Z" },
+                    "cpu_percent": null, "cpu_ns": 0, "memory_bytes": null,
+                    "memory_limit": null, "oom_kills": 0, "uptime_secs": null,
+                    "health": "unhealthy", "model": "evil\u{1b}[2Jmodel",
+                    "message": "exited 5 times in 60s; clawkeep start writer tries again"
+                },
+                {
+                    "name": "idle", "kind": "agent", "state": "stopped", "pid": null,
+                    "restarts": 0, "last_exit": null, "cpu_percent": null, "cpu_ns": 0,
+                    "memory_bytes": null, "memory_limit": null, "oom_kills": 0,
+                    "uptime_secs": null, "health": null
+                }
+            ]
+        }))
+        .expect("a valid ps reply")
+    }
+
+    fn sync_status(healthy: bool) -> supervisor::brains::SyncStatus {
+        serde_json::from_value(json!({
+            "endpoint": "http://127.0.0.1:9000",
+            "healthy": healthy,
+            "grants_enforced": healthy,
+            "rows": [
+                {
+                    "kind": "agent", "name": "research", "bucket": "clawkeep-brain-research",
+                    "dir": "/var/lib/clawkeep/agents/research/home", "read_only": false,
+                    "last_push": "2026-11-20T10:00:00Z", "pending": 0, "lag_seconds": 1.25,
+                    "last_error": null, "conflicts": []
+                },
+                {
+                    "kind": "shared", "name": "docs", "bucket": "clawkeep-shared-docs",
+                    "dir": "/var/lib/clawkeep/shared/docs", "read_only": true,
+                    "last_push": null, "pending": 3, "lag_seconds": null,
+                    "last_error": "store not answering", "conflicts": [],
+                    "notes": ["42 deletions held: clawkeep sync push shared:docs --allow-deletes"]
+                }
+            ]
+        }))
+        .expect("a valid sync status")
+    }
+
+    #[test]
+    fn ps_shows_one_aligned_line_per_process_with_agent_text_escaped() {
+        insta::assert_snapshot!(ps_table(&ps_reply()));
+    }
+
+    #[test]
+    fn ps_with_nothing_supervised_is_only_the_header() {
+        let mut reply = ps_reply();
+        reply.processes.clear();
+        insta::assert_snapshot!(ps_table(&reply));
+    }
+
+    #[test]
+    fn sync_status_shows_the_store_then_a_row_and_its_notes_per_brain() {
+        insta::assert_snapshot!(sync_table(&sync_status(true)));
+    }
+
+    #[test]
+    fn sync_status_says_when_the_store_does_not_answer_or_enforce_grants() {
+        insta::assert_snapshot!(sync_table(&sync_status(false)));
+    }
+
+    #[test]
+    fn sync_history_shows_the_time_restore_takes_for_each_push() {
+        let rows: Vec<clawkeep_store::history::Entry> = serde_json::from_value(json!([
+            {
+                "id": "0001", "at": "2026-11-20T10:00:00.000001Z",
+                "taken": "2026-11-20T10:00:00Z", "origin": "lab/research",
+                "files": 12, "bytes": 48213
+            },
+            {
+                "id": "0002", "at": "2026-11-20T10:05:00.000001Z",
+                "taken": "2026-11-20T09:58:00Z", "origin": "other\rnode",
+                "files": 1304, "bytes": 3221225472u64
+            }
+        ]))
+        .expect("valid history entries");
+        insta::assert_snapshot!(history_table(&rows));
+    }
+
+    #[test]
+    fn spend_aligns_names_left_and_numbers_right() {
+        let row = |name: &str, requests, prompt, completion, errors| supervisor::spend::Row {
+            name: name.into(),
+            requests,
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            errors,
+        };
+        let report = supervisor::spend::Report {
+            rows: vec![
+                row("llama3.1:8b", 1204, 912_334, 120_045, 3),
+                row("tiny", 2, 12, 8, 0),
+                row("forged\u{1b}[2J", 1, 1, 1, 1),
+            ],
+            torn: Default::default(),
+        };
+        insta::assert_snapshot!(supervisor::spend::table(
+            &report,
+            supervisor::spend::By::Model
+        ));
+    }
+}
