@@ -213,7 +213,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", supervisor::spend::table(&report, by));
+                print!("{}", spend_table(&report, by));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -691,12 +691,7 @@ fn secrets(state_dir: &Path, command: SecretsCmd) -> Result<ExitCode> {
                     serde_json::to_string_pretty(&serde_json::json!({ "agents": names }))?
                 );
             } else {
-                println!("{:<24} SECRET", "AGENT");
-                for (a, list) in &names {
-                    for n in list {
-                        println!("{a:<24} {n}");
-                    }
-                }
+                print!("{}", secrets_table(&names));
             }
             Ok(ExitCode::SUCCESS)
         }
