@@ -8,14 +8,14 @@ use supervisor::api::types::{ProcessRow, PsReply};
 
 /// How a column lines its cells up.
 #[derive(Clone, Copy)]
-pub(crate) enum Align {
+enum Align {
     Left,
     Right,
 }
 
 /// How wide a table's columns are.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Layout {
+enum Layout {
     /// Each column as wide as its widest cell, two spaces apart, no blanks at line ends.
     Fit,
     /// Each column padded to its own width (none for width 0), one space apart: a longer
@@ -24,14 +24,14 @@ pub(crate) enum Layout {
 }
 
 /// A column: its title, how its cells line up and, in a [`Layout::Fixed`] table, its width.
-pub(crate) struct Column {
+struct Column {
     title: &'static str,
     align: Align,
     width: usize,
 }
 
 /// A column whose cells start at its left edge.
-pub(crate) fn left(title: &'static str) -> Column {
+fn left(title: &'static str) -> Column {
     Column {
         title,
         align: Align::Left,
@@ -40,7 +40,7 @@ pub(crate) fn left(title: &'static str) -> Column {
 }
 
 /// A column whose cells end at its right edge (numbers).
-pub(crate) fn right(title: &'static str) -> Column {
+fn right(title: &'static str) -> Column {
     Column {
         align: Align::Right,
         ..left(title)
@@ -49,7 +49,7 @@ pub(crate) fn right(title: &'static str) -> Column {
 
 impl Column {
     /// The column's width in a [`Layout::Fixed`] table.
-    pub(crate) fn width(self, width: usize) -> Self {
+    fn width(self, width: usize) -> Self {
         Self { width, ..self }
     }
 }
@@ -60,14 +60,14 @@ enum Line {
 }
 
 /// A table: the titles, then rows, each maybe followed by notes on lines of their own.
-pub(crate) struct Table {
+struct Table {
     layout: Layout,
     columns: Vec<Column>,
     lines: Vec<Line>,
 }
 
 impl Table {
-    pub(crate) fn new(layout: Layout, columns: impl IntoIterator<Item = Column>) -> Self {
+    fn new(layout: Layout, columns: impl IntoIterator<Item = Column>) -> Self {
         let columns: Vec<Column> = columns.into_iter().collect();
         let titles = columns.iter().map(|c| c.title.to_string()).collect();
         Self {
@@ -78,17 +78,17 @@ impl Table {
     }
 
     /// A row: one cell per column, shown escaped.
-    pub(crate) fn row(&mut self, cells: impl IntoIterator<Item = String>) {
+    fn row(&mut self, cells: impl IntoIterator<Item = String>) {
         let cells = cells.into_iter().map(escaped).collect();
         self.lines.push(Line::Cells(cells));
     }
 
     /// A line of its own under the last row, shown escaped.
-    pub(crate) fn note(&mut self, text: &str) {
+    fn note(&mut self, text: &str) {
         self.lines.push(Line::Note(escaped(text.to_string())));
     }
 
-    pub(crate) fn render(&self) -> String {
+    fn render(&self) -> String {
         let widths: Vec<usize> = match self.layout {
             Layout::Fixed => self.columns.iter().map(|c| c.width).collect(),
             Layout::Fit => (0..self.columns.len())
@@ -153,7 +153,7 @@ pub(crate) fn human_bytes(b: u64) -> String {
     }
 }
 
-pub(crate) fn human_secs(s: u64) -> String {
+fn human_secs(s: u64) -> String {
     match s {
         0..=59 => format!("{s}s"),
         60..=3599 => format!("{}m{}s", s / 60, s % 60),
