@@ -77,56 +77,6 @@ pub fn report(dir: &Path, since: SystemTime, by: By) -> Result<Report, LedgerErr
     Ok(Report { rows, torn })
 }
 
-/// The report as a table.
-pub fn table(r: &Report, by: By) -> String {
-    let first = match by {
-        By::Agent => "AGENT",
-        By::Team => "TEAM",
-        By::Model => "MODEL",
-    };
-    let mut lines = vec![[
-        first.to_string(),
-        "REQUESTS".into(),
-        "PROMPT".into(),
-        "COMPLETION".into(),
-        "TOTAL".into(),
-        "ERRORS".into(),
-    ]];
-    for row in &r.rows {
-        lines.push([
-            // Names come from the ledger, which an older clawkeep filled with whatever
-            // model names agents sent: cut and escaped for the terminal.
-            crate::text::printable(&ledger::cut(&row.name, 80)).into_owned(),
-            row.requests.to_string(),
-            row.prompt_tokens.to_string(),
-            row.completion_tokens.to_string(),
-            row.total_tokens.to_string(),
-            row.errors.to_string(),
-        ]);
-    }
-    let widths: Vec<usize> = (0..6)
-        .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for l in lines {
-        let cells: Vec<String> = l
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, w))| {
-                if i == 0 {
-                    format!("{c:<w$}")
-                } else {
-                    format!("{c:>w$}")
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,7 +137,12 @@ mod tests {
             }
         );
         assert_eq!(report(d.path(), since, By::Team).unwrap().rows[1].name, "-");
-        let t = table(&report(d.path(), since, By::Model).unwrap(), By::Model);
-        assert_eq!(t, "MODEL  REQUESTS  PROMPT  COMPLETION  TOTAL  ERRORS\ntiny          2      12           8     20       0\nbig           1       1           1      2       1\n");
+        let by_model = report(d.path(), since, By::Model).unwrap();
+        let totals: Vec<(&str, u64)> = by_model
+            .rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.total_tokens))
+            .collect();
+        assert_eq!(totals, [("tiny", 20), ("big", 2)]);
     }
 }

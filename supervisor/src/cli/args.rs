@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// Run a fleet of sandboxed AI agents on hardware you own, with nothing leaving the node.
 ///
@@ -24,6 +24,137 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand)]
 pub(crate) enum Cmd {
+    // check, schema, up, ps, logs, stop, start, restart, down.
+    #[command(flatten)]
+    Fleet(FleetCmd),
+    /// Show tokens spent per agent, team or model, from the gateway's ledger.
+    ///
+    /// Reads STATE_DIR/ledger directly, so it works while the supervisor is down too. ERRORS
+    /// counts requests that did not complete (refused, upstream failures, streams the agent
+    /// cut; those are billed for what was produced).
+    ///
+    /// Example: clawkeep spend --by team --since 7d
+    Spend(SpendArgs),
+    /// The knowledge store: status of every brain and shared collection, push or pull by hand.
+    ///
+    /// Brains are pulled before each agent starts, pushed within seconds of every change and
+    /// at stop; `sync` shows how far behind each is and does a pass on demand. A home that is
+    /// new, replaced or put back from a backup, or a store that moved on without this node,
+    /// is merged without deleting anything; a pass that would delete more than
+    /// `[store] hold_deletes_over` (default 50 %) of a brain waits for `sync push NAME
+    /// --allow-deletes`; every deletion made is in `sync status` and the agent's log with the
+    /// `clawkeep restore` that undoes it. Files larger than `[store] max_file_size` (default
+    /// 1GiB) are not synced either way, and never deleted for it. One supervisor syncs a brain at a time (a lease in
+    /// its bucket); `sync takeover` moves it here.
+    ///
+    /// Example: clawkeep sync status      clawkeep sync push research
+    Sync {
+        #[command(subcommand)]
+        command: SyncCmd,
+    },
+    // upgrade, rollback.
+    #[command(flatten)]
+    Upgrade(UpgradeCmd),
+    // clone, restore.
+    #[command(flatten)]
+    Brain(BrainCmd),
+    // doctor, audit.
+    #[command(flatten)]
+    Checks(ChecksCmd),
+    /// Agents' secrets: an age-encrypted file under the state dir, opened by the node key.
+    ///
+    /// STATE_DIR/secrets/secrets.age holds every agent's secrets, encrypted to
+    /// STATE_DIR/secrets/node.key (made at first use, 0600: back it up). Works whether or not
+    /// the supervisor runs; an agent gets the secrets its fleet entry lists (`secrets = [..]`)
+    /// when it next starts. Values are never printed, logged, synced or put in config.json.
+    ///
+    /// Example: printf %s "$TOKEN" | clawkeep secrets set customer matrix_token
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCmd,
+    },
+    /// An OpenClaw agent's gateway token: what the operator sends as `Authorization: Bearer`
+    /// to the agent's gateway through its forwarded port (fleets that pin OpenClaw).
+    ///
+    /// The token lives root-only in STATE_DIR/agents/NAME/gateway.token and reaches the agent
+    /// as OPENCLAW_GATEWAY_TOKEN, never through a file in its home. `show` prints it; `rotate`
+    /// writes a new one and restarts the agent (as `clawkeep restart`) so its gateway takes it.
+    ///
+    /// Example: curl -H "Authorization: Bearer $(clawkeep token show research)" http://127.0.0.1:18789/v1/models
+    Token {
+        #[command(subcommand)]
+        command: TokenCmd,
+    },
+    /// The knowledge store itself.
+    Store {
+        #[command(subcommand)]
+        command: StoreCmd,
+    },
+    // bundle, run.
+    #[command(flatten)]
+    Sandbox(SandboxCmd),
+    /// The pinned agent runtime (Node + OpenClaw): prepare an offline bundle on a connected
+    /// machine, install it without network on the node.
+    ///
+    /// Example: clawkeep runtime prepare --openclaw 2026.9.6 --node 24 --out bundle/    clawkeep runtime install bundle/
+    Runtime {
+        #[command(subcommand)]
+        command: RuntimeCmd,
+    },
+    /// The appliance image: build it from an image bundle and a fleet, verify it, inspect it.
+    ///
+    /// Example: clawkeep image build fleet.toml --bundle bundle/ --out out/    clawkeep image verify out/
+    Image {
+        #[command(subcommand)]
+        command: ImageCmd,
+    },
+    /// The sandbox init (started by clawkeep itself inside each sandbox).
+    #[command(name = "__sandbox-init", hide = true)]
+    SandboxInit {
+        /// Bundle directory.
+        bundle: PathBuf,
+    },
+}
+
+impl Cmd {
+    /// Whether the command was asked for JSON: `--json`, where the command takes it.
+    pub(crate) fn json(&self) -> bool {
+        match self {
+            Cmd::Fleet(FleetCmd::Ps { json } | FleetCmd::Logs { json, .. })
+            | Cmd::Spend(SpendArgs { json, .. })
+            | Cmd::Sync {
+                command: SyncCmd::Status { json } | SyncCmd::History { json, .. },
+            }
+            | Cmd::Upgrade(UpgradeCmd::Upgrade { json, .. } | UpgradeCmd::Rollback { json })
+            | Cmd::Checks(ChecksCmd::Doctor { json } | ChecksCmd::Audit { json })
+            | Cmd::Secrets {
+                command: SecretsCmd::List { json, .. },
+            }
+            | Cmd::Image {
+                command: ImageCmd::Inspect { json, .. },
+            } => *json,
+            _ => false,
+        }
+    }
+}
+
+// `clawkeep spend`. (Comments on these types are not doc comments: clap would show them.)
+#[derive(Args)]
+pub(crate) struct SpendArgs {
+    /// Group rows by agent, team or model.
+    #[arg(long, value_enum, default_value = "agent")]
+    pub(crate) by: supervisor::spend::By,
+    /// How far back to count, e.g. 1h, 24h, 7d.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub(crate) since: std::time::Duration,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+// The fleet file, and the running fleet's agents and services.
+#[derive(Subcommand)]
+pub(crate) enum FleetCmd {
     /// Validate a fleet file and report every problem at once.
     ///
     /// Prints each problem as `file:line:col: what is wrong (hint)`. Exits 0 when the file is
@@ -111,41 +242,11 @@ pub(crate) enum Cmd {
         #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
-    /// Show tokens spent per agent, team or model, from the gateway's ledger.
-    ///
-    /// Reads STATE_DIR/ledger directly, so it works while the supervisor is down too. ERRORS
-    /// counts requests that did not complete (refused, upstream failures, streams the agent
-    /// cut; those are billed for what was produced).
-    ///
-    /// Example: clawkeep spend --by team --since 7d
-    Spend {
-        /// Group rows by agent, team or model.
-        #[arg(long, value_enum, default_value = "agent")]
-        by: supervisor::spend::By,
-        /// How far back to count, e.g. 1h, 24h, 7d.
-        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
-        since: std::time::Duration,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// The knowledge store: status of every brain and shared collection, push or pull by hand.
-    ///
-    /// Brains are pulled before each agent starts, pushed within seconds of every change and
-    /// at stop; `sync` shows how far behind each is and does a pass on demand. A home that is
-    /// new, replaced or put back from a backup, or a store that moved on without this node,
-    /// is merged without deleting anything; a pass that would delete more than
-    /// `[store] hold_deletes_over` (default 50 %) of a brain waits for `sync push NAME
-    /// --allow-deletes`; every deletion made is in `sync status` and the agent's log with the
-    /// `clawkeep restore` that undoes it. Files larger than `[store] max_file_size` (default
-    /// 1GiB) are not synced either way, and never deleted for it. One supervisor syncs a brain at a time (a lease in
-    /// its bucket); `sync takeover` moves it here.
-    ///
-    /// Example: clawkeep sync status      clawkeep sync push research
-    Sync {
-        #[command(subcommand)]
-        command: SyncCmd,
-    },
+}
+
+// Moving the fleet to another OpenClaw runtime, and back.
+#[derive(Subcommand)]
+pub(crate) enum UpgradeCmd {
     /// Move the running fleet to another installed OpenClaw runtime, one agent at a time.
     ///
     /// The canary goes first; each agent is restarted on the new runtime and must pass a gate:
@@ -180,6 +281,11 @@ pub(crate) enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+// An agent's brain, copied from another or put back as it was.
+#[derive(Subcommand)]
+pub(crate) enum BrainCmd {
     /// Give a new agent all the knowledge of another: its newest brain copied inside the
     /// store (no data through the node) into the new agent's bucket.
     ///
@@ -210,6 +316,11 @@ pub(crate) enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+// The node's checks.
+#[derive(Subcommand)]
+pub(crate) enum ChecksCmd {
     /// Check that the node works: processes up and healthy, brains in step with the store,
     /// room on the disk; exit 1 on any finding.
     ///
@@ -233,35 +344,11 @@ pub(crate) enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Agents' secrets: an age-encrypted file under the state dir, opened by the node key.
-    ///
-    /// STATE_DIR/secrets/secrets.age holds every agent's secrets, encrypted to
-    /// STATE_DIR/secrets/node.key (made at first use, 0600: back it up). Works whether or not
-    /// the supervisor runs; an agent gets the secrets its fleet entry lists (`secrets = [..]`)
-    /// when it next starts. Values are never printed, logged, synced or put in config.json.
-    ///
-    /// Example: printf %s "$TOKEN" | clawkeep secrets set customer matrix_token
-    Secrets {
-        #[command(subcommand)]
-        command: SecretsCmd,
-    },
-    /// An OpenClaw agent's gateway token: what the operator sends as `Authorization: Bearer`
-    /// to the agent's gateway through its forwarded port (fleets that pin OpenClaw).
-    ///
-    /// The token lives root-only in STATE_DIR/agents/NAME/gateway.token and reaches the agent
-    /// as OPENCLAW_GATEWAY_TOKEN, never through a file in its home. `show` prints it; `rotate`
-    /// writes a new one and restarts the agent (as `clawkeep restart`) so its gateway takes it.
-    ///
-    /// Example: curl -H "Authorization: Bearer $(clawkeep token show research)" http://127.0.0.1:18789/v1/models
-    Token {
-        #[command(subcommand)]
-        command: TokenCmd,
-    },
-    /// The knowledge store itself.
-    Store {
-        #[command(subcommand)]
-        command: StoreCmd,
-    },
+}
+
+// One agent's sandbox outside the supervisor.
+#[derive(Subcommand)]
+pub(crate) enum SandboxCmd {
     /// Write an agent's OCI bundle (config.json) as `clawkeep up` would, e.g. to run it under
     /// runc. The bundle uses the agent's home and cgroup: do not run it while the supervisor
     /// runs that agent.
@@ -283,27 +370,6 @@ pub(crate) enum Cmd {
     ///
     /// Example: clawkeep run /tmp/research
     Run {
-        /// Bundle directory.
-        bundle: PathBuf,
-    },
-    /// The pinned agent runtime (Node + OpenClaw): prepare an offline bundle on a connected
-    /// machine, install it without network on the node.
-    ///
-    /// Example: clawkeep runtime prepare --openclaw 2026.9.6 --node 24 --out bundle/    clawkeep runtime install bundle/
-    Runtime {
-        #[command(subcommand)]
-        command: RuntimeCmd,
-    },
-    /// The appliance image: build it from an image bundle and a fleet, verify it, inspect it.
-    ///
-    /// Example: clawkeep image build fleet.toml --bundle bundle/ --out out/    clawkeep image verify out/
-    Image {
-        #[command(subcommand)]
-        command: ImageCmd,
-    },
-    /// The sandbox init (started by clawkeep itself inside each sandbox).
-    #[command(name = "__sandbox-init", hide = true)]
-    SandboxInit {
         /// Bundle directory.
         bundle: PathBuf,
     },

@@ -1,0 +1,31 @@
+//! `clawkeep store migrate`: every bucket, with its history, copied to another store.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+
+use super::args::StoreCmd;
+use super::context::Context;
+
+pub(crate) fn run(ctx: &Context, command: StoreCmd) -> Result<ExitCode> {
+    let StoreCmd::Migrate {
+        to,
+        credentials,
+        region,
+    } = command;
+    let credentials =
+        std::path::absolute(&credentials).with_context(|| format!("{}", credentials.display()))?;
+    let api = ctx.api()?;
+    eprintln!("clawkeep: pushing every brain, then copying each bucket to {to} ...");
+    let copied = api.block_on(api.migrate(&to, &credentials.to_string_lossy(), &region))?;
+    for c in &copied {
+        println!(
+            "{} -> {}: {} objects, {} bytes ({} already there)",
+            c.from, c.to, c.objects, c.bytes, c.skipped
+        );
+    }
+    println!(
+        "done: now set [store] endpoint and credentials to the new store and restart the fleet"
+    );
+    Ok(ExitCode::SUCCESS)
+}
