@@ -24,7 +24,16 @@ fn isolation_from_inside() {
     let port = host.local_addr().unwrap().port();
     let mut sup = Supervisor::start("isolation", &support::inspector(port));
     sup.wait_state("inspector", "exited", Duration::from_secs(30));
-    support::assert_isolated(&sup.logs("inspector"), "clawkeep-init");
+    let out = sup.logs("inspector");
+    support::assert_isolated(&out, "clawkeep-init");
+    let f = support::facts(&out);
+    // The read-only root honours no set-uid bit and no device node.
+    let root: Vec<&str> = f["rootflags"].split(',').collect();
+    for flag in ["ro", "nosuid", "nodev"] {
+        assert!(root.contains(&flag), "/ is mounted {root:?}");
+    }
+    // The init (same uid as the agent) is not dumpable: its memory and fds stay its own.
+    assert_eq!(f["pid1mem"], "denied", "{out}");
     // uid 0 inside is an unprivileged uid outside.
     let written = sup.state.join("agents/inspector/home/written");
     assert_eq!(std::fs::metadata(&written).unwrap().uid(), 1_000_000_000);
@@ -63,6 +72,14 @@ gateway_port = {port}
     assert!(line.contains("oom"), "ps must say oom: {line}");
     let steady = sup.row("steady");
     assert_eq!(steady["state"], "running");
+    // Swap is bounded too: as much as memory, no more (memory + swap = 128 MiB).
+    let memsw = std::path::Path::new("/sys/fs/cgroup/memory")
+        .join(&sup.cgroup)
+        .join("steady/memory.memsw.limit_in_bytes");
+    if memsw.exists() {
+        let v = std::fs::read_to_string(&memsw).unwrap();
+        assert_eq!(v.trim(), (128u64 << 20).to_string(), "{}", memsw.display());
+    }
     assert_eq!(steady["restarts"], 0);
     assert_eq!(
         steady["url"],

@@ -212,7 +212,8 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
         )?,
     ];
     // Over the home: each granted collection, read-only where the grant is (the kernel
-    // refuses writes with EROFS, whatever the agent is told).
+    // refuses writes with EROFS, whatever the agent is told), and never executable: shared
+    // knowledge is data, not a way to hand another agent a program.
     for (dir, name, ro) in &p.knowledge {
         let dest = format!("{AGENT_HOME}/knowledge/{name}");
         let mode = if *ro { "ro" } else { "rw" };
@@ -220,7 +221,7 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
             &dest,
             "bind",
             &dir.to_string_lossy(),
-            &["rbind", "nosuid", "nodev", mode],
+            &["rbind", "nosuid", "nodev", "noexec", mode],
         )?);
     }
     if let Some(rt) = &p.runtime {
@@ -285,6 +286,9 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
         .memory(
             LinuxMemoryBuilder::default()
                 .limit(i64::try_from(p.memory).unwrap_or(i64::MAX))
+                // OCI's swap is memory + swap: as much swap as memory, no more (Docker's
+                // default), so an agent cannot push the node into swapping without bound.
+                .swap(i64::try_from(p.memory.saturating_mul(2)).unwrap_or(i64::MAX))
                 .build()
                 .map_err(spec_err)?,
         )
@@ -524,6 +528,34 @@ mod tests {
     }
 
     #[test]
+    fn shared_knowledge_is_mounted_without_exec_suid_or_devices() {
+        let p = SandboxPlan {
+            knowledge: vec![
+                ("/state/shared/docs".into(), "docs".into(), true),
+                ("/state/shared/notes".into(), "notes".into(), false),
+            ],
+            ..plan()
+        };
+        let json = serde_json::to_value(spec(&p).unwrap()).unwrap();
+        let mounts = json["mounts"].as_array().unwrap();
+        for (name, mode) in [("docs", "ro"), ("notes", "rw")] {
+            let m = mounts
+                .iter()
+                .find(|m| m["destination"] == format!("{AGENT_HOME}/knowledge/{name}"))
+                .unwrap();
+            let opts: Vec<&str> = m["options"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|o| o.as_str())
+                .collect();
+            for o in ["noexec", "nosuid", "nodev", mode] {
+                assert!(opts.contains(&o), "{name}: {opts:?}");
+            }
+        }
+    }
+
+    #[test]
     fn spec_carries_isolation_and_limits() {
         let s = spec(&plan()).unwrap();
         let json = serde_json::to_value(&s).unwrap();
@@ -536,6 +568,11 @@ mod tests {
         );
         assert_eq!(json["linux"]["resources"]["cpu"]["quota"], 50_000);
         assert_eq!(json["linux"]["resources"]["memory"]["limit"], 64 << 20);
+        assert_eq!(
+            json["linux"]["resources"]["memory"]["swap"],
+            128 << 20,
+            "memory + swap: as much swap as memory, no more"
+        );
         assert_eq!(json["linux"]["resources"]["pids"]["limit"], 64);
         assert_eq!(json["linux"]["uidMappings"][0]["hostID"], 1_000_000_000u32);
         assert_eq!(json["linux"]["namespaces"].as_array().unwrap().len(), 7);

@@ -109,7 +109,7 @@ fn to_resources(r: &LinuxResources) -> Resources {
     }
     if let Some(mem) = r.memory() {
         out.memory.memory_hard_limit = mem.limit();
-        out.memory.memory_swap_limit = mem.swap();
+        // Swap: set by `limit_swap`, which knows the layout and whether the kernel counts it.
     }
     if let Some(pids) = r.pids() {
         out.pid.maximum_number_of_processes = Some(if pids.limit() > 0 {
@@ -163,6 +163,7 @@ impl ProcCgroup {
                 format!("{e} (hint: the host must have the cpu, memory and pids controllers)"),
             )
         })?;
+        self.limit_swap(resources)?;
         let open = |p: std::path::PathBuf, write: bool| {
             std::fs::OpenOptions::new()
                 .read(!write)
@@ -181,6 +182,37 @@ impl ProcCgroup {
             tasks.push(open(sub.to_controller().path().join("tasks"), true)?);
         }
         Ok(Join::SelfMigrate(tasks))
+    }
+
+    /// Limit swap as `resources` says (OCI: memory + swap): v1 takes that sum in
+    /// memory.memsw.limit_in_bytes, v2 the swap alone in memory.swap.max. A kernel that does
+    /// not account swap has neither file and no swap to limit per cgroup; nothing is written.
+    fn limit_swap(&self, resources: &LinuxResources) -> Result<(), SandboxError> {
+        let Some((limit, swap)) = resources
+            .memory()
+            .as_ref()
+            .and_then(|m| Some((m.limit()?, m.swap()?)))
+        else {
+            return Ok(());
+        };
+        let Some(mem) = self.cgroup.controller_of::<MemController>() else {
+            return Ok(());
+        };
+        let (file, value) = if self.v2() {
+            ("memory.swap.max", swap.saturating_sub(limit).max(0))
+        } else {
+            ("memory.memsw.limit_in_bytes", swap)
+        };
+        if !mem.path().join(file).exists() {
+            return Ok(());
+        }
+        mem.set_memswap_limit(value).map_err(|e| {
+            cg_err(
+                &self.path,
+                &format!("set {file} to {value}"),
+                format!("{e} (hint: the memory limit must be set first and be at most this)"),
+            )
+        })
     }
 
     /// Pids of every process in the cgroup.

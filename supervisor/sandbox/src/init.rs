@@ -139,7 +139,8 @@ fn setup(spec: &Spec, secrets: crate::secrets::Payload) -> Result<Prepared, Sand
         mounts::readonly(linux.readonly_paths().as_deref().unwrap_or(&[]))?;
     }
     if root.readonly() == Some(true) {
-        mounts::remount_readonly(Path::new("/"), MsFlags::empty())?;
+        // nosuid/nodev too: a set-uid file or a device node in the rootfs means nothing.
+        mounts::remount_readonly(Path::new("/"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV)?;
     }
     if has_ns(spec, LinuxNamespaceType::Uts) {
         if let Some(h) = spec.hostname() {
@@ -355,6 +356,10 @@ fn supervise(
     prepared: Prepared,
     report: &mut dyn FnMut(&str),
 ) -> Result<i32, SandboxError> {
+    // Not dumpable: the agent runs as the same uid, and could otherwise read or write the
+    // init's memory through /proc/1/mem, or take its fds. The agent's exec makes the agent
+    // itself dumpable again (the kernel resets the flag), which it may be.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| sys_err("prctl(PR_SET_DUMPABLE)", e))?;
     let all = SigSet::all();
     all.thread_block()
         .map_err(|e| sys_err("block signals", e))?;

@@ -559,6 +559,8 @@ ckprobe ptrace
 ckprobe clone-ns
 ckprobe connect 127.0.0.1 $HOST_PORT
 echo "uidmap=$(cat /proc/self/uid_map | tr -s ' ')"
+echo "rootflags=$(awk '$2 == "/" { f = $4 } END { print f }' /proc/self/mounts)"
+cat /proc/1/environ >/dev/null 2>&1 && echo pid1mem=readable || echo pid1mem=denied
 echo done=yes
 "#;
 
