@@ -167,3 +167,73 @@ cpu = 0.5
     );
     sup.down();
 }
+
+/// What the seccomp policy refuses, as a program inside sees it: each call with its errno.
+/// EPERM for the calls named in the policy, ENOSYS for everything not on its allow-list
+/// (x32 numbers, io_uring, unknown numbers, socket families and personalities it does not
+/// list). The same list is in README.md, "How the sandbox works".
+const REFUSED: [(&str, &str); 25] = [
+    ("io_uring_setup", "ENOSYS"),
+    ("io_uring_enter", "ENOSYS"),
+    ("io_uring_register", "ENOSYS"),
+    ("userfaultfd", "EPERM"),
+    ("bpf", "EPERM"),
+    ("perf_event_open", "EPERM"),
+    ("keyctl", "EPERM"),
+    ("add_key", "EPERM"),
+    ("request_key", "EPERM"),
+    ("kexec_load", "EPERM"),
+    ("init_module", "EPERM"),
+    ("finit_module", "EPERM"),
+    ("open_by_handle_at", "EPERM"),
+    ("mount", "EPERM"),
+    ("setns", "EPERM"),
+    ("unshare", "EPERM"),
+    ("ptrace", "EPERM"),
+    ("personality", "ENOSYS"),
+    ("socket-vsock", "ENOSYS"),
+    ("socket-packet", "ENOSYS"),
+    ("socket-netlink-audit", "ENOSYS"),
+    ("x32-getpid", "ENOSYS"),
+    ("x32-socket", "ENOSYS"),
+    ("unknown-1000", "ENOSYS"),
+    ("clone-newnet", "EPERM"),
+];
+
+#[test]
+fn every_refused_call_and_escape_is_refused_inside_and_the_rest_still_works() {
+    let mut sup = Supervisor::start(
+        "refused",
+        r#"
+[[agent]]
+name = "prober"
+command = "/bin/ckprobe"
+args = ["refused"]
+restart = "never"
+"#,
+    );
+    sup.wait_state("prober", "exited", Duration::from_secs(30));
+    let out = sup.logs("prober");
+    assert!(out.contains("refused: done"), "{out}");
+    let seen: Vec<(String, String)> = out
+        .lines()
+        .filter(|l| {
+            !l.starts_with("[clawkeep") && !l.starts_with("allowed-") && !l.starts_with("refused:")
+        })
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect();
+    let expected: Vec<(String, String)> = REFUSED
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(seen, expected, "{out}");
+    for allowed in [
+        "allowed-socket-inet",
+        "allowed-socket-netlink-route",
+        "allowed-personality-query",
+    ] {
+        assert!(out.contains(&format!("{allowed}: ok")), "{allowed}: {out}");
+    }
+    sup.down();
+}

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netlink.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -73,14 +75,64 @@ static int report(const char *what, long rc) {
     return 0;
 }
 
+/* One raw system call the sandbox must refuse; prints "name: ERRNO" (or "name: ok"). */
+static void refused(const char *name, long nr, long a0, long a1, long a2, long a3, long a4) {
+    errno = 0;
+    long r = syscall(nr, a0, a1, a2, a3, a4, 0L);
+    if (r >= 0) printf("%s: ok\n", name);
+    else printf("%s: %s\n", name, strerrorname_np(errno));
+}
+
+/* Every call and escape the seccomp policy refuses, each with arguments the kernel would
+ * otherwise accept or answer differently (so a missing rule shows). */
+static int refuse_all(void) {
+    refused("io_uring_setup", SYS_io_uring_setup, 1, 0, 0, 0, 0);
+    refused("io_uring_enter", SYS_io_uring_enter, 0, 0, 0, 0, 0);
+    refused("io_uring_register", SYS_io_uring_register, 0, 0, 0, 0, 0);
+    refused("userfaultfd", SYS_userfaultfd, 0, 0, 0, 0, 0);
+    refused("bpf", SYS_bpf, 0, 0, 0, 0, 0);
+    refused("perf_event_open", SYS_perf_event_open, 0, 0, -1, -1, 0);
+    refused("keyctl", SYS_keyctl, 0 /* GET_KEYRING_ID */, -3 /* session */, 1, 0, 0);
+    refused("add_key", SYS_add_key, (long)"user", (long)"k", (long)"v", 1, -3);
+    refused("request_key", SYS_request_key, (long)"user", (long)"k", 0, 0, 0);
+    refused("kexec_load", SYS_kexec_load, 0, 0, 0, 0, 0);
+    refused("init_module", SYS_init_module, 0, 0, (long)"", 0, 0);
+    refused("finit_module", SYS_finit_module, 0, (long)"", 0, 0, 0);
+    refused("open_by_handle_at", SYS_open_by_handle_at, -1, 0, 0, 0, 0);
+    refused("mount", SYS_mount, (long)"none", (long)"/tmp", (long)"tmpfs", 0, 0);
+    refused("setns", SYS_setns, 0, 0, 0, 0, 0);
+    refused("unshare", SYS_unshare, CLONE_NEWUSER, 0, 0, 0, 0);
+    refused("ptrace", SYS_ptrace, PTRACE_TRACEME, 0, 0, 0, 0);
+    refused("personality", SYS_personality, ADDR_NO_RANDOMIZE, 0, 0, 0, 0);
+    refused("socket-vsock", SYS_socket, 40 /* AF_VSOCK */, SOCK_STREAM, 0, 0, 0);
+    refused("socket-packet", SYS_socket, AF_PACKET, SOCK_RAW, 0, 0, 0);
+    refused("socket-netlink-audit", SYS_socket, AF_NETLINK, SOCK_RAW, NETLINK_AUDIT, 0, 0);
+    refused("x32-getpid", SYS_getpid | 0x40000000L, 0, 0, 0, 0, 0);
+    refused("x32-socket", SYS_socket | 0x40000000L, AF_INET, SOCK_STREAM, 0, 0, 0);
+    refused("unknown-1000", 1000, 0, 0, 0, 0, 0);
+    long pid = syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0) _exit(0);
+    if (pid > 0) waitpid(pid, NULL, 0);
+    if (pid >= 0) printf("clone-newnet: ok\n");
+    else printf("clone-newnet: %s\n", strerrorname_np(errno));
+    /* What must keep working: a thread-less fork, IPv4, netlink routing, a personality query. */
+    report("allowed-socket-inet", socket(AF_INET, SOCK_STREAM, 0));
+    report("allowed-socket-netlink-route", socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
+    report("allowed-personality-query", personality(0xffffffff));
+    printf("refused: done\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: ckprobe mount|unshare|ptrace|clone-ns|connect IP PORT|hog|forkbomb|spin"
-                        "|hold IP PORT N|post IP PORT PATH COUNT CONC NAME_BYTES\n");
+                        "|refused|hold IP PORT N|post IP PORT PATH COUNT CONC NAME_BYTES\n");
         return 2;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "refused"))
+        return refuse_all();
     if (!strcmp(cmd, "mount"))
         return report("mount", mount("none", "/tmp", "tmpfs", 0, NULL));
     if (!strcmp(cmd, "unshare"))
