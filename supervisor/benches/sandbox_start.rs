@@ -61,6 +61,25 @@ fn main() {
     bundle::prepare_home(&plan.home, plan.host_id).expect("home");
     let dir = scratch.dir.join("bundle");
     bundle::write(&dir, &spec).expect("bundle");
+    // The same bundle under the deny-list filter clawkeep had before default-deny (default
+    // allow, the same EPERM/ENOSYS denials), to measure what the allow-list costs.
+    let mut deny_only = spec.clone();
+    if let Some(linux) = deny_only.linux_mut() {
+        if let Some(sec) = linux.seccomp_mut() {
+            let denials: Vec<_> = sec
+                .syscalls()
+                .iter()
+                .flatten()
+                .filter(|s| s.action() != oci_spec::runtime::LinuxSeccompAction::ScmpActAllow)
+                .cloned()
+                .collect();
+            sec.set_default_action(oci_spec::runtime::LinuxSeccompAction::ScmpActAllow);
+            sec.set_default_errno_ret(None);
+            sec.set_syscalls(Some(denials));
+        }
+    }
+    let deny_dir = scratch.dir.join("bundle-deny-list");
+    bundle::write(&deny_dir, &deny_only).expect("bundle");
 
     let clawkeep = support::clawkeep();
     let mut sides: Vec<Side> = vec![
@@ -69,6 +88,15 @@ fn main() {
             Box::new(|_| {
                 let mut c = Command::new(&clawkeep);
                 c.arg("run").arg(&dir);
+                c
+            }),
+            vec![],
+        ),
+        (
+            "clawkeep run, deny-list filter (before)",
+            Box::new(|_| {
+                let mut c = Command::new(&clawkeep);
+                c.arg("run").arg(&deny_dir);
                 c
             }),
             vec![],
@@ -133,8 +161,12 @@ fn main() {
     }
     println!();
     println!(
+        "default-deny / deny-list = {:.2} (target <= 1.1)",
+        ck50 / stats[1].1
+    );
+    println!(
         "clawkeep / runc = {:.2} (target <= 0.3); clawkeep / floor = {:.2} (target <= 3); p95 clawkeep {ck95:.2} ms",
-        ck50 / stats[1].1,
-        ck50 / stats[2].1
+        ck50 / stats[2].1,
+        ck50 / stats[3].1
     );
 }

@@ -268,10 +268,12 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SandboxError> {
             LinuxSeccompAction::ScmpActErrno => by_errno
                 .entry(sc.errno_ret().unwrap_or(libc::EPERM as u32))
                 .or_default(),
-            other => return Err(SandboxError::Seccomp(format!(
+            other => {
+                return Err(SandboxError::Seccomp(format!(
                 "action {other:?} for {:?} is not supported (use SCMP_ACT_ALLOW or SCMP_ACT_ERRNO)",
                 sc.names()
-            ))),
+            )))
+            }
         };
         for name in sc.names() {
             // A syscall this architecture does not have cannot be called either.
