@@ -106,7 +106,10 @@ pub fn is_snapshot_id(id: &str) -> bool {
 pub fn id_time(id: &str) -> Option<SystemTime> {
     let stamp = id.split('-').next()?;
     // 20261129T103032.123456Z -> 2026-11-29T10:30:32.123456Z
-    if stamp.len() < 16 || !stamp.is_char_boundary(15) {
+    // ASCII only: the name comes from a bucket listing anyone with write access shapes, and
+    // the slices below are by byte (a multi-byte character across one panicked, found by
+    // scripts/fuzz).
+    if stamp.len() < 16 || !stamp.is_ascii() {
         return None;
     }
     let (d, t) = (&stamp[..8], &stamp[9..]);
@@ -272,6 +275,14 @@ mod tests {
         assert_eq!(id_time(&next_id(later, Some(&third))), Some(later));
         // An id that is not ours sets no floor.
         assert_eq!(id_time(&next_id(t, Some("junk"))), Some(t));
+        // Planted names with multi-byte characters where the stamp is sliced by byte.
+        for planted in [
+            "{\u{789}\u{460}awkegp/s\\\"0\\,id\u{7bd}\"20\\",
+            "2026112\u{e9}T103032.123456Z-1a2b",
+        ] {
+            assert_eq!(id_time(planted), None, "{planted}");
+            assert!(!is_snapshot_id(planted), "{planted}");
+        }
     }
 
     #[test]
