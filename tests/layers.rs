@@ -144,6 +144,16 @@ fn the_crates_depend_one_way_with_the_sandbox_at_the_bottom() {
         ("image", &[]),
         ("stage1", &[]),
         ("tests", &[]),
+        // The fuzz targets sit on top, like the binary: they reach each parser.
+        (
+            "fuzz",
+            &[
+                "clawkeep-gateway",
+                "clawkeep-sandbox",
+                "clawkeep-store",
+                "supervisor",
+            ],
+        ),
     ];
     for (dir, deps) in expected {
         assert_eq!(

@@ -1,0 +1,3 @@
+//! Fuzz target: [`clawkeep_fuzz::dialect`] on every input libFuzzer makes.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| clawkeep_fuzz::dialect(data));
