@@ -1,6 +1,6 @@
 //! The model gateway wired into the supervisor: agents reach a real llama-server only
 //! through their own socket at 127.0.0.1:11434, are billed as themselves, and the ledger
-//! survives a kill -9 of the supervisor.
+//! survives a kill -9 of the supervisor; a managed llama-server runs in a sandbox of its own.
 
 #[path = "../supervisor/tests/support/mod.rs"]
 mod support;
@@ -134,11 +134,86 @@ upstream = [{{ name = "llama", url = "{url}", api = "openai", models = ["tiny-ra
     sup.down();
 }
 
+/// The first host id of the first managed backend's range with the default `uid_base`.
+const FIRST_BACKEND_UID: u32 = 1_000_000_000 - 65_536;
+
+/// Pid of the process whose argv[0] is `program`.
+fn pid_of(program: &std::path::Path) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let argv0 = cmd.split(|b| *b == 0).next()?;
+        (argv0 == program.as_os_str().as_encoded_bytes()).then_some(pid)
+    })
+}
+
+/// GET /health on 127.0.0.1:`port` as `uid` (through setpriv and the system's Python): the
+/// answer's status line, or "closed" when the connection ended without a byte.
+fn health_as(uid: u32, port: u16) -> String {
+    let script = r#"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+try:
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+except (ConnectionResetError, socket.timeout) as e:
+    print("error", type(e).__name__)
+print(data.split(b"\r\n")[0].decode() if data else "closed")
+"#;
+    let out = std::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            script,
+            &port.to_string(),
+        ])
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn managed_backend_runs_first_and_serves_the_agents() {
+async fn a_managed_backend_runs_sandboxed_as_its_own_user_and_only_the_gateway_reaches_it() {
+    use std::os::unix::fs::PermissionsExt;
     let port = llm::free_port();
-    let server = llm::llm_dir().join("llama-server");
     let model = llm::tiny_model();
+    // The backend's program where an unprivileged uid can reach it (the cached build is under
+    // root's 0700 home), behind a wrapper that reports what the backend's sandbox holds.
+    let bin = support::Scratch::new("backend-bin");
+    let server = bin.dir.join("llama-server");
+    std::fs::copy(llm::llm_dir().join("llama-server"), &server).unwrap();
+    let wrapper = bin.dir.join("serve");
+    std::fs::write(
+        &wrapper,
+        r#"#!/bin/sh
+echo "backend_uid=$(id -u)"
+echo "backend_links=$(ls /sys/class/net | tr '\n' ' ')"
+echo "backend_root=$(ls / | tr '\n' ' ')"
+echo "backend_kmsg=$(ls /dev/kmsg)"
+echo "backend_home_write=$(touch /home/agent/x && echo yes)"
+echo "backend_model_write=$(touch "$2" 2>/dev/null && echo yes || echo no)"
+exec "$(dirname "$0")/llama-server" "$@"
+"#,
+    )
+    .unwrap();
+    for f in [&server, &wrapper] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&bin.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let chat = r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":3}"#;
+    let stream = r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":3,"stream":true}"#;
     let body = format!(
         r#"
 [models]
@@ -147,18 +222,25 @@ default = "tiny-random"
 [[models.backend]]
 name = "llama"
 kind = "llama-server"
-binary = "{server}"
+binary = "{wrapper}"
 model = "{model}"
 models = ["tiny-random"]
 port = {port}
 args = ["-np", "2", "-t", "1", "-c", "2048"]
+devices = ["/dev/kmsg"]
 
 [[agent]]
 name = "asker"
 command = "/bin/sh"
-args = ["-c", '''wget -q -O - --header 'Content-Type: application/json' --post-data '{{"messages":[{{"role":"user","content":"hi"}}],"max_tokens":3}}' http://127.0.0.1:11434/v1/chat/completions; echo; echo "devices=$(ls /dev | tr '\n' ' ')"; exec sleep 1000''']
+args = ["-c", '''
+post() {{ wget -q -O - --header 'Content-Type: application/json' --post-data "$1" http://127.0.0.1:11434/v1/chat/completions; echo; }}
+post '{chat}'
+post '{stream}'
+ckprobe connect 127.0.0.1 {port}
+echo "devices=$(ls /dev | tr '\n' ' ')"
+exec sleep 1000''']
 "#,
-        server = server.display(),
+        wrapper = wrapper.display(),
         model = model.display(),
     );
     let mut sup = Supervisor::start("backend", &body);
@@ -168,18 +250,66 @@ args = ["-c", '''wget -q -O - --header 'Content-Type: application/json' --post-d
     assert_eq!(backend["kind"], "service");
     assert_eq!(backend["health"], "healthy");
     assert_eq!(agent["restarts"], 0);
-    let log = support::wait_for(Duration::from_secs(30), "the agent's answer", || {
+    let log = support::wait_for(Duration::from_secs(30), "the agent's answers", || {
         let l = sup.logs("asker");
         l.contains("devices=").then_some(l)
     });
+    // The gateway serves, whole answers and streams.
     assert!(log.contains(r#""object":"chat.completion""#), "{log}");
     assert!(log.contains(r#""completion_tokens":3"#), "{log}");
-    // The sandbox has the minimal /dev only: no GPU (or any other host) device reaches it.
-    let devices = facts(&log)["devices"].clone();
+    assert!(log.contains(r#""object":"chat.completion.chunk""#), "{log}");
+    assert!(log.contains("data: [DONE]"), "{log}");
+    let f = facts(&log);
+    // The agent cannot reach the backend but through its gateway socket.
+    assert_eq!(f["connect"], "ECONNREFUSED", "{log}");
+    // The agent's sandbox has the minimal /dev only: the backend's device is not in it.
     assert_eq!(
-        devices,
+        f["devices"],
         "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero",
         "{log}"
     );
+
+    // The backend: an unprivileged host uid, no capabilities, seccomp, no_new_privs, its own
+    // network namespace.
+    let pid = pid_of(&server).expect("the llama-server process");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    let id = FIRST_BACKEND_UID.to_string();
+    assert_eq!(field("Uid"), [id.as_str(); 4].join(" "), "{status}");
+    assert_eq!(field("Gid"), [id.as_str(); 4].join(" "), "{status}");
+    assert_eq!(field("CapEff"), "0000000000000000", "{status}");
+    assert_eq!(field("CapBnd"), "0000000000000000", "{status}");
+    assert_eq!(field("NoNewPrivs"), "1", "{status}");
+    assert_eq!(field("Seccomp"), "2", "{status}");
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/net")).unwrap();
+    assert_ne!(
+        ns(&pid.to_string()),
+        ns("self"),
+        "the backend shares the host's network"
+    );
+    let blog = sup.logs("llama");
+    let b = facts(&blog);
+    assert_eq!(b["backend_uid"], "0", "{blog}");
+    assert_eq!(b["backend_links"], "lo", "{blog}");
+    // Its root: the system directories and a small /etc of its own, none of the host's homes.
+    let root: Vec<&str> = b["backend_root"].split(' ').collect();
+    for absent in ["root", "var", "srv", "boot"] {
+        assert!(!root.contains(&absent), "{absent} in {root:?}");
+    }
+    assert!(root.contains(&"usr"), "{root:?}");
+    // The device it was given, a writable home of its own, a read-only model.
+    assert_eq!(b["backend_kmsg"], "/dev/kmsg", "{blog}");
+    assert_eq!(b["backend_home_write"], "yes", "{blog}");
+    assert_eq!(b["backend_model_write"], "no", "{blog}");
+
+    // On the host its port answers root (the gateway, the health checks) and no one else.
+    assert_eq!(health_as(0, port), "HTTP/1.1 200 OK");
+    assert_eq!(health_as(65534, port), "closed");
     sup.down();
 }

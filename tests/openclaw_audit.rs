@@ -63,6 +63,7 @@ fn openclaw_agents_audited_from_their_files_and_by_openclaw_itself() {
         fleet,
         paths: paths.clone(),
         host: Host {
+            root: "/".into(),
             proc_root: "/proc".into(),
             init_exe: init_exe.clone(),
         },

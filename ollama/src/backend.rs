@@ -1,6 +1,7 @@
 //! Managed inference backends: an `ollama serve`, `vllm serve` or `llama-server` that
-//! clawkeep runs itself as a supervised service on the host (where the GPUs are; agents
-//! never get GPU devices) and uses as an upstream once it answers its health check.
+//! clawkeep runs itself as a supervised service, each in a sandbox of its own with only the
+//! devices the fleet gives it (agents never get GPU devices), and uses as an upstream once
+//! it answers its health check.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +50,16 @@ pub struct BackendConfig {
     pub env: Option<BTreeMap<String, String>>,
     /// Requests it runs at once.
     pub concurrency: Option<u32>,
+    /// Host device nodes it gets, e.g. `["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm"]`
+    /// or `["/dev/dri/renderD128"]`. It runs in a sandbox of its own and gets no other device
+    /// (agents never get any).
+    #[schemars(example = &["/dev/nvidia0", "/dev/nvidiactl"])]
+    pub devices: Option<Vec<String>>,
+    /// More host files or directories it reads, bound read-only at the same path (for example
+    /// the virtualenv a `vllm` script runs from). Its program's directory, its model and the
+    /// host's system directories (/usr, /lib…) are bound already.
+    #[schemars(example = &["/opt/vllm"])]
+    pub read_only: Option<Vec<String>>,
 }
 
 /// How to start a backend and how to know it is ready.

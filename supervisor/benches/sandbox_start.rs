@@ -55,6 +55,8 @@ fn main() {
         knowledge: Vec::new(),
         secrets_tmpfs: false,
         runtime: None,
+        binds: Vec::new(),
+        devices: Vec::new(),
     };
     let spec = bundle::spec(&plan).expect("spec");
     bundle::prepare_rootfs(&spec).expect("rootfs");

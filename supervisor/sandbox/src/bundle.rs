@@ -6,10 +6,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxIdMappingBuilder,
-    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice, LinuxDeviceBuilder,
+    LinuxDeviceType, LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder,
+    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
 };
 
 use super::{seccomp, SandboxError};
@@ -86,7 +87,15 @@ pub struct SandboxPlan {
     pub secrets_tmpfs: bool,
     /// An installed runtime (Node + OpenClaw) bound read-only at `/opt/openclaw`, if any.
     pub runtime: Option<PathBuf>,
+    /// Host files and directories bound read-only (host path, path inside): a model
+    /// backend's system directories, program and model. Agents get none.
+    pub binds: Vec<(PathBuf, PathBuf)>,
+    /// Host device nodes bound at the same path (a model backend's GPUs). Agents get none.
+    pub devices: Vec<PathBuf>,
 }
+
+/// What [`SandboxPlan::memory`] holds for "no memory limit" (a model backend without one).
+pub const NO_MEMORY_LIMIT: u64 = u64::MAX;
 
 fn spec_err(e: impl std::fmt::Display) -> SandboxError {
     SandboxError::Spec(e.to_string())
@@ -233,6 +242,15 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
             &["rbind", "nosuid", "nodev", "ro"],
         )?);
     }
+    for (host, inside) in &p.binds {
+        // Programs and libraries run from here, so not noexec; read-only, like the rootfs.
+        mounts.push(mnt(
+            &inside.to_string_lossy(),
+            "bind",
+            &host.to_string_lossy(),
+            &["rbind", "nosuid", "nodev", "ro"],
+        )?);
+    }
     if p.secrets_tmpfs {
         // Filled by the init from fd 5, then made read-only: see `crate::secrets`.
         mounts.push(mnt(
@@ -283,15 +301,18 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
                 .build()
                 .map_err(spec_err)?,
         )
-        .memory(
+        .memory(if p.memory == NO_MEMORY_LIMIT {
+            // Accounted, not limited.
+            LinuxMemoryBuilder::default().build().map_err(spec_err)?
+        } else {
             LinuxMemoryBuilder::default()
                 .limit(i64::try_from(p.memory).unwrap_or(i64::MAX))
                 // OCI's swap is memory + swap: as much swap as memory, no more (Docker's
                 // default), so an agent cannot push the node into swapping without bound.
                 .swap(i64::try_from(p.memory.saturating_mul(2)).unwrap_or(i64::MAX))
                 .build()
-                .map_err(spec_err)?,
-        )
+                .map_err(spec_err)?
+        })
         .pids(
             LinuxPidsBuilder::default()
                 .limit(i64::try_from(p.pids).unwrap_or(i64::MAX))
@@ -300,7 +321,13 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
         )
         .build()
         .map_err(spec_err)?;
+    let devices = p
+        .devices
+        .iter()
+        .map(|d| device(d))
+        .collect::<Result<Vec<_>, _>>()?;
     let linux = LinuxBuilder::default()
+        .devices(devices)
         .uid_mappings(vec![map(p.host_id)?])
         .gid_mappings(vec![map(p.host_id)?])
         .namespaces(namespaces)
@@ -325,6 +352,35 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
         .process(process)
         .mounts(mounts)
         .linux(linux)
+        .build()
+        .map_err(spec_err)
+}
+
+/// The OCI description of host device node `path` (its type and numbers, as the host has it).
+fn device(path: &Path) -> Result<LinuxDevice, SandboxError> {
+    use std::os::unix::fs::FileTypeExt;
+    let md = path.metadata().map_err(|e| SandboxError::Io {
+        path: path.to_path_buf(),
+        what: "find device".into(),
+        source: e,
+    })?;
+    let typ = if md.file_type().is_char_device() {
+        LinuxDeviceType::C
+    } else if md.file_type().is_block_device() {
+        LinuxDeviceType::B
+    } else {
+        return Err(SandboxError::Spec(format!(
+            "{} is not a device node (hint: devices lists device files such as /dev/nvidia0)",
+            path.display()
+        )));
+    };
+    let rdev = md.rdev();
+    LinuxDeviceBuilder::default()
+        .path(path)
+        .typ(typ)
+        .major(nix::sys::stat::major(rdev) as i64)
+        .minor(nix::sys::stat::minor(rdev) as i64)
+        .file_mode(md.mode() & 0o7777)
         .build()
         .map_err(spec_err)
 }
@@ -378,22 +434,36 @@ pub fn prepare_rootfs(spec: &Spec) -> Result<(), SandboxError> {
         reachable_by_others(&rt)?;
     }
     for m in spec.mounts().iter().flatten() {
-        // Only top-level mounts: /dev/pts etc. live in the /dev tmpfs, made at start.
         let dest = m.destination();
-        if dest.parent() != Some(Path::new("/"))
-            && !dest.starts_with("/home")
-            && dest != Path::new(crate::secrets::SECRETS_DIR)
-            && dest != Path::new(RUNTIME_MOUNT)
+        let bind = m.typ().as_deref() == Some("bind");
+        // Top-level mounts and binds: /dev/pts etc. live in the /dev tmpfs, made at start.
+        let in_made = ["/dev", "/proc", "/sys"]
+            .iter()
+            .any(|d| dest.starts_with(d) && dest != Path::new(d));
+        if in_made
+            || (dest.parent() != Some(Path::new("/"))
+                && !bind
+                && dest != Path::new(crate::secrets::SECRETS_DIR))
         {
             continue;
         }
         let target = super::mounts::resolve_in(&root, dest)?;
-        if target.symlink_metadata().is_err() {
-            std::fs::create_dir_all(&target).map_err(|e| SandboxError::Io {
-                path: target.clone(),
-                what: "create mount point in the rootfs".into(),
-                source: e,
-            })?;
+        if target.symlink_metadata().is_ok() {
+            continue;
+        }
+        let made_err = |e| SandboxError::Io {
+            path: target.clone(),
+            what: "create mount point in the rootfs".into(),
+            source: e,
+        };
+        let file = bind && m.source().as_deref().is_some_and(|s| s.is_file());
+        if file {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(made_err)?;
+            }
+            std::fs::File::create(&target).map_err(made_err)?;
+        } else {
+            std::fs::create_dir_all(&target).map_err(made_err)?;
         }
     }
     Ok(())
@@ -404,17 +474,17 @@ pub fn prepare_rootfs(spec: &Spec) -> Result<(), SandboxError> {
 pub fn reachable_by_others(path: &Path) -> Result<(), SandboxError> {
     for dir in path.ancestors() {
         let Ok(md) = dir.metadata() else { continue };
-        if md.permissions().mode() & 0o001 == 0 {
+        if md.is_dir() && md.permissions().mode() & 0o001 == 0 {
             return Err(SandboxError::Io {
                 path: dir.to_path_buf(),
                 what: format!(
-                    "the agents cannot reach {} through",
+                    "a sandbox's unprivileged user cannot reach {} through",
                     path.display()
                 ),
                 source: std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
                     format!(
-                        "mode {:o} has no search permission for others (hint: chmod o+x {}, or keep the runtime under /var/lib/clawkeep)",
+                        "mode {:o} has no search permission for others (hint: chmod o+x {}, or keep it under /var/lib/clawkeep or /opt)",
                         md.permissions().mode() & 0o7777,
                         dir.display()
                     ),
@@ -482,6 +552,8 @@ mod tests {
             knowledge: Vec::new(),
             secrets_tmpfs: false,
             runtime: None,
+            binds: Vec::new(),
+            devices: Vec::new(),
         }
     }
 
@@ -501,6 +573,49 @@ mod tests {
         );
         assert!(err.contains("chmod o+x"), "{err}");
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_backends_binds_are_read_only_and_its_devices_carry_the_hosts_numbers() {
+        let p = SandboxPlan {
+            binds: vec![("/opt/models/m.gguf".into(), "/models/m.gguf".into())],
+            devices: vec!["/dev/null".into()],
+            memory: NO_MEMORY_LIMIT,
+            ..plan()
+        };
+        let json = serde_json::to_value(spec(&p).unwrap()).unwrap();
+        let m = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/models/m.gguf")
+            .cloned()
+            .unwrap();
+        assert_eq!(m["source"], "/opt/models/m.gguf");
+        let opts = m["options"].to_string();
+        for o in ["\"ro\"", "nosuid", "nodev"] {
+            assert!(opts.contains(o), "{opts}");
+        }
+        let d = &json["linux"]["devices"][0];
+        assert_eq!(d["path"], "/dev/null");
+        assert_eq!(
+            (d["type"].as_str(), d["major"].as_i64(), d["minor"].as_i64()),
+            (Some("c"), Some(1), Some(3))
+        );
+        // No memory limit means none at all, swap included, not a limit of 0.
+        let mem = &json["linux"]["resources"]["memory"];
+        assert!(
+            mem.get("limit").is_none() && mem.get("swap").is_none(),
+            "{mem}"
+        );
+        // A path that is not a device is refused with the fix.
+        let err = spec(&SandboxPlan {
+            devices: vec!["/etc/hostname".into()],
+            ..plan()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("/etc/hostname is not a device node"), "{err}");
     }
 
     #[test]

@@ -130,7 +130,12 @@ fn setup(spec: &Spec, secrets: crate::secrets::Payload) -> Result<Prepared, Sand
         dev_mounted |= m.destination() == Path::new("/dev");
     }
     if dev_mounted {
-        mounts::populate_dev(&rootfs, Path::new("/dev"))?;
+        let devices = spec.linux().as_ref().and_then(|l| l.devices().clone());
+        mounts::populate_dev(
+            &rootfs,
+            Path::new("/dev"),
+            devices.as_deref().unwrap_or(&[]),
+        )?;
     }
     place_secret_files(spec, &rootfs, &secrets.files)?;
     mounts::pivot(&rootfs)?;

@@ -17,6 +17,8 @@ use crate::sys::{self, Paused, SpawnPlan};
 /// Host paths and the binary the launcher uses (passed in so tests and PID 1 can differ).
 #[derive(Debug, Clone)]
 pub struct Host {
+    /// The host's `/`: where a sandboxed host program's system directories come from.
+    pub root: PathBuf,
     /// Where the host's procfs is mounted (`/proc`).
     pub proc_root: PathBuf,
     /// The clawkeep binary that runs as the sandbox init (`/proc/self/exe`).
@@ -26,6 +28,7 @@ pub struct Host {
 impl Default for Host {
     fn default() -> Self {
         Self {
+            root: "/".into(),
             proc_root: "/proc".into(),
             init_exe: "/proc/self/exe".into(),
         }

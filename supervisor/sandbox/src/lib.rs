@@ -17,6 +17,7 @@ pub mod seccomp;
 pub mod secrets;
 pub mod status;
 pub mod sys;
+pub mod system_root;
 
 use std::path::PathBuf;
 

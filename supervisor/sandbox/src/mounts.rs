@@ -1,12 +1,12 @@
 //! The sandbox's filesystem view, built inside its mount namespace from the OCI `mounts`,
 //! `root`, `maskedPaths` and `readonlyPaths` of config.json.
 
-use std::os::unix::fs::{symlink, FileTypeExt};
+use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
-use oci_spec::runtime::Mount;
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
 
 use super::SandboxError;
 
@@ -226,9 +226,17 @@ pub fn mount_one(root: &Path, m: &Mount) -> Result<(), SandboxError> {
 /// mknod is not allowed, so they are bind mounts of the host's nodes, as runc does.
 pub const DEFAULT_DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
-/// Fill a fresh /dev tmpfs under `root` with the default devices and links.
-pub fn populate_dev(root: &Path, host_dev: &Path) -> Result<(), SandboxError> {
+/// Fill a fresh /dev tmpfs under `root` with the default devices and links, and the spec's
+/// `linux.devices` (a model backend's GPUs), each bound from the same path on the host.
+pub fn populate_dev(
+    root: &Path,
+    host_dev: &Path,
+    devices: &[LinuxDevice],
+) -> Result<(), SandboxError> {
     let dev = resolve_in(root, Path::new("/dev"))?;
+    for d in devices {
+        bind_device(root, d)?;
+    }
     for name in DEFAULT_DEVICES {
         let src = host_dev.join(name);
         match src.metadata() {
@@ -262,6 +270,56 @@ pub fn populate_dev(root: &Path, host_dev: &Path) -> Result<(), SandboxError> {
         symlink("pts/ptmx", dev.join("ptmx")).map_err(|e| mnt_err(&dev, "create ptmx link", e))?;
     }
     Ok(())
+}
+
+/// Bind host device node `d.path` at the same path under `root`, after checking it is still
+/// the device the spec names (type and numbers): a node swapped since is refused.
+fn bind_device(root: &Path, d: &LinuxDevice) -> Result<(), SandboxError> {
+    let src = d.path();
+    if !src.starts_with("/dev/") {
+        return Err(mnt_err(
+            src,
+            "bind device",
+            "devices must be under /dev (hint: list device files such as /dev/nvidia0)",
+        ));
+    }
+    let md = src.metadata().map_err(|e| mnt_err(src, "find device", e))?;
+    let ft = md.file_type();
+    let typ_ok = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => ft.is_char_device(),
+        LinuxDeviceType::B => ft.is_block_device(),
+        _ => false,
+    };
+    let rdev = md.rdev();
+    if !typ_ok
+        || nix::sys::stat::major(rdev) as i64 != d.major()
+        || nix::sys::stat::minor(rdev) as i64 != d.minor()
+    {
+        return Err(mnt_err(
+            src,
+            "bind device",
+            format!(
+                "it is no longer the {:?} device {}:{} the bundle names (hint: write the bundle again)",
+                d.typ(),
+                d.major(),
+                d.minor()
+            ),
+        ));
+    }
+    let dst = resolve_in(root, src)?;
+    if let Some(parent) = dst.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| mnt_err(parent, "create device directory", e))?;
+    }
+    std::fs::File::create(&dst).map_err(|e| mnt_err(&dst, "create device mount point", e))?;
+    mount(
+        Some(src),
+        &dst,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| mnt_err(&dst, &format!("bind {}", src.display()), e))
 }
 
 /// Make `root` the new `/` and detach the old one.

@@ -1,5 +1,6 @@
-//! Operator access: a port on the host's loopback forwarded to 127.0.0.1:18789 inside an
-//! agent's network namespace (where OpenClaw's gateway listens). Nothing else reaches in.
+//! Ports on the host's loopback forwarded into a sandbox's network namespace: operator
+//! access to 127.0.0.1:18789 inside an agent (where OpenClaw's gateway listens), and the
+//! gateway's way to a sandboxed model backend's port (root alone). Nothing else reaches in.
 //!
 //! Any local user can connect to a loopback port, so the forwarder shares itself out: each
 //! user other than root may hold [`PER_USER`] connections and all of them together
@@ -30,10 +31,27 @@ pub const PER_USER: usize = 16;
 /// Time the agent's side has to accept a forwarded connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bind the host side now (so a taken port fails `up` at once) and serve it in the background.
-pub async fn start(agent: Arc<Process>, host_port: u16) -> std::io::Result<()> {
+/// Who may connect through a forwarder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// Any local user, each within a share, root with a reserve (an agent's operator port).
+    Shared,
+    /// Root alone: the supervisor's gateway and health checks (a model backend's port).
+    /// Every other user's connection is closed unanswered.
+    Root,
+}
+
+/// Bind the host side now (so a taken port fails `up` at once) and serve it in the
+/// background, each connection forwarded to 127.0.0.1:`inner_port` inside `process`'s
+/// network namespace.
+pub async fn start(
+    process: Arc<Process>,
+    host_port: u16,
+    inner_port: u16,
+    who: Who,
+) -> std::io::Result<()> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, host_port)).await?;
-    tokio::spawn(serve(listener, agent));
+    tokio::spawn(serve(listener, process, inner_port, who));
     Ok(())
 }
 
@@ -83,7 +101,7 @@ impl Drop for Held {
     }
 }
 
-async fn serve(mut listener: TcpListener, agent: Arc<Process>) {
+async fn serve(mut listener: TcpListener, agent: Arc<Process>, inner_port: u16, who: Who) {
     let shares = Arc::new(Shares::default());
     let local = listener.local_addr().ok();
     let mut dialer: Option<Arc<Dialer>> = None;
@@ -95,6 +113,17 @@ async fn serve(mut listener: TcpListener, agent: Arc<Process>) {
         let uid = local
             .and_then(|l| crate::tcp_peer::uid(peer, l))
             .unwrap_or(u32::MAX);
+        if who == Who::Root && uid != 0 {
+            drop(client);
+            if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                last_warning = Some(Instant::now());
+                tracing::warn!(
+                    service = agent.def.name(),
+                    "uid {uid} tried the model backend's port; only the gateway may use it"
+                );
+            }
+            continue;
+        }
         let Some(held) = shares.take(uid) else {
             drop(client);
             if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
@@ -123,16 +152,16 @@ async fn serve(mut listener: TcpListener, agent: Arc<Process>) {
                 }
             },
         };
-        tokio::spawn(relay(client, d, held));
+        tokio::spawn(relay(client, d, held, inner_port));
     }
 }
 
-async fn relay(mut client: TcpStream, dialer: Arc<Dialer>, held: Held) {
+async fn relay(mut client: TcpStream, dialer: Arc<Dialer>, held: Held, inner_port: u16) {
     let Ok(sock) = dialer.socket().await else {
         return;
     };
     drop(dialer);
-    let target = SocketAddr::from((Ipv4Addr::LOCALHOST, AGENT_GATEWAY_PORT));
+    let target = SocketAddr::from((Ipv4Addr::LOCALHOST, inner_port));
     let Ok(Ok(mut upstream)) = tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(target)).await
     else {
         return;

@@ -102,6 +102,17 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// A model backend's port could not be bound on the host's loopback.
+    #[error("port {port} of model backend {backend:?} on 127.0.0.1: {source} (hint: another program uses it, perhaps a backend started by hand; pick a free port in [[models.backend]])")]
+    BackendPort {
+        /// The port.
+        port: u16,
+        /// The backend.
+        backend: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl EngineError {
@@ -231,12 +242,29 @@ impl Engine {
             launcher,
         });
         for p in &shared.processes {
-            if let Def::Agent(a) = &p.def {
-                if let Some(port) = a.gateway_port {
-                    forward::start(p.clone(), port)
-                        .await
-                        .map_err(|e| EngineError::port(port, &a.name, e))?;
+            match &p.def {
+                Def::Agent(a) => {
+                    if let Some(port) = a.gateway_port {
+                        let inner = forward::AGENT_GATEWAY_PORT;
+                        forward::start(p.clone(), port, inner, forward::Who::Shared)
+                            .await
+                            .map_err(|e| EngineError::port(port, &a.name, e))?;
+                    }
                 }
+                // A sandboxed backend listens in its own namespace: the gateway reaches it
+                // through the same port on the host, and no one else does.
+                Def::Service(s) if s.sandbox.is_some() => {
+                    for &port in &s.ports {
+                        forward::start(p.clone(), port, port, forward::Who::Root)
+                            .await
+                            .map_err(|source| EngineError::BackendPort {
+                                port,
+                                backend: s.name.clone(),
+                                source,
+                            })?;
+                    }
+                }
+                Def::Service(_) => {}
             }
         }
         for (p, rx) in shared.processes.iter().zip(receivers) {

@@ -127,7 +127,9 @@ async fn launch(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Launched, Str
     let runtime = me.runtime(&shared.fleet);
     let prepared = tokio::task::spawn_blocking(move || match &def {
         Def::Agent(a) => start::agent(&sh.fleet, a, &sh.paths, &sh.host, runtime.as_ref()),
-        Def::Service(s) => start::service(&sh.fleet, s).map_err(start::StartError::from),
+        Def::Service(s) => {
+            start::service(&sh.fleet, s, &sh.paths, &sh.host).map_err(start::StartError::from)
+        }
     })
     .await
     .map_err(|e| format!("start task failed: {e}"))?
@@ -185,8 +187,12 @@ async fn launch(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Launched, Str
         })?;
     let reports = started.status.map(|fd| tokio::spawn(read_reports(fd)));
     let cgroup = started.cgroup.map(Arc::new);
+    let sandboxed = match &me.def {
+        Def::Agent(_) => true,
+        Def::Service(s) => s.sandbox.is_some(),
+    };
     let mut netns = None;
-    if let Def::Agent(_) = me.def {
+    if sandboxed {
         match clawkeep_sandbox::netns::open(&shared.host.proc_root, started.pid.as_raw()) {
             Ok(ns) => netns = Some(Arc::new(ns)),
             Err(e) => tracing::warn!(
@@ -195,10 +201,12 @@ async fn launch(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Launched, Str
             ),
         }
     }
-    // A service leads its own session: SIGTERM goes to the whole group.
-    let term = match me.def {
-        Def::Service(_) => Pid::from_raw(-started.pid.as_raw()),
-        Def::Agent(_) => started.pid,
+    // A host service leads its own session: SIGTERM goes to the whole group. A sandbox's
+    // init forwards it to its own.
+    let term = if sandboxed {
+        started.pid
+    } else {
+        Pid::from_raw(-started.pid.as_raw())
     };
     Ok(Launched {
         pid: started.pid,

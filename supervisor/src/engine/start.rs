@@ -35,6 +35,10 @@ impl Paths {
     pub fn token(&self, name: &str) -> PathBuf {
         self.agent(name).join(crate::openclaw::token::FILE)
     }
+    /// A sandboxed service's directory (root, home and bundle).
+    pub fn service(&self, name: &str) -> PathBuf {
+        self.state_dir.join("services").join(name)
+    }
     /// The control socket.
     pub fn socket(&self) -> PathBuf {
         self.state_dir.join(SOCKET)
@@ -153,6 +157,8 @@ pub fn agent_plan(fleet: &Fleet, agent: &Agent, paths: &Paths) -> SandboxPlan {
         secrets_tmpfs: !agent.secrets.is_empty()
             && agent.secrets_as == crate::secrets::SecretsAs::Files,
         runtime: fleet.openclaw.as_ref().map(|r| r.path.clone()),
+        binds: Vec::new(),
+        devices: Vec::new(),
     }
 }
 
@@ -310,8 +316,91 @@ pub fn service_env(service: &Service) -> Vec<(String, String)> {
     env
 }
 
-/// Clone a service, paused, in its own cgroup.
-pub fn service(fleet: &Fleet, service: &Service) -> Result<Prepared, SandboxError> {
+/// Processes a sandboxed service may run (a model backend's threads count here).
+const SERVICE_PIDS: u64 = 16_384;
+/// Its open files (at most the supervisor's own hard limit, which the sandbox cannot pass).
+const SERVICE_NOFILE: u64 = 65_536;
+/// Size of its /tmp.
+const SERVICE_TMP: u64 = 1 << 30;
+
+/// The sandbox of a service that runs in one (a managed model backend): its own namespaces
+/// and host ids, a root of the host's system directories (see
+/// [`clawkeep_sandbox::system_root`]), its program, model and `read_only` paths bound
+/// read-only, its devices, a writable home of its own, and no limit on CPU or memory (it
+/// is the node's model server), only on processes and files.
+pub fn service_plan(
+    fleet: &Fleet,
+    service: &Service,
+    sandbox: &crate::fleet::ServiceSandbox,
+    paths: &Paths,
+    host_root: &Path,
+) -> Result<SandboxPlan, SandboxError> {
+    let dir = paths.service(&service.name);
+    let rootfs = dir.join("rootfs");
+    let mut binds = clawkeep_sandbox::system_root::make(&rootfs, host_root)?;
+    for path in &sandbox.binds {
+        if !clawkeep_sandbox::system_root::covered(&binds, path) {
+            bundle::reachable_by_others(path)?;
+            binds.push((path.clone(), path.clone()));
+        }
+    }
+    let mut args = vec![service.command.program.clone()];
+    args.extend(service.command.args.iter().cloned());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok(SandboxPlan {
+        name: service.name.clone(),
+        rootfs,
+        home: dir.join("home"),
+        cgroup: cgroup_path(fleet, &service.name),
+        host_id: fleet.service_host_id(sandbox),
+        args,
+        env: service
+            .command
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        cpu: cpus as f64,
+        memory: bundle::NO_MEMORY_LIMIT,
+        pids: SERVICE_PIDS,
+        nofile: nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map_or(1024, |(_, hard)| hard.min(SERVICE_NOFILE)),
+        tmp_size: SERVICE_TMP,
+        knowledge: Vec::new(),
+        secrets_tmpfs: false,
+        runtime: None,
+        binds,
+        devices: sandbox.devices.clone(),
+    })
+}
+
+/// Clone a service, paused: in a sandbox of its own when it has one (a model backend),
+/// else as a host process in its own cgroup.
+pub fn service(
+    fleet: &Fleet,
+    service: &Service,
+    paths: &Paths,
+    host: &Host,
+) -> Result<Prepared, SandboxError> {
+    if let Some(sandbox) = &service.sandbox {
+        let plan = service_plan(fleet, service, sandbox, paths, &host.root)?;
+        make_traversable(&paths.state_dir)?;
+        make_traversable(&paths.state_dir.join("services"))?;
+        make_traversable(&paths.service(&service.name))?;
+        bundle::prepare_home(&plan.home, plan.host_id)?;
+        let spec = bundle::spec(&plan)?;
+        bundle::prepare_rootfs(&spec)?;
+        let dir = paths.service(&service.name).join("bundle");
+        bundle::write(&dir, &spec)?;
+        let killed_leftovers = clear_leftovers(&plan.cgroup)?;
+        let (r, w, w2) = log_pipe()?;
+        let starting = launch::sandbox(&dir, &spec, w, w2, None, host)?;
+        return Ok(Prepared {
+            starting,
+            log: r,
+            killed_leftovers,
+        });
+    }
     let cmd = HostCommand {
         program: PathBuf::from(&service.command.program),
         args: service.command.args.clone(),

@@ -74,6 +74,14 @@ impl Fleet {
     pub fn host_id(&self, agent: &Agent) -> u32 {
         self.node.uid_base + agent.index * IDS_PER_AGENT
     }
+
+    /// First host id of a sandboxed service (a model backend): the ranges just below
+    /// `uid_base`, which `check` makes sure are above the host's own users.
+    pub fn service_host_id(&self, sandbox: &ServiceSandbox) -> u32 {
+        self.node
+            .uid_base
+            .saturating_sub((sandbox.index + 1).saturating_mul(IDS_PER_AGENT))
+    }
 }
 
 impl PartialEq for Models {
@@ -251,6 +259,22 @@ pub struct Service {
     pub stop_grace: Duration,
     /// Log rotation.
     pub log: LogPolicy,
+    /// Run in a sandbox of its own (a managed model backend), not as a host process.
+    pub sandbox: Option<ServiceSandbox>,
+}
+
+/// How a managed model backend is sandboxed: its own namespaces and unprivileged host ids,
+/// the host's system directories, its program and its model read-only, and only the device
+/// nodes the fleet gives it. It listens inside its own network namespace; the supervisor
+/// forwards its port from the host's loopback to there, for root alone (the gateway).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSandbox {
+    /// Its place among the backends: its host ids are the range that far below `uid_base`.
+    pub index: u32,
+    /// Host files and directories bound read-only at the same path (program, model).
+    pub binds: Vec<PathBuf>,
+    /// Host device nodes it gets (GPUs).
+    pub devices: Vec<PathBuf>,
 }
 
 impl Service {
@@ -280,6 +304,7 @@ impl Service {
             ports,
             stop_grace: builtin::STOP_GRACE,
             log: LogLayer::default().finish(),
+            sandbox: None,
         }
     }
 }

@@ -3,6 +3,8 @@
 //! their positions, and the agents' choices are checked against what `[models]` serves.
 
 use std::collections::HashMap;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clawkeep_gateway::config::PathPart;
@@ -11,7 +13,7 @@ use super::file::{FleetFile, SizeFile};
 use super::resolve::Resolver;
 use super::settings::sub;
 use super::spans::{key_path, Seg};
-use super::{Agent, Command, Models, Service};
+use super::{Agent, Command, Models, Service, ServiceSandbox};
 
 /// Smallest request body limit: 1KiB.
 const MIN_BODY: u64 = 1 << 10;
@@ -173,8 +175,9 @@ impl Resolver<'_> {
                     );
                 }
             }
+            let sandbox = self.backend_sandbox(i, b, &at);
             let launch = b.launch();
-            services.push(Service::launched(
+            let mut service = Service::launched(
                 b.name.clone().unwrap_or_default(),
                 Command {
                     program: launch.program,
@@ -184,9 +187,96 @@ impl Resolver<'_> {
                 launch.health_url,
                 self.base_dir().to_path_buf(),
                 b.port.into_iter().collect(),
-            ));
+            );
+            service.sandbox = Some(sandbox);
+            services.push(service);
         }
         (cfg, services)
+    }
+
+    /// What a backend's sandbox is given: its program's directory, its model and its
+    /// `read_only` paths (resolved, read-only), and its `devices` (each a device node).
+    fn backend_sandbox(
+        &mut self,
+        i: usize,
+        b: &clawkeep_gateway::backend::BackendConfig,
+        at: &[Seg],
+    ) -> ServiceSandbox {
+        let mut binds = Vec::new();
+        // Bound by its real path: a link on the way would not exist inside.
+        let real = |p: &str| std::fs::canonicalize(p).ok();
+        if let Some(dir) = b
+            .binary
+            .as_deref()
+            .and_then(real)
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+        {
+            binds.push(dir);
+        }
+        if let Some(model) = b.model.as_deref().and_then(real) {
+            binds.push(model);
+        }
+        for (j, written) in b.read_only.iter().flatten().enumerate() {
+            let path = self.absolute(written);
+            match std::fs::canonicalize(&path) {
+                Ok(p) => binds.push(p),
+                Err(e) => {
+                    let mut at = sub(at, &["read_only"]);
+                    at.push(Seg::from(j));
+                    self.at_value(
+                        &at,
+                        format!("[models]: backend path {written:?} cannot be used: {e}"),
+                        "list files or directories that exist on this host; relative paths start at the fleet file's directory",
+                    );
+                }
+            }
+        }
+        let mut devices = Vec::new();
+        for (j, written) in b.devices.iter().flatten().enumerate() {
+            let mut at = sub(at, &["devices"]);
+            at.push(Seg::from(j));
+            let path = PathBuf::from(written);
+            let problem = if !path.starts_with("/dev/") {
+                Some("is not under /dev".to_string())
+            } else {
+                match path.metadata() {
+                    Err(e) => Some(format!("cannot be used: {e}")),
+                    Ok(md)
+                        if !md.file_type().is_char_device()
+                            && !md.file_type().is_block_device() =>
+                    {
+                        Some("is not a device node".to_string())
+                    }
+                    Ok(_) => None,
+                }
+            };
+            match problem {
+                Some(p) => self.at_value(
+                    &at,
+                    format!("[models]: backend device {written:?} {p}"),
+                    "list the device files the backend needs, e.g. \"/dev/nvidia0\"; check the driver is loaded (ls -l /dev)",
+                ),
+                None => devices.push(path),
+            }
+        }
+        // The sandbox's init, an unprivileged host uid, binds them by path.
+        for path in &binds {
+            if let Err(e) = clawkeep_sandbox::bundle::reachable_by_others(path) {
+                self.at_value(
+                    at,
+                    format!(
+                        "[models]: backend {:?} runs in a sandbox as an unprivileged user: {e}",
+                        b.name.as_deref().unwrap_or("")
+                    ),
+                    "keep its program and model where every directory on the way lets others search it",
+                );
+            }
+        }
+        ServiceSandbox {
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            binds,
+            devices,
+        }
     }
 
     /// Model settings are checked where they are written: `[defaults]` and each `[[agent]]`.

@@ -170,7 +170,12 @@ impl<'a> Resolver<'a> {
         file: &FleetFile,
         fleet_path: PathBuf,
     ) -> Result<Fleet, Vec<Diagnostic>> {
-        let node = self.node(&file.node, file.agent.len());
+        let backends = file
+            .models
+            .as_ref()
+            .and_then(|m| m.backend.as_ref())
+            .map_or(0, Vec::len);
+        let node = self.node(&file.node, file.agent.len(), backends);
         let rootfs = self.rootfs(file);
         let openclaw = self.openclaw_runtime(file);
         self.runtime = openclaw.as_ref().map(|r| r.path.clone());
@@ -233,8 +238,9 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// `[node]`, with defaults; `agents` is how many id ranges `uid_base` must leave room for.
-    fn node(&mut self, node: &NodeFile, agents: usize) -> Node {
+    /// `[node]`, with defaults; `uid_base` must leave room for `agents` id ranges above it
+    /// and `backends` below it.
+    fn node(&mut self, node: &NodeFile, agents: usize, backends: usize) -> Node {
         let name = match &node.name {
             Some(n) if n.trim().is_empty() => {
                 self.at_value(
@@ -274,6 +280,17 @@ impl<'a> Resolver<'a> {
                 &uid_path,
                 format!("[node]: uid_base {uid_base} is below 65536"),
                 "host system users and groups live below 65536; use e.g. 1000000000",
+            );
+        } else if u64::from(uid_base) < (backends as u64 + 1) * IDS_PER_AGENT {
+            self.at_value(
+                &uid_path,
+                format!(
+                    "[node]: uid_base {uid_base} leaves no room below it for {backends} model backend(s)"
+                ),
+                format!(
+                    "each managed model backend runs as the 65536 host ids just below uid_base, above the host's own users: raise uid_base to at least {}",
+                    (backends as u64 + 1) * IDS_PER_AGENT
+                ),
             );
         } else {
             let room = (u64::from(u32::MAX) + 1 - u64::from(uid_base)) / IDS_PER_AGENT;
@@ -696,6 +713,7 @@ impl<'a> Resolver<'a> {
                 .duration(file.stop_grace.as_deref(), &sub(&at, &["stop_grace"]))
                 .unwrap_or(builtin::STOP_GRACE),
             log: log.finish(),
+            sandbox: None,
         }
     }
 
