@@ -158,6 +158,50 @@ mod tests {
     }
 
     #[test]
+    fn a_backend_device_must_be_a_device_node_under_dev() {
+        let fleet = |devices: &str| {
+            format!(
+                "[models]\n[[models.backend]]\nname = \"llama\"\nkind = \"llama-server\"\nbinary = \"/bin/sh\"\nmodel = \"/etc/hostname\"\nmodels = [\"m\"]\nport = 8081\ndevices = {devices}\n"
+            )
+        };
+        let about_devices = |devices: &str| -> Vec<String> {
+            problems(&fleet(devices))
+                .into_iter()
+                .filter(|d| d.message.contains("device"))
+                .map(|d| format!("{}:{} {}", d.line, d.col, d.message))
+                .collect()
+        };
+        assert_eq!(about_devices(r#"["/dev/null"]"#), Vec::<String>::new());
+        assert_eq!(
+            about_devices(r#"["/etc/hostname", "/dev/nvidia-nonexistent", "/dev/shm"]"#),
+            [
+                r#"9:12 [models]: backend device "/etc/hostname" is not under /dev"#,
+                r#"9:29 [models]: backend device "/dev/nvidia-nonexistent" cannot be used: No such file or directory (os error 2)"#,
+                r#"9:56 [models]: backend device "/dev/shm" is not a device node"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn uid_base_leaves_room_below_it_for_the_model_backends() {
+        let found = problems(
+            "[node]\nuid_base = 65536\n[models]\n[[models.backend]]\nname = \"llama\"\nkind = \"llama-server\"\nbinary = \"/bin/sh\"\nmodel = \"/etc/hostname\"\nmodels = [\"m\"]\nport = 8081\n",
+        );
+        let d = found
+            .iter()
+            .find(|d| d.message.contains("uid_base"))
+            .expect("a uid_base problem");
+        assert_eq!(
+            d.message,
+            "[node]: uid_base 65536 leaves no room below it for 1 model backend(s)"
+        );
+        assert!(
+            d.hint.as_deref().unwrap().contains("at least 131072"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
     fn a_syntax_error_is_the_only_problem() {
         let found = problems("[node]\nuid_base = 1\n[[agent]]\nname = \"a\nmemroy = 1\n");
         assert_eq!(found.len(), 1, "{found:?}");
