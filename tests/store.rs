@@ -1,6 +1,7 @@
 //! The knowledge store wired into the supervisor, against a real Garage that clawkeep runs
 //! itself: brains pulled before start and pushed within seconds, the sync boundary, shared
 //! collections mounted read-only or read-write and enforced by the kernel and the store,
+//! private to the agents granted them and without FIFOs or sockets,
 //! clone and restore from the CLI, the last push at `down`, and a kill -9 mid-push.
 
 #[path = "../supervisor/tests/support/mod.rs"]
@@ -346,6 +347,112 @@ knowledge = { docs = "ro" }
         "{}",
         sup.log()
     );
+    drop(scratch);
+}
+
+/// Whether `nobody` can list `dir` (through setpriv, as another local user would).
+fn nobody_lists(dir: &Path) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "ls"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_shared_collection_is_its_agents_alone_and_refuses_fifos_and_sockets() {
+    use std::os::unix::fs::MetadataExt;
+    let StoreFleet {
+        mut sup, scratch, ..
+    } = start(
+        "private",
+        r#"[[agent]]
+name = "writer"
+command = "/bin/sh"
+args = ["-c", '''echo "groups=$(id -G)"; mkdir -p $HOME/knowledge/docs/notes; echo first > $HOME/knowledge/docs/notes/a.md && echo wrote=yes; mkfifo $HOME/knowledge/docs/pipe && echo fifo=made || echo fifo=refused; ckprobe bindunix $HOME/knowledge/docs/sock; mkfifo /tmp/pipe && echo tmpfifo=made; mkfifo $HOME/pipe && echo homefifo=made; echo done=yes; while sleep 1; do :; done''']
+knowledge = { docs = "rw" }
+
+[[agent]]
+name = "editor"
+command = "/bin/sh"
+args = ["-c", '''while ! [ -f $HOME/knowledge/docs/notes/a.md ]; do sleep 0.2; done; echo second >> $HOME/knowledge/docs/notes/a.md && echo appended=yes; echo mine > $HOME/knowledge/docs/notes/b.md && echo created=yes; while sleep 1; do :; done''']
+knowledge = { docs = "rw" }
+
+[[agent]]
+name = "reader"
+command = "/bin/sh"
+args = ["-c", '''while ! grep -q second $HOME/knowledge/docs/notes/a.md 2>/dev/null; do sleep 0.2; done; echo "seen=$(cat $HOME/knowledge/docs/notes/a.md | tr '\n' ' ')"; while sleep 1; do :; done''']
+knowledge = { docs = "ro" }
+"#,
+    );
+    let writer = wait_for(Duration::from_secs(60), "the writer's checks", || {
+        let l = sup.logs("writer");
+        l.contains("done=yes").then_some(l)
+    });
+    let f = support::facts(&writer);
+    // The collection's group is in the agent's id map and among its groups.
+    assert_eq!(f["groups"], "0 65536", "{writer}");
+    assert_eq!(f["wrote"], "yes", "{writer}");
+    // No FIFO or socket in a shared collection; elsewhere they work as ever.
+    assert_eq!(f["fifo"], "refused", "{writer}");
+    assert_eq!(f["bindunix"], "EACCES", "{writer}");
+    assert_eq!(f["tmpfifo"], "made", "{writer}");
+    assert_eq!(f["homefifo"], "made", "{writer}");
+    // Another agent granted it read-write changes the writer's file and adds its own, in
+    // the writer's directory; a reader sees both.
+    let editor = wait_for(Duration::from_secs(30), "the editor's writes", || {
+        let l = sup.logs("editor");
+        l.contains("created=yes").then_some(l)
+    });
+    assert!(editor.contains("appended=yes"), "{editor}");
+    wait_for(
+        Duration::from_secs(30),
+        "the reader to see both writes",
+        || {
+            sup.logs("reader")
+                .contains("seen=first second")
+                .then_some(())
+        },
+    );
+
+    // On the host: root's and the collection's group's, no one else's.
+    let docs = sup.state.join("knowledge/docs");
+    let md = docs.metadata().unwrap();
+    let group = 4_294_901_760; // COLLECTION_GIDS: the first collection in name order
+    assert_eq!((md.uid(), md.gid(), md.mode() & 0o7777), (0, group, 0o2770));
+    for f in ["notes", "notes/a.md", "notes/b.md"] {
+        let md = docs.join(f).metadata().unwrap();
+        assert_eq!(md.gid(), group, "{f}");
+        assert_eq!(
+            md.mode() & 0o007,
+            0,
+            "{f} is open to others: {:o}",
+            md.mode()
+        );
+    }
+    let out = nobody_lists(&docs);
+    assert!(!out.status.success(), "nobody listed the collection");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A FIFO that got into the collection some other way (made on the host, or by an
+    // agent on a kernel without Landlock) is removed when the collection is next set up.
+    sup.down();
+    let stray = docs.join("stray-pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&stray)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    sup.up_again();
+    wait_for(Duration::from_secs(60), "the stray FIFO removed", || {
+        (stray.symlink_metadata().is_err()).then_some(())
+    });
+    assert!(sup.log().contains("removed special files"), "{}", sup.log());
+    sup.down();
     drop(scratch);
 }
 

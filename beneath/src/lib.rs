@@ -19,6 +19,9 @@ use std::path::{Component, Path};
 
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Uid, CWD};
 
+mod group;
+pub use group::{shared_mode, Shared, SETGID};
+
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
     .union(ResolveFlags::NO_SYMLINKS)
     .union(ResolveFlags::NO_MAGICLINKS);
@@ -92,7 +95,7 @@ impl Beneath {
     }
 
     /// Open the directory `rel` (empty: the root), creating missing components (mode 0755,
-    /// given to `owner`) when `create` is set.
+    /// or the parent's in a set-group-id directory; given to `owner`) when `create` is set.
     pub fn dir(&self, rel: &Path, create: bool, owner: Option<(u32, u32)>) -> io::Result<OwnedFd> {
         check_rel(rel)?;
         let mut fd = rustix::fs::openat(
@@ -114,6 +117,11 @@ impl Beneath {
                     let n = rustix::fs::openat2(&fd, name, flags, Mode::empty(), RESOLVE)?;
                     if let Some((u, g)) = owner {
                         rustix::fs::fchown(&n, Some(Uid::from_raw(u)), Some(Gid::from_raw(g)))?;
+                    }
+                    // In a shared (set-group-id) directory, a new one is shared alike.
+                    let parent = rustix::fs::fstat(&fd)?.st_mode & 0o7777;
+                    if parent & group::SETGID != 0 {
+                        rustix::fs::fchmod(&n, Mode::from_raw_mode(parent))?;
                     }
                     n
                 }
@@ -185,6 +193,42 @@ impl Beneath {
             to_name,
             rustix::fs::RenameFlags::NOREPLACE,
         )?;
+        Ok(())
+    }
+
+    /// Make a symlink `rel` pointing at `target` (given to `owner`); fails if something is
+    /// there already.
+    pub fn symlink(&self, rel: &Path, target: &Path, owner: Option<(u32, u32)>) -> io::Result<()> {
+        let (dir, name) = self.parent(rel, false, None)?;
+        rustix::fs::symlinkat(target, &dir, name)?;
+        if let Some((u, g)) = owner {
+            rustix::fs::chownat(
+                &dir,
+                name,
+                Some(Uid::from_raw(u)),
+                Some(Gid::from_raw(g)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Where the symlink `rel` points, or `None` if `rel` is not a symlink.
+    pub fn read_link(&self, rel: &Path) -> io::Result<Option<std::path::PathBuf>> {
+        let (dir, name) = self.parent(rel, false, None)?;
+        match rustix::fs::readlinkat(&dir, name, Vec::new()) {
+            Ok(t) => Ok(Some(std::path::PathBuf::from(OsStr::from_bytes(
+                t.as_bytes(),
+            )))),
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Remove the empty directory `rel`.
+    pub fn remove_dir(&self, rel: &Path) -> io::Result<()> {
+        let (dir, name) = self.parent(rel, false, None)?;
+        rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR)?;
         Ok(())
     }
 

@@ -84,6 +84,7 @@ pub struct Syncer {
     origin: String,
     read_only: bool,
     owner: Option<(u32, u32)>,
+    group_shared: bool,
     lease: Option<Arc<LeaseKeeper>>,
     push_only: Arc<BTreeSet<String>>,
 }
@@ -123,6 +124,7 @@ impl Syncer {
             origin: origin.to_string(),
             read_only: false,
             owner: None,
+            group_shared: false,
             lease: None,
             push_only: Arc::default(),
         }
@@ -173,12 +175,29 @@ impl Syncer {
         self
     }
 
+    /// Make what a pull writes the group's as much as its owner's, and no one else's (a
+    /// shared collection: its directory is set-group-id, see [`clawkeep_beneath::SETGID`]).
+    pub fn group_shared(mut self, yes: bool) -> Self {
+        self.group_shared = yes;
+        self
+    }
+
+    /// Give `path` (root's own staging, never a path the agent controls) to the owner.
     fn own(&self, path: &Path) -> Result<(), StoreError> {
-        match self.owner {
-            Some((uid, gid)) => std::os::unix::fs::lchown(path, Some(uid), Some(gid))
-                .map_err(|e| StoreError::io("change owner of", path, e)),
-            None => Ok(()),
+        if let Some((uid, gid)) = self.owner {
+            std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+                .map_err(|e| StoreError::io("change owner of", path, e))?;
         }
+        if self.group_shared {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let md = path
+                .symlink_metadata()
+                .map_err(|e| StoreError::io("stat", path, e))?;
+            let mode = clawkeep_beneath::shared_mode(md.mode() & 0o7777, md.is_dir());
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| StoreError::io("chmod", path, e))?;
+        }
+        Ok(())
     }
 
     /// Whether changes only come down.

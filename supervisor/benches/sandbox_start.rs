@@ -57,6 +57,7 @@ fn main() {
         runtime: None,
         binds: Vec::new(),
         devices: Vec::new(),
+        groups: Vec::new(),
     };
     let spec = bundle::spec(&plan).expect("spec");
     bundle::prepare_rootfs(&spec).expect("rootfs");

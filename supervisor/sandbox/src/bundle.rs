@@ -80,7 +80,8 @@ pub struct SandboxPlan {
     pub nofile: u64,
     /// Size of /tmp in bytes.
     pub tmp_size: u64,
-    /// Shared collections mounted at `~/knowledge/<name>`: host directory, name, read-only.
+    /// Shared collections mounted at `/knowledge/<name>` (`~/knowledge` links there): host
+    /// directory, name, read-only.
     pub knowledge: Vec<(PathBuf, String, bool)>,
     /// Mount a small tmpfs at [`crate::secrets::SECRETS_DIR`] for the init to put the
     /// agent's secrets in (as files); the values never appear in the spec.
@@ -92,6 +93,9 @@ pub struct SandboxPlan {
     pub binds: Vec<(PathBuf, PathBuf)>,
     /// Host device nodes bound at the same path (a model backend's GPUs). Agents get none.
     pub devices: Vec<PathBuf>,
+    /// Host gids it is also a member of (its shared collections' groups), mapped inside as
+    /// [`ID_RANGE`], `ID_RANGE + 1`… and set as its supplementary groups.
+    pub groups: Vec<u32>,
 }
 
 /// What [`SandboxPlan::memory`] holds for "no memory limit" (a model backend without one).
@@ -154,6 +158,11 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
             UserBuilder::default()
                 .uid(0u32)
                 .gid(0u32)
+                .additional_gids(inside_groups(p))
+                // With shared collections, what the agent makes is its group's as much as its
+                // own (the other agents granted a collection can change it too), and no one
+                // else's.
+                .umask(if p.groups.is_empty() { 0o022u32 } else { 0o007 })
                 .build()
                 .map_err(spec_err)?,
         )
@@ -220,11 +229,12 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
             &["rbind", "nosuid", "nodev", "rw"],
         )?,
     ];
-    // Over the home: each granted collection, read-only where the grant is (the kernel
-    // refuses writes with EROFS, whatever the agent is told), and never executable: shared
-    // knowledge is data, not a way to hand another agent a program.
+    // Each granted collection, out of the home (see `crate::special_files`; `~/knowledge`
+    // links there), read-only where the grant is (the kernel refuses writes with EROFS,
+    // whatever the agent is told), and never executable: shared knowledge is data, not a
+    // way to hand another agent a program.
     for (dir, name, ro) in &p.knowledge {
-        let dest = format!("{AGENT_HOME}/knowledge/{name}");
+        let dest = format!("{}/{name}", crate::special_files::KNOWLEDGE_ROOT);
         let mode = if *ro { "ro" } else { "rw" };
         mounts.push(mnt(
             &dest,
@@ -275,6 +285,17 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
             .build()
             .map_err(spec_err)
     };
+    let mut gid_maps = vec![map(p.host_id)?];
+    for (&host, inside) in p.groups.iter().zip(inside_groups(p)) {
+        gid_maps.push(
+            LinuxIdMappingBuilder::default()
+                .container_id(inside)
+                .host_id(host)
+                .size(1u32)
+                .build()
+                .map_err(spec_err)?,
+        );
+    }
     let namespaces = [
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Network,
@@ -329,7 +350,7 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
     let linux = LinuxBuilder::default()
         .devices(devices)
         .uid_mappings(vec![map(p.host_id)?])
-        .gid_mappings(vec![map(p.host_id)?])
+        .gid_mappings(gid_maps)
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(format!("/{}", p.cgroup)))
         .resources(resources)
@@ -354,6 +375,13 @@ pub fn spec(p: &SandboxPlan) -> Result<Spec, SandboxError> {
         .linux(linux)
         .build()
         .map_err(spec_err)
+}
+
+/// The gids inside that `p.groups` map to, in order.
+fn inside_groups(p: &SandboxPlan) -> Vec<u32> {
+    (0..p.groups.len())
+        .map(|i| ID_RANGE.saturating_add(u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect()
 }
 
 /// The OCI description of host device node `path` (its type and numbers, as the host has it).
@@ -554,6 +582,7 @@ mod tests {
             runtime: None,
             binds: Vec::new(),
             devices: Vec::new(),
+            groups: Vec::new(),
         }
     }
 
@@ -656,7 +685,7 @@ mod tests {
         for (name, mode) in [("docs", "ro"), ("notes", "rw")] {
             let m = mounts
                 .iter()
-                .find(|m| m["destination"] == format!("{AGENT_HOME}/knowledge/{name}"))
+                .find(|m| m["destination"] == format!("/knowledge/{name}"))
                 .unwrap();
             let opts: Vec<&str> = m["options"]
                 .as_array()

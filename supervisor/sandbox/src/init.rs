@@ -107,6 +107,18 @@ fn setup(spec: &Spec, secrets: crate::secrets::Payload) -> Result<Prepared, Sand
         .as_ref()
         .ok_or_else(|| SandboxError::Spec("config.json has no root".into()))?;
     let rootfs: PathBuf = root.path().clone();
+    // The supplementary groups first: a shared collection is reached through its group
+    // (its directory lets no one else in), and the bind mounts below resolve it by path.
+    if let Some(gids) = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.user().additional_gids().clone())
+        .filter(|g| !g.is_empty())
+    {
+        let gids: Vec<nix::unistd::Gid> =
+            gids.into_iter().map(nix::unistd::Gid::from_raw).collect();
+        nix::unistd::setgroups(&gids).map_err(|e| sys_err("setgroups", e))?;
+    }
     // Nothing we mount may propagate back to the host.
     nix::mount::mount(
         None::<&str>,
@@ -317,6 +329,9 @@ fn exec_child(
             .map(|g| nix::unistd::Gid::from_raw(*g))
             .collect();
         nix::unistd::setgroups(&gids).map_err(|e| sys_err("setgroups", e))?;
+        if let Some(mask) = user.umask() {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+        }
         let gid = nix::unistd::Gid::from_raw(user.gid());
         let uid = nix::unistd::Uid::from_raw(user.uid());
         nix::unistd::setresgid(gid, gid, gid).map_err(|e| sys_err("setresgid", e))?;
@@ -365,6 +380,14 @@ fn supervise(
     // init's memory through /proc/1/mem, or take its fds. The agent's exec makes the agent
     // itself dumpable again (the kernel resets the flag), which it may be.
     nix::sys::prctl::set_dumpable(false).map_err(|e| sys_err("prctl(PR_SET_DUMPABLE)", e))?;
+    // Before the seccomp filter, which does not allow Landlock's calls.
+    if crate::special_files::refuse_in_collections(spec)?
+        == crate::special_files::Enforced::Unsupported
+    {
+        eprintln!(
+            "clawkeep: this kernel has no Landlock, so FIFOs and sockets can be made in shared collections (the supervisor removes them when it next sets the collection up)"
+        );
+    }
     let all = SigSet::all();
     all.thread_block()
         .map_err(|e| sys_err("block signals", e))?;

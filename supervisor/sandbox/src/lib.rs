@@ -15,6 +15,7 @@ pub mod netns;
 pub mod run;
 pub mod seccomp;
 pub mod secrets;
+pub mod special_files;
 pub mod status;
 pub mod sys;
 pub mod system_root;

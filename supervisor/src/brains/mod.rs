@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use clawkeep_sandbox::special_files::KNOWLEDGE_ROOT;
 use clawkeep_store::boundary::Boundary;
 use clawkeep_store::config::{StoreKind, StoreSettings};
 use clawkeep_store::follow::{self, FollowStatus, Notes, Timing};
@@ -35,6 +36,79 @@ pub fn brain_dir(state_dir: &Path, agent: &str) -> PathBuf {
 /// Where a shared collection lives on the host (bind-mounted into the agents granted it).
 pub fn collection_dir(state_dir: &Path, collection: &str) -> PathBuf {
     state_dir.join("knowledge").join(collection)
+}
+
+/// Make `knowledge` in a home (opened as `within`) a link to [`KNOWLEDGE_ROOT`], where the
+/// sandbox mounts the collections. What an older clawkeep left there (a directory of empty
+/// mount points) is removed; anything else is moved aside, never deleted, and its new name
+/// returned.
+fn link_knowledge(
+    within: &clawkeep_beneath::Beneath,
+    owner: (u32, u32),
+) -> std::io::Result<Option<String>> {
+    use clawkeep_beneath::Kind;
+    let rel = Path::new("knowledge");
+    let entry = within
+        .list(Path::new(""))?
+        .into_iter()
+        .find(|e| e.name == "knowledge");
+    let mut aside = None;
+    match entry.map(|e| e.kind) {
+        None => {}
+        Some(Kind::Symlink) => {
+            if within.read_link(rel)?.as_deref() == Some(Path::new(KNOWLEDGE_ROOT)) {
+                return Ok(None);
+            }
+            within.unlink(rel)?;
+        }
+        Some(Kind::Dir) => {
+            let inside = within.list(rel)?;
+            let mut empty = true;
+            for e in &inside {
+                empty &= e.kind == Kind::Dir && within.list(&rel.join(&e.name))?.is_empty();
+            }
+            if empty {
+                for e in &inside {
+                    within.remove_dir(&rel.join(&e.name))?;
+                }
+                within.remove_dir(rel)?;
+            } else {
+                aside = Some(move_aside(within, rel)?);
+            }
+        }
+        Some(_) => aside = Some(move_aside(within, rel)?),
+    }
+    within.symlink(rel, Path::new(KNOWLEDGE_ROOT), Some(owner))?;
+    Ok(aside)
+}
+
+/// Rename `rel` to the first free `rel.moved-N`; the new name.
+fn move_aside(within: &clawkeep_beneath::Beneath, rel: &Path) -> std::io::Result<String> {
+    for n in 1..1000 {
+        let name = format!("{}.moved-{n}", rel.display());
+        match within.rename_within(rel, Path::new(&name)) {
+            Ok(()) => return Ok(name),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free name to move it aside to"))
+}
+
+/// Make collection directory `dir` root's and group `gid`'s alone, with everything in it the
+/// group's (see [`clawkeep_beneath::Beneath::share_with_group`]).
+async fn share_collection(dir: &Path, gid: u32) -> Result<clawkeep_beneath::Shared, String> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        // The root by path: its parent is root's, so no agent can swap it.
+        std::os::unix::fs::lchown(&dir, Some(0), Some(gid))
+            .map_err(|e| format!("give {} to root: {e}", dir.display()))?;
+        clawkeep_beneath::Beneath::open(&dir)
+            .and_then(|b| b.share_with_group(gid))
+            .map_err(|e| format!("give {} to its group: {e}", dir.display()))
+    })
+    .await
+    .map_err(|e| format!("share task failed: {e}"))?
 }
 
 /// Why the knowledge store could not be set up.
@@ -115,6 +189,8 @@ pub struct Brains {
     root: Credential,
     admin: Admin,
     agents: Vec<(Agent, u32)>,
+    /// Each shared collection's host group (see [`crate::fleet::COLLECTION_GIDS`]).
+    collection_gids: BTreeMap<String, u32>,
     /// This supervisor, as the brains' leases name it.
     holder: Holder,
     /// Paths in a home that only go up.
@@ -205,6 +281,11 @@ impl Brains {
             root,
             admin,
             agents,
+            collection_gids: fleet
+                .collections()
+                .into_iter()
+                .filter_map(|c| Some((c.to_string(), fleet.collection_gid(c)?)))
+                .collect(),
             holder,
             push_only: push_only.to_vec(),
             provisioned: Mutex::new(false),
@@ -479,21 +560,23 @@ impl Brains {
                 followers.insert(key, self.spawn("agent", &agent.name, syncer, synced, notes));
             }
         }
-        // Mount points for the collections, made through the home's open directory: the
-        // agent owns its home and may have left a symlink where `knowledge` should be.
+        // `~/knowledge` leads to the collections, mounted out of the home; made through the
+        // home's open directory: the agent owns its home and may have left anything there.
         if !agent.knowledge.is_empty() {
             let within = clawkeep_beneath::Beneath::open(&home)
                 .map_err(|e| format!("open {}: {e}", home.display()))?;
-            for (c, _) in &agent.knowledge {
-                let rel = Path::new("knowledge").join(c);
-                within
-                    .dir(&rel, true, Some((host_id, host_id)))
-                    .map_err(|e| {
-                        format!(
-                            "create {} (not through a symlink): {e}",
-                            home.join(&rel).display()
-                        )
-                    })?;
+            match link_knowledge(&within, (host_id, host_id)) {
+                Ok(Some(aside)) => tracing::warn!(
+                    agent = %agent.name,
+                    "~/knowledge was in the way of the link to the shared collections: moved to ~/{aside}"
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "link {} to {KNOWLEDGE_ROOT}: {e}",
+                        home.join("knowledge").display()
+                    ))
+                }
             }
         }
         Ok(())
@@ -516,8 +599,10 @@ impl Brains {
         ))
     }
 
-    /// A collection's follower: synced with the key of the first agent granted it read-write
-    /// (owned by that agent on disk), else read-only with the first reader's key.
+    /// A collection's follower: synced with the key of the first agent granted it read-write,
+    /// else read-only with the first reader's key. On disk it is root's and its group's (the
+    /// agents granted it have the group; no agent owns it, and no one else may enter it), and
+    /// special files found in it are removed.
     async fn ensure_collection(&self, c: &str) -> Result<(), String> {
         let key = format!("shared:{c}");
         let _one_at_a_time = self.collections.lock().await;
@@ -532,12 +617,26 @@ impl Brains {
         let writer = holders
             .iter()
             .find(|(a, _)| a.knowledge.iter().any(|(n, x)| n == c && *x == Access::Rw));
-        let (who, owner, read_only) = match (writer, holders.first()) {
-            (Some((a, id)), _) => (a.name.clone(), Some((*id, *id)), false),
-            (None, Some((a, _))) => (a.name.clone(), None, true),
+        let (who, read_only) = match (writer, holders.first()) {
+            (Some((a, _)), _) => (a.name.clone(), false),
+            (None, Some((a, _))) => (a.name.clone(), true),
             (None, None) => return Ok(()),
         };
+        let gid = *self
+            .collection_gids
+            .get(c)
+            .ok_or_else(|| format!("shared collection {c} has no group"))?;
         let dir = collection_dir(&self.state_dir, c);
+        if dir.is_dir() {
+            let shared = share_collection(&dir, gid).await?;
+            if !shared.removed.is_empty() {
+                tracing::warn!(
+                    collection = c,
+                    removed = ?shared.removed,
+                    "removed special files (FIFOs, sockets, devices) from the shared collection: agents may not share them"
+                );
+            }
+        }
         // The agents' inits reach the collection by path, as unprivileged host users.
         let parent = self.state_dir.join("knowledge");
         std::fs::create_dir_all(&parent)
@@ -553,13 +652,14 @@ impl Brains {
             self.limits(),
             &who,
         )
-        .owner(owner)
+        .owner(Some((0, gid)))
+        .group_shared(true)
         .read_only(read_only);
         syncer
             .pull_into_place()
             .await
             .map_err(|e| format!("cannot pull shared collection {c}: {e}"))?;
-        let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+        share_collection(&dir, gid).await?;
         let mut followers = self.followers.lock().await;
         followers
             .entry(key)

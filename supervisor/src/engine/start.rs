@@ -159,6 +159,11 @@ pub fn agent_plan(fleet: &Fleet, agent: &Agent, paths: &Paths) -> SandboxPlan {
         runtime: fleet.openclaw.as_ref().map(|r| r.path.clone()),
         binds: Vec::new(),
         devices: Vec::new(),
+        groups: agent
+            .knowledge
+            .iter()
+            .filter_map(|(c, _)| fleet.collection_gid(c))
+            .collect(),
     }
 }
 
@@ -371,6 +376,7 @@ pub fn service_plan(
         runtime: None,
         binds,
         devices: sandbox.devices.clone(),
+        groups: Vec::new(),
     })
 }
 

@@ -69,10 +69,33 @@ pub struct Models {
 /// Host ids per agent: agent N's ids 0..65536 inside map onto `uid_base + N * 65536`.
 pub const IDS_PER_AGENT: u32 = clawkeep_sandbox::bundle::ID_RANGE;
 
+/// First of the host gids kept for shared collections (the last 65536 ids but the invalid
+/// `u32::MAX`): collection N in name order has group `COLLECTION_GIDS + N`, which only the
+/// agents granted it have, so no one else on the host reads it.
+pub const COLLECTION_GIDS: u32 = u32::MAX - (IDS_PER_AGENT - 1);
+
 impl Fleet {
     /// The first host id of `agent`'s range (its root inside the sandbox).
     pub fn host_id(&self, agent: &Agent) -> u32 {
         self.node.uid_base + agent.index * IDS_PER_AGENT
+    }
+
+    /// The shared collections agents are granted, in name order.
+    pub fn collections(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .agents
+            .iter()
+            .flat_map(|a| a.knowledge.iter().map(|(c, _)| c.as_str()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Host gid of shared collection `c`'s group (see [`COLLECTION_GIDS`]), if granted.
+    pub fn collection_gid(&self, c: &str) -> Option<u32> {
+        let i = self.collections().iter().position(|n| *n == c)?;
+        u32::try_from(i).ok().map(|i| COLLECTION_GIDS + i)
     }
 
     /// First host id of a sandboxed service (a model backend): the ranges just below

@@ -293,7 +293,8 @@ impl<'a> Resolver<'a> {
                 ),
             );
         } else {
-            let room = (u64::from(u32::MAX) + 1 - u64::from(uid_base)) / IDS_PER_AGENT;
+            let top = u64::from(super::COLLECTION_GIDS);
+            let room = top.saturating_sub(u64::from(uid_base)) / IDS_PER_AGENT;
             if agents as u64 > room {
                 self.at_value(
                     &uid_path,
@@ -302,8 +303,8 @@ impl<'a> Resolver<'a> {
                         if room == 1 { "agent" } else { "agents" }
                     ),
                     format!(
-                        "each agent takes 65536 host ids below 4294967296: lower uid_base to at most {}",
-                        u64::from(u32::MAX) + 1 - agents as u64 * IDS_PER_AGENT
+                        "each agent takes 65536 host ids below {top} (the ids above are the shared collections' groups): lower uid_base to at most {}",
+                        top.saturating_sub(agents as u64 * IDS_PER_AGENT)
                     ),
                 );
             }

@@ -16,6 +16,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,7 +128,7 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: ckprobe mount|unshare|ptrace|clone-ns|connect IP PORT|hog|forkbomb|spin"
-                        "|refused|hold IP PORT N|post IP PORT PATH COUNT CONC NAME_BYTES\n");
+                        "|refused|hold IP PORT N|post IP PORT PATH COUNT CONC NAME_BYTES|bindunix PATH\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -144,6 +145,13 @@ int main(int argc, char **argv) {
         if (pid == 0) _exit(0);
         if (pid > 0) waitpid(pid, NULL, 0);
         return report("clone-ns", pid);
+    }
+    if (!strcmp(cmd, "bindunix") && argc == 3) {
+        /* A named socket in the filesystem: a channel to whoever else can reach the path. */
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        strncpy(a.sun_path, argv[2], sizeof a.sun_path - 1);
+        return report("bindunix", s < 0 ? -1 : bind(s, (struct sockaddr *)&a, sizeof a));
     }
     if (!strcmp(cmd, "connect") && argc == 4) {
         int s = socket(AF_INET, SOCK_STREAM, 0);
