@@ -59,13 +59,15 @@ fn only_entry(dir: &Path, prefix: &str) -> PathBuf {
 }
 
 /// What the agent does: a small write, a 20 MiB write into an 8 MiB limit that already
-/// holds 4 MiB, then the same small write again once the big file is gone.
+/// holds 4 MiB, a write again once the big file is gone; then it fills the limit up, for
+/// `clawkeep doctor` to see.
 const AGENT: &str = r#"
 echo hello > $HOME/small && echo small=written
 dd if=/dev/zero of=$HOME/big bs=1M count=20 2>&1 | grep -o 'Disk quota exceeded' | head -1 | sed 's/^/big=/'
 echo "bigsize=$(wc -c < $HOME/big)"
 rm -f $HOME/big
 dd if=/dev/zero of=$HOME/again bs=1M count=2 2>/dev/null && echo again=written
+dd if=/dev/zero of=$HOME/fill bs=1M count=20 2>/dev/null || echo filled=yes
 echo done=yes
 "#;
 
@@ -101,6 +103,7 @@ log=/state/clawkeep/logs/writer.log
 i=0
 until grep -q -e done=yes -e '] exited' $log 2>/dev/null || [ $i -gt 900 ]; do sleep 0.2; i=$((i+1)); done
 sed 's/^/quota-vm: agent: /' $log
+CLAWKEEP_STATE_DIR=/state/clawkeep clawkeep doctor 2>&1 | sed 's/^/quota-vm: doctor: /'
 CLAWKEEP_STATE_DIR=/state/clawkeep clawkeep down >/dev/null 2>&1
 sleep 1
 sed 's/^/quota-vm: up: /' /run/up.log
@@ -293,6 +296,17 @@ restart = "never"
     assert!(
         console.contains("turned project quota enforcement on"),
         "mounted without prjquota, clawkeep turned enforcement on:\n{console}"
+    );
+    assert_eq!(agent.get("filled"), Some(&"yes"), "{console}");
+    let doctor: Vec<&str> = console
+        .lines()
+        .filter(|l| l.starts_with("quota-vm: doctor: ") && l.contains("CK-DOC-007"))
+        .collect();
+    assert!(
+        doctor.len() == 1
+            && doctor[0].contains("writer uses ")
+            && doctor[0].contains(" MiB of its 8.0 MiB disk limit"),
+        "doctor warns of the limit nearly used, and only that:\n{console}"
     );
     assert!(console.contains("quota-vm: end"), "{console}");
 }

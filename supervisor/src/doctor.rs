@@ -131,6 +131,8 @@ pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
     }
 }
 
+const MIB: f64 = (1u64 << 20) as f64;
+
 /// CK-DOC-007: agents' `disk` limits can be enforced here, and none is nearly used up.
 fn disk_limits(shared: &Shared) -> Vec<crate::findings::Finding> {
     let limited: Vec<_> = shared
@@ -169,10 +171,10 @@ fn disk_limits(shared: &Shared) -> Vec<crate::findings::Finding> {
                 "medium",
                 &a.name,
                 format!(
-                    "{} uses {} MiB of its {} MiB disk limit",
+                    "{} uses {:.1} MiB of its {:.1} MiB disk limit",
                     a.name,
-                    u.used >> 20,
-                    u.limit >> 20
+                    u.used as f64 / MIB,
+                    u.limit as f64 / MIB
                 ),
                 "raise its `disk` in the fleet file, or clear out its home; past the limit its writes fail with \"Disk quota exceeded\"",
             ));
