@@ -1,5 +1,5 @@
 //! `clawkeep doctor`: is the node working? Processes up and healthy, brains in step with the
-//! store, room on the state dir's disk. Findings carry stable IDs, what they concern and what
+//! store, room on the state dir's disk, agents' disk limits enforceable and not nearly used. Findings carry stable IDs, what they concern and what
 //! to do, like `clawkeep audit` (which asks instead whether the node is locked down). An
 //! OpenClaw fleet's runtime and gateways are checked in `openclaw_checks::doctor`.
 
@@ -26,6 +26,10 @@ pub const CHECKS: &[(&str, &str)] = &[
     (
         "CK-DOC-005",
         "OpenClaw fleets: the pinned runtime is installed (low when the node's current runtime differs: an upgrade in progress), and each running agent with a gateway_port answers /readyz through it",
+    ),
+    (
+        "CK-DOC-007",
+        "agents with a disk limit: the state dir's filesystem enforces project quotas, and no agent uses 90% or more of its limit",
     ),
 ];
 
@@ -116,6 +120,7 @@ pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
             ));
         }
     }
+    findings.extend(disk_limits(shared));
     findings.extend(crate::openclaw_checks::doctor::run(shared).await);
     AuditReport {
         checks: CHECKS
@@ -124,4 +129,56 @@ pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
             .collect(),
         findings,
     }
+}
+
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// CK-DOC-007: agents' `disk` limits can be enforced here, and none is nearly used up.
+fn disk_limits(shared: &Shared) -> Vec<crate::findings::Finding> {
+    let limited: Vec<_> = shared
+        .fleet
+        .agents
+        .iter()
+        .filter_map(|a| a.resources.disk.map(|d| (a, d)))
+        .collect();
+    if limited.is_empty() {
+        return Vec::new();
+    }
+    let dir = &shared.paths.state_dir;
+    if let Some(problem) = crate::fleet::disk::quota_problem(dir) {
+        let names: Vec<&str> = limited.iter().map(|(a, _)| a.name.as_str()).collect();
+        return vec![finding(
+            "CK-DOC-007",
+            "high",
+            dir.display().to_string(),
+            format!(
+                "disk limits of {} cannot be enforced on this host, so those agents do not start: the state dir {}",
+                names.join(", "),
+                problem.problem()
+            ),
+            problem.hint(),
+        )];
+    }
+    let mut out = Vec::new();
+    for (a, _) in limited {
+        let project = crate::engine::start::host_id(&shared.fleet, a);
+        let Ok(u) = clawkeep_sandbox::quota::usage(&shared.paths.agent(&a.name), project) else {
+            continue;
+        };
+        if u.limit > 0 && u.used.saturating_mul(10) >= u.limit.saturating_mul(9) {
+            out.push(finding(
+                "CK-DOC-007",
+                "medium",
+                &a.name,
+                format!(
+                    "{} uses {:.1} MiB of its {:.1} MiB disk limit",
+                    a.name,
+                    u.used as f64 / MIB,
+                    u.limit as f64 / MIB
+                ),
+                "raise its `disk` in the fleet file, or clear out its home; past the limit its writes fail with \"Disk quota exceeded\"",
+            ));
+        }
+    }
+    out
 }

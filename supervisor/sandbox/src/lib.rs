@@ -12,6 +12,7 @@ pub mod init;
 pub mod launch;
 pub mod mounts;
 pub mod netns;
+pub mod quota;
 pub mod run;
 pub mod seccomp;
 pub mod secrets;
@@ -64,6 +65,9 @@ pub enum SandboxError {
     /// The agent's secrets could not be handed over.
     #[error("pass secrets to the sandbox: {0}")]
     Secrets(String),
+    /// The agent's disk limit could not be set.
+    #[error("disk limit: {0}")]
+    Quota(#[from] crate::quota::QuotaError),
     /// A step of the sandbox init failed.
     #[error("{0}")]
     Init(String),

@@ -1,4 +1,5 @@
-//! The supervisor's only `unsafe` code: process creation with namespaces, and one ioctl.
+//! The supervisor's only `unsafe` code: process creation with namespaces, a few ioctls and
+//! quotactl_fd(2) (project quotas).
 //!
 //! Everything else uses safe wrappers (nix, caps, seccompiler). Keeping the raw syscalls here
 //! makes the audit surface one file.
@@ -441,4 +442,196 @@ pub fn take_fd(fd: RawFd) -> Option<OwnedFd> {
     // SAFETY: the fd is open (F_SETFD succeeded) and by the launcher's contract nothing else
     // in this process owns it.
     Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// `struct fsxattr` of FS_IOC_FSGETXATTR / FS_IOC_FSSETXATTR (linux/fs.h): the extended
+/// attributes of an inode, its project id among them.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FsXattr {
+    /// FS_XFLAG_* flags.
+    pub xflags: u32,
+    /// Extent size hint.
+    pub extsize: u32,
+    /// Extents in use (read only).
+    pub nextents: u32,
+    /// Project id.
+    pub projid: u32,
+    /// Copy-on-write extent size hint.
+    pub cowextsize: u32,
+    pad: [u8; 8],
+}
+
+/// Files made in a directory with this flag get the directory's project id (and, for
+/// directories, the flag).
+pub const FS_XFLAG_PROJINHERIT: u32 = 0x0000_0200;
+
+const FS_IOC_FSGETXATTR: libc::c_ulong =
+    nix::request_code_read!(b'X', 31, std::mem::size_of::<FsXattr>()) as libc::c_ulong;
+const FS_IOC_FSSETXATTR: libc::c_ulong =
+    nix::request_code_write!(b'X', 32, std::mem::size_of::<FsXattr>()) as libc::c_ulong;
+
+/// The extended attributes (project id, flags) of the file open at `fd`.
+pub fn fs_get_xattr(fd: std::os::fd::BorrowedFd<'_>) -> Result<FsXattr, Errno> {
+    let mut x = FsXattr::default();
+    // SAFETY: FS_IOC_FSGETXATTR writes one struct fsxattr, which `x` is (repr(C), same size
+    // as the request code says), through a pointer valid for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_FSGETXATTR, &mut x as *mut FsXattr) };
+    Errno::result(r).map(|_| x)
+}
+
+/// Set the extended attributes (project id, flags) of the file open at `fd`.
+pub fn fs_set_xattr(fd: std::os::fd::BorrowedFd<'_>, x: &FsXattr) -> Result<(), Errno> {
+    // SAFETY: FS_IOC_FSSETXATTR reads one struct fsxattr from a pointer valid for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_FSSETXATTR, x as *const FsXattr) };
+    Errno::result(r).map(drop)
+}
+
+/// Quota type of projects (linux/quota.h).
+pub const PRJQUOTA: u32 = 2;
+/// Q_XGETQSTATV: the quota state of a filesystem, versioned (linux/dqblk_xfs.h).
+const Q_XGETQSTATV: u32 = (b'X' as u32) << 8 | 8;
+/// The quota format of ext4's hidden quota inodes, which Q_QUOTAON names (linux/quota.h).
+const QFMT_VFS_V1: u32 = 4;
+/// Version of [`QuotaState`] asked for.
+const FS_QSTATV_VERSION1: i8 = 1;
+/// Project quota usage is accounted ([`QuotaState::flags`]).
+pub const FS_QUOTA_PDQ_ACCT: u16 = 1 << 4;
+/// Project quota limits are enforced ([`QuotaState::flags`]).
+pub const FS_QUOTA_PDQ_ENFD: u16 = 1 << 5;
+
+/// `struct fs_qfilestatv` (linux/dqblk_xfs.h).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct QuotaFileState {
+    ino: u64,
+    nblks: u64,
+    nextents: u32,
+    pad: u32,
+}
+
+/// `struct fs_quota_statv` (linux/dqblk_xfs.h): what Q_XGETQSTATV reports.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QuotaState {
+    version: i8,
+    pad1: u8,
+    /// FS_QUOTA_* flags: which quota types are accounted and enforced.
+    pub flags: u16,
+    incoredqs: u32,
+    uquota: QuotaFileState,
+    gquota: QuotaFileState,
+    pquota: QuotaFileState,
+    btimelimit: i32,
+    itimelimit: i32,
+    rtbtimelimit: i32,
+    bwarnlimit: u16,
+    iwarnlimit: u16,
+    rtbwarnlimit: u16,
+    pad3: u16,
+    pad4: u32,
+    pad2: [u64; 7],
+}
+
+/// quotactl_fd(2) with `cmd` (a Q_* command) on the quota type `kind` of the filesystem of
+/// `fd`.
+///
+/// # Safety
+/// `addr` must be null or point to memory of the type `cmd` reads or writes, valid for the
+/// call.
+unsafe fn quotactl_fd(
+    fd: RawFd,
+    cmd: u32,
+    kind: u32,
+    id: u32,
+    addr: *mut libc::c_void,
+) -> Result<(), Errno> {
+    // QCMD(cmd, type) of linux/quota.h.
+    let cmd = (cmd << 8) | (kind & 0xff);
+    let r = libc::syscall(
+        libc::SYS_quotactl_fd,
+        fd as libc::c_uint,
+        cmd as libc::c_uint,
+        id,
+        addr,
+    );
+    Errno::result(r).map(drop)
+}
+
+/// Whether this kernel has quotactl_fd(2) (Linux 5.14; CONFIG_QUOTACTL).
+pub fn has_quotactl_fd() -> bool {
+    // SAFETY: fd -1 is never open, so the kernel returns EBADF (or ENOSYS without the call)
+    // before it would look at the null address.
+    let r = unsafe { quotactl_fd(-1, Q_XGETQSTATV, PRJQUOTA, 0, std::ptr::null_mut()) };
+    r != Err(Errno::ENOSYS)
+}
+
+/// The quota state of the filesystem of `fd` (Q_XGETQSTATV): whether project quotas are
+/// accounted and enforced there.
+pub fn quota_state(fd: std::os::fd::BorrowedFd<'_>) -> Result<QuotaState, Errno> {
+    let mut st = QuotaState {
+        version: FS_QSTATV_VERSION1,
+        ..QuotaState::default()
+    };
+    // SAFETY: Q_XGETQSTATV fills one struct fs_quota_statv, which `st` is (repr(C)), with
+    // its version set as the kernel requires.
+    unsafe {
+        quotactl_fd(
+            fd.as_raw_fd(),
+            Q_XGETQSTATV,
+            PRJQUOTA,
+            0,
+            (&mut st as *mut QuotaState).cast(),
+        )
+    }?;
+    Ok(st)
+}
+
+/// Turn enforcement of project quota limits on for the filesystem of `fd` (Q_QUOTAON), where
+/// they are accounted already (ext4 with the quota feature, xfs).
+pub fn quota_enforce(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: Q_QUOTAON on a filesystem that keeps its quota in hidden files reads nothing
+    // from the address; the others refuse quotactl_fd's Q_QUOTAON without a path.
+    unsafe {
+        quotactl_fd(
+            fd.as_raw_fd(),
+            libc::Q_QUOTAON as u32,
+            PRJQUOTA,
+            QFMT_VFS_V1,
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+/// The usage and limits of project `id` on the filesystem of `fd` (Q_GETQUOTA).
+pub fn quota_get(fd: std::os::fd::BorrowedFd<'_>, id: u32) -> Result<libc::dqblk, Errno> {
+    // SAFETY: dqblk is a plain C struct; all-zero is a valid value.
+    let mut q: libc::dqblk = unsafe { std::mem::zeroed() };
+    // SAFETY: Q_GETQUOTA writes one struct if_dqblk, which libc::dqblk is.
+    unsafe {
+        quotactl_fd(
+            fd.as_raw_fd(),
+            libc::Q_GETQUOTA as u32,
+            PRJQUOTA,
+            id,
+            (&mut q as *mut libc::dqblk).cast(),
+        )
+    }?;
+    Ok(q)
+}
+
+/// Set the limits of project `id` on the filesystem of `fd` (Q_SETQUOTA; `q.dqb_valid` says
+/// which fields count).
+pub fn quota_set(fd: std::os::fd::BorrowedFd<'_>, id: u32, q: &libc::dqblk) -> Result<(), Errno> {
+    let mut q = *q;
+    // SAFETY: Q_SETQUOTA reads one struct if_dqblk, which libc::dqblk is.
+    unsafe {
+        quotactl_fd(
+            fd.as_raw_fd(),
+            libc::Q_SETQUOTA as u32,
+            PRJQUOTA,
+            id,
+            (&mut q as *mut libc::dqblk).cast(),
+        )
+    }
 }

@@ -193,11 +193,30 @@ pub fn write_agent_bundle(
                 .map_err(|e| io("chown", &dst, e))?;
         }
     }
+    disk_limit(agent, &paths.agent(&agent.name), plan.host_id)?;
     let spec = bundle::spec(&plan)?;
     bundle::prepare_rootfs(&spec)?;
     let dir = paths.agent(&agent.name).join("bundle");
     bundle::write(&dir, &spec)?;
     Ok(dir)
+}
+
+/// Hold the agent's directory (its home, and clawkeep's staging beside it, whose files are
+/// renamed into the home) to its `disk` limit, with its host id base as the project id: the
+/// kernel enforces it, or the agent does not start. Without `disk`, a limit left from an
+/// earlier run is lifted.
+fn disk_limit(agent: &Agent, dir: &Path, project: u32) -> Result<(), SandboxError> {
+    match agent.resources.disk {
+        Some(bytes) => clawkeep_sandbox::quota::set_limit(dir, project, bytes)?,
+        None => match clawkeep_sandbox::quota::clear_limit(dir) {
+            Ok(Some(p)) => {
+                tracing::info!(agent = %agent.name, project = p, "lifted the disk limit it no longer has");
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(agent = %agent.name, "cannot lift its old disk limit: {e}"),
+        },
+    }
+    Ok(())
 }
 
 /// The openclaw.json an agent gets: clawkeep's template, the fleet's settings, the enforced

@@ -201,6 +201,12 @@ pub struct AgentSettings {
     /// Size of the private /tmp.
     #[schemars(example = &"256MiB")]
     pub tmp_size: Option<SizeFile>,
+    /// Disk space the agent's home may take, at least 1MiB (no limit when absent): a
+    /// project quota the kernel enforces, so the state dir must be on ext4 or xfs with
+    /// project quotas on (`clawkeep check` says when it is not); writes past it fail with
+    /// "Disk quota exceeded".
+    #[schemars(example = &"2GiB")]
+    pub disk: Option<SizeFile>,
     /// Restart policy (default `always`).
     #[schemars(example = &"on-failure")]
     pub restart: Option<RestartMode>,

@@ -3,6 +3,7 @@
 
 mod cycles;
 mod diag;
+pub mod disk;
 pub mod egress;
 mod file;
 mod host;
@@ -209,6 +210,8 @@ pub struct Resources {
     pub nofile: u64,
     /// Size of /tmp in bytes.
     pub tmp_size: u64,
+    /// Disk limit of the agent's home in bytes (a project quota), if any.
+    pub disk: Option<u64>,
 }
 
 /// A resolved `[[agent]]`.

@@ -136,6 +136,12 @@ impl<'a> Resolver<'a> {
         self.spans.section(path).unwrap_or_default()
     }
 
+    /// Whether this checks a node image's fleet (inside its staged root) rather than this
+    /// host's.
+    pub(crate) fn for_image(&self) -> bool {
+        self.root.is_some()
+    }
+
     /// The fleet file's directory (absolute).
     pub(crate) fn base_dir(&self) -> &Path {
         self.base_dir
@@ -196,6 +202,7 @@ impl<'a> Resolver<'a> {
                 self.agent(i, a, &defaults, rootfs.as_deref(), pinned)
             })
             .collect();
+        self.disk_quotas(file, &defaults, &node.state_dir, &agents);
         let mut services: Vec<Service> = file
             .service
             .iter()

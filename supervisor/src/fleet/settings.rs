@@ -59,6 +59,8 @@ pub(crate) mod builtin {
 const MIN_MEMORY: u64 = 16 << 20;
 /// Smallest /tmp: 1MiB.
 const MIN_TMP_SIZE: u64 = 1 << 20;
+/// Smallest disk limit: 1MiB.
+pub(super) const MIN_DISK: u64 = 1 << 20;
 /// Smallest log rotation size: 1KiB.
 const MIN_LOG_SIZE: u64 = 1 << 10;
 /// Smallest RLIMIT_NOFILE.
@@ -140,6 +142,8 @@ pub(crate) struct SettingsLayer {
     pids: Option<u64>,
     nofile: Option<u64>,
     tmp_size: Option<u64>,
+    /// Disk limit of the home.
+    pub disk: Option<u64>,
     /// Restart policy.
     pub restart: RestartLayer,
     /// Stop grace.
@@ -177,6 +181,7 @@ impl SettingsLayer {
             pids: self.pids.or(base.pids),
             nofile: self.nofile.or(base.nofile),
             tmp_size: self.tmp_size.or(base.tmp_size),
+            disk: self.disk.or(base.disk),
             restart: self.restart.over(&base.restart),
             stop_grace: self.stop_grace.or(base.stop_grace),
             log: self.log.over(&base.log),
@@ -205,6 +210,7 @@ impl SettingsLayer {
             pids: self.pids.unwrap_or(builtin::PIDS),
             nofile: self.nofile.unwrap_or(builtin::NOFILE),
             tmp_size: self.tmp_size.unwrap_or(builtin::TMP_SIZE),
+            disk: self.disk,
         }
     }
 }
@@ -218,7 +224,7 @@ pub(crate) fn sub(at: &[Seg], keys: &[&str]) -> Vec<Seg> {
 }
 
 /// A size as the user wrote it, for messages.
-fn written_size(size: &SizeFile) -> String {
+pub(super) fn written_size(size: &SizeFile) -> String {
     match size {
         SizeFile::Bytes(n) => n.to_string(),
         SizeFile::Text(t) => format!("{t:?}"),
@@ -266,6 +272,7 @@ impl Resolver<'_> {
                 "programs need some open files",
             ),
             tmp_size: self.size(s.tmp_size.as_ref(), &sub(at, &["tmp_size"]), MIN_TMP_SIZE),
+            disk: self.size(s.disk.as_ref(), &sub(at, &["disk"]), MIN_DISK),
             restart: self.restart_layer(s.restart, s.backoff.as_ref(), s.crash_loop.as_ref(), at),
             stop_grace: self.duration(s.stop_grace.as_deref(), &sub(at, &["stop_grace"])),
             log: self.log_layer(s.log.as_ref(), at),
