@@ -28,6 +28,10 @@ pub const CHECKS: &[(&str, &str)] = &[
         "OpenClaw fleets: the pinned runtime is installed (low when the node's current runtime differs: an upgrade in progress), and each running agent with a gateway_port answers /readyz through it",
     ),
     (
+        "CK-DOC-006",
+        "no brain or collection has deletions held back (a pass that would delete much of it waits for `sync push NAME --allow-deletes`)",
+    ),
+    (
         "CK-DOC-007",
         "agents with a disk limit: the state dir's filesystem enforces project quotas, and no agent uses 90% or more of its limit",
     ),
