@@ -369,7 +369,7 @@ fn a_shared_collection_is_its_agents_alone_and_refuses_fifos_and_sockets() {
         r#"[[agent]]
 name = "writer"
 command = "/bin/sh"
-args = ["-c", '''echo "groups=$(id -G)"; mkdir -p $HOME/knowledge/docs/notes; echo first > $HOME/knowledge/docs/notes/a.md && echo wrote=yes; mkfifo $HOME/knowledge/docs/pipe && echo fifo=made || echo fifo=refused; ckprobe bindunix $HOME/knowledge/docs/sock; mkfifo /tmp/pipe && echo tmpfifo=made; mkfifo $HOME/pipe && echo homefifo=made; echo done=yes; while sleep 1; do :; done''']
+args = ["-c", '''echo "groups=$(id -G)"; mkdir -p $HOME/knowledge/docs/notes; echo first > $HOME/knowledge/docs/notes/a.md && echo wrote=yes; mkfifo $HOME/knowledge/docs/pipe && echo fifo=made || echo fifo=refused; ckprobe bindunix $HOME/knowledge/docs/sock; mkfifo /tmp/pipe && echo tmpfifo=made; mkfifo $HOME/pipe && echo homefifo=made; mkdir -p $HOME/d $HOME/knowledge/docs/d; echo x > $HOME/f && ln $HOME/f $HOME/d/f && mv $HOME/d/f $HOME/g && echo homelink=ok; echo y > $HOME/knowledge/docs/f && ln $HOME/knowledge/docs/f $HOME/knowledge/docs/d/f && mv $HOME/knowledge/docs/d/f $HOME/knowledge/docs/g && echo sharedlink=ok; echo done=yes; while sleep 1; do :; done''']
 knowledge = { docs = "rw" }
 
 [[agent]]
@@ -398,6 +398,9 @@ knowledge = { docs = "ro" }
     assert_eq!(f["bindunix"], "EACCES", "{writer}");
     assert_eq!(f["tmpfifo"], "made", "{writer}");
     assert_eq!(f["homefifo"], "made", "{writer}");
+    // Files still move and link between directories (programs publish files that way).
+    assert_eq!(f["homelink"], "ok", "{writer}");
+    assert_eq!(f["sharedlink"], "ok", "{writer}");
     // Another agent granted it read-write changes the writer's file and adds its own, in
     // the writer's directory; a reader sees both.
     let editor = wait_for(Duration::from_secs(30), "the editor's writes", || {

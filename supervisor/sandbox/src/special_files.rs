@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use landlock::{
-    Access, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
-    ABI,
+    AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus,
 };
 use oci_spec::runtime::Spec;
 
@@ -62,19 +62,27 @@ pub fn refuse_in_collections(spec: &Spec) -> Result<Enforced, SandboxError> {
     if allowed.is_empty() {
         return Ok(Enforced::NothingShared);
     }
-    let abi = ABI::V1;
     let make = AccessFs::MakeFifo | AccessFs::MakeSock | AccessFs::MakeChar | AccessFs::MakeBlock;
+    // Any Landlock domain forbids moving or linking a file to another directory unless a
+    // rule grants Refer (ABI 2); on ABI 1 it cannot be granted at all, and programs that
+    // publish files by rename or hard link (OpenClaw's workspace does) would break. So Refer
+    // is handled and granted everywhere, and a kernel without it gets no ruleset
+    // (SoftRequirement: then nothing is restricted).
     let mut ruleset = Ruleset::default()
-        .handle_access(make)
+        .set_compatibility(CompatLevel::SoftRequirement)
+        .handle_access(make | AccessFs::Refer)
         .map_err(err)?
         .create()
+        .map_err(err)?
+        .add_rule(PathBeneath::new(
+            PathFd::new("/").map_err(err)?,
+            AccessFs::Refer,
+        ))
         .map_err(err)?;
     for dir in allowed {
         // A mount the spec names always exists by now; one that does not is skipped.
         let Ok(fd) = PathFd::new(dir) else { continue };
-        ruleset = ruleset
-            .add_rule(PathBeneath::new(fd, make & AccessFs::from_all(abi)))
-            .map_err(err)?;
+        ruleset = ruleset.add_rule(PathBeneath::new(fd, make)).map_err(err)?;
     }
     let status = ruleset.restrict_self().map_err(err)?;
     Ok(match status.ruleset {

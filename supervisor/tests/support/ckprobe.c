@@ -3,6 +3,7 @@
  * Each subcommand prints "<name>: ok" or "<name>: <ERRNO NAME>". */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -128,7 +129,7 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: ckprobe mount|unshare|ptrace|clone-ns|connect IP PORT|hog|forkbomb|spin"
-                        "|refused|hold IP PORT N|post IP PORT PATH COUNT CONC NAME_BYTES|bindunix PATH\n");
+                        "|refused|hold IP PORT N|post IP PORT PATH COUNT CONC NAME_BYTES|bindunix PATH|asagent PROGRAM ARG...\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -145,6 +146,30 @@ int main(int argc, char **argv) {
         if (pid == 0) _exit(0);
         if (pid > 0) waitpid(pid, NULL, 0);
         return report("clone-ns", pid);
+    }
+    if (!strcmp(cmd, "asagent") && argc >= 3) {
+        /* Run PROGRAM with the supplementary groups the sandbox's init has (the agent's shared
+         * collections'): what `nsenter` into the sandbox leaves out. */
+        gid_t groups[64];
+        int n = 0;
+        char line[4096];
+        FILE *f = fopen("/proc/1/status", "r");
+        if (!f) { perror("/proc/1/status"); return 1; }
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "Groups:", 7)) {
+                char *p = line + 7, *end;
+                while (n < 64) {
+                    long g = strtol(p, &end, 10);
+                    if (end == p) break;
+                    groups[n++] = (gid_t)g;
+                    p = end;
+                }
+            }
+        fclose(f);
+        if (setgroups(n, groups) != 0) { perror("setgroups"); return 1; }
+        execv(argv[2], argv + 2);
+        perror("execv");
+        return 127;
     }
     if (!strcmp(cmd, "bindunix") && argc == 3) {
         /* A named socket in the filesystem: a channel to whoever else can reach the path. */

@@ -687,8 +687,18 @@ pub fn add_libs_for(rootfs: &Path, binary: &Path) {
 /// Run `script` with /bin/sh inside the namespaces of the sandbox whose init is `pid` (as
 /// the sandbox's root), returning stdout and stderr together.
 pub fn in_sandbox(pid: i64, script: &str) -> String {
+    // With the agent's supplementary groups (its collections'), which nsenter drops.
     let out = Command::new("nsenter")
-        .args(["-t", &pid.to_string(), "-a", "/bin/sh", "-c", script])
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-a",
+            "/bin/ckprobe",
+            "asagent",
+            "/bin/sh",
+            "-c",
+            script,
+        ])
         .output()
         .expect("nsenter (util-linux) not found");
     format!(
