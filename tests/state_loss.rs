@@ -418,7 +418,8 @@ fn a_second_supervisor_running_the_same_agent_is_refused_until_it_takes_over() {
     two.wait_state(AGENT, "running", Duration::from_secs(60));
     push(&two);
     assert_survived(&w, &two, &before, &keys);
-    // The first node comes back: now it is the one refused, and it deletes nothing.
+    // The first node comes back: now it is the one refused, and it deletes nothing. The
+    // agent its killed supervisor left running is killed first, not left unsupervised.
     one.up_again();
     wait_for(Duration::from_secs(30), "the first node refused", || {
         one.logs(AGENT)
@@ -426,6 +427,19 @@ fn a_second_supervisor_running_the_same_agent_is_refused_until_it_takes_over() {
             .then_some(())
     });
     assert_survived(&w, &two, &before, &keys);
+    let logs = one.logs(AGENT);
+    assert!(
+        logs.contains("leftover processes of a previous supervisor"),
+        "{logs}"
+    );
+    let procs = std::fs::read_to_string(
+        Path::new("/sys/fs/cgroup/pids")
+            .join(&one.cgroup)
+            .join(AGENT)
+            .join("cgroup.procs"),
+    )
+    .unwrap_or_default();
+    assert_eq!(procs.trim(), "", "the orphaned agent still runs");
     one.down();
     two.down();
 }

@@ -45,6 +45,18 @@ pub trait Launcher: Send + Sync {
 
     /// Remove what the runs left behind, once every process has stopped at shutdown.
     fn clean_up<'a>(&'a self, shared: &'a Shared) -> BoxFuture<'a, ()>;
+
+    /// Kill what a previous supervisor left running of `me` (it crashed or was killed),
+    /// before anything else happens for its next run: a brain is never pulled under an
+    /// orphan that still writes it, and an agent whose start is then refused does not
+    /// keep running unsupervised. How many processes it killed, or why it could not.
+    fn kill_leftovers<'a>(
+        &'a self,
+        _shared: &'a Arc<Shared>,
+        _me: &'a Process,
+    ) -> BoxFuture<'a, Result<usize, String>> {
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// A run that has started.

@@ -464,6 +464,12 @@ async fn wait_dependencies(
 
 /// Prepare, launch and register one run.
 async fn start_run(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Run, String> {
+    let killed = shared.launcher.kill_leftovers(shared, me).await?;
+    if killed > 0 {
+        me.logs.event(&format!(
+            "killed {killed} leftover processes of a previous supervisor in this cgroup"
+        ));
+    }
     if let (Def::Agent(a), Some(brains)) = (&me.def, &shared.brains) {
         me.set_state(State::Starting, Some("pulling its brain".into()));
         let (logs, name) = (me.logs.clone(), a.name.clone());

@@ -45,6 +45,20 @@ impl Launcher for SandboxLauncher {
         Box::pin(super::sandbox_http::send(me, port, req, timeout, max_body))
     }
 
+    fn kill_leftovers<'a>(
+        &'a self,
+        shared: &'a Arc<Shared>,
+        me: &'a Process,
+    ) -> BoxFuture<'a, Result<usize, String>> {
+        let path = start::cgroup_path(&shared.fleet, me.def.name());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || start::clear_leftovers(&path))
+                .await
+                .map_err(|e| format!("leftover task failed: {e}"))?
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn clean_up<'a>(&'a self, shared: &'a Shared) -> BoxFuture<'a, ()> {
         let parent = shared.fleet.node.cgroup.clone();
         Box::pin(async move {

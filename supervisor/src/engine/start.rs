@@ -69,7 +69,7 @@ pub fn cgroup_path(fleet: &Fleet, name: &str) -> String {
 }
 
 /// Kill what a previous supervisor left in this cgroup (it crashed or was SIGKILLed).
-fn clear_leftovers(path: &str) -> Result<usize, SandboxError> {
+pub fn clear_leftovers(path: &str) -> Result<usize, SandboxError> {
     let cg = ProcCgroup::new(path)?;
     let n = cg.pids().len();
     if n > 0 {
