@@ -1,6 +1,7 @@
 //! Sandbox start latency: create → exec of `/bin/true` inside → exit, for the same OCI bundle
 //! under `clawkeep run` and `runc run`, and for a bare `unshare` of the same namespaces (the
-//! floor). Runs are interleaved so machine noise hits all three alike.
+//! floor), plus the same bundle under the deny-list filter clawkeep had before and without
+//! its compiled filter kept beside it. Runs are interleaved so machine noise hits all alike.
 //!
 //! Run: cargo bench -p supervisor --bench sandbox_start   (root; CLAWKEEP_BENCH_RUNS=100)
 
@@ -83,6 +84,11 @@ fn main() {
     }
     let deny_dir = scratch.dir.join("bundle-deny-list");
     bundle::write(&deny_dir, &deny_only).expect("bundle");
+    // The same bundle without the filter compiled beside it: `clawkeep run` compiles it at
+    // every start (what a bundle written by another tool gets).
+    let cold_dir = scratch.dir.join("bundle-uncompiled");
+    std::fs::create_dir_all(&cold_dir).expect("mkdir");
+    std::fs::copy(dir.join("config.json"), cold_dir.join("config.json")).expect("copy");
 
     let clawkeep = support::clawkeep();
     let mut sides: Vec<Side> = vec![
@@ -129,6 +135,15 @@ fn main() {
                     "--fork",
                     "/bin/true",
                 ]);
+                c
+            }),
+            vec![],
+        ),
+        (
+            "clawkeep run, filter compiled at start (no seccomp.bpf)",
+            Box::new(|_| {
+                let mut c = Command::new(&clawkeep);
+                c.arg("run").arg(&cold_dir);
                 c
             }),
             vec![],

@@ -45,9 +45,9 @@ fn main() -> ExitCode {
     let mut args = std::env::args_os();
     if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(INIT_SUBCOMMAND)) {
         let bundle = PathBuf::from(args.next().unwrap_or_default());
-        let (status, config, secrets) = clawkeep_sandbox::init::launcher_fds();
+        let fds = clawkeep_sandbox::init::launcher_fds();
         let _ = nix::sys::prctl::set_name(c"clawkeep-init");
-        return ExitCode::from(clawkeep_sandbox::init::run(&bundle, status, config, secrets) as u8);
+        return ExitCode::from(clawkeep_sandbox::init::run(&bundle, fds) as u8);
     }
     let cli = Cli::parse_from(boot_args());
     // No logging setup for `run` either: it is measured against runc.

@@ -413,7 +413,8 @@ fn device(path: &Path) -> Result<LinuxDevice, SandboxError> {
         .map_err(spec_err)
 }
 
-/// Write `config.json` into `dir` (created 0700) and return its path.
+/// Write `config.json` into `dir` (created 0700), with its seccomp filter compiled beside it
+/// ([`super::seccomp::keep`]), and return its path.
 pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, SandboxError> {
     let io = |what: &str, path: &Path, e: std::io::Error| SandboxError::Io {
         path: path.to_path_buf(),
@@ -428,6 +429,9 @@ pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, SandboxError> {
     let json = serde_json::to_vec_pretty(spec).map_err(spec_err)?;
     std::fs::write(&tmp, json).map_err(|e| io("write", &tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| io("rename into place", &path, e))?;
+    if let Some(section) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        super::seccomp::keep(dir, section)?;
+    }
     Ok(path)
 }
 

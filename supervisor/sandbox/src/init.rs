@@ -25,15 +25,17 @@ pub const SETUP_FAILED: i32 = 125;
 
 /// Run init for the bundle in `bundle`; returns the exit code for `main` to exit with.
 ///
-/// `status` is the report channel (fd 3) and `config` config.json opened by the launcher
-/// (fd 4); without it, init reads `bundle/config.json` itself. `secrets` (fd 5) carries the
-/// agent's secrets, if any ([`crate::secrets`]).
-pub fn run(
-    bundle: &Path,
-    status: Option<OwnedFd>,
-    config: Option<OwnedFd>,
-    secrets: Option<OwnedFd>,
-) -> i32 {
+/// `fds.status` is the report channel (fd 3) and `fds.config` config.json opened by the
+/// launcher (fd 4); without it, init reads `bundle/config.json` itself. `fds.secrets` (fd 5)
+/// carries the agent's secrets, if any ([`crate::secrets`]), and `fds.filter` (fd 6) the
+/// compiled seccomp filter ([`seccomp::to_bytes`]); without it, init compiles the spec's.
+pub fn run(bundle: &Path, fds: LauncherFds) -> i32 {
+    let LauncherFds {
+        status,
+        config,
+        secrets,
+        filter,
+    } = fds;
     let mut status = status.map(std::fs::File::from);
     let mut report = |line: &str| {
         if let Some(f) = status.as_mut() {
@@ -62,7 +64,14 @@ pub fn run(
             return SETUP_FAILED;
         }
     };
-    let prepared = match setup(&spec, payload) {
+    let filter = match received_filter(&spec, filter) {
+        Ok(f) => f,
+        Err(e) => {
+            report(&format!("error {e}"));
+            return SETUP_FAILED;
+        }
+    };
+    let prepared = match setup(&spec, payload, filter) {
         Ok(p) => p,
         Err(e) => {
             report(&format!("error {e}"));
@@ -91,13 +100,18 @@ fn sys_err(what: &str, e: impl std::fmt::Display) -> SandboxError {
 
 /// What `setup` computed for the supervision phase.
 struct Prepared {
-    filters: Vec<seccompiler::BpfProgram>,
+    /// The compiled seccomp filter, if the spec has one.
+    filter: Option<seccomp::Program>,
     /// Secrets delivered as environment variables (`NAME=value`), for the agent only.
     secret_env: Vec<String>,
 }
 
 /// Namespaces, filesystem, hostname, loopback and rlimits: everything done with privileges.
-fn setup(spec: &Spec, secrets: crate::secrets::Payload) -> Result<Prepared, SandboxError> {
+fn setup(
+    spec: &Spec,
+    secrets: crate::secrets::Payload,
+    filter: Option<seccomp::Program>,
+) -> Result<Prepared, SandboxError> {
     if has_ns(spec, LinuxNamespaceType::Cgroup) {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(|e| sys_err("unshare cgroup namespace", e))?;
@@ -176,19 +190,12 @@ fn setup(spec: &Spec, secrets: crate::secrets::Payload) -> Result<Prepared, Sand
         nix::sys::resource::setrlimit(res, r.soft(), r.hard())
             .map_err(|e| sys_err(&format!("setrlimit {:?}", r.typ()), e))?;
     }
-    let filters = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => seccomp::compile(s)?,
-        None => Vec::new(),
-    };
     let secret_env = secrets
         .env
         .iter()
         .map(|(k, v)| format!("{k}={}", v.expose()))
         .collect();
-    Ok(Prepared {
-        filters,
-        secret_env,
-    })
+    Ok(Prepared { filter, secret_env })
 }
 
 /// Put the secrets delivered as files on the spec's tmpfs at /run/secrets, then make it
@@ -311,11 +318,7 @@ fn resolve_program(prog: &str, env: &[String]) -> PathBuf {
 }
 
 /// In the forked child: become the spec's user, drop privileges, exec. Returns only on error.
-fn exec_child(
-    spec: &Spec,
-    filters: &[seccompiler::BpfProgram],
-    secret_env: &[String],
-) -> SandboxError {
+fn exec_child(spec: &Spec, filter: &[libc::sock_filter], secret_env: &[String]) -> SandboxError {
     let Some(process) = spec.process() else {
         return SandboxError::Spec("config.json has no process".into());
     };
@@ -360,7 +363,7 @@ fn exec_child(
             .thread_set_mask()
             .map_err(|e| sys_err("restore signal mask", e))?;
         // Last: from here on the filter also applies to us.
-        seccomp::apply(filters)?;
+        seccomp::apply(filter)?;
         nix::unistd::execve(&cprog, &cargs, &cenv)
             .map_err(|e| sys_err(&format!("exec {}", prog.display()), e))
     };
@@ -399,12 +402,13 @@ fn supervise(
         .process()
         .as_ref()
         .is_some_and(|p| p.no_new_privileges() == Some(true));
-    let filters: &[seccompiler::BpfProgram] = if filter_once {
+    let whole = prepared.filter.as_deref().unwrap_or_default();
+    let filter: &[libc::sock_filter] = if filter_once {
         nix::sys::prctl::set_no_new_privs().map_err(|e| sys_err("no_new_privs", e))?;
-        seccomp::apply(&prepared.filters)?;
+        seccomp::apply(whole)?;
         &[]
     } else {
-        &prepared.filters
+        whole
     };
     let (exec_r, exec_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys_err("pipe", e))?;
@@ -412,7 +416,7 @@ fn supervise(
     let child = match fork()? {
         ForkResult::Child => {
             drop(exec_r);
-            let err = exec_child(spec, filters, &prepared.secret_env);
+            let err = exec_child(spec, filter, &prepared.secret_env);
             let mut w = std::fs::File::from(exec_w);
             let _ = w.write_all(err.to_string().as_bytes());
             std::process::exit(127);
@@ -437,7 +441,7 @@ fn supervise(
     } else {
         vec![caps::Capability::CAP_KILL]
     };
-    drop_own_privileges(&keep, filters)?;
+    drop_own_privileges(&keep, filter)?;
 
     loop {
         let sig = all.wait().map_err(|e| sys_err("sigwait", e))?;
@@ -460,7 +464,7 @@ fn supervise(
 
 fn drop_own_privileges(
     keep: &[caps::Capability],
-    filters: &[seccompiler::BpfProgram],
+    filter: &[libc::sock_filter],
 ) -> Result<(), SandboxError> {
     use caps::CapSet;
     let keep: caps::CapsHashSet = keep.iter().copied().collect();
@@ -474,7 +478,7 @@ fn drop_own_privileges(
     caps::set(None, CapSet::Effective, &keep).map_err(|e| sys_err("set capabilities", e))?;
     caps::set(None, CapSet::Permitted, &keep).map_err(|e| sys_err("set capabilities", e))?;
     nix::sys::prctl::set_no_new_privs().map_err(|e| sys_err("no_new_privs", e))?;
-    seccomp::apply(filters)
+    seccomp::apply(filter)
 }
 
 /// Reap every exited child; when the agent's process is among them, report and return the
@@ -501,11 +505,41 @@ fn fork() -> Result<ForkResult, SandboxError> {
     crate::sys::fork_single_threaded().map_err(|e| sys_err("fork", e))
 }
 
-/// The fds the launcher passes to init: (status channel, config.json, secrets).
-pub fn launcher_fds() -> (Option<OwnedFd>, Option<OwnedFd>, Option<OwnedFd>) {
-    (
-        crate::sys::take_fd(3),
-        crate::sys::take_fd(4),
-        crate::sys::take_fd(5),
-    )
+/// The fds the launcher passed to init: status channel, config.json, secrets, filter.
+pub fn launcher_fds() -> LauncherFds {
+    LauncherFds {
+        status: crate::sys::take_fd(3),
+        config: crate::sys::take_fd(4),
+        secrets: crate::sys::take_fd(5),
+        filter: crate::sys::take_fd(6),
+    }
+}
+
+/// The fds the launcher hands the init (see [`run`]).
+pub struct LauncherFds {
+    pub status: Option<OwnedFd>,
+    pub config: Option<OwnedFd>,
+    pub secrets: Option<OwnedFd>,
+    pub filter: Option<OwnedFd>,
+}
+
+/// The spec's seccomp filter as the launcher compiled it (fd 6), or compiled here when the
+/// launcher sent none. A spec without a seccomp section gets no filter.
+fn received_filter(
+    spec: &Spec,
+    fd: Option<OwnedFd>,
+) -> Result<Option<seccomp::Program>, SandboxError> {
+    let Some(section) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    if let Some(fd) = fd {
+        std::fs::File::from(fd)
+            .read_to_end(&mut bytes)
+            .map_err(|e| sys_err("read the seccomp filter (fd 6)", e))?;
+    }
+    match seccomp::from_bytes(&bytes)? {
+        Some(p) => Ok(Some(p)),
+        None => seccomp::compile(section).map(Some),
+    }
 }

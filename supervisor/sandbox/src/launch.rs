@@ -109,6 +109,19 @@ fn dev_null() -> Result<OwnedFd, SandboxError> {
         })
 }
 
+/// A memfd holding `bytes`, read from its start by whoever inherits it.
+fn program_fd(bytes: &[u8]) -> Result<OwnedFd, SandboxError> {
+    use std::io::{Seek, Write};
+    let fd =
+        nix::sys::memfd::memfd_create(c"clawkeep-filter", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| SandboxError::Init(format!("memfd_create: {e}")))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(bytes)
+        .and_then(|_| f.rewind())
+        .map_err(|e| SandboxError::Init(format!("writing the filter memfd: {e}")))?;
+    Ok(f.into())
+}
+
 fn write_map(path: &Path, maps: &[LinuxIdMapping]) -> Result<(), SandboxError> {
     let text: String = maps
         .iter()
@@ -176,6 +189,15 @@ pub fn sandbox(
         .as_ref()
         .map(|p| p.to_string_lossy().trim_start_matches('/').to_string())
         .ok_or_else(|| SandboxError::Spec("config.json has no linux.cgroupsPath".into()))?;
+    // The filter, compiled by the launcher (once per process, or kept in the bundle) rather
+    // than by every init: fd 6, a memfd of its instructions (empty: none).
+    let filter = match linux.seccomp() {
+        Some(section) => {
+            let program = crate::seccomp::cached(bundle, section)?;
+            program_fd(&crate::seccomp::to_bytes(&program))?
+        }
+        None => dev_null()?,
+    };
     let cg = ProcCgroup::new(&cgroup_path)?;
     let empty = LinuxResources::default();
     let join = cg.prepare(linux.resources().as_ref().unwrap_or(&empty))?;
@@ -200,6 +222,7 @@ pub fn sandbox(
                 Some(fd) => fd,
                 None => dev_null()?,
             },
+            filter,
         ],
         setsid: true,
         become_userns_root: userns,

@@ -1,7 +1,7 @@
-//! The supervisor's only `unsafe` code: process creation with namespaces, a few ioctls and
-//! quotactl_fd(2) (project quotas).
+//! The supervisor's only `unsafe` code: process creation with namespaces, a few ioctls,
+//! quotactl_fd(2) (project quotas) and installing a compiled seccomp filter.
 //!
-//! Everything else uses safe wrappers (nix, caps, seccompiler). Keeping the raw syscalls here
+//! Everything else uses safe wrappers (nix, caps, libseccomp). Keeping the raw syscalls here
 //! makes the audit surface one file.
 #![allow(unsafe_code)] // The one file that may (the workspace denies it everywhere else).
 
@@ -427,7 +427,29 @@ pub fn fork_single_threaded() -> Result<nix::unistd::ForkResult, Errno> {
     unsafe { nix::unistd::fork() }
 }
 
-/// Take ownership of an fd the launcher passed down (3 and 4 for the sandbox init), if it is
+/// Install a compiled seccomp filter on the calling thread: seccomp(2) with
+/// SECCOMP_SET_MODE_FILTER (the caller has set no_new_privs or holds CAP_SYS_ADMIN).
+pub fn install_seccomp(program: &[libc::sock_filter]) -> Result<(), Errno> {
+    let len = u16::try_from(program.len()).map_err(|_| Errno::EINVAL)?;
+    let prog = libc::sock_fprog {
+        len,
+        // The kernel only reads the instructions; the cast to *mut is its ABI's.
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `len` initialised instructions that outlive the call; the
+    // kernel copies them and does not keep the pointer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// Take ownership of an fd the launcher passed down (3 to 6 for the sandbox init), if it is
 /// open. It is made close-on-exec so the agent never inherits it.
 pub fn take_fd(fd: RawFd) -> Option<OwnedFd> {
     let flags = nix::fcntl::fcntl(
