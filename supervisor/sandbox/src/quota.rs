@@ -255,8 +255,18 @@ pub fn set_limit(dir: &Path, project: u32, bytes: u64) -> Result<(), QuotaError>
     if top.projid != project || top.xflags & FS_XFLAG_PROJINHERIT == 0 {
         tag_tree(fd.try_clone().map_err(|e| io_err(e, dir))?, dir, project)?;
     }
-    let q = libc::dqblk {
-        dqb_bhardlimit: bytes.div_ceil(QUOTA_BLOCK),
+    sys::quota_set(
+        fd.as_fd(),
+        project,
+        &block_limit(bytes.div_ceil(QUOTA_BLOCK)),
+    )
+    .map_err(sys_err("set the project quota of", dir))
+}
+
+/// A Q_SETQUOTA request that changes only the hard block limit (in [`QUOTA_BLOCK`]s; 0: none).
+fn block_limit(blocks: u64) -> libc::dqblk {
+    libc::dqblk {
+        dqb_bhardlimit: blocks,
         dqb_bsoftlimit: 0,
         dqb_curspace: 0,
         dqb_ihardlimit: 0,
@@ -265,8 +275,7 @@ pub fn set_limit(dir: &Path, project: u32, bytes: u64) -> Result<(), QuotaError>
         dqb_btime: 0,
         dqb_itime: 0,
         dqb_valid: libc::QIF_BLIMITS,
-    };
-    sys::quota_set(fd.as_fd(), project, &q).map_err(sys_err("set the project quota of", dir))
+    }
 }
 
 /// Lift the block limit of the project `dir` carries, if it carries one (the agent's `disk`
@@ -283,18 +292,8 @@ pub fn clear_limit(dir: &Path) -> Result<Option<u32>, QuotaError> {
         Ok(_) => {}
         Err(_) => return Ok(None),
     }
-    let q = libc::dqblk {
-        dqb_bhardlimit: 0,
-        dqb_bsoftlimit: 0,
-        dqb_curspace: 0,
-        dqb_ihardlimit: 0,
-        dqb_isoftlimit: 0,
-        dqb_curinodes: 0,
-        dqb_btime: 0,
-        dqb_itime: 0,
-        dqb_valid: libc::QIF_BLIMITS,
-    };
-    sys::quota_set(fd.as_fd(), project, &q).map_err(sys_err("lift the project quota of", dir))?;
+    sys::quota_set(fd.as_fd(), project, &block_limit(0))
+        .map_err(sys_err("lift the project quota of", dir))?;
     Ok(Some(project))
 }
 

@@ -101,11 +101,28 @@ impl Drop for Held {
     }
 }
 
+/// Lets a warning about refused connections through at most once a minute: a client that
+/// opens them in a loop must not fill the log.
+#[derive(Default)]
+struct Quiet(Option<Instant>);
+
+impl Quiet {
+    fn due(&mut self) -> bool {
+        let due = self
+            .0
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if due {
+            self.0 = Some(Instant::now());
+        }
+        due
+    }
+}
+
 async fn serve(mut listener: TcpListener, agent: Arc<Process>, inner_port: u16, who: Who) {
     let shares = Arc::new(Shares::default());
     let local = listener.local_addr().ok();
     let mut dialer: Option<Arc<Dialer>> = None;
-    let mut last_warning: Option<Instant> = None;
+    let mut warned = Quiet::default();
     loop {
         // axum's accept backs off on errors such as EMFILE instead of spinning.
         let (client, peer) = axum::serve::Listener::accept(&mut listener).await;
@@ -115,8 +132,7 @@ async fn serve(mut listener: TcpListener, agent: Arc<Process>, inner_port: u16, 
             .unwrap_or(u32::MAX);
         if who == Who::Root && uid != 0 {
             drop(client);
-            if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                last_warning = Some(Instant::now());
+            if warned.due() {
                 tracing::warn!(
                     service = agent.def.name(),
                     "uid {uid} tried the model backend's port; only the gateway may use it"
@@ -126,8 +142,7 @@ async fn serve(mut listener: TcpListener, agent: Arc<Process>, inner_port: u16, 
         }
         let Some(held) = shares.take(uid) else {
             drop(client);
-            if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                last_warning = Some(Instant::now());
+            if warned.due() {
                 tracing::warn!(
                     agent = agent.def.name(),
                     "operator port: uid {uid} holds all the connections it may ({PER_USER} per user, {OTHERS} for all but root); new ones are closed"
