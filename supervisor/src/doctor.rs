@@ -35,6 +35,10 @@ pub const CHECKS: &[(&str, &str)] = &[
         "CK-DOC-007",
         "agents with a disk limit: the state dir's filesystem enforces project quotas, and no agent uses 90% or more of its limit",
     ),
+    (
+        "CK-DOC-008",
+        "fleets with shared collections: the kernel has Landlock (ABI 2 or later), so agents cannot make FIFOs, sockets or device nodes in a collection",
+    ),
 ];
 
 /// Run every check.
@@ -125,6 +129,10 @@ pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
         }
     }
     findings.extend(disk_limits(shared));
+    findings.extend(landlock(
+        &shared.fleet.collections(),
+        clawkeep_sandbox::special_files::kernel_abi(),
+    ));
     findings.extend(crate::openclaw_checks::doctor::run(shared).await);
     AuditReport {
         checks: CHECKS
@@ -136,6 +144,29 @@ pub async fn run(shared: &std::sync::Arc<Shared>) -> AuditReport {
 }
 
 const MIB: f64 = (1u64 << 20) as f64;
+
+/// CK-DOC-008: with shared collections, whether the kernel (Landlock ABI `abi`) keeps
+/// special files out of them.
+fn landlock(collections: &[&str], abi: Option<i32>) -> Option<crate::findings::Finding> {
+    use clawkeep_sandbox::special_files::NEEDED_ABI;
+    if collections.is_empty() || abi.is_some_and(|v| v >= NEEDED_ABI) {
+        return None;
+    }
+    let has = match abi {
+        Some(v) => format!("Landlock ABI {v} (older than {NEEDED_ABI})"),
+        None => "no Landlock (or it is off)".to_string(),
+    };
+    Some(finding(
+        "CK-DOC-008",
+        "medium",
+        collections.join(", "),
+        format!(
+            "this kernel has {has}: agents can make FIFOs and sockets in the shared collections {}, channels between agents that no one meters",
+            collections.join(", ")
+        ),
+        "boot Linux 5.19 or later with CONFIG_SECURITY_LANDLOCK and `landlock` in its `lsm=` list; until then the supervisor removes such files whenever it sets a collection up",
+    ))
+}
 
 /// CK-DOC-007: agents' `disk` limits can be enforced here, and none is nearly used up.
 fn disk_limits(shared: &Shared) -> Vec<crate::findings::Finding> {
@@ -185,4 +216,23 @@ fn disk_limits(shared: &Shared) -> Vec<crate::findings::Finding> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_collections_on_a_kernel_without_landlock_are_a_finding() {
+        let f = landlock(&["papers"], None).expect("a finding");
+        assert_eq!(f.id, "CK-DOC-008");
+        assert!(f.message.contains("no Landlock"), "{}", f.message);
+        let old = landlock(&["papers"], Some(1)).expect("ABI 1 has no Refer");
+        assert!(old.message.contains("ABI 1"), "{}", old.message);
+        assert!(landlock(&["papers"], Some(2)).is_none());
+        assert!(
+            landlock(&[], None).is_none(),
+            "nothing shared, nothing to refuse"
+        );
+    }
 }

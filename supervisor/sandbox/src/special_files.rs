@@ -32,6 +32,14 @@ pub enum Enforced {
     Unsupported,
 }
 
+/// The Landlock ABI [`refuse_in_collections`] needs: 2, which has the Refer right.
+pub const NEEDED_ABI: i32 = 2;
+
+/// This kernel's Landlock ABI version, or `None` when it has no Landlock or it is off.
+pub fn kernel_abi() -> Option<i32> {
+    crate::sys::landlock_abi().ok()
+}
+
 fn err(e: impl std::fmt::Display) -> SandboxError {
     SandboxError::Init(format!("landlock: {e}"))
 }
@@ -102,6 +110,21 @@ mod tests {
             .map(|d| MountBuilder::default().destination(*d).build().unwrap())
             .collect::<Vec<_>>();
         SpecBuilder::default().mounts(mounts).build().unwrap()
+    }
+
+    #[test]
+    fn this_kernel_reports_a_landlock_abi_the_way_the_ruleset_sees_it() {
+        // Whatever this kernel has, the query and an actual ruleset agree on it.
+        let abi = kernel_abi();
+        let created = Ruleset::default()
+            .set_compatibility(CompatLevel::HardRequirement)
+            .handle_access(AccessFs::Refer)
+            .and_then(|r| r.create());
+        assert_eq!(
+            abi.is_some_and(|v| v >= NEEDED_ABI),
+            created.is_ok(),
+            "{abi:?}"
+        );
     }
 
     #[test]

@@ -449,6 +449,24 @@ pub fn install_seccomp(program: &[libc::sock_filter]) -> Result<(), Errno> {
     Errno::result(r).map(drop)
 }
 
+/// The Landlock ABI version this kernel offers: landlock_create_ruleset(2) with
+/// LANDLOCK_CREATE_RULESET_VERSION, which creates nothing. ENOSYS: no Landlock in the
+/// kernel; EOPNOTSUPP: built in but not enabled (not in `lsm=`).
+pub fn landlock_abi() -> Result<i32, Errno> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with this flag and a NULL attribute of size 0 the kernel reads no memory and
+    // only returns a number.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    Errno::result(r).map(|v| v as i32)
+}
+
 /// Take ownership of an fd the launcher passed down (3 to 6 for the sandbox init), if it is
 /// open. It is made close-on-exec so the agent never inherits it.
 pub fn take_fd(fd: RawFd) -> Option<OwnedFd> {
