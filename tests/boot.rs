@@ -115,7 +115,7 @@ fn the_image_boots_into_clawkeep_and_powers_off_in_order() {
         .arg("."));
 
     // The fleet: the agents' rootfs beside it (goes to /etc/clawkeep/rootfs), a managed
-    // Garage found in PATH, one agent that writes to its brain and stays up.
+    // Garage found in PATH, one agent with a disk limit that writes to its brain and stays up.
     let lab = dir.join("lab");
     ok(
         Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-busybox-rootfs"))
@@ -139,6 +139,9 @@ command = "/bin/sh"
 args = ["-c", "echo 'booted and remembered' > $HOME/MEMORY.md; echo alpha is up; exec sleep 100000"]
 memory = "64MiB"
 pids = 64
+# A disk limit: `up` refuses to start an agent whose limit it cannot enforce, so the agent
+# running shows the image's root filesystem has project quotas that the kernel enforces.
+disk = "32MiB"
 stop_grace = "5s"
 "#,
     )

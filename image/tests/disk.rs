@@ -301,7 +301,36 @@ fn ext4_holds_the_tree_as_debugfs_and_e2fsck_see_it() {
         built.mke2fs_version
     );
 
+    // Clean, the project quota's usage included (mke2fs -d alone leaves it at the empty
+    // filesystem's, which e2fsck reports as "Usage inconsistent").
     run(Command::new(e2fsck()).arg("-fn").arg(&image));
+    // Project quotas on, for agents' `disk` limits, and charged with what the tree holds.
+    let stats = debugfs_cmd(&image, "stats");
+    let features = stats
+        .lines()
+        .find(|l| l.starts_with("Filesystem features:"))
+        .unwrap_or_default();
+    assert!(
+        features.contains(" quota") && features.contains(" project"),
+        "{features}"
+    );
+    assert!(stats.contains("Project quota inode:"), "{stats}");
+    let quota = debugfs_cmd(&image, "list_quota project");
+    let project0: Vec<u64> = quota
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("0"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        project0
+            .get(1)
+            .is_some_and(|&space| space >= built.content.blocks * 4096 / 2),
+        "project 0 is charged less than the tree holds: {quota}"
+    );
 
     let stat = |p: &str| debugfs_cmd(&image, &format!("stat {p}"));
     let notes = stat("/home/agent/private/notes");

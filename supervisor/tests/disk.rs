@@ -175,6 +175,11 @@ fn check_says_a_tmpfs_state_dir_has_no_project_quotas() {
         said.contains("put the state dir on ext4 or xfs with project quotas"),
         "{said}"
     );
+    // A node image's fleet is checked on the machine that builds it, whose state dir is
+    // not the node's: `image build` takes it (the image's root filesystem has project quotas).
+    if let Err(d) = supervisor::fleet::load_for_image(&dir.fleet) {
+        panic!("refused for an image:\n{d}");
+    }
 }
 
 #[test]

@@ -11,7 +11,13 @@
 //!   given), `E2FSPROGS_FAKE_TIME` for the superblock's times;
 //! - every layout choice explicit: the features in a `mke2fs.conf` of our own (Debian 12's
 //!   ext4 set), block and inode size, inode count, journal size, no reserved blocks, and the
-//!   size itself.
+//!   size itself;
+//! - `E2FSCK_TIME` for the e2fsck pass that follows.
+//!
+//! The filesystem has project quotas (`quota,project`, project quota only): clawkeep limits
+//! each agent's home with them (an agent's `disk` setting). `mke2fs -d` writes the quota file
+//! as the empty filesystem had it, so an `e2fsck -fy` pass counts what the tree put there;
+//! nothing else is left for it to change, and `e2fsck -fn` then finds the image clean.
 
 use std::ffi::OsString;
 use std::fs;
@@ -42,7 +48,7 @@ const MKE2FS_CONF: &str = "\
 
 [fs_types]
 \text4 = {
-\t\tfeatures = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
+\t\tfeatures = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize,quota,project
 \t}
 ";
 
@@ -75,6 +81,9 @@ pub enum Ext4Size {
 pub struct Ext4Options {
     /// The mke2fs to run (>= [`MKE2FS_MIN_VERSION`]; `scripts/install-image-tools` prints one).
     pub mke2fs: PathBuf,
+    /// The e2fsck that counts the quota usage (by default the one beside `mke2fs`, from the
+    /// same e2fsprogs).
+    pub e2fsck: PathBuf,
     /// Every time in the filesystem (a `SOURCE_DATE_EPOCH`), seconds since 1970.
     pub epoch: u64,
     /// The volume label.
@@ -91,8 +100,10 @@ impl Ext4Options {
     /// Options with label `root`, a computed size with 20% headroom, and UUID and hash seed
     /// derived from the content.
     pub fn new(mke2fs: impl Into<PathBuf>, epoch: u64) -> Self {
+        let mke2fs: PathBuf = mke2fs.into();
         Self {
-            mke2fs: mke2fs.into(),
+            e2fsck: mke2fs.with_file_name("e2fsck"),
+            mke2fs,
             epoch,
             label: "root".to_string(),
             size: Ext4Size::Auto {
@@ -228,7 +239,7 @@ pub fn build_ext4(source: &Path, out: &Path, opts: &Ext4Options) -> Result<Ext4I
         "-U".into(),
         uuid.to_string().into(),
         "-E".into(),
-        format!("hash_seed={hash_seed},root_owner=0:0").into(),
+        format!("hash_seed={hash_seed},root_owner=0:0,quotatype=prjquota").into(),
         "-d".into(),
         tar.path.clone().into(),
         out.into(),
@@ -275,6 +286,7 @@ pub fn build_ext4(source: &Path, out: &Path, opts: &Ext4Options) -> Result<Ext4I
         }
         Err(e) => return Err(e),
     }
+    count_quota_usage(out, opts)?;
     let written = fs::metadata(out).map_err(DiskError::io("stat", out))?.len();
     Ok(Ext4Image {
         path: out.to_path_buf(),
@@ -286,6 +298,26 @@ pub fn build_ext4(source: &Path, out: &Path, opts: &Ext4Options) -> Result<Ext4I
         content: stats,
         mke2fs_version: version,
     })
+}
+
+/// `e2fsck -fy` over the new image, which records in the project quota file what the tree
+/// uses (exit code 1: "errors corrected", the quota counts). Any other exit code fails.
+fn count_quota_usage(image: &Path, opts: &Ext4Options) -> Result<(), DiskError> {
+    let epoch: OsString = opts.epoch.to_string().into();
+    let env = [
+        ("E2FSCK_TIME", epoch.clone()),
+        ("E2FSPROGS_FAKE_TIME", epoch),
+    ];
+    let args: Vec<OsString> = vec!["-fy".into(), image.into()];
+    let hint = "e2fsck from the same e2fsprogs as mke2fs (>= 1.47.1) counts the quota usage: \
+                scripts/install-image-tools caches both";
+    let found = "e2fsck found more than the quota counts to correct in the image mke2fs \
+                 just made: see its message";
+    tool::run_allowing("e2fsck", &opts.e2fsck, &args, &env, hint, found, &[1])
+        .map(drop)
+        .inspect_err(|_| {
+            let _ = fs::remove_file(image);
+        })
 }
 
 /// The journal mke2fs would pick for a filesystem of `size` bytes

@@ -15,7 +15,9 @@ use super::initramfs::Initramfs;
 /// What stage 1 loads for an ext4 root on virtio-blk, in an order that works:
 /// `modprobe --show-depends` of Debian 12's 6.1 kernel. `crc32c_generic` is named because
 /// ext4 and jbd2 only have a soft dependency on some crc32c (and `crc32c-intel` fails
-/// without SSE4.2, as under QEMU's TCG).
+/// without SSE4.2, as under QEMU's TCG). `quota_tree` and `quota_v2` are the format of
+/// ext4's quota files: the root filesystem has project quotas, and ext4 refuses to mount it
+/// read-write without them (the kernel would ask a modprobe that stage 1 does not have).
 pub const STAGE1_MODULES: &[&str] = &[
     "virtio_ring",
     "virtio",
@@ -28,6 +30,8 @@ pub const STAGE1_MODULES: &[&str] = &[
     "mbcache",
     "jbd2",
     "ext4",
+    "quota_tree",
+    "quota_v2",
 ];
 
 /// What stage 1 also loads for clawkeep as PID 1: the ACPI power button and the input
@@ -276,6 +280,8 @@ kernel/lib/crc16.ko:
 kernel/fs/mbcache.ko:
 kernel/fs/jbd2/jbd2.ko:
 kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko
+kernel/fs/quota/quota_tree.ko:
+kernel/fs/quota/quota_v2.ko: kernel/fs/quota/quota_tree.ko
 kernel/arch/x86/crypto/crc32c-intel.ko:
 ";
         fs::create_dir_all(&tree).unwrap();

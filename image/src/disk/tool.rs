@@ -1,4 +1,4 @@
-//! Running the external tools (mke2fs, qemu-img) in a fixed environment.
+//! Running the external tools (mke2fs, e2fsck, qemu-img) in a fixed environment.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -30,6 +30,20 @@ pub(crate) fn run(
     missing_hint: &'static str,
     hint: &str,
 ) -> Result<Output, DiskError> {
+    run_allowing(tool, program, args, env, missing_hint, hint, &[])
+}
+
+/// [`run`], with exit codes besides 0 that also mean success (e2fsck's 1, "errors
+/// corrected").
+pub(crate) fn run_allowing(
+    tool: &'static str,
+    program: &Path,
+    args: &[OsString],
+    env: &[(&str, OsString)],
+    missing_hint: &'static str,
+    hint: &str,
+    also_ok: &[i32],
+) -> Result<Output, DiskError> {
     let mut cmd = Command::new(program);
     cmd.args(args).env_clear();
     for (k, v) in BASE_ENV {
@@ -44,7 +58,7 @@ pub(crate) fn run(
         source,
         hint: missing_hint,
     })?;
-    if !out.status.success() {
+    if !out.status.success() && !out.status.code().is_some_and(|c| also_ok.contains(&c)) {
         return Err(DiskError::ToolFailed {
             command: shown(program, args),
             message: format!("{}: {}", out.status, output_tail(&out)),

@@ -77,10 +77,12 @@ pub(crate) fn run(ctx: &Context, command: ImageCmd) -> Result<ExitCode> {
             qemu_img,
             depmod,
         } => {
-            // `clawkeep check` here (a fleet with errors builds nothing), and again inside
-            // the staged image, where the paths the fleet names are the node's.
-            if let Err(code) = super::fleet::load(&fleet) {
-                return Ok(code);
+            // `clawkeep check` here (a fleet with errors builds nothing; this machine's state
+            // dir is not the node's), and again inside the staged image, where the paths the
+            // fleet names are the node's.
+            if let Err(d) = supervisor::fleet::load_for_image(&fleet) {
+                eprint!("{d}");
+                return Ok(ExitCode::from(2));
             }
             let fleet_path = std::path::absolute(&fleet).context("locate the fleet file")?;
             let (f, base) = match supervisor::fleet::load_file(&fleet) {

@@ -30,7 +30,8 @@ fn taken(size: Option<&SizeFile>) -> bool {
 
 impl Resolver<'_> {
     /// With any agent limited by `disk`: report, at each `disk` written, that the state dir
-    /// cannot enforce it. Not for a node image: its node checks its own filesystem at start.
+    /// cannot enforce it. Not for a node image (being built here or checked inside its root):
+    /// its root filesystem has project quotas, and its node checks them again at start.
     pub(crate) fn disk_quotas(
         &mut self,
         file: &FleetFile,
@@ -38,7 +39,7 @@ impl Resolver<'_> {
         state_dir: &Path,
         agents: &[Agent],
     ) {
-        if self.for_image() || !agents.iter().any(|a| a.resources.disk.is_some()) {
+        if !self.runs_here() || !agents.iter().any(|a| a.resources.disk.is_some()) {
             return;
         }
         let Some(problem) = quota_problem(state_dir) else {

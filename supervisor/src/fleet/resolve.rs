@@ -58,6 +58,9 @@ pub(crate) struct Resolver<'a> {
     /// When checking a fleet for a node image: the image's staged root filesystem, under
     /// which every absolute path (and PATH) is looked up, as the node will see it.
     root: Option<&'a Path>,
+    /// The fleet runs on another machine (a node image being built here): what only the
+    /// node itself can say (its state dir's filesystem) is not asked of this host.
+    elsewhere: bool,
 }
 
 impl<'a> Resolver<'a> {
@@ -72,7 +75,14 @@ impl<'a> Resolver<'a> {
             diags: Vec::new(),
             runtime: None,
             root: None,
+            elsewhere: false,
         }
+    }
+
+    /// For a fleet that will run on another machine: this host's state dir is not its.
+    pub(crate) fn elsewhere(mut self) -> Self {
+        self.elsewhere = true;
+        self
     }
 
     /// Looks every absolute path up under `root` (a node image's root filesystem), and
@@ -136,10 +146,9 @@ impl<'a> Resolver<'a> {
         self.spans.section(path).unwrap_or_default()
     }
 
-    /// Whether this checks a node image's fleet (inside its staged root) rather than this
-    /// host's.
-    pub(crate) fn for_image(&self) -> bool {
-        self.root.is_some()
+    /// Whether the fleet runs on this very machine, whose own state can be asked.
+    pub(crate) fn runs_here(&self) -> bool {
+        self.root.is_none() && !self.elsewhere
     }
 
     /// The fleet file's directory (absolute).

@@ -13,7 +13,15 @@ use super::{schema_check, Diagnostics, Fleet};
 /// messages; its parent is how relative paths are shown), `base_dir` the absolute directory
 /// relative paths start from. The fleet's `path` is `base_dir` joined with `file`'s name.
 pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Fleet, Diagnostics> {
-    parse_in(file, text, base_dir, None)
+    parse_in(file, text, base_dir, None, false)
+}
+
+/// [`load`] for a fleet a node image will carry, checked on the machine that builds it:
+/// everything `check` looks at, but not this machine's state dir (whether it enforces `disk`
+/// limits): the node's is the image's root filesystem.
+pub fn load_for_image(path: &Path) -> Result<Fleet, Diagnostics> {
+    let (file, text, base_dir) = read(path)?;
+    parse_in(&file, &text, &base_dir, None, true)
 }
 
 /// Check the fleet file of a node image as the node will: `fleet` is its path on the node
@@ -39,7 +47,7 @@ pub fn load_in_root(root: &Path, fleet: &Path) -> Result<Fleet, Diagnostics> {
         )
     })?;
     let base_dir = on_host.parent().unwrap_or(root).to_path_buf();
-    parse_in(&file, &text, &base_dir, Some(root))
+    parse_in(&file, &text, &base_dir, Some(root), true)
 }
 
 fn parse_in(
@@ -47,12 +55,16 @@ fn parse_in(
     text: &str,
     base_dir: &Path,
     root: Option<&Path>,
+    elsewhere: bool,
 ) -> Result<Fleet, Diagnostics> {
     let (doc, fleet_file) = parse_file(file, text)?;
     let spans = Spans::new(text, doc.as_table());
     let shown_dir = Path::new(file).parent().unwrap_or(Path::new(""));
     let fleet_path = base_dir.join(Path::new(file).file_name().unwrap_or_default());
-    let resolver = Resolver::new(&spans, base_dir, shown_dir);
+    let mut resolver = Resolver::new(&spans, base_dir, shown_dir);
+    if elsewhere {
+        resolver = resolver.elsewhere();
+    }
     match root {
         Some(root) => resolver.in_root(root),
         None => resolver,
