@@ -16,6 +16,8 @@ const LAYERS: &[&[&str]] = &[
     // The fleet file and what it means.
     &["fleet"],
     &["secrets", "spend", "node_image"],
+    // The fleet rendered for a Kubernetes cluster.
+    &["k8s"],
     // What goes into an agent before it starts: OpenClaw's state, its brain.
     &["openclaw", "brains"],
     // Supervision.

@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod engine;
 pub mod findings;
 pub mod fleet;
+pub mod k8s;
 pub mod node_image;
 pub mod openclaw;
 pub mod openclaw_checks;

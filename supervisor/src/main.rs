@@ -93,6 +93,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Sandbox(command) => cli::sandbox::run(&ctx, command),
         Cmd::Runtime { command } => cli::runtime::run(command),
         Cmd::Image { command } => cli::image::run(&ctx, command),
+        Cmd::Render { command } => cli::render::run(command),
         // Only reached when an option comes first: the sandbox init is argument 1 or nothing.
         Cmd::SandboxInit { .. } => Ok(ExitCode::FAILURE),
     }

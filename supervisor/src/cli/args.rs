@@ -108,6 +108,13 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         command: ImageCmd,
     },
+    /// Render the fleet for somewhere other than this node: Kubernetes.
+    ///
+    /// Example: clawkeep render k8s fleet.toml --out k8s/ --image registry.lab/clawkeep@sha256:…
+    Render {
+        #[command(subcommand)]
+        command: RenderCmd,
+    },
     /// The sandbox init (started by clawkeep itself inside each sandbox).
     #[command(name = "__sandbox-init", hide = true)]
     SandboxInit {
@@ -416,6 +423,40 @@ pub(crate) enum RuntimeCmd {
         /// The id `prepare` printed (sha256 of bundle.json): refuse any other bundle.
         #[arg(long, value_name = "SHA256")]
         expect_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RenderCmd {
+    /// The fleet as Kubernetes manifests: per team a namespace at the restricted Pod Security
+    /// level with a quota, a limit range, a default-deny network policy and a read-only
+    /// operator role; per agent a token-less service account, a StatefulSet of one pod and a
+    /// network policy that lets it reach only the model gateway and its egress addresses.
+    ///
+    /// The fleet must pass `clawkeep check` except for what only a node has (its rootfs,
+    /// installed runtime, programs, models and state dir: a cluster gets those from images
+    /// and volumes). Egress entries must be IP addresses (a NetworkPolicy cannot name hosts).
+    /// Writes one YAML file per object under OUT/<namespace>/ and OUT/kustomization.yaml;
+    /// the same fleet gives the same bytes (`kubectl apply -k OUT`).
+    ///
+    /// Example: clawkeep render k8s fleet.toml --out k8s/ --image registry.lab/clawkeep@sha256:…
+    K8s {
+        /// The fleet file.
+        fleet: PathBuf,
+        /// Directory to write into (made if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The agents' image (clawkeep and the pinned OpenClaw runtime), by digest:
+        /// REGISTRY/NAME@sha256:<64 hex digits>.
+        #[arg(long)]
+        image: String,
+        /// Run every pod in a user namespace (`hostUsers: false`; Kubernetes 1.33+ with a
+        /// runtime that supports it), as agents run on a clawkeep node.
+        #[arg(long)]
+        user_namespaces: bool,
+        /// The pods' RuntimeClass (for example gVisor's or Kata's).
+        #[arg(long, value_name = "NAME")]
+        runtime_class: Option<String>,
     },
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod brain;
 pub(crate) mod checks;
 pub(crate) mod fleet;
 pub(crate) mod image;
+pub(crate) mod render;
 pub(crate) mod runtime;
 pub(crate) mod sandbox;
 pub(crate) mod secrets;

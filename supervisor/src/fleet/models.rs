@@ -164,7 +164,7 @@ impl Resolver<'_> {
             }
             if let Some(model) = b.model.clone() {
                 let path = self.absolute(&model);
-                if path.exists() {
+                if path.exists() || !self.checks_node_files() {
                     b.model = Some(path.to_string_lossy().into_owned());
                 } else {
                     let looked = self.looked_for(&model);
@@ -202,6 +202,14 @@ impl Resolver<'_> {
         b: &clawkeep_gateway::backend::BackendConfig,
         at: &[Seg],
     ) -> ServiceSandbox {
+        if !self.checks_node_files() {
+            // In a cluster a backend is a pod: its devices are resource limits there.
+            return ServiceSandbox {
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                binds: Vec::new(),
+                devices: b.devices.iter().flatten().map(PathBuf::from).collect(),
+            };
+        }
         let mut binds = Vec::new();
         // Bound by its real path: a link on the way would not exist inside.
         let real = |p: &str| std::fs::canonicalize(p).ok();

@@ -61,6 +61,9 @@ pub(crate) struct Resolver<'a> {
     /// The fleet runs on another machine (a node image being built here): what only the
     /// node itself can say (its state dir's filesystem) is not asked of this host.
     elsewhere: bool,
+    /// The fleet is rendered for a Kubernetes cluster: nothing it names on a node's disk
+    /// (rootfs, installed runtime, programs, models, devices) is looked for here.
+    cluster: bool,
 }
 
 impl<'a> Resolver<'a> {
@@ -76,7 +79,21 @@ impl<'a> Resolver<'a> {
             runtime: None,
             root: None,
             elsewhere: false,
+            cluster: false,
         }
+    }
+
+    /// For a fleet rendered onto Kubernetes: what only a node has is not asked of this host.
+    pub(crate) fn for_cluster(mut self) -> Self {
+        self.elsewhere = true;
+        self.cluster = true;
+        self
+    }
+
+    /// Whether the files a node would hold (rootfs, programs, models, devices, the installed
+    /// runtime) are checked: not for a cluster, where they come from images.
+    pub(crate) fn checks_node_files(&self) -> bool {
+        !self.cluster
     }
 
     /// For a fleet that will run on another machine: this host's state dir is not its.
@@ -364,6 +381,9 @@ impl<'a> Resolver<'a> {
             return None;
         };
         let rootfs = self.absolute(written);
+        if !self.checks_node_files() {
+            return Some(rootfs);
+        }
         let looked = self.looked_for(written);
         let problem = match std::fs::metadata(&rootfs) {
             Ok(m) if m.is_dir() => return Some(rootfs),
@@ -411,6 +431,9 @@ impl<'a> Resolver<'a> {
         };
         let command_shown = command;
         let command = command_in.as_str();
+        if !self.checks_node_files() {
+            return;
+        }
         match host::in_rootfs(&root, command) {
             None => self.at_value(
                 path,
@@ -684,6 +707,7 @@ impl<'a> Resolver<'a> {
             Some(written) => {
                 let cwd = self.absolute(written);
                 let problem = match std::fs::metadata(&cwd) {
+                    _ if !self.checks_node_files() => None,
                     Ok(m) if m.is_dir() => None,
                     Ok(_) => Some("is not a directory"),
                     Err(_) => Some("does not exist"),
@@ -743,6 +767,8 @@ impl<'a> Resolver<'a> {
                 "is empty".to_string(),
                 "give an absolute path or the name of a program in PATH".to_string(),
             )
+        } else if !self.checks_node_files() {
+            return command.to_string();
         } else if command.starts_with('/') {
             let on_host = self.node_path(Path::new(command));
             let p = on_host.as_path();

@@ -139,6 +139,16 @@ impl Resolver<'_> {
                 return None;
             }
         }
+        if !self.checks_node_files() {
+            // In a cluster the runtime is an image: nothing is installed here to pick from.
+            return Some(OpenclawRuntime {
+                openclaw: version.to_string(),
+                node: rt.node.clone().unwrap_or_default(),
+                id: String::new(),
+                path: runtimes.clone(),
+                runtimes,
+            });
+        }
         match pick(&runtimes, version, rt.node.as_deref()) {
             Some((id, m)) => Some(OpenclawRuntime {
                 openclaw: m.openclaw,

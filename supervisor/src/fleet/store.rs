@@ -58,8 +58,13 @@ impl Resolver<'_> {
             if let Some(b) = m.binary.clone() {
                 let found = self.service_command(&b, &key_path!["store", "managed", "binary"]);
                 // Not found is reported above; "/" keeps the store's own check from saying
-                // it again in other words.
-                m.binary = Some(if found.is_empty() { "/".into() } else { found });
+                // it again in other words (and stands for a name not looked up at all, for
+                // a cluster, where the store is not run by clawkeep's node).
+                m.binary = Some(if found.starts_with('/') {
+                    found
+                } else {
+                    "/".into()
+                });
             }
             if let Some(d) = m.data_dir.clone() {
                 m.data_dir = Some(self.absolute(&d).to_string_lossy().into_owned());

@@ -13,7 +13,7 @@ use super::{schema_check, Diagnostics, Fleet};
 /// messages; its parent is how relative paths are shown), `base_dir` the absolute directory
 /// relative paths start from. The fleet's `path` is `base_dir` joined with `file`'s name.
 pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Fleet, Diagnostics> {
-    parse_in(file, text, base_dir, None, false)
+    parse_in(file, text, base_dir, None, Mode::ThisHost)
 }
 
 /// [`load`] for a fleet a node image will carry, checked on the machine that builds it:
@@ -21,7 +21,26 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Fleet, Diagnosti
 /// limits): the node's is the image's root filesystem.
 pub fn load_for_image(path: &Path) -> Result<Fleet, Diagnostics> {
     let (file, text, base_dir) = read(path)?;
-    parse_in(&file, &text, &base_dir, None, true)
+    parse_in(&file, &text, &base_dir, None, Mode::Elsewhere)
+}
+
+/// [`load`] for a fleet rendered onto Kubernetes: everything `check` looks at but what only a
+/// node holds (its rootfs, installed runtime, programs, models, devices and state dir),
+/// which a cluster gets from images and volumes. Souls and workspace files are still read.
+pub fn load_for_cluster(path: &Path) -> Result<Fleet, Diagnostics> {
+    let (file, text, base_dir) = read(path)?;
+    parse_in(&file, &text, &base_dir, None, Mode::Cluster)
+}
+
+/// Where the fleet will run, which decides what of this host is looked at.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Here: everything.
+    ThisHost,
+    /// On a node built here (an image): not this host's state dir.
+    Elsewhere,
+    /// On a Kubernetes cluster: no node files at all.
+    Cluster,
 }
 
 /// Check the fleet file of a node image as the node will: `fleet` is its path on the node
@@ -47,7 +66,7 @@ pub fn load_in_root(root: &Path, fleet: &Path) -> Result<Fleet, Diagnostics> {
         )
     })?;
     let base_dir = on_host.parent().unwrap_or(root).to_path_buf();
-    parse_in(&file, &text, &base_dir, Some(root), true)
+    parse_in(&file, &text, &base_dir, Some(root), Mode::Elsewhere)
 }
 
 fn parse_in(
@@ -55,16 +74,18 @@ fn parse_in(
     text: &str,
     base_dir: &Path,
     root: Option<&Path>,
-    elsewhere: bool,
+    mode: Mode,
 ) -> Result<Fleet, Diagnostics> {
     let (doc, fleet_file) = parse_file(file, text)?;
     let spans = Spans::new(text, doc.as_table());
     let shown_dir = Path::new(file).parent().unwrap_or(Path::new(""));
     let fleet_path = base_dir.join(Path::new(file).file_name().unwrap_or_default());
     let mut resolver = Resolver::new(&spans, base_dir, shown_dir);
-    if elsewhere {
-        resolver = resolver.elsewhere();
-    }
+    resolver = match mode {
+        Mode::ThisHost => resolver,
+        Mode::Elsewhere => resolver.elsewhere(),
+        Mode::Cluster => resolver.for_cluster(),
+    };
     match root {
         Some(root) => resolver.in_root(root),
         None => resolver,

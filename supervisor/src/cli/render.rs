@@ -1,0 +1,49 @@
+//! `clawkeep render k8s`: the fleet as Kubernetes manifests; what was written on stdout.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::args::RenderCmd;
+
+pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
+    match command {
+        RenderCmd::K8s {
+            fleet,
+            out,
+            image,
+            user_namespaces,
+            runtime_class,
+        } => {
+            let f = match supervisor::fleet::load_for_cluster(&fleet) {
+                Ok(f) => f,
+                Err(d) => {
+                    eprint!("{d}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let opts = supervisor::k8s::Options {
+                image,
+                user_namespaces,
+                runtime_class,
+            };
+            let rendered = match supervisor::k8s::render(&f, &opts) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{}: {e}", fleet.display());
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            supervisor::k8s::write(&out, &rendered)?;
+            println!(
+                "{}: {} objects for {} agents in {} (kubectl apply -k {})",
+                fleet.display(),
+                rendered.len(),
+                f.agents.len(),
+                out.display(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! What each agent gets: a service account without a token, a StatefulSet of one pod
+//! (restricted security context, the fleet's limits, a home volume, clawkeep's in-pod init
+//! step and sync sidecar) and the network policy that lets it reach only the model gateway
+//! and its listed egress addresses.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use k8s_openapi::api::apps::v1::{
+    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
+    SeccompProfile, SecurityContext, ServiceAccount, Volume, VolumeMount,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::meta::{
+    agent_pods, labels, namespace_named, object, team_of, OPERATOR_NAMESPACE, SYSTEM_NAMESPACE,
+};
+use super::{units, Options, RenderError};
+use crate::fleet::openclaw::GATEWAY_PORT;
+use crate::fleet::Agent;
+
+/// CPU of each helper container (the init step, the sync sidecar).
+pub const HELPER_CPU: f64 = 0.1;
+/// Memory of each helper container.
+pub const HELPER_MEMORY: u64 = 128 << 20;
+/// Scratch space of each helper container.
+pub const HELPER_EPHEMERAL: u64 = 64 << 20;
+/// The home volume of an agent without a `disk` limit.
+pub const DEFAULT_HOME: u64 = 1 << 30;
+/// The uid and gid agents run as in their pods (never root).
+pub const AGENT_UID: i64 = 1000;
+/// Where the model gateway listens, in the gateway's pods and in each agent's shim.
+pub const MODEL_PORT: i32 = 11434;
+/// Label of the model gateway's pods.
+pub const GATEWAY_NAME: &str = "clawkeep-gateway";
+/// What the sidecar needs after the agent stops: its last push of the brain.
+const LAST_PUSH_SECONDS: i64 = 30;
+
+/// Resources a pod holds: its containers' limits, ephemeral storage and home volume.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PodSize {
+    pub cpu: f64,
+    pub memory: u64,
+    pub ephemeral: u64,
+    pub home: u64,
+}
+
+impl PodSize {
+    pub fn add(&mut self, o: &PodSize) {
+        self.cpu += o.cpu;
+        self.memory += o.memory;
+        self.ephemeral += o.ephemeral;
+        self.home += o.home;
+    }
+}
+
+/// The agent's pod: its container plus the sync sidecar, which run side by side (the init
+/// step runs alone before them and is no larger than the sidecar).
+pub fn pod_size(a: &Agent) -> PodSize {
+    PodSize {
+        cpu: a.resources.cpu + HELPER_CPU,
+        memory: a.resources.memory + HELPER_MEMORY,
+        ephemeral: a.resources.tmp_size + HELPER_EPHEMERAL,
+        home: home_size(a),
+    }
+}
+
+fn home_size(a: &Agent) -> u64 {
+    a.resources.disk.unwrap_or(DEFAULT_HOME)
+}
+
+/// The agent's service account: no API access, and its token never mounted.
+pub fn service_account(a: &Agent) -> ServiceAccount {
+    ServiceAccount {
+        metadata: object(&account_name(a), team_of(a), Some(&a.name), "agent"),
+        automount_service_account_token: Some(false),
+        ..Default::default()
+    }
+}
+
+fn account_name(a: &Agent) -> String {
+    format!("agent-{}", a.name)
+}
+
+/// A container's security context at the restricted level: not root, no privilege
+/// escalation, no capabilities, a read-only root filesystem, the runtime's seccomp profile.
+fn restricted() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
+            ..Default::default()
+        }),
+        privileged: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_string(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn resources(cpu: f64, memory: u64, ephemeral: u64) -> ResourceRequirements {
+    let q = BTreeMap::from([
+        ("cpu".to_string(), units::cpu(cpu)),
+        ("ephemeral-storage".to_string(), units::bytes(ephemeral)),
+        ("memory".to_string(), units::bytes(memory)),
+    ]);
+    ResourceRequirements {
+        limits: Some(q.clone()),
+        requests: Some(q),
+        ..Default::default()
+    }
+}
+
+fn mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: name.to_string(),
+        mount_path: path.to_string(),
+        ..Default::default()
+    }
+}
+
+/// A helper container running `clawkeep pod STEP --agent NAME`.
+fn helper(a: &Agent, opts: &Options, name: &str, step: &str, always: bool) -> Container {
+    Container {
+        name: name.to_string(),
+        image: Some(opts.image.clone()),
+        command: Some(vec![
+            "clawkeep".to_string(),
+            "pod".to_string(),
+            step.to_string(),
+        ]),
+        args: Some(vec!["--agent".to_string(), a.name.clone()]),
+        resources: Some(resources(HELPER_CPU, HELPER_MEMORY, HELPER_EPHEMERAL)),
+        security_context: Some(restricted()),
+        volume_mounts: Some(vec![mount("home", clawkeep_sandbox::bundle::AGENT_HOME)]),
+        restart_policy: always.then(|| "Always".to_string()),
+        ..Default::default()
+    }
+}
+
+/// The agent's StatefulSet: one pod, its home on a volume kept when the set is deleted.
+pub fn stateful_set(a: &Agent, opts: &Options) -> StatefulSet {
+    let team = team_of(a);
+    let home = clawkeep_sandbox::bundle::AGENT_HOME;
+    let mut command = vec![
+        "clawkeep".to_string(),
+        "pod".to_string(),
+        "run".to_string(),
+        "--agent".to_string(),
+        a.name.clone(),
+        "--".to_string(),
+        a.command.program.clone(),
+    ];
+    command.extend(a.command.args.iter().cloned());
+    let mut env: Vec<EnvVar> = a
+        .command
+        .env
+        .iter()
+        .map(|(k, v)| EnvVar {
+            name: k.clone(),
+            value: Some(v.clone()),
+            ..Default::default()
+        })
+        .collect();
+    env.push(EnvVar {
+        name: "HOME".to_string(),
+        value: Some(home.to_string()),
+        ..Default::default()
+    });
+    env.sort_by(|x, y| x.name.cmp(&y.name));
+    env.dedup_by(|x, y| x.name == y.name);
+    let agent = Container {
+        name: "agent".to_string(),
+        image: Some(opts.image.clone()),
+        command: Some(command),
+        env: Some(env),
+        ports: a.gateway_port.map(|_| {
+            vec![ContainerPort {
+                name: Some("gateway".to_string()),
+                container_port: i32::from(GATEWAY_PORT),
+                protocol: Some("TCP".to_string()),
+                ..Default::default()
+            }]
+        }),
+        resources: Some(resources(
+            a.resources.cpu,
+            a.resources.memory,
+            a.resources.tmp_size,
+        )),
+        security_context: Some(restricted()),
+        volume_mounts: Some(vec![mount("home", home), mount("tmp", "/tmp")]),
+        working_dir: Some(home.to_string()),
+        ..Default::default()
+    };
+    let pod_labels = labels(team, Some(&a.name), "agent");
+    let spec = PodSpec {
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        service_account_name: Some(account_name(a)),
+        host_users: opts.user_namespaces.then_some(false),
+        runtime_class_name: opts.runtime_class.clone(),
+        security_context: Some(PodSecurityContext {
+            fs_group: Some(AGENT_UID),
+            run_as_group: Some(AGENT_UID),
+            run_as_non_root: Some(true),
+            run_as_user: Some(AGENT_UID),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        termination_grace_period_seconds: Some(
+            i64::try_from(a.stop_grace.as_secs()).unwrap_or(i64::MAX / 2) + LAST_PUSH_SECONDS,
+        ),
+        init_containers: Some(vec![
+            helper(a, opts, "clawkeep-init", "init", false),
+            helper(a, opts, "clawkeep-sync", "sync", true),
+        ]),
+        containers: vec![agent],
+        volumes: Some(vec![Volume {
+            name: "tmp".to_string(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(units::bytes(a.resources.tmp_size)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let claim = PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some("home".to_string()),
+            labels: Some(pod_labels.clone()),
+            ..Default::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".to_string()]),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    units::bytes(home_size(a)),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    StatefulSet {
+        metadata: object(&a.name, team, Some(&a.name), "agent"),
+        spec: StatefulSetSpec {
+            replicas: Some(1),
+            pod_management_policy: Some("Parallel".to_string()),
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some("Retain".to_string()),
+                    when_scaled: Some("Retain".to_string()),
+                },
+            ),
+            selector: agent_pods(&a.name),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    ..Default::default()
+                }),
+                spec: Some(spec),
+            },
+            volume_claim_templates: Some(vec![claim]),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn tcp(port: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(port)),
+        protocol: Some("TCP".to_string()),
+        ..Default::default()
+    }
+}
+
+/// The agent's network policy: out only to the model gateway's pods and to its egress
+/// addresses (as /32 or /128 blocks, no DNS); in only from the operators' namespace, to its
+/// gateway port.
+pub fn network_policy(a: &Agent) -> Result<NetworkPolicy, RenderError> {
+    let mut egress = vec![NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            namespace_selector: Some(namespace_named(SYSTEM_NAMESPACE)),
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    "app.kubernetes.io/name".to_string(),
+                    GATEWAY_NAME.to_string(),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+        ports: Some(vec![tcp(MODEL_PORT)]),
+    }];
+    for entry in &a.egress {
+        let (host, port) = entry.rsplit_once(':').ok_or_else(|| RenderError::Egress {
+            agent: a.name.clone(),
+            entry: entry.clone(),
+        })?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let (Ok(ip), Ok(port)) = (host.parse::<IpAddr>(), port.parse::<u16>()) else {
+            return Err(RenderError::Egress {
+                agent: a.name.clone(),
+                entry: entry.clone(),
+            });
+        };
+        let cidr = match ip {
+            IpAddr::V4(_) => format!("{ip}/32"),
+            IpAddr::V6(_) => format!("{ip}/128"),
+        };
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                ip_block: Some(IPBlock { cidr, except: None }),
+                ..Default::default()
+            }]),
+            ports: Some(vec![tcp(i32::from(port))]),
+        });
+    }
+    let ingress = a.gateway_port.map(|_| {
+        vec![NetworkPolicyIngressRule {
+            from: Some(vec![NetworkPolicyPeer {
+                namespace_selector: Some(namespace_named(OPERATOR_NAMESPACE)),
+                ..Default::default()
+            }]),
+            ports: Some(vec![tcp(i32::from(GATEWAY_PORT))]),
+        }]
+    });
+    Ok(NetworkPolicy {
+        metadata: object(
+            &format!("agent-{}", a.name),
+            team_of(a),
+            Some(&a.name),
+            "agent",
+        ),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(agent_pods(&a.name)),
+            policy_types: Some(vec!["Ingress".to_string(), "Egress".to_string()]),
+            egress: Some(egress),
+            ingress,
+        }),
+    })
+}

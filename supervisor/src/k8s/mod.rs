@@ -1,0 +1,219 @@
+//! `clawkeep render k8s`: the fleet as Kubernetes objects, built with typed API structs
+//! (k8s-openapi, Kubernetes 1.37) and written one YAML file per object with a
+//! `kustomization.yaml`. The same fleet gives the same bytes: objects are sorted by
+//! namespace, kind and name, names are derived from the fleet, and every object carries a
+//! `clawkeep.io/fleet-hash` annotation computed from the rendering itself (so reordering
+//! agents in the file changes nothing).
+
+mod agent;
+pub mod meta;
+mod team;
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::fleet::{is_dns_label, Fleet};
+
+/// What the rendering needs besides the fleet.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The image every agent pod runs (clawkeep with the pinned OpenClaw runtime), by digest.
+    pub image: String,
+    /// Run pods in user namespaces (`hostUsers: false`).
+    pub user_namespaces: bool,
+    /// The pods' `runtimeClassName` (gVisor, Kata, ...), if any.
+    pub runtime_class: Option<String>,
+}
+
+/// Why a fleet cannot be rendered for a cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("team {team:?} (agent {agent:?}) cannot name a Kubernetes namespace: \"{}{team}\" must be a DNS label of at most 63 characters", meta::NAMESPACE_PREFIX)]
+    Team { team: String, agent: String },
+    #[error("agent {agent:?}: egress {entry:?} is not an IP address and port: a NetworkPolicy allows addresses, not names (give the address, e.g. \"192.0.2.10:443\", or leave the agent without egress)")]
+    Egress { agent: String, entry: String },
+    #[error("image {image:?} is not pinned by digest: give IMAGE@sha256:<64 hex digits> (clawkeep image build writes the runtime as an OCI layout; push it and use its digest)")]
+    Image { image: String },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("serialising {what}: {message}")]
+    Serialize { what: String, message: String },
+}
+
+/// One rendered object: its file under the output directory and its YAML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub path: PathBuf,
+    pub yaml: String,
+}
+
+/// The order kinds are written in (what must exist first comes first).
+const KIND_ORDER: [&str; 8] = [
+    "Namespace",
+    "ResourceQuota",
+    "LimitRange",
+    "Role",
+    "ServiceAccount",
+    "NetworkPolicy",
+    "StatefulSet",
+    "",
+];
+
+fn kind_rank(kind: &str) -> usize {
+    KIND_ORDER
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(KIND_ORDER.len())
+}
+
+/// Whether `image` names its content by digest.
+pub fn pinned(image: &str) -> bool {
+    image
+        .rsplit_once("@sha256:")
+        .is_some_and(|(_, d)| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Every object of the fleet, sorted, each with the fleet-hash annotation.
+pub fn render(fleet: &Fleet, opts: &Options) -> Result<Vec<Rendered>, RenderError> {
+    if !pinned(&opts.image) {
+        return Err(RenderError::Image {
+            image: opts.image.clone(),
+        });
+    }
+    let mut teams: BTreeMap<&str, Vec<&crate::fleet::Agent>> = BTreeMap::new();
+    for a in &fleet.agents {
+        let team = meta::team_of(a);
+        if !is_dns_label(&meta::namespace(team)) {
+            return Err(RenderError::Team {
+                team: team.to_string(),
+                agent: a.name.clone(),
+            });
+        }
+        teams.entry(team).or_default().push(a);
+    }
+    let mut objects: Vec<serde_json::Value> = Vec::new();
+    let mut add = |v: Result<serde_json::Value, serde_json::Error>| -> Result<(), RenderError> {
+        objects.push(v.map_err(|e| RenderError::Serialize {
+            what: "an object".into(),
+            message: e.to_string(),
+        })?);
+        Ok(())
+    };
+    for (team, agents) in &teams {
+        add(serde_json::to_value(team::namespace_object(team)))?;
+        add(serde_json::to_value(team::quota(team, agents)))?;
+        add(serde_json::to_value(team::limit_range(team, agents)))?;
+        add(serde_json::to_value(team::default_deny(team)))?;
+        add(serde_json::to_value(team::operator_role(team)))?;
+        for a in agents {
+            add(serde_json::to_value(agent::service_account(a)))?;
+            add(serde_json::to_value(agent::stateful_set(a, opts)))?;
+            add(serde_json::to_value(agent::network_policy(a)?))?;
+        }
+    }
+    let key = |v: &serde_json::Value| {
+        let s = |p: &str| {
+            v.pointer(p)
+                .and_then(|x| x.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        (
+            // Cluster-scoped objects (namespaces) first.
+            !s("/metadata/namespace").is_empty(),
+            s("/metadata/namespace"),
+            kind_rank(&s("/kind")),
+            s("/metadata/name"),
+        )
+    };
+    objects.sort_by_key(key);
+    let mut yamls = Vec::with_capacity(objects.len());
+    for v in &objects {
+        yamls.push(to_yaml(v)?);
+    }
+    let hash = {
+        let mut h = Sha256::new();
+        for y in &yamls {
+            h.update(y.as_bytes());
+        }
+        hex::encode(&h.finalize()[..8])
+    };
+    let mut out = Vec::with_capacity(objects.len());
+    for mut v in objects {
+        if let Some(meta) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            let ann = meta
+                .entry("annotations")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(ann) = ann.as_object_mut() {
+                ann.insert("clawkeep.io/fleet-hash".into(), hash.clone().into());
+            }
+        }
+        let s = |p: &str| {
+            v.pointer(p)
+                .and_then(|x| x.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (ns, kind, name) = (s("/metadata/namespace"), s("/kind"), s("/metadata/name"));
+        let file = format!("{}-{name}.yaml", kind.to_ascii_lowercase());
+        let path = if ns.is_empty() {
+            PathBuf::from("cluster").join(file)
+        } else {
+            PathBuf::from(ns).join(file)
+        };
+        out.push(Rendered {
+            path,
+            yaml: to_yaml(&v)?,
+        });
+    }
+    Ok(out)
+}
+
+fn to_yaml(v: &serde_json::Value) -> Result<String, RenderError> {
+    serde_norway::to_string(v).map_err(|e| RenderError::Serialize {
+        what: v
+            .pointer("/metadata/name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("an object")
+            .to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The `kustomization.yaml` listing every file, in order.
+pub fn kustomization(rendered: &[Rendered]) -> Result<String, RenderError> {
+    let resources: Vec<String> = rendered
+        .iter()
+        .map(|r| r.path.to_string_lossy().into_owned())
+        .collect();
+    to_yaml(&serde_json::json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    }))
+}
+
+/// Write the rendering into `dir` (made if missing): the object files and
+/// `kustomization.yaml`. Files of an earlier rendering that this one does not have are left.
+pub fn write(dir: &Path, rendered: &[Rendered]) -> Result<(), RenderError> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RenderError::Io { what, path, source }
+    };
+    for r in rendered {
+        let path = dir.join(&r.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+        }
+        std::fs::write(&path, &r.yaml).map_err(io("write", &path))?;
+    }
+    let k = dir.join("kustomization.yaml");
+    std::fs::write(&k, kustomization(rendered)?).map_err(io("write", &k))
+}

@@ -1,0 +1,434 @@
+//! `clawkeep render k8s`: the fleet as Kubernetes objects, checked offline. The lab example
+//! and a three-team fleet render to committed golden files; the same fleet, rendered twice
+//! or with its agents in another order, gives the same bytes; every pod holds the
+//! restricted profile and the rest of the security invariants; what a cluster cannot take
+//! is refused with a message that names it.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use supervisor::k8s::{self, Options, Rendered};
+
+const IMAGE: &str =
+    "registry.lab/clawkeep@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn opts() -> Options {
+    Options {
+        image: IMAGE.to_string(),
+        user_namespaces: false,
+        runtime_class: None,
+    }
+}
+
+fn render(fleet: &Path, opts: &Options) -> Vec<Rendered> {
+    let f = supervisor::fleet::load_for_cluster(fleet).unwrap_or_else(|d| panic!("{d}"));
+    k8s::render(&f, opts).unwrap()
+}
+
+/// Every file as `# path` and its YAML, then the kustomization: what a reviewer reads.
+fn shown(rendered: &[Rendered]) -> String {
+    let mut out = String::new();
+    for r in rendered {
+        out.push_str(&format!("# {}\n{}---\n", r.path.display(), r.yaml));
+    }
+    out.push_str("# kustomization.yaml\n");
+    out.push_str(&k8s::kustomization(rendered).unwrap());
+    out
+}
+
+fn teams() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fleets/k8s/teams.toml")
+}
+
+fn yaml(r: &Rendered) -> serde_json::Value {
+    serde_norway::from_str(&r.yaml).unwrap()
+}
+
+#[test]
+fn the_lab_example_renders_on_a_machine_that_has_none_of_its_node_files() {
+    let lab = repo().join("examples/lab/fleet.toml");
+    let rendered = render(&lab, &opts());
+    insta::assert_snapshot!("lab", shown(&rendered));
+}
+
+#[test]
+fn three_teams_render_to_their_namespaces_quotas_and_policies() {
+    let rendered = render(&teams(), &opts());
+    insta::assert_snapshot!("teams", shown(&rendered));
+    let namespaces: Vec<String> = rendered
+        .iter()
+        .filter(|r| r.path.starts_with("cluster"))
+        .map(|r| yaml(r)["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        namespaces,
+        [
+            "clawkeep-default",
+            "clawkeep-ops",
+            "clawkeep-research",
+            "clawkeep-support"
+        ]
+    );
+    // The research team's quota is its two agents' pods: agent + sync sidecar each.
+    let quota = rendered
+        .iter()
+        .find(|r| r.path == Path::new("clawkeep-research/resourcequota-clawkeep-quota.yaml"))
+        .map(yaml)
+        .unwrap();
+    let hard = &quota["spec"]["hard"];
+    assert_eq!(
+        hard["limits.cpu"], "2200m",
+        "0.5 + 1.5 cores and two 0.1 sidecars"
+    );
+    assert_eq!(
+        hard["limits.memory"], "1792Mi",
+        "512Mi + 1Gi and two 128Mi sidecars"
+    );
+    assert_eq!(
+        hard["requests.storage"], "5Gi",
+        "a 4Gi home and a default 1Gi one"
+    );
+    assert_eq!(hard["pods"], "2");
+}
+
+#[test]
+fn the_same_fleet_renders_the_same_bytes_whatever_the_order_of_its_agents() {
+    let once = render(&teams(), &opts());
+    assert_eq!(once, render(&teams(), &opts()), "rendered twice");
+    // The file with its agents in reverse order.
+    let text = std::fs::read_to_string(teams()).unwrap();
+    let (head, agents) = text.split_once("[[agent]]").unwrap();
+    let mut blocks: Vec<String> = agents
+        .split("[[agent]]")
+        .map(|b| format!("[[agent]]{}", b.trim_end()))
+        .collect();
+    blocks.reverse();
+    let dir = tempfile::tempdir().unwrap();
+    let shuffled = dir.path().join("teams.toml");
+    std::fs::write(&shuffled, format!("{head}{}\n", blocks.join("\n\n"))).unwrap();
+    assert_ne!(std::fs::read_to_string(&shuffled).unwrap(), text);
+    assert_eq!(once, render(&shuffled, &opts()), "agents reordered");
+    // And a change shows in every object's fleet hash.
+    let changed = dir.path().join("changed.toml");
+    std::fs::write(&changed, text.replace("cpu = 1.5", "cpu = 1.25")).unwrap();
+    let hash =
+        |r: &[Rendered]| yaml(&r[0])["metadata"]["annotations"]["clawkeep.io/fleet-hash"].clone();
+    assert_ne!(hash(&once), hash(&render(&changed, &opts())));
+}
+
+/// The pod specs of every workload rendered.
+fn pods(rendered: &[Rendered]) -> Vec<(String, serde_json::Value)> {
+    rendered
+        .iter()
+        .map(yaml)
+        .filter(|v| v["kind"] == "StatefulSet")
+        .map(|v| {
+            (
+                v["metadata"]["name"].as_str().unwrap().to_string(),
+                v["spec"]["template"]["spec"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_pod_is_restricted_token_less_pinned_and_sized() {
+    let mut all = pods(&render(&teams(), &opts()));
+    all.extend(pods(&render(
+        &repo().join("examples/lab/fleet.toml"),
+        &opts(),
+    )));
+    assert_eq!(all.len(), 7);
+    for (name, pod) in &all {
+        assert_eq!(pod["automountServiceAccountToken"], false, "{name}");
+        assert_eq!(pod["enableServiceLinks"], false, "{name}");
+        for key in ["hostNetwork", "hostPID", "hostIPC"] {
+            assert!(pod[key].is_null() || pod[key] == false, "{name}: {key}");
+        }
+        let psc = &pod["securityContext"];
+        assert_eq!(psc["runAsNonRoot"], true, "{name}");
+        assert_ne!(psc["runAsUser"], 0, "{name}");
+        assert_eq!(psc["seccompProfile"]["type"], "RuntimeDefault", "{name}");
+        for v in pod["volumes"].as_array().into_iter().flatten() {
+            assert!(v["hostPath"].is_null(), "{name}: hostPath volume {v}");
+        }
+        let containers: Vec<&serde_json::Value> = pod["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(pod["initContainers"].as_array().into_iter().flatten())
+            .collect();
+        assert_eq!(
+            containers.len(),
+            3,
+            "{name}: agent, init step, sync sidecar"
+        );
+        for c in containers {
+            let cname = format!("{name}/{}", c["name"]);
+            let sc = &c["securityContext"];
+            assert_eq!(sc["allowPrivilegeEscalation"], false, "{cname}");
+            assert_eq!(sc["privileged"], false, "{cname}");
+            assert_eq!(sc["readOnlyRootFilesystem"], true, "{cname}");
+            assert_eq!(sc["runAsNonRoot"], true, "{cname}");
+            assert_eq!(
+                sc["capabilities"]["drop"],
+                serde_json::json!(["ALL"]),
+                "{cname}"
+            );
+            assert!(sc["capabilities"]["add"].is_null(), "{cname}");
+            assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault", "{cname}");
+            assert!(
+                k8s::pinned(c["image"].as_str().unwrap()),
+                "{cname}: {}",
+                c["image"]
+            );
+            for side in ["limits", "requests"] {
+                for r in ["cpu", "memory", "ephemeral-storage"] {
+                    assert!(c["resources"][side][r].is_string(), "{cname}: {side}.{r}");
+                }
+            }
+            for e in c["env"].as_array().into_iter().flatten() {
+                let n = e["name"].as_str().unwrap().to_ascii_uppercase();
+                assert!(
+                    !["TOKEN", "KEY", "SECRET", "PASSWORD"]
+                        .iter()
+                        .any(|w| n.contains(w)),
+                    "{cname}: a secret in env: {e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn each_agent_may_reach_only_the_gateway_and_its_listed_addresses() {
+    let rendered = render(&teams(), &opts());
+    let policy = rendered
+        .iter()
+        .find(|r| r.path == Path::new("clawkeep-research/networkpolicy-agent-alpha.yaml"))
+        .map(yaml)
+        .unwrap();
+    let egress = policy["spec"]["egress"].as_array().unwrap();
+    assert_eq!(egress.len(), 3, "{policy}");
+    assert_eq!(
+        egress[0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+        "clawkeep-gateway"
+    );
+    assert_eq!(egress[1]["to"][0]["ipBlock"]["cidr"], "192.0.2.10/32");
+    assert_eq!(egress[1]["ports"][0]["port"], 443);
+    assert_eq!(egress[2]["to"][0]["ipBlock"]["cidr"], "2001:db8::7/128");
+    // No gateway port, no way in.
+    assert!(policy["spec"]["ingress"].is_null(), "{policy}");
+    let deny = rendered
+        .iter()
+        .find(|r| r.path == Path::new("clawkeep-research/networkpolicy-default-deny.yaml"))
+        .map(yaml)
+        .unwrap();
+    assert_eq!(deny["spec"]["podSelector"], serde_json::json!({}));
+    assert_eq!(
+        deny["spec"]["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+}
+
+#[test]
+fn what_a_cluster_cannot_take_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(teams()).unwrap();
+    let named = dir.path().join("named.toml");
+    std::fs::write(
+        &named,
+        text.replace("\"192.0.2.10:443\"", "\"api.example.com:443\""),
+    )
+    .unwrap();
+    let f = supervisor::fleet::load_for_cluster(&named).unwrap_or_else(|d| panic!("{d}"));
+    let e = k8s::render(&f, &opts()).unwrap_err().to_string();
+    assert!(
+        e.contains("agent \"alpha\": egress \"api.example.com:443\" is not an IP address"),
+        "{e}"
+    );
+    let mut loose = opts();
+    loose.image = "registry.lab/clawkeep:latest".to_string();
+    let f = supervisor::fleet::load_for_cluster(&teams()).unwrap();
+    let e = k8s::render(&f, &loose).unwrap_err().to_string();
+    assert!(e.contains("is not pinned by digest"), "{e}");
+    let long = dir.path().join("long.toml");
+    std::fs::write(
+        &long,
+        text.replace("team = \"ops\"", &format!("team = \"{}\"", "o".repeat(60))),
+    )
+    .unwrap();
+    let f = supervisor::fleet::load_for_cluster(&long).unwrap();
+    let e = k8s::render(&f, &opts()).unwrap_err().to_string();
+    assert!(e.contains("cannot name a Kubernetes namespace"), "{e}");
+}
+
+#[test]
+fn render_writes_the_files_and_a_kustomization_that_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let rendered = render(&teams(), &opts());
+    k8s::write(dir.path(), &rendered).unwrap();
+    let k: serde_json::Value = serde_norway::from_str(
+        &std::fs::read_to_string(dir.path().join("kustomization.yaml")).unwrap(),
+    )
+    .unwrap();
+    let listed: Vec<&str> = k["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), rendered.len());
+    for (path, r) in listed.iter().zip(&rendered) {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(path)).unwrap(),
+            r.yaml
+        );
+    }
+}
+
+/// A tool of scripts/install-k8s-tools (kubernetes-validate, kubectl).
+fn k8s_tool(name: &str) -> PathBuf {
+    let p = support::cache().join("k8s-venv/bin").join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/install-k8s-tools (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// Both fleets rendered and written, each into its own directory.
+fn written() -> (tempfile::TempDir, Vec<(PathBuf, Vec<Rendered>)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    for (name, fleet) in [
+        ("lab", repo().join("examples/lab/fleet.toml")),
+        ("teams", teams()),
+    ] {
+        let rendered = render(&fleet, &opts());
+        let at = dir.path().join(name);
+        k8s::write(&at, &rendered).unwrap();
+        out.push((at, rendered));
+    }
+    (dir, out)
+}
+
+fn validate(files: &[PathBuf]) -> (bool, String) {
+    let out = Command::new(k8s_tool("kubernetes-validate"))
+        .args(["--strict", "-k", "1.37.0"])
+        .args(files)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A kind it has no schema for is a WARN with exit code 0: a failure here.
+    let clean = out.status.success() && !said.contains("WARN") && !said.contains("ERROR");
+    (clean, said)
+}
+
+#[test]
+fn every_object_passes_kubernetes_validate_strict_for_1_37() {
+    let (_dir, sets) = written();
+    for (at, rendered) in &sets {
+        let files: Vec<PathBuf> = rendered.iter().map(|r| at.join(&r.path)).collect();
+        let (clean, said) = validate(&files);
+        assert!(clean, "{said}");
+        assert_eq!(
+            said.matches("passed for resource").count(),
+            rendered.len(),
+            "{said}"
+        );
+    }
+    // The validator is strict: a field the API does not have fails it.
+    let (at, rendered) = &sets[1];
+    let sts = rendered
+        .iter()
+        .find(|r| r.yaml.contains("kind: StatefulSet"))
+        .unwrap();
+    let bad = at.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        sts.yaml
+            .replace("replicas: 1", "replicas: 1\n  replicaz: 1"),
+    )
+    .unwrap();
+    let (clean, said) = validate(&[bad]);
+    assert!(!clean, "an unknown field passed: {said}");
+}
+
+#[test]
+fn kubectl_kustomize_renders_the_manifests_unchanged() {
+    let (_dir, sets) = written();
+    for (at, rendered) in &sets {
+        let out = Command::new(k8s_tool("kubectl"))
+            .arg("kustomize")
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut theirs: Vec<serde_json::Value> = Vec::new();
+        for doc in serde_norway::Deserializer::from_str(&text) {
+            theirs.push(serde::Deserialize::deserialize(doc).unwrap());
+        }
+        let mut ours: Vec<serde_json::Value> = rendered.iter().map(yaml).collect();
+        let key = |v: &serde_json::Value| v.to_string();
+        theirs.sort_by_key(key);
+        ours.sort_by_key(key);
+        assert_eq!(
+            theirs,
+            ours,
+            "kustomize changed an object in {}",
+            at.display()
+        );
+    }
+}
+
+#[test]
+fn the_command_writes_the_manifests_and_names_the_fleet_when_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("k8s");
+    let run = |image: &str| {
+        Command::new(support::clawkeep())
+            .args(["render", "k8s"])
+            .arg(teams())
+            .arg("--out")
+            .arg(&out)
+            .args(["--image", image])
+            .output()
+            .unwrap()
+    };
+    let ok = run(IMAGE);
+    let said = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(said.contains("35 objects for 5 agents"), "{said}");
+    assert!(out.join("kustomization.yaml").is_file());
+    assert!(out
+        .join("clawkeep-research/statefulset-alpha.yaml")
+        .is_file());
+    let bad = run("registry.lab/clawkeep:latest");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("teams.toml: image \"registry.lab/clawkeep:latest\" is not pinned by digest"),
+        "{err}"
+    );
+}
