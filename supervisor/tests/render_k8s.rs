@@ -238,35 +238,40 @@ fn each_agent_may_reach_only_the_gateway_and_its_listed_addresses() {
 }
 
 #[test]
-fn what_a_cluster_cannot_take_is_refused_by_name() {
+fn what_a_cluster_cannot_take_is_refused_where_it_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(teams()).unwrap();
-    let named = dir.path().join("named.toml");
-    std::fs::write(
-        &named,
-        text.replace("\"192.0.2.10:443\"", "\"api.example.com:443\""),
-    )
-    .unwrap();
-    let f = supervisor::fleet::load_for_cluster(&named).unwrap_or_else(|d| panic!("{d}"));
-    let e = k8s::render(&f, &opts()).unwrap_err().to_string();
-    assert!(
-        e.contains("agent \"alpha\": egress \"api.example.com:443\" is not an IP address"),
-        "{e}"
+    let refused = |name: &str, from: &str, to: &str| -> String {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        match supervisor::fleet::load_for_cluster(&path) {
+            Ok(_) => panic!("{name} was taken"),
+            Err(d) => d.to_string(),
+        }
+    };
+    // A host name: a NetworkPolicy allows addresses only (fine on a node, with its proxy).
+    let said = refused(
+        "named.toml",
+        "\"192.0.2.10:443\"",
+        "\"api.example.com:443\"",
     );
+    assert!(
+        said.contains("named.toml:20:11: [[agent]] \"alpha\": egress \"api.example.com:443\" names a host: a Kubernetes NetworkPolicy allows addresses, not names"),
+        "{said}"
+    );
+    // A team too long for its namespace.
+    let long = "o".repeat(60);
+    let said = refused("long.toml", "team = \"ops\"", &format!("team = \"{long}\""));
+    assert!(
+        said.contains(&format!("long.toml:37:8: [[agent]] \"delta\": team \"{long}\" cannot name a Kubernetes namespace")),
+        "{said}"
+    );
+    // An image not pinned by digest.
     let mut loose = opts();
     loose.image = "registry.lab/clawkeep:latest".to_string();
     let f = supervisor::fleet::load_for_cluster(&teams()).unwrap();
     let e = k8s::render(&f, &loose).unwrap_err().to_string();
     assert!(e.contains("is not pinned by digest"), "{e}");
-    let long = dir.path().join("long.toml");
-    std::fs::write(
-        &long,
-        text.replace("team = \"ops\"", &format!("team = \"{}\"", "o".repeat(60))),
-    )
-    .unwrap();
-    let f = supervisor::fleet::load_for_cluster(&long).unwrap();
-    let e = k8s::render(&f, &opts()).unwrap_err().to_string();
-    assert!(e.contains("cannot name a Kubernetes namespace"), "{e}");
 }
 
 #[test]

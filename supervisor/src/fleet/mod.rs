@@ -67,6 +67,10 @@ pub struct Models {
     pub metrics: Option<std::net::SocketAddr>,
 }
 
+/// What a team's Kubernetes namespace is called after the prefix (`clawkeep render k8s`):
+/// `clawkeep-<team>`, so a team rendered for a cluster must keep that a DNS label.
+pub const TEAM_NAMESPACE_PREFIX: &str = "clawkeep-";
+
 /// Host ids per agent: agent N's ids 0..65536 inside map onto `uid_base + N * 65536`.
 pub const IDS_PER_AGENT: u32 = clawkeep_sandbox::bundle::ID_RANGE;
 

@@ -620,8 +620,12 @@ impl<'a> Resolver<'a> {
             None => {}
         }
         let own_restart = own.restart;
+        let own_team = own.team.is_some();
         let merged = own.over(defaults);
         self.check_backoff_order(&own_restart, &merged.restart, &at);
+        if self.cluster {
+            self.cluster_team(merged.team.as_deref(), own_team, i);
+        }
         let soul = file.soul.as_deref().and_then(|written| {
             let soul_at = sub(&at, &["soul"]);
             let soul = self.absolute(written);
@@ -808,20 +812,49 @@ impl<'a> Resolver<'a> {
         String::new()
     }
 
+    /// For a cluster: the agent's team names its namespace, `clawkeep-<team>`, which must be a
+    /// DNS label (reported where the team is written: the agent, or `[defaults]`).
+    fn cluster_team(&mut self, team: Option<&str>, own: bool, i: usize) {
+        let Some(team) = team else { return };
+        if super::is_dns_label(&format!("{}{team}", super::TEAM_NAMESPACE_PREFIX)) {
+            return;
+        }
+        let at = if own {
+            sub(&key_path!["agent", i], &["team"])
+        } else {
+            key_path!["defaults", "team"].to_vec()
+        };
+        let what = self.what(&at);
+        self.at_value(
+            &at,
+            format!("{what} {team:?} cannot name a Kubernetes namespace (\"{}{team}\")", super::TEAM_NAMESPACE_PREFIX),
+            "use at most 54 lowercase letters, digits and '-', starting and ending with a letter or digit",
+        );
+    }
+
     /// An agent's egress list: each entry "host:port" (IPv6 hosts in brackets), never an
     /// address of the node itself, its link or a cloud's metadata ([`super::egress`]).
     fn egress(&mut self, list: Option<&[String]>, at: &[Seg]) -> Vec<String> {
         let mut out = Vec::new();
         for (i, e) in list.unwrap_or_default().iter().enumerate() {
+            let mut path = sub(at, &["egress"]);
+            path.push(Seg::from(i));
             let problem = match super::egress::entry(e) {
+                Ok(d) if self.cluster && matches!(d.host, super::egress::Host::Name(_)) => {
+                    let what = self.what(&path);
+                    self.at_value(
+                        &path,
+                        format!("{what} {e:?} names a host: a Kubernetes NetworkPolicy allows addresses, not names"),
+                        "give the address and port (\"192.0.2.10:443\"), or leave the agent without egress in the cluster",
+                    );
+                    continue;
+                }
                 Ok(_) => {
                     out.push(e.to_ascii_lowercase());
                     continue;
                 }
                 Err(problem) => problem,
             };
-            let mut path = sub(at, &["egress"]);
-            path.push(Seg::from(i));
             let what = self.what(&path);
             match problem {
                 super::egress::EntryError::Shape => self.at_value(

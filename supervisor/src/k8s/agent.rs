@@ -26,6 +26,7 @@ use super::meta::{
     agent_pods, labels, namespace_named, object, team_of, OPERATOR_NAMESPACE, SYSTEM_NAMESPACE,
 };
 use super::{units, Options, RenderError};
+use crate::fleet::egress::Host;
 use crate::fleet::openclaw::GATEWAY_PORT;
 use crate::fleet::Agent;
 
@@ -314,27 +315,23 @@ pub fn network_policy(a: &Agent) -> Result<NetworkPolicy, RenderError> {
         ports: Some(vec![tcp(MODEL_PORT)]),
     }];
     for entry in &a.egress {
-        let (host, port) = entry.rsplit_once(':').ok_or_else(|| RenderError::Egress {
+        // `check` took the entry; in a cluster only addresses are (the resolver refuses names).
+        let refused = || RenderError::Egress {
             agent: a.name.clone(),
             entry: entry.clone(),
-        })?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let (Ok(ip), Ok(port)) = (host.parse::<IpAddr>(), port.parse::<u16>()) else {
-            return Err(RenderError::Egress {
-                agent: a.name.clone(),
-                entry: entry.clone(),
-            });
         };
-        let cidr = match ip {
-            IpAddr::V4(_) => format!("{ip}/32"),
-            IpAddr::V6(_) => format!("{ip}/128"),
+        let d = crate::fleet::egress::entry(entry).map_err(|_| refused())?;
+        let cidr = match d.host {
+            Host::Ip(ip @ IpAddr::V4(_)) => format!("{ip}/32"),
+            Host::Ip(ip @ IpAddr::V6(_)) => format!("{ip}/128"),
+            Host::Name(_) => return Err(refused()),
         };
         egress.push(NetworkPolicyEgressRule {
             to: Some(vec![NetworkPolicyPeer {
                 ip_block: Some(IPBlock { cidr, except: None }),
                 ..Default::default()
             }]),
-            ports: Some(vec![tcp(i32::from(port))]),
+            ports: Some(vec![tcp(i32::from(d.port))]),
         });
     }
     let ingress = a.gateway_port.map(|_| {

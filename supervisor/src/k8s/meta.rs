@@ -9,7 +9,7 @@ use crate::fleet::Agent;
 /// The team of agents without one.
 pub const DEFAULT_TEAM: &str = "default";
 /// Prefix of every team's namespace.
-pub const NAMESPACE_PREFIX: &str = "clawkeep-";
+pub const NAMESPACE_PREFIX: &str = crate::fleet::TEAM_NAMESPACE_PREFIX;
 /// Where the cluster-wide pieces (the model gateway) run.
 pub const SYSTEM_NAMESPACE: &str = "clawkeep-system";
 /// The namespace whose pods may reach agents' gateway ports (operators' tools).
