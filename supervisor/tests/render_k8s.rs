@@ -4,8 +4,10 @@
 //! restricted profile and the rest of the security invariants; what a cluster cannot take
 //! is refused with a message that names it.
 
+mod netpol;
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -263,7 +265,7 @@ fn what_a_cluster_cannot_take_is_refused_where_it_is_written() {
     let long = "o".repeat(60);
     let said = refused("long.toml", "team = \"ops\"", &format!("team = \"{long}\""));
     assert!(
-        said.contains(&format!("long.toml:37:8: [[agent]] \"delta\": team \"{long}\" cannot name a Kubernetes namespace")),
+        said.contains(&format!("long.toml:38:8: [[agent]] \"delta\": team \"{long}\" cannot name a Kubernetes namespace")),
         "{said}"
     );
     // An image not pinned by digest.
@@ -435,5 +437,229 @@ fn the_command_writes_the_manifests_and_names_the_fleet_when_it_cannot() {
     assert!(
         err.contains("teams.toml: image \"registry.lab/clawkeep:latest\" is not pinned by digest"),
         "{err}"
+    );
+}
+
+/// The cluster the reachability test imagines around a rendering: the rendered namespaces and
+/// agent pods, the model gateway and another pod in clawkeep-system, cluster DNS, an
+/// operator's pod, another tenant's pod, and addresses outside (the internet, the metadata
+/// service, the agent's listed destinations and their neighbour).
+fn world(rendered: &[Rendered]) -> Vec<netpol::Endpoint> {
+    use netpol::{Endpoint, Labels};
+    let ns_labels = |name: &str, extra: &Labels| {
+        let mut l = extra.clone();
+        l.insert("kubernetes.io/metadata.name".into(), name.into());
+        l
+    };
+    let labels = |v: &serde_json::Value| -> Labels {
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect()
+    };
+    let objects: Vec<serde_json::Value> = rendered.iter().map(yaml).collect();
+    let mut namespaces: BTreeMap<String, Labels> = BTreeMap::new();
+    for o in objects.iter().filter(|o| o["kind"] == "Namespace") {
+        let name = o["metadata"]["name"].as_str().unwrap();
+        namespaces.insert(
+            name.into(),
+            ns_labels(name, &labels(&o["metadata"]["labels"])),
+        );
+    }
+    let mut out = Vec::new();
+    for (i, o) in objects
+        .iter()
+        .filter(|o| o["kind"] == "StatefulSet")
+        .enumerate()
+    {
+        let ns = o["metadata"]["namespace"].as_str().unwrap();
+        out.push(Endpoint::Pod {
+            name: format!("{}-0", o["metadata"]["name"].as_str().unwrap()),
+            namespace: ns.into(),
+            namespace_labels: namespaces[ns].clone(),
+            labels: labels(&o["spec"]["template"]["metadata"]["labels"]),
+            ip: format!("10.1.{i}.1").parse().unwrap(),
+        });
+    }
+    let pod = |name: &str, ns: &str, l: &[(&str, &str)], ip: &str| Endpoint::Pod {
+        name: name.into(),
+        namespace: ns.into(),
+        namespace_labels: ns_labels(ns, &Labels::new()),
+        labels: l
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ip: ip.parse().unwrap(),
+    };
+    out.push(pod(
+        "gateway-0",
+        "clawkeep-system",
+        &[("app.kubernetes.io/name", "clawkeep-gateway")],
+        "10.9.0.1",
+    ));
+    out.push(pod(
+        "metrics-0",
+        "clawkeep-system",
+        &[("app.kubernetes.io/name", "metrics")],
+        "10.9.0.2",
+    ));
+    out.push(pod(
+        "coredns-0",
+        "kube-system",
+        &[("k8s-app", "kube-dns")],
+        "10.96.0.10",
+    ));
+    out.push(pod(
+        "console-0",
+        "clawkeep-operators",
+        &[("app", "console")],
+        "10.8.0.1",
+    ));
+    out.push(pod("web-0", "other-tenant", &[("app", "web")], "10.7.0.1"));
+    for ip in [
+        "8.8.8.8",
+        "169.254.169.254",
+        "192.0.2.10",
+        "192.0.2.11",
+        "2001:db8::7",
+    ] {
+        out.push(Endpoint::External {
+            ip: ip.parse().unwrap(),
+        });
+    }
+    out
+}
+
+/// Every allowed connection that starts or ends at an agent's pod, as `from -> to:port/proto`.
+fn reachable(policies: &[serde_json::Value], world: &[netpol::Endpoint]) -> Vec<String> {
+    let agent = |e: &netpol::Endpoint| {
+        e.name().starts_with("clawkeep-")
+            && !e.name().starts_with("clawkeep-system")
+            && !e.name().starts_with("clawkeep-operators")
+    };
+    let ports: [(u16, &str); 8] = [
+        (11434, "TCP"),
+        (18789, "TCP"),
+        (18790, "TCP"),
+        (53, "UDP"),
+        (53, "TCP"),
+        (443, "TCP"),
+        (8443, "TCP"),
+        (80, "TCP"),
+    ];
+    let mut out = Vec::new();
+    for from in world {
+        for to in world {
+            if from.name() == to.name() || !(agent(from) || agent(to)) {
+                continue;
+            }
+            for (port, proto) in ports {
+                if netpol::allowed(policies, from, to, port, proto) {
+                    out.push(format!("{} -> {}:{port}/{proto}", from.name(), to.name()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn network_policies_let_agents_reach_the_gateway_and_their_addresses_and_nothing_else() {
+    let rendered = render(&teams(), &opts());
+    let world = world(&rendered);
+    let mut policies: Vec<serde_json::Value> = rendered
+        .iter()
+        .map(yaml)
+        .filter(|o| o["kind"] == "NetworkPolicy")
+        .collect();
+    let mut expected: Vec<String> = [
+        "clawkeep-default/epsilon-0",
+        "clawkeep-ops/delta-0",
+        "clawkeep-research/alpha-0",
+        "clawkeep-research/beta-0",
+        "clawkeep-support/gamma-0",
+    ]
+    .iter()
+    .map(|a| format!("{a} -> clawkeep-system/gateway-0:11434/TCP"))
+    .collect();
+    expected.extend([
+        "clawkeep-research/alpha-0 -> 192.0.2.10:443/TCP".to_string(),
+        "clawkeep-research/alpha-0 -> 2001:db8::7:8443/TCP".to_string(),
+        // gamma has a gateway port: the operators' namespace reaches OpenClaw's port in it.
+        "clawkeep-operators/console-0 -> clawkeep-support/gamma-0:18789/TCP".to_string(),
+    ]);
+    expected.sort();
+    assert_eq!(reachable(&policies, &world), expected);
+    // The evaluator sees a union that re-opens egress: one more policy allowing all egress
+    // in a team's namespace, and its agents reach the internet and the metadata service.
+    policies.push(serde_json::json!({
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-egress", "namespace": "clawkeep-ops"},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]},
+    }));
+    let reopened = reachable(&policies, &world);
+    assert!(reopened.contains(&"clawkeep-ops/delta-0 -> 169.254.169.254:80/TCP".to_string()));
+    assert!(reopened.contains(&"clawkeep-ops/delta-0 -> kube-system/coredns-0:53/UDP".to_string()));
+}
+
+#[test]
+fn the_policy_evaluator_follows_the_kubernetes_semantics() {
+    use netpol::{allowed, Endpoint, Labels};
+    let pod = |ns: &str, app: &str, ip: &str| Endpoint::Pod {
+        name: app.into(),
+        namespace: ns.into(),
+        namespace_labels: Labels::from([
+            ("kubernetes.io/metadata.name".to_string(), ns.to_string()),
+            (
+                "tier".to_string(),
+                if ns == "prod" { "prod" } else { "dev" }.to_string(),
+            ),
+        ]),
+        labels: Labels::from([("app".to_string(), app.to_string())]),
+        ip: ip.parse().unwrap(),
+    };
+    let (a, b, c) = (
+        pod("prod", "a", "10.0.0.1"),
+        pod("prod", "b", "10.0.0.2"),
+        pod("dev", "c", "10.0.1.1"),
+    );
+    let out = |ip: &str| Endpoint::External {
+        ip: ip.parse().unwrap(),
+    };
+    // No policy: everything flows.
+    assert!(allowed(&[], &a, &c, 80, "TCP"));
+    // A policy with only ingress rules isolates for ingress only (policyTypes defaulted).
+    let ingress_only = serde_json::json!({"metadata": {"namespace": "prod"}, "spec": {
+        "podSelector": {"matchLabels": {"app": "a"}},
+        "ingress": [{"from": [{"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["b"]}]}}],
+                     "ports": [{"port": 8000, "endPort": 8010}]}]}});
+    let p = [ingress_only];
+    assert!(allowed(&p, &b, &a, 8005, "TCP"), "b in range");
+    assert!(!allowed(&p, &b, &a, 8011, "TCP"), "past endPort");
+    assert!(!allowed(&p, &b, &a, 8005, "UDP"), "TCP by default");
+    assert!(
+        !allowed(&p, &c, &a, 8005, "TCP"),
+        "a podSelector alone is its own namespace"
+    );
+    assert!(allowed(&p, &a, &c, 80, "TCP"), "egress not isolated");
+    // Egress to a block with a hole, and to a namespace by label.
+    let egress = serde_json::json!({"metadata": {"namespace": "prod"}, "spec": {
+        "podSelector": {}, "policyTypes": ["Egress"],
+        "egress": [{"to": [{"ipBlock": {"cidr": "192.0.2.0/24", "except": ["192.0.2.128/25"]}}]},
+                   {"to": [{"namespaceSelector": {"matchLabels": {"tier": "dev"}}}], "ports": [{"protocol": "UDP", "port": 53}]}]}});
+    let p = [egress];
+    assert!(allowed(&p, &a, &out("192.0.2.5"), 443, "TCP"));
+    assert!(
+        !allowed(&p, &a, &out("192.0.2.200"), 443, "TCP"),
+        "in except"
+    );
+    assert!(!allowed(&p, &a, &out("198.51.100.1"), 443, "TCP"));
+    assert!(allowed(&p, &b, &c, 53, "UDP"), "namespace by label");
+    assert!(!allowed(&p, &b, &c, 53, "TCP"));
+    assert!(
+        !allowed(&p, &a, &b, 80, "TCP"),
+        "its own namespace is not tier=dev"
     );
 }
