@@ -1,6 +1,8 @@
 //! The model gateway wired into the supervisor: agents reach a real llama-server only
 //! through their own socket at 127.0.0.1:11434, are billed as themselves, and the ledger
 //! survives a kill -9 of the supervisor; a managed llama-server runs in a sandbox of its own.
+//! And on its own, for a cluster (`clawkeep gateway`): one listener, agents known by
+//! credential.
 
 #[path = "../supervisor/tests/support/mod.rs"]
 mod support;
@@ -312,4 +314,181 @@ exec sleep 1000''']
     assert_eq!(health_as(0, port), "HTTP/1.1 200 OK");
     assert_eq!(health_as(65534, port), "closed");
     sup.down();
+}
+
+/// `clawkeep gateway` started on `fleet` with credentials in `creds`, and the address it
+/// serves on (from its ready line).
+fn cluster_gateway(
+    fleet: &std::path::Path,
+    creds: &std::path::Path,
+    ledger: &std::path::Path,
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(support::clawkeep())
+        .arg("gateway")
+        .arg(fleet)
+        .arg("--credentials")
+        .arg(creds)
+        .arg("--ledger")
+        .arg(ledger)
+        .args(["--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(addr) = line.strip_prefix("clawkeep gateway: serving 2 agents on ") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("clawkeep gateway never said it serves");
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_listener_serves_every_agent_by_its_credential_and_bills_each_as_itself() {
+    let llama = llm::LlamaServer::start().await;
+    let s = support::Scratch::new("cluster-gateway");
+    // Checked as for a cluster: no rootfs or programs need exist here.
+    let fleet = s.dir.join("fleet.toml");
+    std::fs::write(
+        &fleet,
+        format!(
+            r#"
+[runtime]
+rootfs = "rootfs"
+
+[models]
+upstream = [{{ name = "llama", url = "{}", api = "openai", models = ["tiny-random"] }}]
+
+[[agent]]
+name = "alpha"
+team = "lab"
+command = "/bin/agent"
+
+[[agent]]
+name = "beta"
+team = "support"
+command = "/bin/agent"
+"#,
+            llama.url()
+        ),
+    )
+    .unwrap();
+    let creds = s.dir.join("credentials");
+    std::fs::create_dir_all(&creds).unwrap();
+    let (alpha, beta) = ("a1".repeat(20), "b2".repeat(20));
+    std::fs::write(creds.join("alpha"), format!("{alpha}\n")).unwrap();
+    std::fs::write(creds.join("beta"), &beta).unwrap();
+    let state = s.dir.join("state");
+    let (mut gw, addr) = cluster_gateway(&fleet, &creds, &state.join("ledger"));
+
+    let http = reqwest::Client::new();
+    let chat = r#"{"model":"tiny-random","messages":[{"role":"user","content":"hi"}],"stream":false,"options":{"num_predict":4}}"#;
+    let ask = |cred: Option<&str>| {
+        let mut r = http
+            .post(format!("http://{addr}/api/chat"))
+            .header("Content-Type", "application/json")
+            .body(chat);
+        if let Some(c) = cred {
+            r = r.bearer_auth(c);
+        }
+        r.send()
+    };
+    for (cred, times) in [(&alpha, 1), (&beta, 2)] {
+        for _ in 0..times {
+            let r = ask(Some(cred)).await.unwrap();
+            assert_eq!(r.status(), 200);
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["eval_count"], 4, "{body}");
+        }
+    }
+    // No credential, or one no agent has: refused, and billed to no one.
+    for cred in [None, Some("c3".repeat(20).as_str())] {
+        let r = ask(cred).await.unwrap();
+        assert_eq!(r.status(), 401, "{cred:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("credential"),
+            "{body}"
+        );
+    }
+
+    // Each agent is billed for exactly its own requests (the ledger syncs every second).
+    let spend = || {
+        let out = std::process::Command::new(support::clawkeep())
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["spend", "--by", "agent", "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
+    };
+    support::wait_for(
+        Duration::from_secs(10),
+        "three requests in the ledger",
+        || {
+            let v = spend()?;
+            let total: u64 = v["rows"]
+                .as_array()?
+                .iter()
+                .map(|r| r["requests"].as_u64().unwrap_or(0))
+                .sum();
+            (total == 3).then_some(())
+        },
+    );
+    let by_agent = spend().unwrap();
+    assert_eq!(row(&by_agent, "alpha")["requests"], 1);
+    assert_eq!(row(&by_agent, "beta")["requests"], 2);
+    assert_eq!(row(&by_agent, "beta")["completion_tokens"], 8);
+    assert_eq!(by_agent["rows"].as_array().unwrap().len(), 2, "{by_agent}");
+    let _ = gw.kill();
+    let _ = gw.wait();
+
+    // Two agents with one credential, or one without any: it does not start, and says why.
+    std::fs::write(creds.join("beta"), format!("{alpha}\n")).unwrap();
+    let shared = std::process::Command::new(support::clawkeep())
+        .arg("gateway")
+        .arg(&fleet)
+        .arg("--credentials")
+        .arg(&creds)
+        .arg("--ledger")
+        .arg(state.join("ledger"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&shared.stderr);
+    assert_eq!(shared.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("agent \"beta\": its credential")
+            && said.contains("is also agent \"alpha\"'s"),
+        "{said}"
+    );
+    std::fs::remove_file(creds.join("beta")).unwrap();
+    let missing = std::process::Command::new(support::clawkeep())
+        .arg("gateway")
+        .arg(&fleet)
+        .arg("--credentials")
+        .arg(&creds)
+        .arg("--ledger")
+        .arg(state.join("ledger"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(&format!(
+            "agent \"beta\": its credential {} cannot be read",
+            creds.join("beta").display()
+        )),
+        "{said}"
+    );
+    assert!(said.contains("head -c 32 /dev/urandom | base64"), "{said}");
 }

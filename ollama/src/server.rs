@@ -32,7 +32,10 @@ use crate::ledger::{self, Ledger, LedgerError, Outcome, Record};
 use crate::metrics::Metrics;
 use crate::route::{RouteError, Routes, Upstream};
 
+mod by_credential;
 mod relay;
+
+pub use by_credential::{Credential, CredentialError, MIN_CREDENTIAL_LEN};
 
 /// Gateway-wide settings, resolved by the supervisor from the fleet file.
 #[derive(Debug, Clone)]

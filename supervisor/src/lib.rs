@@ -7,6 +7,7 @@
 pub mod api;
 pub mod audit;
 pub mod brains;
+pub mod cluster_gateway;
 pub mod doctor;
 pub mod engine;
 pub mod findings;

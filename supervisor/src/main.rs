@@ -94,6 +94,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Runtime { command } => cli::runtime::run(command),
         Cmd::Image { command } => cli::image::run(&ctx, command),
         Cmd::Render { command } => cli::render::run(command),
+        Cmd::Gateway {
+            fleet,
+            credentials,
+            ledger,
+            listen,
+            metrics,
+        } => cli::gateway::run(&fleet, &credentials, &ledger, listen, metrics),
         // Only reached when an option comes first: the sandbox init is argument 1 or nothing.
         Cmd::SandboxInit { .. } => Ok(ExitCode::FAILURE),
     }

@@ -108,6 +108,34 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         command: ImageCmd,
     },
+    /// The model gateway on its own, for a Kubernetes cluster: one listener for every agent
+    /// of the fleet, each request naming its agent by credential.
+    ///
+    /// In a cluster the network cannot say who is calling (addresses and pod labels can be
+    /// forged), so each agent's requests carry `Authorization: Bearer <credential>` (its pod's
+    /// shim adds it); a request without one, or with one no agent has, gets 401 before its
+    /// body is read. Credentials are read from CREDENTIALS/<agent> (a Secret mounted with one
+    /// key per agent), at least 32 printable characters, one per agent. Budgets, routing,
+    /// metering and the ledger are the node's gateway's own; `clawkeep spend --state-dir`
+    /// reads the ledger. The fleet is checked as for `render k8s`.
+    ///
+    /// Example: clawkeep gateway fleet.toml --credentials /run/secrets/agents --ledger /var/lib/clawkeep/ledger
+    Gateway {
+        /// The fleet file ([models] and the agents).
+        fleet: PathBuf,
+        /// Directory with one file per agent, named after it, holding its credential.
+        #[arg(long, value_name = "DIR")]
+        credentials: PathBuf,
+        /// Directory of the token ledger (made if missing; keep it on a volume).
+        #[arg(long, value_name = "DIR")]
+        ledger: PathBuf,
+        /// Address to serve agents on.
+        #[arg(long, default_value = "0.0.0.0:11434")]
+        listen: std::net::SocketAddr,
+        /// Address to serve Prometheus `/metrics` on, if any.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
+    },
     /// Render the fleet for somewhere other than this node: Kubernetes.
     ///
     /// Example: clawkeep render k8s fleet.toml --out k8s/ --image registry.lab/clawkeep@sha256:…

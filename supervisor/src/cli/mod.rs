@@ -9,6 +9,7 @@ pub(crate) mod tables;
 pub(crate) mod brain;
 pub(crate) mod checks;
 pub(crate) mod fleet;
+pub(crate) mod gateway;
 pub(crate) mod image;
 pub(crate) mod render;
 pub(crate) mod runtime;

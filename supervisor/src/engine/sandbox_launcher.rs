@@ -14,7 +14,6 @@ use super::logs::LogSink;
 use super::process::{Def, Process};
 use super::start;
 use super::Shared;
-use crate::fleet::Agent;
 use clawkeep_sandbox::cgroup::ProcCgroup;
 use clawkeep_sandbox::status::{parse_report, Report};
 
@@ -161,7 +160,7 @@ async fn launch(shared: &Arc<Shared>, me: &Arc<Process>) -> Result<Launched, Str
     let gateway = match (&me.def, &shared.gateway) {
         (Def::Agent(a), Some(gw)) => match gateway_socket(shared, starting.pid()).await {
             Ok(listener) => Some(tokio::spawn(
-                gw.clone().serve(listener, Arc::new(caller(a))),
+                gw.clone().serve(listener, Arc::new(a.gateway_caller())),
             )),
             Err(e) => {
                 let _ = tokio::task::spawn_blocking(move || starting.abort()).await;
@@ -261,18 +260,6 @@ async fn netns_listener(
     .await
     .map_err(std::io::Error::other)??;
     tokio::net::TcpListener::from_std(std_listener)
-}
-
-/// The gateway's view of an agent: fixed per socket, never taken from requests.
-fn caller(a: &Agent) -> clawkeep_gateway::server::Caller {
-    clawkeep_gateway::server::Caller {
-        agent: a.name.clone(),
-        team: a.team.clone(),
-        default_model: a.model.clone(),
-        allowed: a.models.clone(),
-        tokens_per_day: a.tokens_per_day,
-        max_concurrent: a.max_concurrent as usize,
-    }
 }
 
 /// Copy the process's output into its log until every writer is gone.

@@ -268,6 +268,21 @@ pub struct Agent {
     pub secrets_as: secrets::SecretsAs,
 }
 
+impl Agent {
+    /// The gateway's view of the agent: fixed by where (or with what credential) its
+    /// requests arrive, never taken from the requests themselves.
+    pub fn gateway_caller(&self) -> clawkeep_gateway::server::Caller {
+        clawkeep_gateway::server::Caller {
+            agent: self.name.clone(),
+            team: self.team.clone(),
+            default_model: self.model.clone(),
+            allowed: self.models.clone(),
+            tokens_per_day: self.tokens_per_day,
+            max_concurrent: self.max_concurrent as usize,
+        }
+    }
+}
+
 /// A resolved `[[service]]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {

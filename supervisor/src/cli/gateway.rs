@@ -1,0 +1,44 @@
+//! `clawkeep gateway`: the model gateway on its own, for a cluster; a line on stderr once it
+//! listens, then it serves until stopped.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+pub(crate) fn run(
+    fleet: &Path,
+    credentials: &Path,
+    ledger: &Path,
+    listen: SocketAddr,
+    metrics: Option<SocketAddr>,
+) -> Result<ExitCode> {
+    let f = match supervisor::fleet::load_for_cluster(fleet) {
+        Ok(f) => f,
+        Err(d) => {
+            eprint!("{d}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let agents = f.agents.len();
+    let served = rt.block_on(supervisor::cluster_gateway::run(
+        &f,
+        credentials,
+        ledger,
+        listen,
+        metrics,
+        |addr| eprintln!("clawkeep gateway: serving {agents} agents on {addr}"),
+    ));
+    match served {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("clawkeep gateway: {}: {e}", fleet.display());
+            Ok(ExitCode::from(2))
+        }
+    }
+}
