@@ -316,13 +316,23 @@ exec sleep 1000''']
     sup.down();
 }
 
+/// A child process killed when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `clawkeep gateway` started on `fleet` with credentials in `creds`, and the address it
 /// serves on (from its ready line).
 fn cluster_gateway(
     fleet: &std::path::Path,
     creds: &std::path::Path,
     ledger: &std::path::Path,
-) -> (std::process::Child, String) {
+) -> (Killed, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(support::clawkeep())
         .arg("gateway")
@@ -347,14 +357,44 @@ fn cluster_gateway(
             }
         }
     });
+    let child = Killed(child);
     let addr = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("clawkeep gateway never said it serves");
     (child, addr)
 }
 
+/// `clawkeep pod shim` to `gateway` with the credential in `cred`, and where it listens.
+fn pod_shim(gateway: &str, cred: &std::path::Path) -> (Killed, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(support::clawkeep())
+        .args(["pod", "shim", "--gateway", gateway, "--credential"])
+        .arg(cred)
+        .args(["--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(rest) = line.strip_prefix("clawkeep pod shim: serving on ") {
+                let _ = tx.send(rest.split(' ').next().unwrap_or_default().to_string());
+            }
+        }
+    });
+    let child = Killed(child);
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("clawkeep pod shim never said it serves");
+    (child, addr)
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn one_listener_serves_every_agent_by_its_credential_and_bills_each_as_itself() {
+async fn one_listener_serves_every_agent_by_its_credential_and_its_pod_shim_bills_it_as_itself() {
     let llama = llm::LlamaServer::start().await;
     let s = support::Scratch::new("cluster-gateway");
     // Checked as for a cluster: no rootfs or programs need exist here.
@@ -389,7 +429,7 @@ command = "/bin/agent"
     std::fs::write(creds.join("alpha"), format!("{alpha}\n")).unwrap();
     std::fs::write(creds.join("beta"), &beta).unwrap();
     let state = s.dir.join("state");
-    let (mut gw, addr) = cluster_gateway(&fleet, &creds, &state.join("ledger"));
+    let (gw, addr) = cluster_gateway(&fleet, &creds, &state.join("ledger"));
 
     let http = reqwest::Client::new();
     let chat = r#"{"model":"tiny-random","messages":[{"role":"user","content":"hi"}],"stream":false,"options":{"num_predict":4}}"#;
@@ -422,6 +462,36 @@ command = "/bin/agent"
         );
     }
 
+    // Through alpha's in-pod shim: no credential in the agent's hands, a forged one dropped,
+    // a stream passed through as it comes.
+    let shim_cred = s.dir.join("alpha.credential");
+    std::fs::write(&shim_cred, &alpha).unwrap();
+    let (shim, shim_addr) = pod_shim(&format!("http://{addr}"), &shim_cred);
+    let r = http
+        .post(format!("http://{shim_addr}/api/chat"))
+        .body(chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["eval_count"], 4, "{body}");
+    let streamed = http
+        .post(format!("http://{shim_addr}/v1/chat/completions"))
+        .bearer_auth(&beta)
+        .body(r#"{"model":"tiny-random","messages":[{"role":"user","content":"hi"}],"stream":true,"max_tokens":4}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 200);
+    assert_eq!(
+        streamed.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let text = streamed.text().await.unwrap();
+    let (events, done) = llm::sse_events(&text);
+    assert!(done && !events.is_empty(), "{text}");
+
     // Each agent is billed for exactly its own requests (the ledger syncs every second).
     let spend = || {
         let out = std::process::Command::new(support::clawkeep())
@@ -434,7 +504,7 @@ command = "/bin/agent"
     };
     support::wait_for(
         Duration::from_secs(10),
-        "three requests in the ledger",
+        "five requests in the ledger",
         || {
             let v = spend()?;
             let total: u64 = v["rows"]
@@ -442,16 +512,19 @@ command = "/bin/agent"
                 .iter()
                 .map(|r| r["requests"].as_u64().unwrap_or(0))
                 .sum();
-            (total == 3).then_some(())
+            (total == 5).then_some(())
         },
     );
     let by_agent = spend().unwrap();
-    assert_eq!(row(&by_agent, "alpha")["requests"], 1);
+    assert_eq!(
+        row(&by_agent, "alpha")["requests"],
+        3,
+        "one direct, two through its shim"
+    );
     assert_eq!(row(&by_agent, "beta")["requests"], 2);
     assert_eq!(row(&by_agent, "beta")["completion_tokens"], 8);
     assert_eq!(by_agent["rows"].as_array().unwrap().len(), 2, "{by_agent}");
-    let _ = gw.kill();
-    let _ = gw.wait();
+    drop((shim, gw));
 
     // Two agents with one credential, or one without any: it does not start, and says why.
     std::fs::write(creds.join("beta"), format!("{alpha}\n")).unwrap();

@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["fleet"],
     &["secrets", "spend", "node_image"],
     // The fleet rendered for a Kubernetes cluster.
-    &["k8s", "cluster_gateway"],
+    &["k8s", "cluster_gateway", "pod"],
     // What goes into an agent before it starts: OpenClaw's state, its brain.
     &["openclaw", "brains"],
     // Supervision.

@@ -17,6 +17,7 @@ pub mod node_image;
 pub mod openclaw;
 pub mod openclaw_checks;
 pub mod pid1;
+pub mod pod;
 pub mod power_button;
 pub mod sandbox_audit;
 pub mod secrets;

@@ -94,6 +94,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Runtime { command } => cli::runtime::run(command),
         Cmd::Image { command } => cli::image::run(&ctx, command),
         Cmd::Render { command } => cli::render::run(command),
+        Cmd::Pod { command } => cli::pod::run(command),
         Cmd::Gateway {
             fleet,
             credentials,

@@ -136,6 +136,12 @@ pub(crate) enum Cmd {
         #[arg(long, value_name = "ADDR")]
         metrics: Option<std::net::SocketAddr>,
     },
+    /// What runs inside an agent's pod on Kubernetes (the manifests `render k8s` writes
+    /// start these).
+    Pod {
+        #[command(subcommand)]
+        command: PodCmd,
+    },
     /// Render the fleet for somewhere other than this node: Kubernetes.
     ///
     /// Example: clawkeep render k8s fleet.toml --out k8s/ --image registry.lab/clawkeep@sha256:…
@@ -451,6 +457,28 @@ pub(crate) enum RuntimeCmd {
         /// The id `prepare` printed (sha256 of bundle.json): refuse any other bundle.
         #[arg(long, value_name = "SHA256")]
         expect_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PodCmd {
+    /// The agent's model endpoint in its pod: listens on the pod's loopback, as on a node
+    /// (127.0.0.1:11434, Ollama's and OpenAI's APIs), and passes each request to the
+    /// cluster's `clawkeep gateway` with the agent's credential added (an Authorization
+    /// header the agent sends is dropped), the answer back as it streams. The credential is
+    /// mounted into the shim's container only.
+    ///
+    /// Example: clawkeep pod shim --gateway http://10.96.0.20:11434 --credential /run/clawkeep/credential
+    Shim {
+        /// The gateway's base URL.
+        #[arg(long, value_name = "URL")]
+        gateway: String,
+        /// File holding the agent's credential.
+        #[arg(long, value_name = "FILE")]
+        credential: PathBuf,
+        /// Where the agent reaches it.
+        #[arg(long, default_value = "127.0.0.1:11434")]
+        listen: std::net::SocketAddr,
     },
 }
 

@@ -11,6 +11,7 @@ pub(crate) mod checks;
 pub(crate) mod fleet;
 pub(crate) mod gateway;
 pub(crate) mod image;
+pub(crate) mod pod;
 pub(crate) mod render;
 pub(crate) mod runtime;
 pub(crate) mod sandbox;
