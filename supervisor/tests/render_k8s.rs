@@ -25,6 +25,7 @@ fn opts() -> Options {
         image: IMAGE.to_string(),
         user_namespaces: false,
         runtime_class: None,
+        gateway_ip: Some("10.96.0.20".parse().unwrap()),
     }
 }
 
@@ -77,7 +78,7 @@ fn three_teams_render_to_their_namespaces_quotas_and_policies() {
             "clawkeep-support"
         ]
     );
-    // The research team's quota is its two agents' pods: agent + sync sidecar each.
+    // The research team's quota is its two agents' pods: agent, sync and shim sidecars each.
     let quota = rendered
         .iter()
         .find(|r| r.path == Path::new("clawkeep-research/resourcequota-clawkeep-quota.yaml"))
@@ -85,12 +86,12 @@ fn three_teams_render_to_their_namespaces_quotas_and_policies() {
         .unwrap();
     let hard = &quota["spec"]["hard"];
     assert_eq!(
-        hard["limits.cpu"], "2200m",
-        "0.5 + 1.5 cores and two 0.1 sidecars"
+        hard["limits.cpu"], "2400m",
+        "0.5 + 1.5 cores and four 0.1 sidecars"
     );
     assert_eq!(
-        hard["limits.memory"], "1792Mi",
-        "512Mi + 1Gi and two 128Mi sidecars"
+        hard["limits.memory"], "2Gi",
+        "512Mi + 1Gi and four 128Mi sidecars"
     );
     assert_eq!(
         hard["requests.storage"], "5Gi",
@@ -168,8 +169,24 @@ fn every_pod_is_restricted_token_less_pinned_and_sized() {
             .collect();
         assert_eq!(
             containers.len(),
-            3,
-            "{name}: agent, init step, sync sidecar"
+            4,
+            "{name}: agent, init step, sync and model shim sidecars"
+        );
+        // The gateway credential is in the shim's container only.
+        for c in &containers {
+            let mounts = c["volumeMounts"].as_array().cloned().unwrap_or_default();
+            let has = mounts.iter().any(|m| m["name"] == "credential");
+            assert_eq!(has, c["name"] == "clawkeep-shim", "{name}/{}", c["name"]);
+        }
+        let credential = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "credential")
+            .unwrap();
+        assert_eq!(
+            credential["secret"]["secretName"],
+            format!("agent-{name}-credential")
         );
         for c in containers {
             let cname = format!("{name}/{}", c["name"]);
@@ -218,6 +235,10 @@ fn each_agent_may_reach_only_the_gateway_and_its_listed_addresses() {
         .unwrap();
     let egress = policy["spec"]["egress"].as_array().unwrap();
     assert_eq!(egress.len(), 3, "{policy}");
+    // The gateway by its pods and by its Service address (for networks that check a
+    // connection before translating the Service address).
+    assert_eq!(egress[0]["to"][1]["ipBlock"]["cidr"], "10.96.0.20/32");
+    assert_eq!(egress[0]["ports"][0]["port"], 11434);
     assert_eq!(
         egress[0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
         "clawkeep-gateway"
@@ -258,14 +279,14 @@ fn what_a_cluster_cannot_take_is_refused_where_it_is_written() {
         "\"api.example.com:443\"",
     );
     assert!(
-        said.contains("named.toml:20:11: [[agent]] \"alpha\": egress \"api.example.com:443\" names a host: a Kubernetes NetworkPolicy allows addresses, not names"),
+        said.contains("named.toml:26:11: [[agent]] \"alpha\": egress \"api.example.com:443\" names a host: a Kubernetes NetworkPolicy allows addresses, not names"),
         "{said}"
     );
     // A team too long for its namespace.
     let long = "o".repeat(60);
     let said = refused("long.toml", "team = \"ops\"", &format!("team = \"{long}\""));
     assert!(
-        said.contains(&format!("long.toml:38:8: [[agent]] \"delta\": team \"{long}\" cannot name a Kubernetes namespace")),
+        said.contains(&format!("long.toml:44:8: [[agent]] \"delta\": team \"{long}\" cannot name a Kubernetes namespace")),
         "{said}"
     );
     // An image not pinned by digest.
@@ -415,7 +436,7 @@ fn the_command_writes_the_manifests_and_names_the_fleet_when_it_cannot() {
             .arg(teams())
             .arg("--out")
             .arg(&out)
-            .args(["--image", image])
+            .args(["--image", image, "--gateway-ip", "10.96.0.20"])
             .output()
             .unwrap()
     };
@@ -431,6 +452,18 @@ fn the_command_writes_the_manifests_and_names_the_fleet_when_it_cannot() {
     assert!(out
         .join("clawkeep-research/statefulset-alpha.yaml")
         .is_file());
+    // A fleet with [models] needs the gateway's address for its agents' shims.
+    let no_ip = Command::new(support::clawkeep())
+        .args(["render", "k8s"])
+        .arg(teams())
+        .arg("--out")
+        .arg(&out)
+        .args(["--image", IMAGE])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&no_ip.stderr);
+    assert_eq!(no_ip.status.code(), Some(2), "{err}");
+    assert!(err.contains("give --gateway-ip"), "{err}");
     let bad = run("registry.lab/clawkeep:latest");
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{err}");
@@ -518,6 +551,7 @@ fn world(rendered: &[Rendered]) -> Vec<netpol::Endpoint> {
     ));
     out.push(pod("web-0", "other-tenant", &[("app", "web")], "10.7.0.1"));
     for ip in [
+        "10.96.0.20",
         "8.8.8.8",
         "169.254.169.254",
         "192.0.2.10",
@@ -582,7 +616,13 @@ fn network_policies_let_agents_reach_the_gateway_and_their_addresses_and_nothing
         "clawkeep-support/gamma-0",
     ]
     .iter()
-    .map(|a| format!("{a} -> clawkeep-system/gateway-0:11434/TCP"))
+    .flat_map(|a| {
+        [
+            format!("{a} -> clawkeep-system/gateway-0:11434/TCP"),
+            // Its Service address, as a network that checks before translating sees it.
+            format!("{a} -> 10.96.0.20:11434/TCP"),
+        ]
+    })
     .collect();
     expected.extend([
         "clawkeep-research/alpha-0 -> 192.0.2.10:443/TCP".to_string(),

@@ -513,6 +513,10 @@ pub(crate) enum RenderCmd {
         /// The pods' RuntimeClass (for example gVisor's or Kata's).
         #[arg(long, value_name = "NAME")]
         runtime_class: Option<String>,
+        /// The model gateway's Service address, an unused one in the cluster's Service range
+        /// (needed when the fleet has [models]): each agent's shim reaches it without DNS.
+        #[arg(long, value_name = "IP")]
+        gateway_ip: Option<std::net::IpAddr>,
     },
 }
 

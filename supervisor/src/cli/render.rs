@@ -14,6 +14,7 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
             image,
             user_namespaces,
             runtime_class,
+            gateway_ip,
         } => {
             let f = match supervisor::fleet::load_for_cluster(&fleet) {
                 Ok(f) => f,
@@ -26,6 +27,7 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
                 image,
                 user_namespaces,
                 runtime_class,
+                gateway_ip,
             };
             let rendered = match supervisor::k8s::render(&f, &opts) {
                 Ok(r) => r,

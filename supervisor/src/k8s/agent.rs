@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
 };
+use k8s_openapi::api::core::v1::SecretVolumeSource;
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
@@ -65,14 +66,54 @@ impl PodSize {
     }
 }
 
-/// The agent's pod: its container plus the sync sidecar, which run side by side (the init
-/// step runs alone before them and is no larger than the sidecar).
-pub fn pod_size(a: &Agent) -> PodSize {
+/// The agent's pod: its container plus the sync sidecar and, with a gateway, the model
+/// shim, which run side by side (the init step runs alone before them and is no larger).
+pub fn pod_size(a: &Agent, shim: bool) -> PodSize {
+    let helpers = if shim { 2.0 } else { 1.0 };
     PodSize {
-        cpu: a.resources.cpu + HELPER_CPU,
-        memory: a.resources.memory + HELPER_MEMORY,
-        ephemeral: a.resources.tmp_size + HELPER_EPHEMERAL,
+        cpu: a.resources.cpu + HELPER_CPU * helpers,
+        memory: a.resources.memory + HELPER_MEMORY * helpers as u64,
+        ephemeral: a.resources.tmp_size + HELPER_EPHEMERAL * helpers as u64,
         home: home_size(a),
+    }
+}
+
+/// The Secret holding an agent's gateway credential (key `credential`), made by the
+/// operator: the gateway holds the same value under the agent's name.
+pub fn credential_secret(a: &Agent) -> String {
+    format!("agent-{}-credential", a.name)
+}
+
+/// Where the shim finds the credential.
+const CREDENTIAL_DIR: &str = "/run/clawkeep";
+
+/// The model shim sidecar: the pod's 127.0.0.1:11434, forwarding to the gateway's address
+/// with the credential, which is mounted into this container only.
+fn shim(opts: &Options, gateway: IpAddr) -> Container {
+    let url = match gateway {
+        IpAddr::V4(ip) => format!("http://{ip}:{MODEL_PORT}"),
+        IpAddr::V6(ip) => format!("http://[{ip}]:{MODEL_PORT}"),
+    };
+    Container {
+        name: "clawkeep-shim".to_string(),
+        image: Some(opts.image.clone()),
+        command: Some(vec!["clawkeep".into(), "pod".into(), "shim".into()]),
+        args: Some(vec![
+            "--gateway".into(),
+            url,
+            "--credential".into(),
+            format!("{CREDENTIAL_DIR}/credential"),
+        ]),
+        resources: Some(resources(HELPER_CPU, HELPER_MEMORY, HELPER_EPHEMERAL)),
+        security_context: Some(restricted()),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "credential".to_string(),
+            mount_path: CREDENTIAL_DIR.to_string(),
+            read_only: Some(true),
+            ..Default::default()
+        }]),
+        restart_policy: Some("Always".to_string()),
+        ..Default::default()
     }
 }
 
@@ -154,7 +195,7 @@ fn helper(a: &Agent, opts: &Options, name: &str, step: &str, always: bool) -> Co
 }
 
 /// The agent's StatefulSet: one pod, its home on a volume kept when the set is deleted.
-pub fn stateful_set(a: &Agent, opts: &Options) -> StatefulSet {
+pub fn stateful_set(a: &Agent, opts: &Options, gateway: Option<IpAddr>) -> StatefulSet {
     let team = team_of(a);
     let home = clawkeep_sandbox::bundle::AGENT_HOME;
     let mut command = vec![
@@ -228,19 +269,41 @@ pub fn stateful_set(a: &Agent, opts: &Options) -> StatefulSet {
         termination_grace_period_seconds: Some(
             i64::try_from(a.stop_grace.as_secs()).unwrap_or(i64::MAX / 2) + LAST_PUSH_SECONDS,
         ),
-        init_containers: Some(vec![
-            helper(a, opts, "clawkeep-init", "init", false),
-            helper(a, opts, "clawkeep-sync", "sync", true),
-        ]),
+        init_containers: Some(
+            [
+                Some(helper(a, opts, "clawkeep-init", "init", false)),
+                Some(helper(a, opts, "clawkeep-sync", "sync", true)),
+                gateway.map(|ip| shim(opts, ip)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ),
         containers: vec![agent],
-        volumes: Some(vec![Volume {
-            name: "tmp".to_string(),
-            empty_dir: Some(EmptyDirVolumeSource {
-                size_limit: Some(units::bytes(a.resources.tmp_size)),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }]),
+        volumes: Some(
+            [
+                Some(Volume {
+                    name: "tmp".to_string(),
+                    empty_dir: Some(EmptyDirVolumeSource {
+                        size_limit: Some(units::bytes(a.resources.tmp_size)),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                gateway.map(|_| Volume {
+                    name: "credential".to_string(),
+                    secret: Some(SecretVolumeSource {
+                        secret_name: Some(credential_secret(a)),
+                        default_mode: Some(0o400),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ),
         ..Default::default()
     };
     let claim = PersistentVolumeClaim {
@@ -288,6 +351,14 @@ pub fn stateful_set(a: &Agent, opts: &Options) -> StatefulSet {
     }
 }
 
+/// The block of one address.
+fn host_cidr(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(_) => format!("{ip}/32"),
+        IpAddr::V6(_) => format!("{ip}/128"),
+    }
+}
+
 fn tcp(port: i32) -> NetworkPolicyPort {
     NetworkPolicyPort {
         port: Some(IntOrString::Int(port)),
@@ -296,24 +367,36 @@ fn tcp(port: i32) -> NetworkPolicyPort {
     }
 }
 
-/// The agent's network policy: out only to the model gateway's pods and to its egress
-/// addresses (as /32 or /128 blocks, no DNS); in only from the operators' namespace, to its
-/// gateway port.
-pub fn network_policy(a: &Agent) -> Result<NetworkPolicy, RenderError> {
-    let mut egress = vec![NetworkPolicyEgressRule {
-        to: Some(vec![NetworkPolicyPeer {
-            namespace_selector: Some(namespace_named(SYSTEM_NAMESPACE)),
-            pod_selector: Some(LabelSelector {
-                match_labels: Some(BTreeMap::from([(
-                    "app.kubernetes.io/name".to_string(),
-                    GATEWAY_NAME.to_string(),
-                )])),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }]),
-        ports: Some(vec![tcp(MODEL_PORT)]),
-    }];
+/// The agent's network policy: out only to the model gateway (its pods, and its Service
+/// address for networks that check before translating it) and to its egress addresses (as
+/// /32 or /128 blocks, no DNS); in only from the operators' namespace, to its gateway port.
+pub fn network_policy(a: &Agent, gateway: Option<IpAddr>) -> Result<NetworkPolicy, RenderError> {
+    let mut egress = Vec::new();
+    if let Some(ip) = gateway {
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![
+                NetworkPolicyPeer {
+                    namespace_selector: Some(namespace_named(SYSTEM_NAMESPACE)),
+                    pod_selector: Some(LabelSelector {
+                        match_labels: Some(BTreeMap::from([(
+                            "app.kubernetes.io/name".to_string(),
+                            GATEWAY_NAME.to_string(),
+                        )])),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                NetworkPolicyPeer {
+                    ip_block: Some(IPBlock {
+                        cidr: host_cidr(ip),
+                        except: None,
+                    }),
+                    ..Default::default()
+                },
+            ]),
+            ports: Some(vec![tcp(MODEL_PORT)]),
+        });
+    }
     for entry in &a.egress {
         // `check` took the entry; in a cluster only addresses are (the resolver refuses names).
         let refused = || RenderError::Egress {
@@ -322,8 +405,7 @@ pub fn network_policy(a: &Agent) -> Result<NetworkPolicy, RenderError> {
         };
         let d = crate::fleet::egress::entry(entry).map_err(|_| refused())?;
         let cidr = match d.host {
-            Host::Ip(ip @ IpAddr::V4(_)) => format!("{ip}/32"),
-            Host::Ip(ip @ IpAddr::V6(_)) => format!("{ip}/128"),
+            Host::Ip(ip) => host_cidr(ip),
             Host::Name(_) => return Err(refused()),
         };
         egress.push(NetworkPolicyEgressRule {
@@ -353,7 +435,7 @@ pub fn network_policy(a: &Agent) -> Result<NetworkPolicy, RenderError> {
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(agent_pods(&a.name)),
             policy_types: Some(vec!["Ingress".to_string(), "Egress".to_string()]),
-            egress: Some(egress),
+            egress: (!egress.is_empty()).then_some(egress),
             ingress,
         }),
     })

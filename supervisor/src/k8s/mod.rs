@@ -26,6 +26,9 @@ pub struct Options {
     pub user_namespaces: bool,
     /// The pods' `runtimeClassName` (gVisor, Kata, ...), if any.
     pub runtime_class: Option<String>,
+    /// The model gateway's Service address (an unused one in the cluster's Service range):
+    /// agents' shims reach it without DNS. Needed when the fleet has `[models]`.
+    pub gateway_ip: Option<std::net::IpAddr>,
 }
 
 /// Why a fleet cannot be rendered for a cluster.
@@ -37,6 +40,8 @@ pub enum RenderError {
     Egress { agent: String, entry: String },
     #[error("image {image:?} is not pinned by digest: give IMAGE@sha256:<64 hex digits> (clawkeep image build writes the runtime as an OCI layout; push it and use its digest)")]
     Image { image: String },
+    #[error("the fleet has [models], so its agents' shims need the gateway's address: give --gateway-ip, an unused address in the cluster's Service range (agents reach it without DNS)")]
+    GatewayIp,
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -87,6 +92,11 @@ pub fn render(fleet: &Fleet, opts: &Options) -> Result<Vec<Rendered>, RenderErro
             image: opts.image.clone(),
         });
     }
+    let gateway = match (&fleet.models, opts.gateway_ip) {
+        (None, _) => None,
+        (Some(_), Some(ip)) => Some(ip),
+        (Some(_), None) => return Err(RenderError::GatewayIp),
+    };
     let mut teams: BTreeMap<&str, Vec<&crate::fleet::Agent>> = BTreeMap::new();
     for a in &fleet.agents {
         let team = meta::team_of(a);
@@ -108,14 +118,18 @@ pub fn render(fleet: &Fleet, opts: &Options) -> Result<Vec<Rendered>, RenderErro
     };
     for (team, agents) in &teams {
         add(serde_json::to_value(team::namespace_object(team)))?;
-        add(serde_json::to_value(team::quota(team, agents)))?;
+        add(serde_json::to_value(team::quota(
+            team,
+            agents,
+            gateway.is_some(),
+        )))?;
         add(serde_json::to_value(team::limit_range(team, agents)))?;
         add(serde_json::to_value(team::default_deny(team)))?;
         add(serde_json::to_value(team::operator_role(team)))?;
         for a in agents {
             add(serde_json::to_value(agent::service_account(a)))?;
-            add(serde_json::to_value(agent::stateful_set(a, opts)))?;
-            add(serde_json::to_value(agent::network_policy(a)?))?;
+            add(serde_json::to_value(agent::stateful_set(a, opts, gateway)))?;
+            add(serde_json::to_value(agent::network_policy(a, gateway)?))?;
         }
     }
     let key = |v: &serde_json::Value| {

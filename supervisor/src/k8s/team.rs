@@ -43,12 +43,12 @@ pub fn namespace_object(team: &str) -> Namespace {
     }
 }
 
-/// The team's quota: the sum of its agents' pods (agent, init step and sync sidecar), one
-/// pod and one home volume each.
-pub fn quota(team: &str, agents: &[&Agent]) -> ResourceQuota {
+/// The team's quota: the sum of its agents' pods (agent, init step, sync and model shim
+/// sidecars), one pod and one home volume each.
+pub fn quota(team: &str, agents: &[&Agent], shim: bool) -> ResourceQuota {
     let mut total = PodSize::default();
     for a in agents {
-        total.add(&pod_size(a));
+        total.add(&pod_size(a, shim));
     }
     let n = agents.len().to_string();
     let hard = BTreeMap::from([
