@@ -413,6 +413,8 @@ upstream = [{{ name = "llama", url = "{}", api = "openai", models = ["tiny-rando
 name = "alpha"
 team = "lab"
 command = "/bin/agent"
+# Not in the gateway's pod (nor here): the gateway reads the fleet file alone.
+soul = "souls/alpha.md"
 
 [[agent]]
 name = "beta"

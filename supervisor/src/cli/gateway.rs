@@ -14,7 +14,7 @@ pub(crate) fn run(
     listen: SocketAddr,
     metrics: Option<SocketAddr>,
 ) -> Result<ExitCode> {
-    let f = match supervisor::fleet::load_for_cluster(fleet) {
+    let f = match supervisor::fleet::load_for_cluster_gateway(fleet) {
         Ok(f) => f,
         Err(d) => {
             eprint!("{d}");
@@ -32,7 +32,10 @@ pub(crate) fn run(
         ledger,
         listen,
         metrics,
-        |addr| eprintln!("clawkeep gateway: serving {agents} agents on {addr}"),
+        |addr| {
+            let s = if agents == 1 { "" } else { "s" };
+            eprintln!("clawkeep gateway: serving {agents} agent{s} on {addr}")
+        },
     ));
     match served {
         Ok(()) => Ok(ExitCode::SUCCESS),

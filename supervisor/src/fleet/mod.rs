@@ -28,7 +28,10 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use file::{FleetFile, RestartMode};
 pub use names::is_dns_label;
 pub use store::{garage as garage_of, minio_of, STORE_SERVICE};
-pub use validate::{load, load_file, load_for_cluster, load_for_image, load_in_root, parse};
+pub use validate::{
+    load, load_file, load_for_cluster, load_for_cluster_gateway, load_for_image, load_in_root,
+    parse,
+};
 
 /// JSON Schema of the fleet file, for editors (`clawkeep schema`).
 pub fn json_schema() -> serde_json::Value {

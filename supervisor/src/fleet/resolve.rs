@@ -64,6 +64,9 @@ pub(crate) struct Resolver<'a> {
     /// The fleet is rendered for a Kubernetes cluster: nothing it names on a node's disk
     /// (rootfs, installed runtime, programs, models, devices) is looked for here.
     cluster: bool,
+    /// Whether the agents' own files (souls, workspace files) are read: not by the cluster's
+    /// gateway, which has only the fleet file.
+    agent_files: bool,
 }
 
 impl<'a> Resolver<'a> {
@@ -80,7 +83,14 @@ impl<'a> Resolver<'a> {
             root: None,
             elsewhere: false,
             cluster: false,
+            agent_files: true,
         }
+    }
+
+    /// For the cluster's model gateway: a cluster's view, without the agents' own files.
+    pub(crate) fn for_cluster_gateway(mut self) -> Self {
+        self.agent_files = false;
+        self.for_cluster()
     }
 
     /// For a fleet rendered onto Kubernetes: what only a node has is not asked of this host.
@@ -518,6 +528,10 @@ impl<'a> Resolver<'a> {
             }
             let path = self.absolute(written);
             let problem = match std::fs::metadata(&path) {
+                _ if !self.agent_files => {
+                    out.push((name.clone(), path));
+                    continue;
+                }
                 Ok(m) if m.is_file() => {
                     out.push((name.clone(), path));
                     continue;
@@ -630,6 +644,7 @@ impl<'a> Resolver<'a> {
             let soul_at = sub(&at, &["soul"]);
             let soul = self.absolute(written);
             let problem = match std::fs::metadata(&soul) {
+                _ if !self.agent_files => return Some(soul),
                 Ok(m) if m.is_file() => return Some(soul),
                 Ok(_) => "is not a file",
                 Err(_) => "does not exist",

@@ -32,6 +32,13 @@ pub fn load_for_cluster(path: &Path) -> Result<Fleet, Diagnostics> {
     parse_in(&file, &text, &base_dir, None, Mode::Cluster)
 }
 
+/// [`load_for_cluster`] for the cluster's model gateway, whose pod has the fleet file alone:
+/// the agents' souls and workspace files are not read.
+pub fn load_for_cluster_gateway(path: &Path) -> Result<Fleet, Diagnostics> {
+    let (file, text, base_dir) = read(path)?;
+    parse_in(&file, &text, &base_dir, None, Mode::ClusterGateway)
+}
+
 /// Where the fleet will run, which decides what of this host is looked at.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -41,6 +48,8 @@ enum Mode {
     Elsewhere,
     /// On a Kubernetes cluster: no node files at all.
     Cluster,
+    /// The cluster's model gateway: not the agents' files either.
+    ClusterGateway,
 }
 
 /// Check the fleet file of a node image as the node will: `fleet` is its path on the node
@@ -85,6 +94,7 @@ fn parse_in(
         Mode::ThisHost => resolver,
         Mode::Elsewhere => resolver.elsewhere(),
         Mode::Cluster => resolver.for_cluster(),
+        Mode::ClusterGateway => resolver.for_cluster_gateway(),
     };
     match root {
         Some(root) => resolver.in_root(root),
