@@ -75,7 +75,8 @@ fn three_teams_render_to_their_namespaces_quotas_and_policies() {
             "clawkeep-default",
             "clawkeep-ops",
             "clawkeep-research",
-            "clawkeep-support"
+            "clawkeep-support",
+            "clawkeep-system"
         ]
     );
     // The research team's quota is its two agents' pods: agent, sync and shim sidecars each.
@@ -147,7 +148,7 @@ fn every_pod_is_restricted_token_less_pinned_and_sized() {
         &repo().join("examples/lab/fleet.toml"),
         &opts(),
     )));
-    assert_eq!(all.len(), 7);
+    assert_eq!(all.len(), 9, "7 agents and 2 gateways");
     for (name, pod) in &all {
         assert_eq!(pod["automountServiceAccountToken"], false, "{name}");
         assert_eq!(pod["enableServiceLinks"], false, "{name}");
@@ -167,27 +168,43 @@ fn every_pod_is_restricted_token_less_pinned_and_sized() {
             .iter()
             .chain(pod["initContainers"].as_array().into_iter().flatten())
             .collect();
+        // Each secret volume is mounted into the one container it is for: an agent's
+        // credential into its model shim, every agent's into the gateway.
+        let gateway = name == "clawkeep-gateway";
+        let (count, secret, holder) = if gateway {
+            (1, "credentials", "gateway")
+        } else {
+            (4, "credential", "clawkeep-shim")
+        };
         assert_eq!(
             containers.len(),
-            4,
-            "{name}: agent, init step, sync and model shim sidecars"
+            count,
+            "{name}: an agent has its own, an init step, sync and model shim sidecars"
         );
-        // The gateway credential is in the shim's container only.
         for c in &containers {
             let mounts = c["volumeMounts"].as_array().cloned().unwrap_or_default();
-            let has = mounts.iter().any(|m| m["name"] == "credential");
-            assert_eq!(has, c["name"] == "clawkeep-shim", "{name}/{}", c["name"]);
+            let has = mounts.iter().any(|m| m["name"] == secret);
+            assert_eq!(has, c["name"] == holder, "{name}/{}", c["name"]);
         }
-        let credential = pod["volumes"]
+        let volume = pod["volumes"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|v| v["name"] == "credential")
+            .find(|v| v["name"] == secret)
             .unwrap();
-        assert_eq!(
-            credential["secret"]["secretName"],
+        let expected = if gateway {
+            "clawkeep-gateway-credentials".to_string()
+        } else {
             format!("agent-{name}-credential")
-        );
+        };
+        assert_eq!(volume["secret"]["secretName"], expected);
+        let secret_volumes = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| !v["secret"].is_null())
+            .count();
+        assert_eq!(secret_volumes, 1, "{name}");
         for c in containers {
             let cname = format!("{name}/{}", c["name"]);
             let sc = &c["securityContext"];
@@ -295,6 +312,38 @@ fn what_a_cluster_cannot_take_is_refused_where_it_is_written() {
     let f = supervisor::fleet::load_for_cluster(&teams()).unwrap();
     let e = k8s::render(&f, &loose).unwrap_err().to_string();
     assert!(e.contains("is not pinned by digest"), "{e}");
+}
+
+#[test]
+fn the_gateway_runs_with_the_fleets_models_and_agents_and_nothing_else() {
+    let rendered = render(&teams(), &opts());
+    let config = rendered
+        .iter()
+        .find(|r| r.path == Path::new("clawkeep-system/configmap-clawkeep-gateway-fleet.yaml"))
+        .map(yaml)
+        .unwrap();
+    let text = config["data"]["fleet.toml"].as_str().unwrap();
+    assert!(
+        !text.contains("rootfs") && !text.contains("command"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fleet.toml");
+    std::fs::write(&file, text).unwrap();
+    let f = supervisor::fleet::load_for_cluster_gateway(&file)
+        .unwrap_or_else(|d| panic!("{d}\n{text}"));
+    let names: Vec<&str> = f.agents.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "beta", "delta", "epsilon", "gamma"]);
+    let alpha = f.agents[0].gateway_caller();
+    assert_eq!(alpha.team.as_deref(), Some("research"));
+    assert!(f.models.is_some());
+    // The Service is at the address the shims use.
+    let service = rendered
+        .iter()
+        .find(|r| r.path == Path::new("clawkeep-system/service-clawkeep-gateway.yaml"))
+        .map(yaml)
+        .unwrap();
+    assert_eq!(service["spec"]["clusterIP"], "10.96.0.20");
 }
 
 #[test]
@@ -447,7 +496,7 @@ fn the_command_writes_the_manifests_and_names_the_fleet_when_it_cannot() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(said.contains("35 objects for 5 agents"), "{said}");
+    assert!(said.contains("42 objects for 5 agents"), "{said}");
     assert!(out.join("kustomization.yaml").is_file());
     assert!(out
         .join("clawkeep-research/statefulset-alpha.yaml")
@@ -526,12 +575,6 @@ fn world(rendered: &[Rendered]) -> Vec<netpol::Endpoint> {
         ip: ip.parse().unwrap(),
     };
     out.push(pod(
-        "gateway-0",
-        "clawkeep-system",
-        &[("app.kubernetes.io/name", "clawkeep-gateway")],
-        "10.9.0.1",
-    ));
-    out.push(pod(
         "metrics-0",
         "clawkeep-system",
         &[("app.kubernetes.io/name", "metrics")],
@@ -552,6 +595,7 @@ fn world(rendered: &[Rendered]) -> Vec<netpol::Endpoint> {
     out.push(pod("web-0", "other-tenant", &[("app", "web")], "10.7.0.1"));
     for ip in [
         "10.96.0.20",
+        "10.96.0.30",
         "8.8.8.8",
         "169.254.169.254",
         "192.0.2.10",
@@ -618,7 +662,7 @@ fn network_policies_let_agents_reach_the_gateway_and_their_addresses_and_nothing
     .iter()
     .flat_map(|a| {
         [
-            format!("{a} -> clawkeep-system/gateway-0:11434/TCP"),
+            format!("{a} -> clawkeep-system/clawkeep-gateway-0:11434/TCP"),
             // Its Service address, as a network that checks before translating sees it.
             format!("{a} -> 10.96.0.20:11434/TCP"),
         ]
@@ -632,6 +676,29 @@ fn network_policies_let_agents_reach_the_gateway_and_their_addresses_and_nothing
     ]);
     expected.sort();
     assert_eq!(reachable(&policies, &world), expected);
+    // The gateway: in from agents only (and the operators, for /metrics), out only to the
+    // model server the fleet names.
+    let at = |name: &str| world.iter().find(|e| e.name() == name).unwrap();
+    let gw = at("clawkeep-system/clawkeep-gateway-0");
+    let flows = [
+        (at("other-tenant/web-0"), gw, 11434, false),
+        (at("clawkeep-system/metrics-0"), gw, 11434, false),
+        (at("clawkeep-operators/console-0"), gw, 9090, true),
+        (at("clawkeep-operators/console-0"), gw, 11434, false),
+        (gw, at("10.96.0.30"), 8000, true),
+        (gw, at("8.8.8.8"), 443, false),
+        (gw, at("169.254.169.254"), 80, false),
+        (gw, at("kube-system/coredns-0"), 53, false),
+    ];
+    for (from, to, port, allowed) in flows {
+        assert_eq!(
+            netpol::allowed(&policies, from, to, port, "TCP"),
+            allowed,
+            "{} -> {}:{port}",
+            from.name(),
+            to.name()
+        );
+    }
     // The evaluator sees a union that re-opens egress: one more policy allowing all egress
     // in a team's namespace, and its agents reach the internet and the metadata service.
     policies.push(serde_json::json!({

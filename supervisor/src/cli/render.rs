@@ -37,6 +37,9 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
                 }
             };
             supervisor::k8s::write(&out, &rendered)?;
+            for note in supervisor::k8s::notes(&f) {
+                eprintln!("{}: note: {note}", fleet.display());
+            }
             println!(
                 "{}: {} objects for {} agents in {} (kubectl apply -k {})",
                 fleet.display(),

@@ -376,7 +376,8 @@ impl<'a> Resolver<'a> {
     fn rootfs(&mut self, file: &FleetFile) -> Option<PathBuf> {
         let at = key_path!["runtime", "rootfs"];
         let Some(written) = file.runtime.rootfs.as_deref() else {
-            if !file.agent.is_empty() {
+            // The gateway's fleet has agents, to know them, and nothing to run them in.
+            if !file.agent.is_empty() && self.agent_files {
                 let at = if self.spans.node(&key_path!["runtime"]).is_some() {
                     key_path!["runtime"].to_vec()
                 } else {
@@ -623,7 +624,7 @@ impl<'a> Resolver<'a> {
         let own = self.settings(&file.settings, &at);
         match &own.command {
             Some(command) => self.agent_command(command, rootfs, &sub(&at, &["command"])),
-            None if defaults.command.is_none() && !openclaw => {
+            None if defaults.command.is_none() && !openclaw && self.agent_files => {
                 let section = self.section(&at);
                 self.at_value(
                     &at,

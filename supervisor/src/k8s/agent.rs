@@ -136,7 +136,7 @@ fn account_name(a: &Agent) -> String {
 
 /// A container's security context at the restricted level: not root, no privilege
 /// escalation, no capabilities, a read-only root filesystem, the runtime's seccomp profile.
-fn restricted() -> SecurityContext {
+pub(super) fn restricted() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         capabilities: Some(Capabilities {
@@ -154,7 +154,7 @@ fn restricted() -> SecurityContext {
     }
 }
 
-fn resources(cpu: f64, memory: u64, ephemeral: u64) -> ResourceRequirements {
+pub(super) fn resources(cpu: f64, memory: u64, ephemeral: u64) -> ResourceRequirements {
     let q = BTreeMap::from([
         ("cpu".to_string(), units::cpu(cpu)),
         ("ephemeral-storage".to_string(), units::bytes(ephemeral)),
@@ -294,7 +294,8 @@ pub fn stateful_set(a: &Agent, opts: &Options, gateway: Option<IpAddr>) -> State
                     name: "credential".to_string(),
                     secret: Some(SecretVolumeSource {
                         secret_name: Some(credential_secret(a)),
-                        default_mode: Some(0o400),
+                        // Read by the shim (uid 1000) through the pod's fsGroup.
+                        default_mode: Some(0o440),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -352,14 +353,14 @@ pub fn stateful_set(a: &Agent, opts: &Options, gateway: Option<IpAddr>) -> State
 }
 
 /// The block of one address.
-fn host_cidr(ip: IpAddr) -> String {
+pub(super) fn host_cidr(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(_) => format!("{ip}/32"),
         IpAddr::V6(_) => format!("{ip}/128"),
     }
 }
 
-fn tcp(port: i32) -> NetworkPolicyPort {
+pub(super) fn tcp(port: i32) -> NetworkPolicyPort {
     NetworkPolicyPort {
         port: Some(IntOrString::Int(port)),
         protocol: Some("TCP".to_string()),

@@ -6,6 +6,8 @@
 //! agents in the file changes nothing).
 
 mod agent;
+mod gateway;
+pub mod gateway_fleet;
 pub mod meta;
 mod team;
 pub mod units;
@@ -40,6 +42,8 @@ pub enum RenderError {
     Egress { agent: String, entry: String },
     #[error("image {image:?} is not pinned by digest: give IMAGE@sha256:<64 hex digits> (clawkeep image build writes the runtime as an OCI layout; push it and use its digest)")]
     Image { image: String },
+    #[error("[models] upstream {url:?}: in a cluster the gateway reaches model servers by address (a NetworkPolicy cannot name hosts): give the Service's address, e.g. http://10.96.0.30:8000, and list it in local_addresses")]
+    Upstream { url: String },
     #[error("the fleet has [models], so its agents' shims need the gateway's address: give --gateway-ip, an unused address in the cluster's Service range (agents reach it without DNS)")]
     GatewayIp,
     #[error("{what} {path}: {source}")]
@@ -60,13 +64,15 @@ pub struct Rendered {
 }
 
 /// The order kinds are written in (what must exist first comes first).
-const KIND_ORDER: [&str; 8] = [
+const KIND_ORDER: [&str; 10] = [
     "Namespace",
     "ResourceQuota",
     "LimitRange",
     "Role",
     "ServiceAccount",
+    "ConfigMap",
     "NetworkPolicy",
+    "Service",
     "StatefulSet",
     "",
 ];
@@ -76,6 +82,21 @@ fn kind_rank(kind: &str) -> usize {
         .iter()
         .position(|k| *k == kind)
         .unwrap_or(KIND_ORDER.len())
+}
+
+/// What the rendering leaves to the operator, one line each: the fleet's managed model
+/// backends, which run on a node and are not rendered for a cluster yet.
+pub fn notes(fleet: &Fleet) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(m) = &fleet.models {
+        for b in m.config.backend.iter().flatten() {
+            out.push(format!(
+                "[models.backend] {:?} is a managed backend, run on a node; it is not rendered for a cluster: run the model server as a Service and name it under [models] upstream by its address",
+                b.name.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    out
 }
 
 /// Whether `image` names its content by digest.
@@ -131,6 +152,15 @@ pub fn render(fleet: &Fleet, opts: &Options) -> Result<Vec<Rendered>, RenderErro
             add(serde_json::to_value(agent::stateful_set(a, opts, gateway)))?;
             add(serde_json::to_value(agent::network_policy(a, gateway)?))?;
         }
+    }
+    if let Some(address) = gateway {
+        let text = std::fs::read_to_string(&fleet.path).map_err(|source| RenderError::Io {
+            what: "read",
+            path: fleet.path.clone(),
+            source,
+        })?;
+        let file = gateway_fleet::gateway_fleet(&text)?;
+        objects.extend(gateway::objects(fleet, opts, address, file)?);
     }
     let key = |v: &serde_json::Value| {
         let s = |p: &str| {
