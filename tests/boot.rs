@@ -19,13 +19,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{cache, clawkeep, kernel_deb, openclaw_bundle, run, stage1, text, Scratch};
-
-fn ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(out.status.success(), "{cmd:?}: {}", text(&out));
-    text(&out)
-}
+use support::{cache, clawkeep, kernel_deb, ok, openclaw_bundle, stage1, KillOnDrop, Scratch};
 
 fn garage() -> PathBuf {
     std::env::var_os("CLAWKEEP_GARAGE")
@@ -341,14 +335,4 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
-}
-
-/// Kills QEMU when the test fails before it powered off.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

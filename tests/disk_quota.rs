@@ -22,13 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{cache, clawkeep, run, text, Scratch};
-
-fn ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(out.status.success(), "{cmd:?}: {}", text(&out));
-    text(&out)
-}
+use support::{cache, clawkeep, ok, KillOnDrop, Scratch};
 
 /// The cached Debian kernel's unpacked tree (`.../root`), with its vmlinuz and modules.
 fn kernel_root() -> PathBuf {
@@ -309,13 +303,4 @@ restart = "never"
         "doctor warns of the limit nearly used, and only that:\n{console}"
     );
     assert!(console.contains("quota-vm: end"), "{console}");
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -316,23 +316,13 @@ exec sleep 1000''']
     sup.down();
 }
 
-/// A child process killed when the test ends, passed or not.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `clawkeep gateway` started on `fleet` with credentials in `creds`, and the address it
 /// serves on (from its ready line).
 fn cluster_gateway(
     fleet: &std::path::Path,
     creds: &std::path::Path,
     ledger: &std::path::Path,
-) -> (Killed, String) {
+) -> (support::KillOnDrop, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(support::clawkeep())
         .arg("gateway")
@@ -357,7 +347,7 @@ fn cluster_gateway(
             }
         }
     });
-    let child = Killed(child);
+    let child = support::KillOnDrop(child);
     let addr = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("clawkeep gateway never said it serves");
@@ -365,7 +355,7 @@ fn cluster_gateway(
 }
 
 /// `clawkeep pod shim` to `gateway` with the credential in `cred`, and where it listens.
-fn pod_shim(gateway: &str, cred: &std::path::Path) -> (Killed, String) {
+fn pod_shim(gateway: &str, cred: &std::path::Path) -> (support::KillOnDrop, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(support::clawkeep())
         .args(["pod", "shim", "--gateway", gateway, "--credential"])
@@ -386,7 +376,7 @@ fn pod_shim(gateway: &str, cred: &std::path::Path) -> (Killed, String) {
             }
         }
     });
-    let child = Killed(child);
+    let child = support::KillOnDrop(child);
     let addr = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("clawkeep pod shim never said it serves");

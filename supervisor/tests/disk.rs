@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{clawkeep, run, text, FleetDir, Scratch};
+use support::{clawkeep, ok, run, text, FleetDir, Scratch};
 
 /// A filesystem mounted by the test on `dir`: unmounted (and its loop device detached) on
 /// drop, so a failed test leaves nothing mounted.
@@ -85,12 +85,6 @@ impl Drop for Mounted {
             let _ = run(Command::new("losetup").arg("-d").arg(dev));
         }
     }
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(out.status.success(), "{cmd:?}: {}", text(&out));
-    text(&out)
 }
 
 /// A fleet with one agent limited to 8 MiB, its state dir `state`.

@@ -716,3 +716,20 @@ pub fn rt() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// Run `cmd`, assert it succeeded (naming it and what it printed), and return its output.
+pub fn ok(cmd: &mut std::process::Command) -> String {
+    let out = run(cmd);
+    assert!(out.status.success(), "{cmd:?}: {}", text(&out));
+    text(&out)
+}
+
+/// A child process killed and reaped when the test ends, passed or not.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
