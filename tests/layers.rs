@@ -16,10 +16,10 @@ const LAYERS: &[&[&str]] = &[
     // The fleet file and what it means.
     &["fleet"],
     &["secrets", "spend", "node_image"],
-    // The fleet rendered for a Kubernetes cluster.
-    &["k8s", "cluster_gateway", "pod"],
     // What goes into an agent before it starts: OpenClaw's state, its brain.
     &["openclaw", "brains"],
+    // The fleet on a Kubernetes cluster: rendered, its gateway, what runs in its pods.
+    &["k8s", "cluster_gateway", "pod"],
     // Supervision.
     &["engine"],
     // Checks of the running node.

@@ -462,6 +462,20 @@ pub(crate) enum RuntimeCmd {
 
 #[derive(Subcommand)]
 pub(crate) enum PodCmd {
+    /// The agent container's entrypoint: at every start of the container, write the
+    /// enforced openclaw.json from the agent's ConfigMap into $HOME/.openclaw and seed the
+    /// workspace files the home lacks (SOUL.md, ...), then exec the agent's command. A
+    /// restart in place runs it again, so the fleet's settings always win over the volume's.
+    ///
+    /// Example: clawkeep pod run --config /etc/clawkeep/agent -- /opt/openclaw/node/bin/node ...
+    Run {
+        /// The agent's ConfigMap, mounted (openclaw.json and the workspace seeds).
+        #[arg(long, value_name = "DIR")]
+        config: PathBuf,
+        /// The agent's command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// The agent's model endpoint in its pod: listens on the pod's loopback, as on a node
     /// (127.0.0.1:11434, Ollama's and OpenAI's APIs), and passes each request to the
     /// cluster's `clawkeep gateway` with the agent's credential added (an Authorization

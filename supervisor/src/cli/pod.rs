@@ -8,6 +8,33 @@ use super::args::PodCmd;
 
 pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
     match command {
+        PodCmd::Run { config, command } => {
+            use std::os::unix::process::CommandExt;
+            let Some(home) = std::env::var_os("HOME") else {
+                eprintln!(
+                    "clawkeep pod run: HOME is not set (the manifests set it to the home volume)"
+                );
+                return Ok(ExitCode::from(2));
+            };
+            let mut cmd = std::process::Command::new(&command[0]);
+            cmd.args(&command[1..]);
+            match supervisor::pod::run::prepare(std::path::Path::new(&home), &config) {
+                Ok(Some(done)) => {
+                    if !done.seeded.is_empty() {
+                        eprintln!("clawkeep pod run: seeded {}", done.seeded.join(", "));
+                    }
+                    cmd.envs(supervisor::pod::run::openclaw_env());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("clawkeep pod run: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+            let e = cmd.exec();
+            eprintln!("clawkeep pod run: exec {}: {e}", command[0]);
+            Ok(ExitCode::from(127))
+        }
         PodCmd::Shim {
             gateway,
             credential,

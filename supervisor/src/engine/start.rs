@@ -219,29 +219,6 @@ fn disk_limit(agent: &Agent, dir: &Path, project: u32) -> Result<(), SandboxErro
     Ok(())
 }
 
-/// The openclaw.json an agent gets: clawkeep's template, the fleet's settings, the enforced
-/// keys, with the agent's model (or the gateway's default) as its primary model.
-pub fn openclaw_config(fleet: &Fleet, agent: &Agent) -> serde_json::Value {
-    let models = fleet.models.as_ref();
-    let model = agent
-        .model
-        .clone()
-        .or_else(|| models.and_then(|m| m.config.default.clone()))
-        .unwrap_or_else(|| "default".into());
-    let context_window = models
-        .and_then(|m| m.config.context_window)
-        // What the gateway reports when [models] sets none (clawkeep_gateway::route).
-        .unwrap_or(32_768);
-    let max_tokens = models.map(|m| m.config.output_token_cap()).unwrap_or(4096);
-    crate::openclaw::config::render(&crate::openclaw::config::Inputs {
-        model: &model,
-        context_window,
-        max_tokens,
-        defaults: None,
-        own: agent.openclaw.as_ref(),
-    })
-}
-
 /// Write an OpenClaw agent's `~/.openclaw` (config every start, workspace seeds once).
 fn provision_openclaw(
     fleet: &Fleet,
@@ -249,7 +226,7 @@ fn provision_openclaw(
     paths: &Paths,
     plan: &SandboxPlan,
 ) -> Result<(), SandboxError> {
-    let config = openclaw_config(fleet, agent);
+    let config = crate::openclaw::config::for_agent(fleet, agent);
     let seeds: Vec<(String, PathBuf)> = agent
         .soul
         .iter()

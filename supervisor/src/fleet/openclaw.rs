@@ -117,6 +117,29 @@ fn enforced(model: &str, context_window: u64, max_tokens: u64) -> Value {
     })
 }
 
+/// The openclaw.json an agent of `fleet` gets: clawkeep's template, the fleet's settings,
+/// the enforced keys, with the agent's model (or the gateway's default) as its primary model.
+pub fn for_agent(fleet: &super::Fleet, agent: &super::Agent) -> Value {
+    let models = fleet.models.as_ref();
+    let model = agent
+        .model
+        .clone()
+        .or_else(|| models.and_then(|m| m.config.default.clone()))
+        .unwrap_or_else(|| "default".into());
+    let context_window = models
+        .and_then(|m| m.config.context_window)
+        // What the gateway reports when [models] sets none (clawkeep_gateway::route).
+        .unwrap_or(32_768);
+    let max_tokens = models.map(|m| m.config.output_token_cap()).unwrap_or(4096);
+    render(&Inputs {
+        model: &model,
+        context_window,
+        max_tokens,
+        defaults: None,
+        own: agent.openclaw.as_ref(),
+    })
+}
+
 /// The agent's configuration: template, defaults, own table, then the enforced settings.
 pub fn render(i: &Inputs) -> Value {
     let mut v = json!({

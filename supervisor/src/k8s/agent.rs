@@ -9,13 +9,13 @@ use std::net::IpAddr;
 use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
 };
-use k8s_openapi::api::core::v1::SecretVolumeSource;
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
     SeccompProfile, SecurityContext, ServiceAccount, Volume, VolumeMount,
     VolumeResourceRequirements,
 };
+use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, SecretVolumeSource};
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, NetworkPolicySpec,
@@ -76,6 +76,43 @@ pub fn pod_size(a: &Agent, shim: bool) -> PodSize {
         ephemeral: a.resources.tmp_size + HELPER_EPHEMERAL * helpers as u64,
         home: home_size(a),
     }
+}
+
+/// Where the agent's ConfigMap (its enforced openclaw.json and workspace seeds) is mounted.
+const AGENT_CONFIG_DIR: &str = "/etc/clawkeep/agent";
+
+fn config_map_name(a: &Agent) -> String {
+    format!("agent-{}-openclaw", a.name)
+}
+
+/// An OpenClaw agent's ConfigMap: the openclaw.json it gets (what the node writes into its
+/// home at every start, enforced keys included) and the workspace files it is seeded with.
+pub fn config_map(fleet: &crate::fleet::Fleet, a: &Agent) -> Result<ConfigMap, RenderError> {
+    let config = crate::fleet::openclaw::for_agent(fleet, a);
+    let mut json = serde_json::to_string_pretty(&config).map_err(|e| RenderError::Serialize {
+        what: format!("the openclaw.json of {}", a.name),
+        message: e.to_string(),
+    })?;
+    json.push('\n');
+    let mut data = BTreeMap::from([("openclaw.json".to_string(), json)]);
+    let seeds = a
+        .soul
+        .iter()
+        .map(|s| ("SOUL.md".to_string(), s.clone()))
+        .chain(a.workspace.iter().cloned());
+    for (name, path) in seeds {
+        let text = std::fs::read_to_string(&path).map_err(|source| RenderError::Io {
+            what: "read",
+            path: path.clone(),
+            source,
+        })?;
+        data.insert(name, text);
+    }
+    Ok(ConfigMap {
+        metadata: object(&config_map_name(a), team_of(a), Some(&a.name), "agent"),
+        data: Some(data),
+        ..Default::default()
+    })
 }
 
 /// The Secret holding an agent's gateway credential (key `credential`), made by the
@@ -195,15 +232,20 @@ fn helper(a: &Agent, opts: &Options, name: &str, step: &str, always: bool) -> Co
 }
 
 /// The agent's StatefulSet: one pod, its home on a volume kept when the set is deleted.
-pub fn stateful_set(a: &Agent, opts: &Options, gateway: Option<IpAddr>) -> StatefulSet {
+pub fn stateful_set(
+    a: &Agent,
+    opts: &Options,
+    gateway: Option<IpAddr>,
+    openclaw: bool,
+) -> StatefulSet {
     let team = team_of(a);
     let home = clawkeep_sandbox::bundle::AGENT_HOME;
     let mut command = vec![
         "clawkeep".to_string(),
         "pod".to_string(),
         "run".to_string(),
-        "--agent".to_string(),
-        a.name.clone(),
+        "--config".to_string(),
+        AGENT_CONFIG_DIR.to_string(),
         "--".to_string(),
         a.command.program.clone(),
     ];
@@ -244,7 +286,19 @@ pub fn stateful_set(a: &Agent, opts: &Options, gateway: Option<IpAddr>) -> State
             a.resources.tmp_size,
         )),
         security_context: Some(restricted()),
-        volume_mounts: Some(vec![mount("home", home), mount("tmp", "/tmp")]),
+        volume_mounts: Some(
+            [
+                Some(mount("home", home)),
+                Some(mount("tmp", "/tmp")),
+                openclaw.then(|| VolumeMount {
+                    read_only: Some(true),
+                    ..mount("agent-config", AGENT_CONFIG_DIR)
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ),
         working_dir: Some(home.to_string()),
         ..Default::default()
     };
@@ -286,6 +340,14 @@ pub fn stateful_set(a: &Agent, opts: &Options, gateway: Option<IpAddr>) -> State
                     name: "tmp".to_string(),
                     empty_dir: Some(EmptyDirVolumeSource {
                         size_limit: Some(units::bytes(a.resources.tmp_size)),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                openclaw.then(|| Volume {
+                    name: "agent-config".to_string(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: config_map_name(a),
                         ..Default::default()
                     }),
                     ..Default::default()

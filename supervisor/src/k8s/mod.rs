@@ -149,7 +149,13 @@ pub fn render(fleet: &Fleet, opts: &Options) -> Result<Vec<Rendered>, RenderErro
         add(serde_json::to_value(team::operator_role(team)))?;
         for a in agents {
             add(serde_json::to_value(agent::service_account(a)))?;
-            add(serde_json::to_value(agent::stateful_set(a, opts, gateway)))?;
+            let openclaw = fleet.openclaw.is_some();
+            if openclaw {
+                add(serde_json::to_value(agent::config_map(fleet, a)?))?;
+            }
+            add(serde_json::to_value(agent::stateful_set(
+                a, opts, gateway, openclaw,
+            )))?;
             add(serde_json::to_value(agent::network_policy(a, gateway)?))?;
         }
     }

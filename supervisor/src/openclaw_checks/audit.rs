@@ -30,7 +30,7 @@ pub async fn run(shared: &Arc<Shared>) -> Vec<Finding> {
         for a in &sh.fleet.agents {
             let home = sh.paths.agent(&a.name).join("home");
             out.extend(checks::state_modes(&a.name, &home));
-            let expected = crate::engine::start::openclaw_config(&sh.fleet, a);
+            let expected = crate::openclaw::config::for_agent(&sh.fleet, a);
             out.extend(checks::config_drift(&a.name, &home, &expected));
             out.extend(checks::token_file(&a.name, &sh.paths.token(&a.name)));
         }

@@ -1,0 +1,84 @@
+//! `clawkeep pod run`: the agent container's entrypoint. At every start of the container (a
+//! restart in place runs it again, where an init container would not) it writes the enforced
+//! `openclaw.json` from the agent's ConfigMap into the home and seeds the workspace files
+//! the home lacks, then becomes the agent (exec). It runs as the agent's own uid: nothing
+//! it does needs more, and the home's symlinks are never followed.
+
+use std::path::{Path, PathBuf};
+
+use crate::openclaw::provision::{self, Provision, Provisioned};
+
+/// The file of the agent's ConfigMap holding its enforced openclaw.json.
+pub const CONFIG_FILE: &str = "openclaw.json";
+
+/// The workspace files a ConfigMap may carry (OpenClaw's names; SOUL.md from `soul`).
+const SEEDS: [&str; 7] = [
+    "SOUL.md",
+    "AGENTS.md",
+    "USER.md",
+    "IDENTITY.md",
+    "TOOLS.md",
+    "HEARTBEAT.md",
+    "MEMORY.md",
+];
+
+/// The scratch directory in the home where files are made before being renamed into place.
+const SCRATCH: &str = ".clawkeep-provision";
+
+/// Why the agent could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PodRunError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not JSON: {message} (it comes from the agent's ConfigMap: render the manifests again)")]
+    Config { path: PathBuf, message: String },
+    #[error(transparent)]
+    Provision(#[from] clawkeep_sandbox::SandboxError),
+}
+
+/// Write the agent's OpenClaw state into `home` from the ConfigMap mounted at `config_dir`;
+/// `None` when the agent is no OpenClaw agent (its ConfigMap has no openclaw.json).
+pub fn prepare(home: &Path, config_dir: &Path) -> Result<Option<Provisioned>, PodRunError> {
+    let path = config_dir.join(CONFIG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(PodRunError::Io { path, source }),
+    };
+    let config: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| PodRunError::Config {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    let seeds: Vec<(String, PathBuf)> = SEEDS
+        .iter()
+        .map(|n| (n.to_string(), config_dir.join(n)))
+        .filter(|(_, p)| p.is_file())
+        .collect();
+    let scratch = home.join(SCRATCH);
+    // Made fresh: whatever the agent left there is not trusted.
+    let _ = std::fs::remove_dir_all(&scratch);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PodRunError::Io { path, source }
+    };
+    std::fs::create_dir(&scratch).map_err(io(&scratch))?;
+    let uid = nix::unistd::getuid().as_raw();
+    let done = provision::provision(&Provision {
+        home,
+        scratch: &scratch,
+        owner: uid,
+        config: &config,
+        seeds: &seeds,
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(Some(done?))
+}
+
+/// The environment an OpenClaw agent runs with in its pod (as on a node).
+pub fn openclaw_env() -> Vec<(String, String)> {
+    provision::env()
+}
