@@ -79,7 +79,7 @@ fn three_teams_render_to_their_namespaces_quotas_and_policies() {
             "clawkeep-system"
         ]
     );
-    // The research team's quota is its two agents' pods: agent, sync and shim sidecars each.
+    // The research team's quota is its two agents' pods: agent and model shim each.
     let quota = rendered
         .iter()
         .find(|r| r.path == Path::new("clawkeep-research/resourcequota-clawkeep-quota.yaml"))
@@ -87,12 +87,12 @@ fn three_teams_render_to_their_namespaces_quotas_and_policies() {
         .unwrap();
     let hard = &quota["spec"]["hard"];
     assert_eq!(
-        hard["limits.cpu"], "2400m",
-        "0.5 + 1.5 cores and four 0.1 sidecars"
+        hard["limits.cpu"], "2200m",
+        "0.5 + 1.5 cores and two 0.1 shims"
     );
     assert_eq!(
-        hard["limits.memory"], "2Gi",
-        "512Mi + 1Gi and four 128Mi sidecars"
+        hard["limits.memory"], "1792Mi",
+        "512Mi + 1Gi and two 128Mi shims"
     );
     assert_eq!(
         hard["requests.storage"], "5Gi",
@@ -174,12 +174,12 @@ fn every_pod_is_restricted_token_less_pinned_and_sized() {
         let (count, secret, holder) = if gateway {
             (1, "credentials", "gateway")
         } else {
-            (4, "credential", "clawkeep-shim")
+            (2, "credential", "clawkeep-shim")
         };
         assert_eq!(
             containers.len(),
             count,
-            "{name}: an agent has its own, an init step, sync and model shim sidecars"
+            "{name}: an agent has its own and the model shim"
         );
         for c in &containers {
             let mounts = c["volumeMounts"].as_array().cloned().unwrap_or_default();

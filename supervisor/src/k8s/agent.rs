@@ -1,7 +1,7 @@
 //! What each agent gets: a service account without a token, a StatefulSet of one pod
-//! (restricted security context, the fleet's limits, a home volume, clawkeep's in-pod init
-//! step and sync sidecar) and the network policy that lets it reach only the model gateway
-//! and its listed egress addresses.
+//! (restricted security context, the fleet's limits, a home volume, `clawkeep pod run` as
+//! its entrypoint, the model shim beside it), an OpenClaw agent's ConfigMap, and the network
+//! policy that lets it reach only the model gateway and its listed egress addresses.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -31,7 +31,7 @@ use crate::fleet::egress::Host;
 use crate::fleet::openclaw::GATEWAY_PORT;
 use crate::fleet::Agent;
 
-/// CPU of each helper container (the init step, the sync sidecar).
+/// CPU of each helper container (the model shim).
 pub const HELPER_CPU: f64 = 0.1;
 /// Memory of each helper container.
 pub const HELPER_MEMORY: u64 = 128 << 20;
@@ -45,8 +45,6 @@ pub const AGENT_UID: i64 = 1000;
 pub const MODEL_PORT: i32 = 11434;
 /// Label of the model gateway's pods.
 pub const GATEWAY_NAME: &str = "clawkeep-gateway";
-/// What the sidecar needs after the agent stops: its last push of the brain.
-const LAST_PUSH_SECONDS: i64 = 30;
 
 /// Resources a pod holds: its containers' limits, ephemeral storage and home volume.
 #[derive(Debug, Default, Clone, Copy)]
@@ -66,14 +64,13 @@ impl PodSize {
     }
 }
 
-/// The agent's pod: its container plus the sync sidecar and, with a gateway, the model
-/// shim, which run side by side (the init step runs alone before them and is no larger).
+/// The agent's pod: its container and, with a gateway, the model shim beside it.
 pub fn pod_size(a: &Agent, shim: bool) -> PodSize {
-    let helpers = if shim { 2.0 } else { 1.0 };
+    let helpers = u64::from(shim);
     PodSize {
-        cpu: a.resources.cpu + HELPER_CPU * helpers,
-        memory: a.resources.memory + HELPER_MEMORY * helpers as u64,
-        ephemeral: a.resources.tmp_size + HELPER_EPHEMERAL * helpers as u64,
+        cpu: a.resources.cpu + HELPER_CPU * helpers as f64,
+        memory: a.resources.memory + HELPER_MEMORY * helpers,
+        ephemeral: a.resources.tmp_size + HELPER_EPHEMERAL * helpers,
         home: home_size(a),
     }
 }
@@ -212,25 +209,6 @@ fn mount(name: &str, path: &str) -> VolumeMount {
     }
 }
 
-/// A helper container running `clawkeep pod STEP --agent NAME`.
-fn helper(a: &Agent, opts: &Options, name: &str, step: &str, always: bool) -> Container {
-    Container {
-        name: name.to_string(),
-        image: Some(opts.image.clone()),
-        command: Some(vec![
-            "clawkeep".to_string(),
-            "pod".to_string(),
-            step.to_string(),
-        ]),
-        args: Some(vec!["--agent".to_string(), a.name.clone()]),
-        resources: Some(resources(HELPER_CPU, HELPER_MEMORY, HELPER_EPHEMERAL)),
-        security_context: Some(restricted()),
-        volume_mounts: Some(vec![mount("home", clawkeep_sandbox::bundle::AGENT_HOME)]),
-        restart_policy: always.then(|| "Always".to_string()),
-        ..Default::default()
-    }
-}
-
 /// The agent's StatefulSet: one pod, its home on a volume kept when the set is deleted.
 pub fn stateful_set(
     a: &Agent,
@@ -321,18 +299,11 @@ pub fn stateful_set(
             ..Default::default()
         }),
         termination_grace_period_seconds: Some(
-            i64::try_from(a.stop_grace.as_secs()).unwrap_or(i64::MAX / 2) + LAST_PUSH_SECONDS,
+            i64::try_from(a.stop_grace.as_secs()).unwrap_or(i64::MAX / 2),
         ),
-        init_containers: Some(
-            [
-                Some(helper(a, opts, "clawkeep-init", "init", false)),
-                Some(helper(a, opts, "clawkeep-sync", "sync", true)),
-                gateway.map(|ip| shim(opts, ip)),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-        ),
+        // The brain's init step and sync sidecar (`clawkeep pod init`, `pod sync`) join the
+        // shim here once they exist; until then the home volume alone keeps the brain.
+        init_containers: gateway.map(|ip| vec![shim(opts, ip)]),
         containers: vec![agent],
         volumes: Some(
             [
