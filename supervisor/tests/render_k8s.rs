@@ -770,3 +770,54 @@ fn the_policy_evaluator_follows_the_kubernetes_semantics() {
         "its own namespace is not tier=dev"
     );
 }
+
+#[test]
+fn every_command_a_rendered_pod_runs_is_one_clawkeep_has() {
+    let mut rendered = render(&teams(), &opts());
+    rendered.extend(render(&repo().join("examples/lab/fleet.toml"), &opts()));
+    let mut seen = std::collections::BTreeSet::new();
+    for v in rendered
+        .iter()
+        .map(yaml)
+        .filter(|v| v["kind"] == "StatefulSet")
+    {
+        let pod = &v["spec"]["template"]["spec"];
+        let containers = pod["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(pod["initContainers"].as_array().into_iter().flatten());
+        for c in containers {
+            let argv: Vec<&str> = c["command"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert_eq!(argv[0], "clawkeep", "{c}");
+            // The subcommand words: up to the first option or path.
+            let sub: Vec<String> = argv[1..]
+                .iter()
+                .take_while(|a| !a.starts_with('-') && !a.starts_with('/'))
+                .map(|a| a.to_string())
+                .collect();
+            seen.insert(sub);
+        }
+    }
+    assert_eq!(
+        seen.iter().map(|s| s.join(" ")).collect::<Vec<_>>(),
+        ["gateway", "pod run", "pod shim"]
+    );
+    for sub in seen {
+        let out = Command::new(support::clawkeep())
+            .args(&sub)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "clawkeep {sub:?}: {}",
+            support::text(&out)
+        );
+    }
+}
