@@ -316,25 +316,11 @@ exec sleep 1000''']
     sup.down();
 }
 
-/// `clawkeep gateway` started on `fleet` with credentials in `creds`, and the address it
-/// serves on (from its ready line).
-fn cluster_gateway(
-    fleet: &std::path::Path,
-    creds: &std::path::Path,
-    ledger: &std::path::Path,
-) -> (support::KillOnDrop, String) {
+/// `cmd` started with its stderr read, and the address its ready line (starting with
+/// `ready`) names, the word after `ready`.
+fn started(mut cmd: std::process::Command, ready: &'static str) -> (support::KillOnDrop, String) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(support::clawkeep())
-        .arg("gateway")
-        .arg(fleet)
-        .arg("--credentials")
-        .arg(creds)
-        .arg("--ledger")
-        .arg(ledger)
-        .args(["--listen", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -342,36 +328,7 @@ fn cluster_gateway(
             .lines()
             .map_while(Result::ok)
         {
-            if let Some(addr) = line.strip_prefix("clawkeep gateway: serving 2 agents on ") {
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let child = support::KillOnDrop(child);
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("clawkeep gateway never said it serves");
-    (child, addr)
-}
-
-/// `clawkeep pod shim` to `gateway` with the credential in `cred`, and where it listens.
-fn pod_shim(gateway: &str, cred: &std::path::Path) -> (support::KillOnDrop, String) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(support::clawkeep())
-        .args(["pod", "shim", "--gateway", gateway, "--credential"])
-        .arg(cred)
-        .args(["--listen", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(rest) = line.strip_prefix("clawkeep pod shim: serving on ") {
+            if let Some(rest) = line.strip_prefix(ready) {
                 let _ = tx.send(rest.split(' ').next().unwrap_or_default().to_string());
             }
         }
@@ -379,8 +336,34 @@ fn pod_shim(gateway: &str, cred: &std::path::Path) -> (support::KillOnDrop, Stri
     let child = support::KillOnDrop(child);
     let addr = rx
         .recv_timeout(Duration::from_secs(30))
-        .expect("clawkeep pod shim never said it serves");
+        .unwrap_or_else(|_| panic!("no {ready:?} line within 30 s"));
     (child, addr)
+}
+
+/// `clawkeep gateway` started on `fleet` with credentials in `creds`, and where it serves.
+fn cluster_gateway(
+    fleet: &std::path::Path,
+    creds: &std::path::Path,
+    ledger: &std::path::Path,
+) -> (support::KillOnDrop, String) {
+    let mut cmd = std::process::Command::new(support::clawkeep());
+    cmd.arg("gateway")
+        .arg(fleet)
+        .arg("--credentials")
+        .arg(creds)
+        .arg("--ledger")
+        .arg(ledger)
+        .args(["--listen", "127.0.0.1:0"]);
+    started(cmd, "clawkeep gateway: serving 2 agents on ")
+}
+
+/// `clawkeep pod shim` to `gateway` with the credential in `cred`, and where it listens.
+fn pod_shim(gateway: &str, cred: &std::path::Path) -> (support::KillOnDrop, String) {
+    let mut cmd = std::process::Command::new(support::clawkeep());
+    cmd.args(["pod", "shim", "--gateway", gateway, "--credential"])
+        .arg(cred)
+        .args(["--listen", "127.0.0.1:0"]);
+    started(cmd, "clawkeep pod shim: serving on ")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -519,16 +502,19 @@ command = "/bin/agent"
     drop((shim, gw));
 
     // Two agents with one credential, or one without any: it does not start, and says why.
+    let refused = || {
+        std::process::Command::new(support::clawkeep())
+            .arg("gateway")
+            .arg(&fleet)
+            .arg("--credentials")
+            .arg(&creds)
+            .arg("--ledger")
+            .arg(state.join("ledger"))
+            .output()
+            .unwrap()
+    };
     std::fs::write(creds.join("beta"), format!("{alpha}\n")).unwrap();
-    let shared = std::process::Command::new(support::clawkeep())
-        .arg("gateway")
-        .arg(&fleet)
-        .arg("--credentials")
-        .arg(&creds)
-        .arg("--ledger")
-        .arg(state.join("ledger"))
-        .output()
-        .unwrap();
+    let shared = refused();
     let said = String::from_utf8_lossy(&shared.stderr);
     assert_eq!(shared.status.code(), Some(2), "{said}");
     assert!(
@@ -537,15 +523,7 @@ command = "/bin/agent"
         "{said}"
     );
     std::fs::remove_file(creds.join("beta")).unwrap();
-    let missing = std::process::Command::new(support::clawkeep())
-        .arg("gateway")
-        .arg(&fleet)
-        .arg("--credentials")
-        .arg(&creds)
-        .arg("--ledger")
-        .arg(state.join("ledger"))
-        .output()
-        .unwrap();
+    let missing = refused();
     let said = String::from_utf8_lossy(&missing.stderr);
     assert_eq!(missing.status.code(), Some(2), "{said}");
     assert!(

@@ -241,6 +241,37 @@ impl Gateway {
         .await;
     }
 
+    /// Serve the operator's `/metrics` endpoint on `addr` from now on (in a task of its own).
+    /// Whoever can reach the address can use it, so it is bounded like an agent's socket,
+    /// with fewer connections.
+    pub async fn serve_metrics(
+        self: &Arc<Self>,
+        addr: std::net::SocketAddr,
+    ) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tokio::spawn(crate::listen::serve(
+            listener,
+            self.metrics_router(),
+            crate::listen::Bounds {
+                max_connections: 16,
+                ..crate::listen::Bounds::AGENT
+            },
+            format!("metrics endpoint {addr}"),
+            crate::listen::anyone,
+        ));
+        Ok(())
+    }
+
+    /// Say in the log when the ledger had torn records (a crash mid-write), which were skipped.
+    pub fn log_torn_records(&self) {
+        if self.torn_records > 0 {
+            tracing::warn!(
+                "the token ledger has {} torn record(s) from a crash; they are skipped",
+                self.torn_records
+            );
+        }
+    }
+
     /// The operator's `/metrics` endpoint.
     pub fn metrics_router(self: &Arc<Self>) -> Router {
         let gw = self.clone();

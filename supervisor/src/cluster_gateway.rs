@@ -91,12 +91,7 @@ pub async fn run(
         ledger_dir,
         Arc::new(clawkeep_gateway::clock::SystemClock),
     )?;
-    if gw.torn_records > 0 {
-        tracing::warn!(
-            "the token ledger has {} torn record(s) from a crash; they are skipped",
-            gw.torn_records
-        );
-    }
+    gw.log_torn_records();
     gw.start_background(Duration::from_secs(5));
     let n = callers.len().max(1);
     // `credentials` refused a credential two agents share, the router's one refusal.
@@ -113,17 +108,9 @@ pub async fn run(
             .map_err(|source| ClusterGatewayError::Bind { addr, source })
     };
     if let Some(addr) = metrics {
-        let listener = bind(addr).await?;
-        tokio::spawn(clawkeep_gateway::listen::serve(
-            listener,
-            gw.metrics_router(),
-            Bounds {
-                max_connections: 16,
-                ..Bounds::AGENT
-            },
-            format!("metrics endpoint {addr}"),
-            clawkeep_gateway::listen::anyone,
-        ));
+        gw.serve_metrics(addr)
+            .await
+            .map_err(|source| ClusterGatewayError::Bind { addr, source })?;
     }
     let listener = bind(listen).await?;
     let local = listener.local_addr().unwrap_or(listen);

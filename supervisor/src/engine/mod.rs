@@ -191,29 +191,12 @@ impl Engine {
                     &paths.state_dir.join("ledger"),
                     Arc::new(clawkeep_gateway::clock::SystemClock),
                 )?;
-                if gw.torn_records > 0 {
-                    tracing::warn!(
-                        "the token ledger has {} torn record(s) from a crash; they are skipped",
-                        gw.torn_records
-                    );
-                }
+                gw.log_torn_records();
                 gw.start_background(Duration::from_secs(5));
                 if let Some(addr) = m.metrics {
-                    let listener = tokio::net::TcpListener::bind(addr)
+                    gw.serve_metrics(addr)
                         .await
                         .map_err(|source| EngineError::Metrics { addr, source })?;
-                    let router = gw.metrics_router();
-                    // Any local user can reach it: bounded like an agent's socket.
-                    tokio::spawn(clawkeep_gateway::listen::serve(
-                        listener,
-                        router,
-                        clawkeep_gateway::listen::Bounds {
-                            max_connections: 16,
-                            ..clawkeep_gateway::listen::Bounds::AGENT
-                        },
-                        format!("metrics endpoint {addr}"),
-                        clawkeep_gateway::listen::anyone,
-                    ));
                 }
                 Some(gw)
             }

@@ -117,6 +117,16 @@ fn enforced(model: &str, context_window: u64, max_tokens: u64) -> Value {
     })
 }
 
+/// The OpenClaw workspace files a fleet may seed besides SOUL.md (which comes from `soul`).
+pub const WORKSPACE_FILES: [&str; 6] = [
+    "AGENTS.md",
+    "USER.md",
+    "IDENTITY.md",
+    "TOOLS.md",
+    "HEARTBEAT.md",
+    "MEMORY.md",
+];
+
 /// The openclaw.json an agent of `fleet` gets: clawkeep's template, the fleet's settings,
 /// the enforced keys, with the agent's model (or the gateway's default) as its primary model.
 pub fn for_agent(fleet: &super::Fleet, agent: &super::Agent) -> Value {

@@ -484,14 +484,7 @@ impl<'a> Resolver<'a> {
         at: &[Seg],
         openclaw: bool,
     ) -> Vec<(String, PathBuf)> {
-        const NAMES: &[&str] = &[
-            "AGENTS.md",
-            "USER.md",
-            "IDENTITY.md",
-            "TOOLS.md",
-            "HEARTBEAT.md",
-            "MEMORY.md",
-        ];
+        const NAMES: &[&str] = &super::openclaw::WORKSPACE_FILES;
         let Some(files) = &file.workspace else {
             return Vec::new();
         };

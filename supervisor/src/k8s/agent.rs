@@ -168,6 +168,58 @@ fn account_name(a: &Agent) -> String {
     format!("agent-{}", a.name)
 }
 
+/// A StatefulSet's volume claim: `size` bytes, read-write by one node.
+pub(super) fn volume_claim(
+    name: &str,
+    labels: BTreeMap<String, String>,
+    size: u64,
+) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".to_string()]),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    units::bytes(size),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// What every clawkeep pod has: its own service account and no token of it, no service
+/// links, uid and gid 1000 (never root, files shared through the group), RuntimeDefault
+/// seccomp, and user namespaces and the runtime class as asked.
+pub(super) fn pod(opts: &Options, account: String) -> PodSpec {
+    PodSpec {
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        service_account_name: Some(account),
+        host_users: opts.user_namespaces.then_some(false),
+        runtime_class_name: opts.runtime_class.clone(),
+        security_context: Some(PodSecurityContext {
+            fs_group: Some(AGENT_UID),
+            run_as_group: Some(AGENT_UID),
+            run_as_non_root: Some(true),
+            run_as_user: Some(AGENT_UID),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// A container's security context at the restricted level: not root, no privilege
 /// escalation, no capabilities, a read-only root filesystem, the runtime's seccomp profile.
 pub(super) fn restricted() -> SecurityContext {
@@ -282,22 +334,6 @@ pub fn stateful_set(
     };
     let pod_labels = labels(team, Some(&a.name), "agent");
     let spec = PodSpec {
-        automount_service_account_token: Some(false),
-        enable_service_links: Some(false),
-        service_account_name: Some(account_name(a)),
-        host_users: opts.user_namespaces.then_some(false),
-        runtime_class_name: opts.runtime_class.clone(),
-        security_context: Some(PodSecurityContext {
-            fs_group: Some(AGENT_UID),
-            run_as_group: Some(AGENT_UID),
-            run_as_non_root: Some(true),
-            run_as_user: Some(AGENT_UID),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".to_string(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
         termination_grace_period_seconds: Some(
             i64::try_from(a.stop_grace.as_secs()).unwrap_or(i64::MAX / 2),
         ),
@@ -338,27 +374,9 @@ pub fn stateful_set(
             .flatten()
             .collect(),
         ),
-        ..Default::default()
+        ..pod(opts, account_name(a))
     };
-    let claim = PersistentVolumeClaim {
-        metadata: ObjectMeta {
-            name: Some("home".to_string()),
-            labels: Some(pod_labels.clone()),
-            ..Default::default()
-        },
-        spec: Some(PersistentVolumeClaimSpec {
-            access_modes: Some(vec!["ReadWriteOnce".to_string()]),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_string(),
-                    units::bytes(home_size(a)),
-                )])),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let claim = volume_claim("home", pod_labels.clone(), home_size(a));
     StatefulSet {
         metadata: object(&a.name, team, Some(&a.name), "agent"),
         spec: StatefulSetSpec {

@@ -9,10 +9,8 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec,
     SecretVolumeSource, Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
-    VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -23,9 +21,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::agent::{host_cidr, resources, restricted, tcp, AGENT_UID, GATEWAY_NAME, MODEL_PORT};
+use super::agent::{
+    host_cidr, pod, resources, restricted, tcp, volume_claim, GATEWAY_NAME, MODEL_PORT,
+};
 use super::meta::{namespace_named, AGENT_LABEL, OPERATOR_NAMESPACE, SYSTEM_NAMESPACE};
-use super::{units, Options, RenderError};
+use super::{Options, RenderError};
 use crate::fleet::Fleet;
 
 /// The ConfigMap with the gateway's fleet file.
@@ -288,22 +288,6 @@ pub fn objects(
         ..Default::default()
     };
     let spec = PodSpec {
-        automount_service_account_token: Some(false),
-        enable_service_links: Some(false),
-        service_account_name: Some(GATEWAY_NAME.to_string()),
-        host_users: opts.user_namespaces.then_some(false),
-        runtime_class_name: opts.runtime_class.clone(),
-        security_context: Some(PodSecurityContext {
-            fs_group: Some(AGENT_UID),
-            run_as_group: Some(AGENT_UID),
-            run_as_non_root: Some(true),
-            run_as_user: Some(AGENT_UID),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".to_string(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
         containers: vec![container],
         volumes: Some(vec![
             Volume {
@@ -324,7 +308,7 @@ pub fn objects(
                 ..Default::default()
             },
         ]),
-        ..Default::default()
+        ..pod(opts, GATEWAY_NAME.to_string())
     };
     let set = StatefulSet {
         metadata: meta(GATEWAY_NAME),
@@ -338,25 +322,7 @@ pub fn objects(
                 }),
                 spec: Some(spec),
             },
-            volume_claim_templates: Some(vec![PersistentVolumeClaim {
-                metadata: ObjectMeta {
-                    name: Some("ledger".to_string()),
-                    labels: Some(labels()),
-                    ..Default::default()
-                },
-                spec: Some(PersistentVolumeClaimSpec {
-                    access_modes: Some(vec!["ReadWriteOnce".to_string()]),
-                    resources: Some(VolumeResourceRequirements {
-                        requests: Some(BTreeMap::from([(
-                            "storage".to_string(),
-                            units::bytes(LEDGER),
-                        )])),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }]),
+            volume_claim_templates: Some(vec![volume_claim("ledger", labels(), LEDGER)]),
             ..Default::default()
         },
         ..Default::default()

@@ -11,17 +11,6 @@ use crate::openclaw::provision::{self, Provision, Provisioned};
 /// The file of the agent's ConfigMap holding its enforced openclaw.json.
 pub const CONFIG_FILE: &str = "openclaw.json";
 
-/// The workspace files a ConfigMap may carry (OpenClaw's names; SOUL.md from `soul`).
-const SEEDS: [&str; 7] = [
-    "SOUL.md",
-    "AGENTS.md",
-    "USER.md",
-    "IDENTITY.md",
-    "TOOLS.md",
-    "HEARTBEAT.md",
-    "MEMORY.md",
-];
-
 /// The scratch directory in the home where files are made before being renamed into place.
 const SCRATCH: &str = ".clawkeep-provision";
 
@@ -53,8 +42,9 @@ pub fn prepare(home: &Path, config_dir: &Path) -> Result<Option<Provisioned>, Po
             path: path.clone(),
             message: e.to_string(),
         })?;
-    let seeds: Vec<(String, PathBuf)> = SEEDS
-        .iter()
+    // The workspace files a ConfigMap may carry: SOUL.md (from `soul`) and OpenClaw's others.
+    let seeds: Vec<(String, PathBuf)> = std::iter::once(&"SOUL.md")
+        .chain(crate::fleet::openclaw::WORKSPACE_FILES.iter())
         .map(|n| (n.to_string(), config_dir.join(n)))
         .filter(|(_, p)| p.is_file())
         .collect();
