@@ -306,6 +306,19 @@ fn what_a_cluster_cannot_take_is_refused_where_it_is_written() {
         said.contains(&format!("long.toml:44:8: [[agent]] \"delta\": team \"{long}\" cannot name a Kubernetes namespace")),
         "{said}"
     );
+    // A team whose namespace is clawkeep's own: its agents would share the operators'
+    // namespace (and reach every agent's gateway port) or the gateway's.
+    for reserved in ["operators", "system"] {
+        let said = refused(
+            "reserved.toml",
+            "team = \"ops\"",
+            &format!("team = \"{reserved}\""),
+        );
+        assert!(
+            said.contains(&format!("[[agent]] \"delta\": team \"{reserved}\" is the name of clawkeep's own namespace \"clawkeep-{reserved}\"")),
+            "{said}"
+        );
+    }
     // An image not pinned by digest.
     let mut loose = opts();
     loose.image = "registry.lab/clawkeep:latest".to_string();

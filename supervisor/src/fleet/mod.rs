@@ -74,6 +74,11 @@ pub struct Models {
 /// `clawkeep-<team>`, so a team rendered for a cluster must keep that a DNS label.
 pub const TEAM_NAMESPACE_PREFIX: &str = "clawkeep-";
 
+/// Teams that cannot be rendered for a cluster: their namespaces are clawkeep's own (the
+/// gateway's `clawkeep-system`; `clawkeep-operators`, whose pods may reach agents' gateway
+/// ports). An agent there would share them.
+pub const TEAM_NAMES_RESERVED: [&str; 2] = ["system", "operators"];
+
 /// Host ids per agent: agent N's ids 0..65536 inside map onto `uid_base + N * 65536`.
 pub const IDS_PER_AGENT: u32 = clawkeep_sandbox::bundle::ID_RANGE;
 

@@ -825,20 +825,30 @@ impl<'a> Resolver<'a> {
     /// DNS label (reported where the team is written: the agent, or `[defaults]`).
     fn cluster_team(&mut self, team: Option<&str>, own: bool, i: usize) {
         let Some(team) = team else { return };
-        if super::is_dns_label(&format!("{}{team}", super::TEAM_NAMESPACE_PREFIX)) {
+        let namespace = format!("{}{team}", super::TEAM_NAMESPACE_PREFIX);
+        let (problem, hint) = if super::TEAM_NAMES_RESERVED.contains(&team) {
+            (
+                format!("is the name of clawkeep's own namespace {namespace:?}, not a team's"),
+                format!(
+                    "name the team otherwise: {} are clawkeep's (its gateway, its operators)",
+                    super::TEAM_NAMES_RESERVED.join(" and ")
+                ),
+            )
+        } else if !super::is_dns_label(&namespace) {
+            (
+                format!("cannot name a Kubernetes namespace ({namespace:?})"),
+                "use at most 54 lowercase letters, digits and '-', starting and ending with a letter or digit".to_string(),
+            )
+        } else {
             return;
-        }
+        };
         let at = if own {
             sub(&key_path!["agent", i], &["team"])
         } else {
             key_path!["defaults", "team"].to_vec()
         };
         let what = self.what(&at);
-        self.at_value(
-            &at,
-            format!("{what} {team:?} cannot name a Kubernetes namespace (\"{}{team}\")", super::TEAM_NAMESPACE_PREFIX),
-            "use at most 54 lowercase letters, digits and '-', starting and ending with a letter or digit",
-        );
+        self.at_value(&at, format!("{what} {team:?} {problem}"), hint);
     }
 
     /// An agent's egress list: each entry "host:port" (IPv6 hosts in brackets), never an

@@ -10,10 +10,15 @@ use crate::fleet::Agent;
 pub const DEFAULT_TEAM: &str = "default";
 /// Prefix of every team's namespace.
 pub const NAMESPACE_PREFIX: &str = crate::fleet::TEAM_NAMESPACE_PREFIX;
-/// Where the cluster-wide pieces (the model gateway) run.
+/// Where the cluster-wide pieces (the model gateway) run (`clawkeep-system`).
 pub const SYSTEM_NAMESPACE: &str = "clawkeep-system";
 /// The namespace whose pods may reach agents' gateway ports (operators' tools).
 pub const OPERATOR_NAMESPACE: &str = "clawkeep-operators";
+
+/// Whether `namespace` is clawkeep's own rather than a team's.
+pub fn reserved(namespace: &str) -> bool {
+    namespace == SYSTEM_NAMESPACE || namespace == OPERATOR_NAMESPACE
+}
 /// The label Kubernetes puts on every namespace: its name.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// Label of the agent a pod or object belongs to.

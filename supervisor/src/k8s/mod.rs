@@ -36,7 +36,7 @@ pub struct Options {
 /// Why a fleet cannot be rendered for a cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("team {team:?} (agent {agent:?}) cannot name a Kubernetes namespace: \"{}{team}\" must be a DNS label of at most 63 characters", meta::NAMESPACE_PREFIX)]
+    #[error("team {team:?} (agent {agent:?}) cannot name a Kubernetes namespace: \"{}{team}\" must be a DNS label of at most 63 characters and not clawkeep's own (clawkeep-system, clawkeep-operators)", meta::NAMESPACE_PREFIX)]
     Team { team: String, agent: String },
     #[error("agent {agent:?}: egress {entry:?} is not an IP address and port: a NetworkPolicy allows addresses, not names (give the address, e.g. \"192.0.2.10:443\", or leave the agent without egress)")]
     Egress { agent: String, entry: String },
@@ -121,7 +121,8 @@ pub fn render(fleet: &Fleet, opts: &Options) -> Result<Vec<Rendered>, RenderErro
     let mut teams: BTreeMap<&str, Vec<&crate::fleet::Agent>> = BTreeMap::new();
     for a in &fleet.agents {
         let team = meta::team_of(a);
-        if !is_dns_label(&meta::namespace(team)) {
+        let ns = meta::namespace(team);
+        if !is_dns_label(&ns) || meta::reserved(&ns) {
             return Err(RenderError::Team {
                 team: team.to_string(),
                 agent: a.name.clone(),
