@@ -6,6 +6,12 @@
 //! sandbox), it stays with the directory's inode, and it is gone when the directory is made
 //! anew. A backup that carries it carries an older generation. Only a pass whose state and
 //! directory carry the same mark trusts the state; any other merges without deleting.
+//!
+//! Where the syncer is not root (an agent's pod on Kubernetes, where the sync sidecar runs as
+//! the agent's own uid) the mark is the `user.` attribute [`XATTR_USER`] instead. The agent
+//! could set that one too: there it tells a new or restored volume from the agreed one, not
+//! the agent from its syncer (an agent may delete its own files anyway, and deletions of a
+//! large share of its brain are held until someone confirms them).
 
 use std::io;
 use std::path::Path;
@@ -17,6 +23,9 @@ use clawkeep_beneath::Beneath;
 
 /// The extended attribute on the synced directory.
 pub const XATTR: &str = "trusted.clawkeep.sync";
+
+/// The attribute an unprivileged syncer keeps instead (see the module's notes).
+pub const XATTR_USER: &str = "user.clawkeep.sync";
 
 /// One directory's identity and how many agreed states it has had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +78,7 @@ impl Default for Mark {
     }
 }
 
-fn unsupported(dir: &Path, e: io::Error) -> StoreError {
+fn unsupported(dir: &Path, name: &str, e: io::Error) -> StoreError {
     if e.raw_os_error() == Some(rustix::io::Errno::NOTSUP.raw_os_error()) {
         StoreError::Refused(format!(
             "{}: its filesystem keeps no extended attributes, which clawkeep needs to tell this \
@@ -78,28 +87,29 @@ fn unsupported(dir: &Path, e: io::Error) -> StoreError {
             dir.display()
         ))
     } else {
-        StoreError::io(
-            "read or set the sync mark (trusted.clawkeep.sync) of",
-            dir,
-            e,
-        )
+        let op = if name == XATTR_USER {
+            "read or set the sync mark (user.clawkeep.sync) of"
+        } else {
+            "read or set the sync mark (trusted.clawkeep.sync) of"
+        };
+        StoreError::io(op, dir, e)
     }
 }
 
-/// The mark on the open directory `within` (at `dir`, for messages); `None` when it has
-/// none, or one that is not ours.
-pub fn read(within: &Beneath, dir: &Path) -> Result<Option<Mark>, StoreError> {
-    match within.root_xattr(XATTR) {
+/// The mark kept as attribute `name` ([`XATTR`] or [`XATTR_USER`]) on the open directory
+/// `within` (at `dir`, for messages); `None` when it has none, or one that is not ours.
+pub fn read(within: &Beneath, dir: &Path, name: &str) -> Result<Option<Mark>, StoreError> {
+    match within.root_xattr(name) {
         Ok(v) => Ok(v.as_deref().and_then(Mark::decode)),
-        Err(e) => Err(unsupported(dir, e)),
+        Err(e) => Err(unsupported(dir, name, e)),
     }
 }
 
-/// Put `mark` on the open directory `within` (at `dir`, for messages).
-pub fn write(within: &Beneath, dir: &Path, mark: &Mark) -> Result<(), StoreError> {
+/// Put `mark` on the open directory `within` (at `dir`, for messages) as attribute `name`.
+pub fn write(within: &Beneath, dir: &Path, name: &str, mark: &Mark) -> Result<(), StoreError> {
     within
-        .set_root_xattr(XATTR, &mark.encode())
-        .map_err(|e| unsupported(dir, e))
+        .set_root_xattr(name, &mark.encode())
+        .map_err(|e| unsupported(dir, name, e))
 }
 
 #[cfg(test)]
@@ -108,18 +118,26 @@ mod tests {
 
     #[test]
     fn a_mark_round_trips_and_a_foreign_value_is_no_mark() {
-        let d = tempfile::tempdir().unwrap();
-        let within = Beneath::open(d.path()).unwrap();
-        assert_eq!(read(&within, d.path()).unwrap(), None);
-        let m = Mark::new();
-        write(&within, d.path(), &m).unwrap();
-        assert_eq!(read(&within, d.path()).unwrap(), Some(m.clone()));
-        let n = m.next();
-        assert_eq!((n.id.as_str(), n.generation), (m.id.as_str(), 2));
-        within.set_root_xattr(XATTR, b"v1 only-an-id").unwrap();
-        assert_eq!(read(&within, d.path()).unwrap(), None);
-        within.set_root_xattr(XATTR, b"v9 x 1").unwrap();
-        assert_eq!(read(&within, d.path()).unwrap(), None);
+        for name in [XATTR, XATTR_USER] {
+            let d = tempfile::tempdir().unwrap();
+            let within = Beneath::open(d.path()).unwrap();
+            assert_eq!(read(&within, d.path(), name).unwrap(), None);
+            let m = Mark::new();
+            write(&within, d.path(), name, &m).unwrap();
+            assert_eq!(read(&within, d.path(), name).unwrap(), Some(m.clone()));
+            let other = if name == XATTR { XATTR_USER } else { XATTR };
+            assert_eq!(
+                read(&within, d.path(), other).unwrap(),
+                None,
+                "{name} is its own"
+            );
+            let n = m.next();
+            assert_eq!((n.id.as_str(), n.generation), (m.id.as_str(), 2));
+            within.set_root_xattr(name, b"v1 only-an-id").unwrap();
+            assert_eq!(read(&within, d.path(), name).unwrap(), None);
+            within.set_root_xattr(name, b"v9 x 1").unwrap();
+            assert_eq!(read(&within, d.path(), name).unwrap(), None);
+        }
     }
 
     #[test]
@@ -127,9 +145,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let home = d.path().join("home");
         std::fs::create_dir(&home).unwrap();
-        write(&Beneath::open(&home).unwrap(), &home, &Mark::new()).unwrap();
+        write(&Beneath::open(&home).unwrap(), &home, XATTR, &Mark::new()).unwrap();
         std::fs::remove_dir(&home).unwrap();
         std::fs::create_dir(&home).unwrap();
-        assert_eq!(read(&Beneath::open(&home).unwrap(), &home).unwrap(), None);
+        assert_eq!(
+            read(&Beneath::open(&home).unwrap(), &home, XATTR).unwrap(),
+            None
+        );
     }
 }

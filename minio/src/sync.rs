@@ -87,6 +87,7 @@ pub struct Syncer {
     group_shared: bool,
     lease: Option<Arc<LeaseKeeper>>,
     push_only: Arc<BTreeSet<String>>,
+    mark_xattr: &'static str,
 }
 
 /// One planned change.
@@ -127,7 +128,16 @@ impl Syncer {
             group_shared: false,
             lease: None,
             push_only: Arc::default(),
+            mark_xattr: mark::XATTR,
         }
+    }
+
+    /// Keep the directory's mark where an unprivileged syncer may (`user.`, not
+    /// `trusted.`): for a syncer that runs as the directory's owner, not as root (see
+    /// [`crate::mark`]).
+    pub fn unprivileged(mut self, yes: bool) -> Self {
+        self.mark_xattr = if yes { mark::XATTR_USER } else { mark::XATTR };
+        self
     }
 
     /// Paths that only ever go up: what is here wins and is pushed, the store's version never
@@ -159,7 +169,11 @@ impl Syncer {
         let Ok(within) = Beneath::open(&self.root) else {
             return false;
         };
-        state.mark.is_some() && mark::read(&within, &self.root).ok().flatten() == state.mark
+        state.mark.is_some()
+            && mark::read(&within, &self.root, self.mark_xattr)
+                .ok()
+                .flatten()
+                == state.mark
     }
 
     /// Only bring the store's changes down (a read-only grant): local changes never go up.
@@ -338,7 +352,7 @@ impl Syncer {
         let mut state = self.state()?;
         std::fs::create_dir_all(&self.root).map_err(|e| StoreError::io("create", &self.root, e))?;
         let within = self.beneath()?;
-        let here = mark::read(&within, &self.root)?;
+        let here = mark::read(&within, &self.root, self.mark_xattr)?;
         let distrust = trust::untrusted_reason(&self.root, &state, here.as_ref());
         let mut scan = self.scan(&state).await?;
         report.skipped = scan.skipped.clone();
@@ -517,7 +531,7 @@ impl Syncer {
         // pass then deletes nothing (the safe side).
         state.save(&self.state_path)?;
         if let Some(m) = new_mark.filter(|m| here.as_ref() != Some(m)) {
-            mark::write(&within, &self.root, &m)?;
+            mark::write(&within, &self.root, self.mark_xattr, &m)?;
         }
         Ok(report)
     }
