@@ -32,6 +32,38 @@ pub struct FleetFile {
     /// Supervised processes that are not agents (store, inference server, ...), run on the host.
     #[serde(default)]
     pub service: Vec<ServiceFile>,
+    /// The Kubernetes cluster `clawkeep render k8s` renders the fleet for (a node ignores it).
+    pub cluster: Option<ClusterFile>,
+}
+
+/// `[cluster]`: what `clawkeep render k8s` needs to know of the cluster; the command's flags
+/// override it. Every image is pinned by digest, and every address is an IP address: the
+/// pods have no DNS.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    /// The image every clawkeep container runs (clawkeep and the agents' root filesystem),
+    /// by digest.
+    #[schemars(example = &"registry.lab/clawkeep@sha256:4f1c...")]
+    pub image: Option<String>,
+    /// The OpenClaw runtime as an image (the OCI layout `clawkeep image build` writes in
+    /// `oci/`, pushed), by digest: mounted read-only at /opt/openclaw as an image volume.
+    /// Without it the runtime must be in `image`.
+    #[schemars(example = &"registry.lab/openclaw@sha256:9b2e...")]
+    pub runtime_image: Option<String>,
+    /// The model gateway's Service address, an unused one in the cluster's Service range
+    /// (needed with `[models]`): agents' shims reach it without DNS.
+    #[schemars(example = &"10.96.0.20")]
+    pub gateway_ip: Option<String>,
+    /// The knowledge store's S3 endpoint in the cluster, by address (needed with `[store]`):
+    /// each agent's brain sidecar syncs its home with its bucket there.
+    #[schemars(example = &"http://10.96.0.40:3900")]
+    pub store: Option<String>,
+    /// Run every pod in a user namespace (`hostUsers: false`).
+    pub user_namespaces: Option<bool>,
+    /// The pods' RuntimeClass (gVisor's, Kata's, ...).
+    #[schemars(example = &"gvisor")]
+    pub runtime_class: Option<String>,
 }
 
 /// `[node]`: where and how the supervisor keeps its state.

@@ -1,6 +1,7 @@
 //! The fleet file: parsing with positions, validation that reports every problem at once,
 //! and the resolved model the supervisor runs.
 
+pub mod cluster;
 mod cycles;
 mod diag;
 pub mod disk;
@@ -57,6 +58,8 @@ pub struct Fleet {
     pub models: Option<Models>,
     /// The knowledge store, when the fleet has `[store]`.
     pub store: Option<clawkeep_store::config::StoreSettings>,
+    /// `[cluster]`: what `clawkeep render k8s` renders for.
+    pub cluster: cluster::Cluster,
 }
 
 /// Resolved `[models]` and `[teams]`.

@@ -254,8 +254,10 @@ impl<'a> Resolver<'a> {
             backend_names.insert(0, s.name.clone());
             services.insert(0, s);
         }
+        let cluster = self.cluster(file);
         let mut fleet = Fleet {
             path: fleet_path,
+            cluster,
             node,
             rootfs: rootfs.unwrap_or_default(),
             openclaw,
