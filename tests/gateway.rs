@@ -316,30 +316,6 @@ exec sleep 1000''']
     sup.down();
 }
 
-/// `cmd` started with its stderr read, and the address its ready line (starting with
-/// `ready`) names, the word after `ready`.
-fn started(mut cmd: std::process::Command, ready: &'static str) -> (support::KillOnDrop, String) {
-    use std::io::BufRead;
-    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(rest) = line.strip_prefix(ready) {
-                let _ = tx.send(rest.split(' ').next().unwrap_or_default().to_string());
-            }
-        }
-    });
-    let child = support::KillOnDrop(child);
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("no {ready:?} line within 30 s"));
-    (child, addr)
-}
-
 /// `clawkeep gateway` started on `fleet` with credentials in `creds`, and where it serves.
 fn cluster_gateway(
     fleet: &std::path::Path,
@@ -354,7 +330,7 @@ fn cluster_gateway(
         .arg("--ledger")
         .arg(ledger)
         .args(["--listen", "127.0.0.1:0"]);
-    started(cmd, "clawkeep gateway: serving 2 agents on ")
+    support::started(cmd, "clawkeep gateway: serving 2 agents on ")
 }
 
 /// `clawkeep pod shim` to `gateway` with the credential in `cred`, and where it listens.
@@ -363,7 +339,7 @@ fn pod_shim(gateway: &str, cred: &std::path::Path) -> (support::KillOnDrop, Stri
     cmd.args(["pod", "shim", "--gateway", gateway, "--credential"])
         .arg(cred)
         .args(["--listen", "127.0.0.1:0"]);
-    started(cmd, "clawkeep pod shim: serving on ")
+    support::started(cmd, "clawkeep pod shim: serving on ")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -18,8 +18,10 @@ const LAYERS: &[&[&str]] = &[
     &["secrets", "spend", "node_image"],
     // What goes into an agent before it starts: OpenClaw's state, its brain.
     &["openclaw", "brains"],
-    // The fleet on a Kubernetes cluster: rendered, its gateway, what runs in its pods.
-    &["k8s", "cluster_gateway", "pod"],
+    // The fleet on a Kubernetes cluster: what runs in its pods, then the rendering (which
+    // names the pods' commands and files) and the cluster's gateway.
+    &["pod"],
+    &["k8s", "cluster_gateway"],
     // Supervision.
     &["engine"],
     // Checks of the running node.

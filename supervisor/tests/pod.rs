@@ -16,12 +16,7 @@ const NOBODY: u32 = 65534;
 fn mounted_config_map(dir: &Path) -> serde_json::Value {
     let fleet = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab/fleet.toml");
     let f = supervisor::fleet::load_for_cluster(&fleet).unwrap_or_else(|d| panic!("{d}"));
-    let opts = supervisor::k8s::Options {
-        image: format!("registry.lab/clawkeep@sha256:{}", "0".repeat(64)),
-        user_namespaces: false,
-        runtime_class: None,
-        gateway_ip: Some("10.96.0.20".parse().unwrap()),
-    };
+    let opts = supervisor::k8s::Options::of(&f.cluster, Default::default()).unwrap();
     let rendered = supervisor::k8s::render(&f, &opts).unwrap();
     let cm = rendered
         .iter()
@@ -117,4 +112,97 @@ fn a_restart_reapplies_the_enforced_config_and_seeds_only_what_is_missing() {
             .file_type()
             .is_symlink()
     );
+}
+
+#[test]
+fn the_gateway_token_and_env_secrets_come_from_mounted_files_and_a_bad_one_is_named() {
+    let s = support::Scratch::new("pod-secrets");
+    std::fs::set_permissions(&s.dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = s.dir.join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let token = s.dir.join("token");
+    std::fs::create_dir_all(&token).unwrap();
+    std::fs::write(token.join("token"), "t0ken-of-alpha\n").unwrap();
+    // A Secret volume as the kubelet lays it out: keys are links into `..data`.
+    let secrets = s.dir.join("secrets");
+    let data = secrets.join("..2026_12_05_12_00_00.000000001");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("API_KEY"), "k3y").unwrap();
+    symlink("..data/API_KEY", secrets.join("API_KEY")).unwrap();
+    symlink(data.file_name().unwrap(), secrets.join("..data")).unwrap();
+    let run = || {
+        Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(support::clawkeep())
+            .args(["pod", "run", "--config"])
+            .arg(&config)
+            .arg("--token")
+            .arg(token.join("token"))
+            .arg("--env-secrets")
+            .arg(&secrets)
+            .args([
+                "--",
+                "/bin/sh",
+                "-c",
+                "echo token=$OPENCLAW_GATEWAY_TOKEN key=$API_KEY",
+            ])
+            .env_clear()
+            .env("HOME", &s.dir)
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let said = support::text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("token=t0ken-of-alpha key=k3y"), "{said}");
+    // A key that cannot be a variable's name: refused before the agent starts, named.
+    std::fs::write(data.join("bad-name"), "x").unwrap();
+    symlink("..data/bad-name", secrets.join("bad-name")).unwrap();
+    let out = run();
+    let said = support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(&format!(
+            "secret {}: not a secret name",
+            secrets.join("bad-name").display()
+        )),
+        "{said}"
+    );
+}
+
+/// `clawkeep pod ready` against a server answering `body` with `status`; its exit code and
+/// what it said.
+fn ready_against(status: u16, body: &'static str) -> (Option<i32>, String) {
+    let rt = support::rt();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .fallback(move || async move { (axum::http::StatusCode::from_u16(status).unwrap(), body) });
+    rt.spawn(async move { axum::serve(listener, app).await });
+    let out = Command::new(support::clawkeep())
+        .args(["pod", "ready", "--url", &format!("http://{addr}/readyz")])
+        .output()
+        .unwrap();
+    (out.status.code(), support::text(&out))
+}
+
+#[test]
+fn the_probe_is_ready_only_when_openclaws_json_says_so() {
+    assert_eq!(
+        ready_against(200, r#"{"ready":true,"failing":[]}"#).0,
+        Some(0)
+    );
+    // OpenClaw's control UI answers every path with a 200 page: not ready.
+    let (code, said) = ready_against(200, "<!doctype html><title>OpenClaw</title>");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("not OpenClaw's readiness JSON"), "{said}");
+    let (code, said) = ready_against(503, r#"{"ready":false,"failing":["channels"]}"#);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("503"), "{said}");
+    let (code, said) = ready_against(200, r#"{"ready":false,"failing":["channels"]}"#);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("channels"), "{said}");
 }

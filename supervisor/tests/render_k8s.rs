@@ -26,12 +26,15 @@ fn opts() -> Options {
         user_namespaces: false,
         runtime_class: None,
         gateway_ip: Some("10.96.0.20".parse().unwrap()),
+        ..Options::default()
     }
 }
 
+/// The fleet rendered with `opts` as the command's flags over its `[cluster]`.
 fn render(fleet: &Path, opts: &Options) -> Vec<Rendered> {
     let f = supervisor::fleet::load_for_cluster(fleet).unwrap_or_else(|d| panic!("{d}"));
-    k8s::render(&f, opts).unwrap()
+    let opts = Options::of(&f.cluster, opts.clone()).unwrap();
+    k8s::render(&f, &opts).unwrap()
 }
 
 /// Every file as `# path` and its YAML, then the kustomization: what a reviewer reads.
@@ -54,9 +57,12 @@ fn yaml(r: &Rendered) -> serde_json::Value {
 }
 
 #[test]
-fn the_lab_example_renders_on_a_machine_that_has_none_of_its_node_files() {
+fn the_lab_example_renders_from_its_own_cluster_section_on_a_machine_that_has_none_of_its_node_files(
+) {
     let lab = repo().join("examples/lab/fleet.toml");
-    let rendered = render(&lab, &opts());
+    let f = supervisor::fleet::load_for_cluster(&lab).unwrap_or_else(|d| panic!("{d}"));
+    let opts = Options::of(&f.cluster, Options::default()).unwrap();
+    let rendered = k8s::render(&f, &opts).unwrap();
     insta::assert_snapshot!("lab", shown(&rendered));
 }
 
@@ -168,43 +174,73 @@ fn every_pod_is_restricted_token_less_pinned_and_sized() {
             .iter()
             .chain(pod["initContainers"].as_array().into_iter().flatten())
             .collect();
-        // Each secret volume is mounted into the one container it is for: an agent's
-        // credential into its model shim, every agent's into the gateway.
-        let gateway = name == "clawkeep-gateway";
-        let (count, secret, holder) = if gateway {
-            (1, "credentials", "gateway")
-        } else {
-            (2, "credential", "clawkeep-shim")
+        // Each Secret is mounted into the containers it is for and no other: an agent's
+        // model credential into its shim, its store key into its brain's init step and
+        // sidecar, its OpenClaw token and secrets into the agent; every agent's credential
+        // into the gateway.
+        let holders = |volume: &str| -> &[&str] {
+            match volume {
+                "credential" => &["clawkeep-shim"],
+                "store-key" => &["brain-pull", "brain-sync"],
+                "token" | "secrets" => &["agent"],
+                "credentials" => &["gateway"],
+                other => panic!("{name}: a secret volume this test does not know: {other}"),
+            }
         };
-        assert_eq!(
-            containers.len(),
-            count,
-            "{name}: an agent has its own and the model shim"
-        );
-        for c in &containers {
-            let mounts = c["volumeMounts"].as_array().cloned().unwrap_or_default();
-            let has = mounts.iter().any(|m| m["name"] == secret);
-            assert_eq!(has, c["name"] == holder, "{name}/{}", c["name"]);
-        }
-        let volume = pod["volumes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"] == secret)
-            .unwrap();
-        let expected = if gateway {
-            "clawkeep-gateway-credentials".to_string()
-        } else {
-            format!("agent-{name}-credential")
-        };
-        assert_eq!(volume["secret"]["secretName"], expected);
-        let secret_volumes = pod["volumes"]
+        let secret_volumes: Vec<&serde_json::Value> = pod["volumes"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|v| !v["secret"].is_null())
-            .count();
-        assert_eq!(secret_volumes, 1, "{name}");
+            .collect();
+        assert!(!secret_volumes.is_empty(), "{name}");
+        for v in &secret_volumes {
+            let vname = v["name"].as_str().unwrap();
+            let mounted: Vec<&str> = containers
+                .iter()
+                .filter(|c| {
+                    c["volumeMounts"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|m| m["name"] == vname && m["readOnly"] == true)
+                })
+                .map(|c| c["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(mounted, holders(vname), "{name}: who mounts {vname}");
+            let written = containers.iter().any(|c| {
+                c["volumeMounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m["name"] == vname && m["readOnly"] != true)
+            });
+            assert!(!written, "{name}: {vname} mounted writable");
+            let expected = match (name.as_str(), vname) {
+                ("clawkeep-gateway", _) => "clawkeep-gateway-credentials".to_string(),
+                (_, "store-key") => format!("agent-{name}-store"),
+                (_, v) => format!("agent-{name}-{v}"),
+            };
+            assert_eq!(v["secret"]["secretName"], expected, "{name}");
+        }
+        // The lab's agents have it all: brain, shim, token.
+        if ["research", "customer"].contains(&name.as_str()) {
+            let mut names: Vec<&str> = containers
+                .iter()
+                .map(|c| c["name"].as_str().unwrap())
+                .collect();
+            names.sort();
+            assert_eq!(
+                names,
+                ["agent", "brain-pull", "brain-sync", "clawkeep-shim"],
+                "{name}"
+            );
+            let vnames: Vec<&str> = secret_volumes
+                .iter()
+                .map(|v| v["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(vnames, ["credential", "store-key", "token"], "{name}");
+        }
         for c in containers {
             let cname = format!("{name}/{}", c["name"]);
             let sc = &c["securityContext"];
@@ -325,6 +361,35 @@ fn what_a_cluster_cannot_take_is_refused_where_it_is_written() {
     let f = supervisor::fleet::load_for_cluster(&teams()).unwrap();
     let e = k8s::render(&f, &loose).unwrap_err().to_string();
     assert!(e.contains("is not pinned by digest"), "{e}");
+    // [cluster] is checked where it is written, on a node too (`clawkeep check`).
+    let n = text.lines().count();
+    let path = dir.path().join("cluster.toml");
+    std::fs::write(
+        &path,
+        format!("{text}\n[cluster]\nimage = \"registry.lab/clawkeep:latest\"\ngateway_ip = \"gateway\"\nstore = \"http://garage.svc:3900\"\n"),
+    )
+    .unwrap();
+    for load in [
+        supervisor::fleet::load_for_cluster,
+        supervisor::fleet::load_for_image,
+    ] {
+        let said = load(&path).unwrap_err().to_string();
+        for expected in [
+            format!("cluster.toml:{}:9: [cluster]: image \"registry.lab/clawkeep:latest\" is not pinned by digest", n + 3),
+            format!("cluster.toml:{}:14: [cluster]: gateway_ip \"gateway\" is not an IP address", n + 4),
+            format!("cluster.toml:{}:9: [cluster]: store \"http://garage.svc:3900\" names a host: pods reach the store without DNS", n + 5),
+        ] {
+            assert!(said.contains(&expected), "{expected}\nnot in:\n{said}");
+        }
+    }
+    // With no image anywhere, the rendering says where to give one.
+    let none = Options::of(&f.cluster, Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        none.contains("set [cluster] image (or give --image)"),
+        "{none}"
+    );
 }
 
 #[test]
@@ -800,8 +865,20 @@ fn every_command_a_rendered_pod_runs_is_one_clawkeep_has() {
             .unwrap()
             .iter()
             .chain(pod["initContainers"].as_array().into_iter().flatten());
-        for c in containers {
-            let argv: Vec<&str> = c["command"]
+        let probes = containers.clone().flat_map(|c| {
+            ["startupProbe", "readinessProbe", "livenessProbe"]
+                .iter()
+                .map(move |p| &c[*p]["exec"])
+                .filter(|e| !e.is_null())
+        });
+        let commands: Vec<&serde_json::Value> = containers
+            .clone()
+            .chain(probes)
+            .map(|c| &c["command"])
+            .collect();
+        for command in commands {
+            let c = command;
+            let argv: Vec<&str> = command
                 .as_array()
                 .unwrap()
                 .iter()
@@ -819,7 +896,14 @@ fn every_command_a_rendered_pod_runs_is_one_clawkeep_has() {
     }
     assert_eq!(
         seen.iter().map(|s| s.join(" ")).collect::<Vec<_>>(),
-        ["gateway", "pod run", "pod shim"]
+        [
+            "gateway",
+            "pod init",
+            "pod ready",
+            "pod run",
+            "pod shim",
+            "pod sync"
+        ]
     );
     for sub in seen {
         let out = Command::new(support::clawkeep())

@@ -472,6 +472,14 @@ pub(crate) enum PodCmd {
         /// The agent's ConfigMap, mounted (openclaw.json and the workspace seeds).
         #[arg(long, value_name = "DIR")]
         config: PathBuf,
+        /// File holding the agent's OpenClaw gateway token (its token Secret, mounted into
+        /// this container only): the agent gets it as OPENCLAW_GATEWAY_TOKEN.
+        #[arg(long, value_name = "FILE")]
+        token: Option<PathBuf>,
+        /// The agent's secrets Secret, mounted: each file becomes an environment variable of
+        /// its name (`secrets_as = "env"`; otherwise the agent reads them at /run/secrets).
+        #[arg(long, value_name = "DIR")]
+        env_secrets: Option<PathBuf>,
         /// The agent's command and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -494,6 +502,53 @@ pub(crate) enum PodCmd {
         #[arg(long, default_value = "127.0.0.1:11434")]
         listen: std::net::SocketAddr,
     },
+    /// The agent's init container: pull its brain from its bucket into VOLUME/home before the
+    /// agent starts (a new home is staged and renamed into place). If the store cannot be
+    /// reached it exits 0 only when the volume holds the brain last agreed with the store and
+    /// no one else holds its lease, as a node would start it; otherwise it fails and
+    /// Kubernetes tries again.
+    ///
+    /// Example: clawkeep pod init --settings /etc/clawkeep/brain --key /run/clawkeep/store/key --volume /var/lib/clawkeep/brain
+    Init {
+        #[command(flatten)]
+        brain: PodBrainArgs,
+    },
+    /// The agent's brain sidecar (a native sidecar, stopped after the agent): push each change
+    /// to its bucket within seconds, and on SIGTERM make the last push and give the brain's
+    /// lease back. Exits 1 if the last push did not finish.
+    ///
+    /// Example: clawkeep pod sync --settings /etc/clawkeep/brain --key /run/clawkeep/store/key --volume /var/lib/clawkeep/brain
+    Sync {
+        #[command(flatten)]
+        brain: PodBrainArgs,
+    },
+    /// The agent container's startup and readiness probe: exits 0 when OpenClaw's /readyz
+    /// answers with JSON that says `"ready": true` (any 200 page is not enough: OpenClaw's
+    /// control UI answers every path), else prints why and exits 1.
+    ///
+    /// Example: clawkeep pod ready --url http://127.0.0.1:18789/readyz
+    Ready {
+        /// OpenClaw's readiness URL.
+        #[arg(long, default_value = "http://127.0.0.1:18789/readyz")]
+        url: String,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+}
+
+/// Where the pod's brain pieces find their settings, key and volume.
+#[derive(clap::Args)]
+pub(crate) struct PodBrainArgs {
+    /// The agent's brain ConfigMap, mounted (brain.json: endpoint, bucket, timing).
+    #[arg(long, value_name = "DIR")]
+    pub settings: PathBuf,
+    /// File holding the agent's store key, ACCESS_KEY:SECRET_KEY (its store Secret).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The home volume's mount: the brain is VOLUME/home, the sync state beside it.
+    #[arg(long, value_name = "DIR")]
+    pub volume: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -516,10 +571,20 @@ pub(crate) enum RenderCmd {
         /// Directory to write into (made if missing).
         #[arg(long)]
         out: PathBuf,
-        /// The agents' image (clawkeep and the pinned OpenClaw runtime), by digest:
-        /// REGISTRY/NAME@sha256:<64 hex digits>.
+        /// The image every clawkeep container runs (clawkeep and the agents' root
+        /// filesystem), by digest: REGISTRY/NAME@sha256:<64 hex digits>. Default: [cluster]
+        /// image.
         #[arg(long)]
-        image: String,
+        image: Option<String>,
+        /// The OpenClaw runtime image (the `oci/` layout `clawkeep image build` writes,
+        /// pushed), by digest, mounted read-only at /opt/openclaw as an image volume.
+        /// Default: [cluster] runtime_image; without either the runtime must be in --image.
+        #[arg(long, value_name = "IMAGE")]
+        runtime_image: Option<String>,
+        /// The knowledge store's S3 endpoint in the cluster, http://ADDRESS:PORT (needed
+        /// when the fleet has [store]). Default: [cluster] store.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
         /// Run every pod in a user namespace (`hostUsers: false`; Kubernetes 1.33+ with a
         /// runtime that supports it), as agents run on a clawkeep node.
         #[arg(long)]
@@ -529,6 +594,7 @@ pub(crate) enum RenderCmd {
         runtime_class: Option<String>,
         /// The model gateway's Service address, an unused one in the cluster's Service range
         /// (needed when the fleet has [models]): each agent's shim reaches it without DNS.
+        /// Default: [cluster] gateway_ip.
         #[arg(long, value_name = "IP")]
         gateway_ip: Option<std::net::IpAddr>,
     },

@@ -4,11 +4,127 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use super::args::PodCmd;
+use super::args::{PodBrainArgs, PodCmd};
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("start the async runtime")
+}
+
+/// This pod's name (a StatefulSet's is stable across restarts): the brain's lease holder.
+fn pod_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            nix::unistd::gethostname()
+                .ok()
+                .map(|h| h.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "pod".into())
+}
+
+/// The brain's settings and syncer, or the exit code after saying why not.
+fn brain(
+    who: &str,
+    args: &PodBrainArgs,
+) -> std::result::Result<
+    (
+        supervisor::pod::brain::BrainSettings,
+        clawkeep_store::Syncer,
+    ),
+    ExitCode,
+> {
+    use supervisor::pod::brain;
+    let made = brain::settings(&args.settings)
+        .and_then(|s| brain::syncer(&s, &args.key, &args.volume, &pod_name()).map(|y| (s, y)));
+    made.map_err(|e| {
+        eprintln!("clawkeep pod {who}: {e}");
+        ExitCode::from(2)
+    })
+}
 
 pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
     match command {
-        PodCmd::Run { config, command } => {
+        PodCmd::Init { brain: args } => {
+            let (s, syncer) = match brain("init", &args) {
+                Ok(b) => b,
+                Err(code) => return Ok(code),
+            };
+            let say = |line: String| eprintln!("clawkeep pod init: {line}");
+            let pulled = runtime()?.block_on(supervisor::pod::brain::pull(&syncer, &s.agent, &say));
+            match pulled {
+                Ok(r) => {
+                    eprintln!(
+                        "clawkeep pod init: the brain of {} is in place from s3://{} ({} files down)",
+                        s.agent, s.bucket, r.downloaded
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("clawkeep pod init: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        PodCmd::Sync { brain: args } => {
+            let (s, syncer) = match brain("sync", &args) {
+                Ok(b) => b,
+                Err(code) => return Ok(code),
+            };
+            let rt = runtime()?;
+            let kept = rt.block_on(async {
+                use tokio::signal::unix::{signal, SignalKind};
+                let mut term = signal(SignalKind::terminate()).context("catch SIGTERM")?;
+                let mut int = signal(SignalKind::interrupt()).context("catch SIGINT")?;
+                eprintln!(
+                    "clawkeep pod sync: keeping {} in s3://{}",
+                    args.volume.join(supervisor::pod::brain::HOME_DIR).display(),
+                    s.bucket
+                );
+                let stop = async move {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                    eprintln!("clawkeep pod sync: stopping: the last push");
+                };
+                let say: std::sync::Arc<dyn Fn(String) + Send + Sync> =
+                    std::sync::Arc::new(|line| eprintln!("clawkeep pod sync: {line}"));
+                anyhow::Ok(supervisor::pod::brain::keep(syncer, &s, stop, say).await)
+            })?;
+            match kept {
+                Ok(r) => {
+                    eprintln!(
+                        "clawkeep pod sync: last push done ({} files up)",
+                        r.uploaded
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("clawkeep pod sync: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        PodCmd::Ready { url, timeout } => {
+            match runtime()?.block_on(supervisor::pod::ready::check(&url, timeout)) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(why) => {
+                    eprintln!("clawkeep pod ready: not ready: {why}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        PodCmd::Run {
+            config,
+            token,
+            env_secrets,
+            command,
+        } => {
             use std::os::unix::process::CommandExt;
             let Some(home) = std::env::var_os("HOME") else {
                 eprintln!(
@@ -18,6 +134,15 @@ pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
             };
             let mut cmd = std::process::Command::new(&command[0]);
             cmd.args(&command[1..]);
+            match supervisor::pod::run::secret_env(token.as_deref(), env_secrets.as_deref()) {
+                Ok(vars) => {
+                    cmd.envs(vars);
+                }
+                Err(e) => {
+                    eprintln!("clawkeep pod run: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
             match supervisor::pod::run::prepare(std::path::Path::new(&home), &config) {
                 Ok(Some(done)) => {
                     if !done.seeded.is_empty() {
@@ -40,11 +165,7 @@ pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
             credential,
             listen,
         } => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("start the async runtime")?;
+            let rt = runtime()?;
             let shown = gateway.clone();
             let served = rt.block_on(supervisor::pod::shim::run(
                 &gateway,

@@ -12,6 +12,8 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
             fleet,
             out,
             image,
+            runtime_image,
+            store,
             user_namespaces,
             runtime_class,
             gateway_ip,
@@ -23,21 +25,26 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let opts = supervisor::k8s::Options {
-                image,
+            let flags = supervisor::k8s::Options {
+                image: image.unwrap_or_default(),
+                runtime_image,
+                store,
                 user_namespaces,
                 runtime_class,
                 gateway_ip,
             };
-            let rendered = match supervisor::k8s::render(&f, &opts) {
+            let rendered = match supervisor::k8s::Options::of(&f.cluster, flags)
+                .and_then(|opts| Ok((supervisor::k8s::render(&f, &opts)?, opts)))
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("{}: {e}", fleet.display());
                     return Ok(ExitCode::from(2));
                 }
             };
+            let (rendered, opts) = rendered;
             supervisor::k8s::write(&out, &rendered)?;
-            for note in supervisor::k8s::notes(&f) {
+            for note in supervisor::k8s::notes(&f, &opts) {
                 eprintln!("{}: note: {note}", fleet.display());
             }
             println!(

@@ -109,7 +109,7 @@ async fn restart_unhealthy(me: &Arc<Process>) {
 }
 
 /// The most of a health answer's body read; the rest is left unread.
-pub const HEALTH_BODY_MAX: usize = 64 * 1024;
+pub const HEALTH_BODY_MAX: usize = crate::openclaw::ready::ANSWER_MAX;
 
 /// GET `url` (on 127.0.0.1) from inside the agent's network namespace; 2xx/3xx is healthy,
 /// except that OpenClaw's gateway's `/readyz` must also say `"ready": true` in its JSON.

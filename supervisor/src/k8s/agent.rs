@@ -1,7 +1,10 @@
 //! What each agent gets: a service account without a token, a StatefulSet of one pod
-//! (restricted security context, the fleet's limits, a home volume, `clawkeep pod run` as
-//! its entrypoint, the model shim beside it), an OpenClaw agent's ConfigMap, and the network
-//! policy that lets it reach only the model gateway and its listed egress addresses.
+//! (restricted security context, the fleet's limits, a home volume, the brain's init step
+//! and sync sidecar, `clawkeep pod run` as its entrypoint with `pod ready` as its probe, the
+//! model shim beside it), its ConfigMaps (OpenClaw's config, the brain's settings), and the
+//! network policy that lets it reach only the model gateway, the store and its listed
+//! egress addresses. Its Secrets (gateway token, secrets, store key, model credential) are
+//! made by the operator and mounted, each into the one container that needs it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,7 +18,10 @@ use k8s_openapi::api::core::v1::{
     SeccompProfile, SecurityContext, ServiceAccount, Volume, VolumeMount,
     VolumeResourceRequirements,
 };
-use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, SecretVolumeSource};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, ExecAction, ImageVolumeSource, KeyToPath, Probe,
+    SecretVolumeSource,
+};
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, NetworkPolicySpec,
@@ -29,7 +35,8 @@ use super::meta::{
 use super::{units, Options, RenderError};
 use crate::fleet::egress::Host;
 use crate::fleet::openclaw::GATEWAY_PORT;
-use crate::fleet::Agent;
+use crate::fleet::{Agent, Fleet};
+use crate::pod::brain::{BrainSettings, HOME_DIR, SETTINGS_FILE};
 
 /// CPU of each helper container (the model shim).
 pub const HELPER_CPU: f64 = 0.1;
@@ -64,9 +71,28 @@ impl PodSize {
     }
 }
 
-/// The agent's pod: its container and, with a gateway, the model shim beside it.
-pub fn pod_size(a: &Agent, shim: bool) -> PodSize {
-    let helpers = u64::from(shim);
+/// What every agent pod of the fleet has besides its agent container.
+#[derive(Debug, Clone, Copy)]
+pub struct Sidecars<'a> {
+    /// The model gateway's address: the model shim.
+    pub gateway: Option<IpAddr>,
+    /// The store's endpoint: the brain's init step and sync sidecar.
+    pub store: Option<&'a str>,
+    /// The fleet runs OpenClaw: a ConfigMap with its config.
+    pub openclaw: bool,
+}
+
+impl Sidecars<'_> {
+    /// The helper containers running beside the agent.
+    fn helpers(&self) -> u64 {
+        u64::from(self.gateway.is_some()) + u64::from(self.store.is_some())
+    }
+}
+
+/// The agent's pod: its container and the helpers beside it (the init step runs before
+/// them, within the same size).
+pub fn pod_size(a: &Agent, sidecars: &Sidecars) -> PodSize {
+    let helpers = sidecars.helpers();
     PodSize {
         cpu: a.resources.cpu + HELPER_CPU * helpers as f64,
         memory: a.resources.memory + HELPER_MEMORY * helpers,
@@ -116,6 +142,184 @@ pub fn config_map(fleet: &crate::fleet::Fleet, a: &Agent) -> Result<ConfigMap, R
 /// operator: the gateway holds the same value under the agent's name.
 pub fn credential_secret(a: &Agent) -> String {
     format!("agent-{}-credential", a.name)
+}
+
+/// The Secret holding an agent's store key (key `key`, `ACCESS_KEY:SECRET_KEY`, the agent's
+/// own key with its grants), made by the operator; only the brain's containers mount it.
+pub fn store_secret(a: &Agent) -> String {
+    format!("agent-{}-store", a.name)
+}
+
+/// The Secret holding an OpenClaw agent's gateway token (key `token`), made by the operator.
+pub fn token_secret(a: &Agent) -> String {
+    format!("agent-{}-token", a.name)
+}
+
+/// The Secret holding an agent's `secrets` (one key each), made by the operator.
+pub fn secrets_secret(a: &Agent) -> String {
+    format!("agent-{}-secrets", a.name)
+}
+
+/// The Secrets an agent's pod mounts, each with its keys and what it holds: the operator
+/// makes them (`kubectl create secret generic NAME -n NAMESPACE --from-file=KEY=...`); the
+/// rendering never holds a secret value.
+pub fn secrets_needed(a: &Agent, sidecars: &Sidecars) -> Vec<(String, Vec<String>, &'static str)> {
+    let mut out = Vec::new();
+    if sidecars.gateway.is_some() {
+        out.push((
+            credential_secret(a),
+            vec!["credential".to_string()],
+            "the agent's model credential, 32+ printable characters (the gateway's credentials Secret holds the same value under the agent's name)",
+        ));
+    }
+    if sidecars.store.is_some() {
+        out.push((
+            store_secret(a),
+            vec!["key".to_string()],
+            "the agent's own store key, ACCESS_KEY:SECRET_KEY, granted its bucket only",
+        ));
+    }
+    if gets_token(a, sidecars) {
+        out.push((
+            token_secret(a),
+            vec!["token".to_string()],
+            "the agent's OpenClaw gateway token (OPENCLAW_GATEWAY_TOKEN)",
+        ));
+    }
+    if !a.secrets.is_empty() {
+        out.push((
+            secrets_secret(a),
+            a.secrets.clone(),
+            "the agent's secrets, one key each",
+        ));
+    }
+    out
+}
+
+/// Whether the agent runs OpenClaw's gateway, which takes a token and answers `/readyz`.
+fn gets_token(a: &Agent, sidecars: &Sidecars) -> bool {
+    sidecars.openclaw && crate::openclaw::ready::runs_gateway(a)
+}
+
+fn brain_config_name(a: &Agent) -> String {
+    format!("agent-{}-brain", a.name)
+}
+
+/// Where the home volume is mounted in the brain's containers (the home is `home/` in it,
+/// the sync state beside it, out of the agent's reach).
+const BRAIN_VOLUME: &str = "/var/lib/clawkeep/brain";
+/// Where the brain ConfigMap is mounted.
+const BRAIN_CONFIG_DIR: &str = "/etc/clawkeep/brain";
+/// Where the store key is mounted.
+const STORE_KEY_DIR: &str = "/run/clawkeep/store";
+/// Where an OpenClaw agent's token is mounted.
+const TOKEN_DIR: &str = "/run/clawkeep/token";
+/// Where secrets handed over as variables are mounted (`pod run` reads them).
+const ENV_SECRETS_DIR: &str = "/run/clawkeep/secrets";
+
+/// The agent's brain ConfigMap: the store settings its init step and sidecar use.
+pub fn brain_config_map(
+    fleet: &Fleet,
+    store: &clawkeep_store::config::StoreSettings,
+    a: &Agent,
+    endpoint: &str,
+) -> Result<ConfigMap, RenderError> {
+    let push_only: &[&str] = if fleet.openclaw.is_some() {
+        &[crate::openclaw::provision::CONFIG_REL]
+    } else {
+        &[]
+    };
+    let settings = BrainSettings::new(&a.name, endpoint, store, push_only);
+    let mut json = serde_json::to_string_pretty(&settings).map_err(|e| RenderError::Serialize {
+        what: format!("the brain settings of {}", a.name),
+        message: e.to_string(),
+    })?;
+    json.push('\n');
+    Ok(ConfigMap {
+        metadata: object(&brain_config_name(a), team_of(a), Some(&a.name), "agent"),
+        data: Some(BTreeMap::from([(SETTINGS_FILE.to_string(), json)])),
+        ..Default::default()
+    })
+}
+
+/// A volume of the Secret `name` with `keys`, readable by the pod's group (the containers
+/// run as uid 1000; the files are root's): the pod does not start until each key is there.
+fn secret_volume(volume: &str, name: String, keys: &[String]) -> Volume {
+    Volume {
+        name: volume.to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(name),
+            default_mode: Some(0o440),
+            items: Some(
+                keys.iter()
+                    .map(|k| KeyToPath {
+                        key: k.clone(),
+                        path: k.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            optional: Some(false),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn read_only(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        read_only: Some(true),
+        ..mount(name, path)
+    }
+}
+
+/// The brain's container: `clawkeep pod init` (the init step) or `pod sync` (the sidecar,
+/// stopped after the agent, so its last push has everything).
+fn brain_container(opts: &Options, sidecar: bool) -> Container {
+    let verb = if sidecar { "sync" } else { "init" };
+    Container {
+        name: format!("brain-{}", if sidecar { "sync" } else { "pull" }),
+        image: Some(opts.image.clone()),
+        command: Some(vec!["clawkeep".into(), "pod".into(), verb.into()]),
+        args: Some(vec![
+            "--settings".into(),
+            BRAIN_CONFIG_DIR.into(),
+            "--key".into(),
+            format!("{STORE_KEY_DIR}/key"),
+            "--volume".into(),
+            BRAIN_VOLUME.into(),
+        ]),
+        resources: Some(resources(HELPER_CPU, HELPER_MEMORY, HELPER_EPHEMERAL)),
+        security_context: Some(restricted()),
+        volume_mounts: Some(vec![
+            mount("home", BRAIN_VOLUME),
+            read_only("brain-config", BRAIN_CONFIG_DIR),
+            // The pull stages a new home beside the old, on the volume: nothing else is
+            // written, so the agent's /tmp is not shared with it.
+            read_only("store-key", STORE_KEY_DIR),
+        ]),
+        restart_policy: sidecar.then(|| "Always".to_string()),
+        ..Default::default()
+    }
+}
+
+/// The agent container's probe: OpenClaw's `/readyz` JSON, judged by `clawkeep pod ready`.
+fn ready_probe(period: i32, failures: i32) -> Probe {
+    Probe {
+        exec: Some(ExecAction {
+            command: Some(vec![
+                "clawkeep".into(),
+                "pod".into(),
+                "ready".into(),
+                "--url".into(),
+                format!("http://127.0.0.1:{GATEWAY_PORT}/readyz"),
+            ]),
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(failures),
+        ..Default::default()
+    }
 }
 
 /// Where the shim finds the credential.
@@ -262,23 +466,26 @@ fn mount(name: &str, path: &str) -> VolumeMount {
 }
 
 /// The agent's StatefulSet: one pod, its home on a volume kept when the set is deleted.
-pub fn stateful_set(
-    a: &Agent,
-    opts: &Options,
-    gateway: Option<IpAddr>,
-    openclaw: bool,
-) -> StatefulSet {
+pub fn stateful_set(a: &Agent, opts: &Options, sidecars: &Sidecars) -> StatefulSet {
     let team = team_of(a);
     let home = clawkeep_sandbox::bundle::AGENT_HOME;
+    let token = gets_token(a, sidecars);
+    let env_secrets = !a.secrets.is_empty() && a.secrets_as == crate::secrets::SecretsAs::Env;
     let mut command = vec![
         "clawkeep".to_string(),
         "pod".to_string(),
         "run".to_string(),
         "--config".to_string(),
         AGENT_CONFIG_DIR.to_string(),
-        "--".to_string(),
-        a.command.program.clone(),
     ];
+    if token {
+        command.extend(["--token".to_string(), format!("{TOKEN_DIR}/token")]);
+    }
+    if env_secrets {
+        command.extend(["--env-secrets".to_string(), ENV_SECRETS_DIR.to_string()]);
+    }
+    command.push("--".to_string());
+    command.push(a.command.program.clone());
     command.extend(a.command.args.iter().cloned());
     let mut env: Vec<EnvVar> = a
         .command
@@ -297,6 +504,28 @@ pub fn stateful_set(
     });
     env.sort_by(|x, y| x.name.cmp(&y.name));
     env.dedup_by(|x, y| x.name == y.name);
+    let runtime_image = opts.runtime_image.as_ref().filter(|_| sidecars.openclaw);
+    let mounts = [
+        // The home is `home/` on the volume: the sync state beside it stays the sidecar's.
+        Some(VolumeMount {
+            sub_path: Some(HOME_DIR.to_string()),
+            ..mount("home", home)
+        }),
+        Some(mount("tmp", "/tmp")),
+        sidecars
+            .openclaw
+            .then(|| read_only("agent-config", AGENT_CONFIG_DIR)),
+        runtime_image.map(|_| read_only("openclaw", crate::fleet::runtime::MOUNT)),
+        token.then(|| read_only("token", TOKEN_DIR)),
+        (!a.secrets.is_empty()).then(|| {
+            let at = if env_secrets {
+                ENV_SECRETS_DIR
+            } else {
+                clawkeep_sandbox::secrets::SECRETS_DIR
+            };
+            read_only("secrets", at)
+        }),
+    ];
     let agent = Container {
         name: "agent".to_string(),
         image: Some(opts.image.clone()),
@@ -316,64 +545,80 @@ pub fn stateful_set(
             a.resources.tmp_size,
         )),
         security_context: Some(restricted()),
-        volume_mounts: Some(
-            [
-                Some(mount("home", home)),
-                Some(mount("tmp", "/tmp")),
-                openclaw.then(|| VolumeMount {
-                    read_only: Some(true),
-                    ..mount("agent-config", AGENT_CONFIG_DIR)
-                }),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-        ),
+        // OpenClaw's gateway takes a while to start (up to 10 minutes here), then is ready
+        // while its JSON says so.
+        startup_probe: token.then(|| ready_probe(5, 120)),
+        readiness_probe: token.then(|| ready_probe(10, 3)),
+        volume_mounts: Some(mounts.into_iter().flatten().collect()),
         working_dir: Some(home.to_string()),
         ..Default::default()
     };
     let pod_labels = labels(team, Some(&a.name), "agent");
+    // Native sidecars start in this order before the agent and stop after it, in reverse.
+    let init: Vec<Container> = [
+        sidecars.store.map(|_| brain_container(opts, false)),
+        sidecars.store.map(|_| brain_container(opts, true)),
+        sidecars.gateway.map(|ip| shim(opts, ip)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let volumes = [
+        Some(Volume {
+            name: "tmp".to_string(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(units::bytes(a.resources.tmp_size)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        sidecars.openclaw.then(|| Volume {
+            name: "agent-config".to_string(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: config_map_name(a),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        sidecars.store.map(|_| Volume {
+            name: "brain-config".to_string(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: brain_config_name(a),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        runtime_image.map(|reference| Volume {
+            name: "openclaw".to_string(),
+            image: Some(ImageVolumeSource {
+                reference: Some(reference.clone()),
+                pull_policy: Some("IfNotPresent".to_string()),
+            }),
+            ..Default::default()
+        }),
+        sidecars
+            .gateway
+            .map(|_| secret_volume("credential", credential_secret(a), &["credential".into()])),
+        sidecars
+            .store
+            .map(|_| secret_volume("store-key", store_secret(a), &["key".into()])),
+        token.then(|| secret_volume("token", token_secret(a), &["token".into()])),
+        (!a.secrets.is_empty()).then(|| secret_volume("secrets", secrets_secret(a), &a.secrets)),
+    ];
+    // The agent's own grace, then the sidecar's last push.
+    let grace = a.stop_grace
+        + if sidecars.store.is_some() {
+            crate::brains::LAST_PUSH_DEADLINE
+        } else {
+            std::time::Duration::ZERO
+        };
     let spec = PodSpec {
         termination_grace_period_seconds: Some(
-            i64::try_from(a.stop_grace.as_secs()).unwrap_or(i64::MAX / 2),
+            i64::try_from(grace.as_secs()).unwrap_or(i64::MAX / 2),
         ),
-        // The brain's init step and sync sidecar (`clawkeep pod init`, `pod sync`) join the
-        // shim here once they exist; until then the home volume alone keeps the brain.
-        init_containers: gateway.map(|ip| vec![shim(opts, ip)]),
+        init_containers: (!init.is_empty()).then_some(init),
         containers: vec![agent],
-        volumes: Some(
-            [
-                Some(Volume {
-                    name: "tmp".to_string(),
-                    empty_dir: Some(EmptyDirVolumeSource {
-                        size_limit: Some(units::bytes(a.resources.tmp_size)),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                openclaw.then(|| Volume {
-                    name: "agent-config".to_string(),
-                    config_map: Some(ConfigMapVolumeSource {
-                        name: config_map_name(a),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                gateway.map(|_| Volume {
-                    name: "credential".to_string(),
-                    secret: Some(SecretVolumeSource {
-                        secret_name: Some(credential_secret(a)),
-                        // Read by the shim (uid 1000) through the pod's fsGroup.
-                        default_mode: Some(0o440),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-        ),
+        volumes: Some(volumes.into_iter().flatten().collect()),
         ..pod(opts, account_name(a))
     };
     let claim = volume_claim("home", pod_labels.clone(), home_size(a));
@@ -403,6 +648,19 @@ pub fn stateful_set(
     }
 }
 
+/// The address and port of a store endpoint `[cluster]` checked (`http(s)://ADDRESS:PORT`).
+pub fn store_address(url: &str) -> Result<(IpAddr, u16), RenderError> {
+    let bad = || RenderError::Store {
+        url: url.to_string(),
+    };
+    let u = reqwest::Url::parse(url).map_err(|_| bad())?;
+    let ip = u
+        .host_str()
+        .and_then(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().ok())
+        .ok_or_else(bad)?;
+    Ok((ip, u.port_or_known_default().ok_or_else(bad)?))
+}
+
 /// The block of one address.
 pub(super) fn host_cidr(ip: IpAddr) -> String {
     match ip {
@@ -422,9 +680,22 @@ pub(super) fn tcp(port: i32) -> NetworkPolicyPort {
 /// The agent's network policy: out only to the model gateway (its pods, and its Service
 /// address for networks that check before translating it) and to its egress addresses (as
 /// /32 or /128 blocks, no DNS); in only from the operators' namespace, to its gateway port.
-pub fn network_policy(a: &Agent, gateway: Option<IpAddr>) -> Result<NetworkPolicy, RenderError> {
+pub fn network_policy(a: &Agent, sidecars: &Sidecars) -> Result<NetworkPolicy, RenderError> {
     let mut egress = Vec::new();
-    if let Some(ip) = gateway {
+    if let Some(url) = sidecars.store {
+        let (ip, port) = store_address(url)?;
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                ip_block: Some(IPBlock {
+                    cidr: host_cidr(ip),
+                    except: None,
+                }),
+                ..Default::default()
+            }]),
+            ports: Some(vec![tcp(i32::from(port))]),
+        });
+    }
+    if let Some(ip) = sidecars.gateway {
         egress.push(NetworkPolicyEgressRule {
             to: Some(vec![
                 NetworkPolicyPeer {

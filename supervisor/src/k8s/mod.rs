@@ -19,11 +19,16 @@ use sha2::{Digest, Sha256};
 
 use crate::fleet::{is_dns_label, Fleet};
 
-/// What the rendering needs besides the fleet.
-#[derive(Debug, Clone)]
+/// What the rendering needs besides the fleet: its `[cluster]`, with the command's flags
+/// over it.
+#[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// The image every agent pod runs (clawkeep with the pinned OpenClaw runtime), by digest.
+    /// The image every clawkeep container runs, by digest.
     pub image: String,
+    /// The OpenClaw runtime image, mounted at /opt/openclaw, by digest.
+    pub runtime_image: Option<String>,
+    /// The knowledge store's S3 endpoint, by address (needed with `[store]`).
+    pub store: Option<String>,
     /// Run pods in user namespaces (`hostUsers: false`).
     pub user_namespaces: bool,
     /// The pods' `runtimeClassName` (gVisor, Kata, ...), if any.
@@ -44,8 +49,16 @@ pub enum RenderError {
     Image { image: String },
     #[error("[models] upstream {url:?}: in a cluster the gateway reaches model servers by address (a NetworkPolicy cannot name hosts): give the Service's address, e.g. http://10.96.0.30:8000, and list it in local_addresses")]
     Upstream { url: String },
-    #[error("the fleet has [models], so its agents' shims need the gateway's address: give --gateway-ip, an unused address in the cluster's Service range (agents reach it without DNS)")]
+    #[error("the fleet has [models], so its agents' shims need the gateway's address: set [cluster] gateway_ip (or give --gateway-ip), an unused address in the cluster's Service range (agents reach it without DNS)")]
     GatewayIp,
+    #[error("the fleet has [store], so its agents' brain sidecars need the store's address in the cluster: set [cluster] store = \"http://ADDRESS:PORT\" (or give --store), the S3 endpoint by address (pods have no DNS)")]
+    StoreAddress,
+    #[error(
+        "store endpoint {url:?} is not http(s)://ADDRESS:PORT (pods reach the store without DNS)"
+    )]
+    Store { url: String },
+    #[error("no image to run: set [cluster] image (or give --image), clawkeep's image by digest, REGISTRY/NAME@sha256:<64 hex digits>")]
+    NoImage,
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -84,10 +97,62 @@ fn kind_rank(kind: &str) -> usize {
         .unwrap_or(KIND_ORDER.len())
 }
 
-/// What the rendering leaves to the operator, one line each: the fleet's managed model
-/// backends, which run on a node and are not rendered for a cluster yet.
-pub fn notes(fleet: &Fleet) -> Vec<String> {
+impl Options {
+    /// The fleet's `[cluster]`, with what was given on the command line (`flags`) over it.
+    pub fn of(
+        cluster: &crate::fleet::cluster::Cluster,
+        flags: Options,
+    ) -> Result<Self, RenderError> {
+        let image = if flags.image.is_empty() {
+            cluster.image.clone().ok_or(RenderError::NoImage)?
+        } else {
+            flags.image
+        };
+        Ok(Options {
+            image,
+            runtime_image: flags
+                .runtime_image
+                .or_else(|| cluster.runtime_image.clone()),
+            store: flags.store.or_else(|| cluster.store.clone()),
+            user_namespaces: flags.user_namespaces || cluster.user_namespaces,
+            runtime_class: flags
+                .runtime_class
+                .or_else(|| cluster.runtime_class.clone()),
+            gateway_ip: flags.gateway_ip.or(cluster.gateway_ip),
+        })
+    }
+}
+
+/// What the rendering leaves to the operator, one line each: the Secrets to make (the
+/// rendering never holds a secret value), the fleet's managed model backends and store,
+/// which run on a node, and shared collections, which are not rendered for a cluster yet.
+pub fn notes(fleet: &Fleet, opts: &Options) -> Vec<String> {
     let mut out = Vec::new();
+    let sidecars = agent::Sidecars {
+        gateway: fleet.models.as_ref().and(opts.gateway_ip),
+        store: fleet.store.as_ref().and(opts.store.as_deref()),
+        openclaw: fleet.openclaw.is_some(),
+    };
+    for a in &fleet.agents {
+        let ns = meta::namespace(meta::team_of(a));
+        for (name, keys, what) in agent::secrets_needed(a, &sidecars) {
+            let from: Vec<String> = keys
+                .iter()
+                .map(|k| format!("--from-file={k}=FILE"))
+                .collect();
+            out.push(format!(
+                "make Secret {name} in {ns}, {what}: kubectl create secret generic {name} -n {ns} {}",
+                from.join(" ")
+            ));
+        }
+    }
+    if sidecars.gateway.is_some() {
+        out.push(format!(
+            "make Secret {} in {}, one key per agent holding its credential: the gateway bills each request to the agent whose credential it carries",
+            gateway::CREDENTIALS_SECRET,
+            meta::SYSTEM_NAMESPACE
+        ));
+    }
     if let Some(m) = &fleet.models {
         for b in m.config.backend.iter().flatten() {
             out.push(format!(
@@ -96,23 +161,45 @@ pub fn notes(fleet: &Fleet) -> Vec<String> {
             ));
         }
     }
+    if fleet.store.as_ref().is_some_and(|s| s.managed.is_some()) {
+        out.push(
+            "[store] is managed (run on a node): in the cluster the brains sync with the store at [cluster] store; make each agent's bucket and key there".to_string(),
+        );
+    }
+    let shared: std::collections::BTreeSet<&str> = fleet
+        .agents
+        .iter()
+        .flat_map(|a| a.knowledge.iter().map(|(c, _)| c.as_str()))
+        .collect();
+    for c in shared {
+        out.push(format!(
+            "shared collection {c:?} is not rendered for a cluster yet: its agents run without ~/knowledge/{c}"
+        ));
+    }
     out
 }
 
-/// Whether `image` names its content by digest.
-pub fn pinned(image: &str) -> bool {
-    image
-        .rsplit_once("@sha256:")
-        .is_some_and(|(_, d)| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
-}
+pub use crate::fleet::cluster::pinned;
 
 /// Every object of the fleet, sorted, each with the fleet-hash annotation.
 pub fn render(fleet: &Fleet, opts: &Options) -> Result<Vec<Rendered>, RenderError> {
-    if !pinned(&opts.image) {
-        return Err(RenderError::Image {
-            image: opts.image.clone(),
-        });
+    for image in std::iter::once(&opts.image).chain(&opts.runtime_image) {
+        if !pinned(image) {
+            return Err(RenderError::Image {
+                image: image.clone(),
+            });
+        }
     }
+    let store = match (&fleet.store, &opts.store) {
+        (None, _) => None,
+        (Some(_), Some(url)) => {
+            if crate::fleet::cluster::endpoint_problem(url).is_some() {
+                return Err(RenderError::Store { url: url.clone() });
+            }
+            Some(url.trim_end_matches('/'))
+        }
+        (Some(_), None) => return Err(RenderError::StoreAddress),
+    };
     let gateway = match (&fleet.models, opts.gateway_ip) {
         (None, _) => None,
         (Some(_), Some(ip)) => Some(ip),
@@ -138,26 +225,31 @@ pub fn render(fleet: &Fleet, opts: &Options) -> Result<Vec<Rendered>, RenderErro
         })?);
         Ok(())
     };
+    let sidecars = agent::Sidecars {
+        gateway,
+        store,
+        openclaw: fleet.openclaw.is_some(),
+    };
     for (team, agents) in &teams {
         add(serde_json::to_value(team::namespace_object(team)))?;
-        add(serde_json::to_value(team::quota(
-            team,
-            agents,
-            gateway.is_some(),
-        )))?;
+        add(serde_json::to_value(team::quota(team, agents, &sidecars)))?;
         add(serde_json::to_value(team::limit_range(team, agents)))?;
         add(serde_json::to_value(team::default_deny(team)))?;
         add(serde_json::to_value(team::operator_role(team)))?;
         for a in agents {
             add(serde_json::to_value(agent::service_account(a)))?;
-            let openclaw = fleet.openclaw.is_some();
-            if openclaw {
+            if sidecars.openclaw {
                 add(serde_json::to_value(agent::config_map(fleet, a)?))?;
             }
+            if let (Some(endpoint), Some(settings)) = (store, &fleet.store) {
+                add(serde_json::to_value(agent::brain_config_map(
+                    fleet, settings, a, endpoint,
+                )?))?;
+            }
             add(serde_json::to_value(agent::stateful_set(
-                a, opts, gateway, openclaw,
+                a, opts, &sidecars,
             )))?;
-            add(serde_json::to_value(agent::network_policy(a, gateway)?))?;
+            add(serde_json::to_value(agent::network_policy(a, &sidecars)?))?;
         }
     }
     if let Some(address) = gateway {

@@ -12,7 +12,7 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
-use super::agent::{pod_size, PodSize, HELPER_CPU, HELPER_MEMORY};
+use super::agent::{pod_size, PodSize, Sidecars, HELPER_CPU, HELPER_MEMORY};
 use super::meta::{labels, namespace, object};
 use super::units;
 use crate::fleet::Agent;
@@ -45,10 +45,10 @@ pub fn namespace_object(team: &str) -> Namespace {
 
 /// The team's quota: the sum of its agents' pods (agent, init step, sync and model shim
 /// sidecars), one pod and one home volume each.
-pub fn quota(team: &str, agents: &[&Agent], shim: bool) -> ResourceQuota {
+pub fn quota(team: &str, agents: &[&Agent], sidecars: &Sidecars) -> ResourceQuota {
     let mut total = PodSize::default();
     for a in agents {
-        total.add(&pod_size(a, shim));
+        total.add(&pod_size(a, sidecars));
     }
     let n = agents.len().to_string();
     let hard = BTreeMap::from([

@@ -11,6 +11,9 @@ pub fn runs_gateway(agent: &crate::fleet::Agent) -> bool {
 /// The paths whose answers are judged by their JSON.
 pub const PATHS: [&str; 2] = ["/readyz", "/ready"];
 
+/// The most of a readiness answer read; the rest is left unread.
+pub const ANSWER_MAX: usize = 64 * 1024;
+
 /// Whether an answer to `path` must be judged by its JSON.
 pub fn judged(path: &str) -> bool {
     PATHS.contains(&path)

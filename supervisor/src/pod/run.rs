@@ -24,6 +24,8 @@ pub enum PodRunError {
     },
     #[error("{path} is not JSON: {message} (it comes from the agent's ConfigMap: render the manifests again)")]
     Config { path: PathBuf, message: String },
+    #[error("secret {path}: {why}")]
+    Secret { path: PathBuf, why: String },
     #[error(transparent)]
     Provision(#[from] clawkeep_sandbox::SandboxError),
 }
@@ -71,4 +73,67 @@ pub fn prepare(home: &Path, config_dir: &Path) -> Result<Option<Provisioned>, Po
 /// The environment an OpenClaw agent runs with in its pod (as on a node).
 pub fn openclaw_env() -> Vec<(String, String)> {
     provision::env()
+}
+
+/// The variables the agent gets from its Secrets, mounted as files into its container only
+/// (never in the pod spec, where anyone who may read the StatefulSet would see them): the
+/// OpenClaw gateway token from `token` as `OPENCLAW_GATEWAY_TOKEN`, and with `env_dir`
+/// (`secrets_as = "env"`) each secret file there as a variable of its name.
+pub fn secret_env(
+    token: Option<&Path>,
+    env_dir: Option<&Path>,
+) -> Result<Vec<(String, String)>, PodRunError> {
+    let read = |path: &Path| -> Result<String, PodRunError> {
+        let bytes = std::fs::read(path).map_err(|source| PodRunError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if bytes.len() > crate::secrets::MAX_VALUE {
+            return Err(PodRunError::Secret {
+                path: path.to_path_buf(),
+                why: format!("larger than {} bytes", crate::secrets::MAX_VALUE),
+            });
+        }
+        String::from_utf8(bytes).map_err(|_| PodRunError::Secret {
+            path: path.to_path_buf(),
+            why: "not UTF-8 text (an environment variable holds text)".into(),
+        })
+    };
+    let mut out = Vec::new();
+    if let Some(path) = token {
+        let t = read(path)?.trim().to_string();
+        if t.is_empty() {
+            return Err(PodRunError::Secret {
+                path: path.to_path_buf(),
+                why: "empty (put the agent's gateway token in its token Secret)".into(),
+            });
+        }
+        out.push((crate::openclaw::token::ENV.to_string(), t));
+    }
+    if let Some(dir) = env_dir {
+        let entries = std::fs::read_dir(dir).map_err(|source| PodRunError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            // A Secret volume's own `..data` and `..<timestamp>` entries.
+            .filter(|n| !n.starts_with(".."))
+            .collect();
+        names.sort();
+        for name in names {
+            let path = dir.join(&name);
+            if !crate::secrets::is_secret_name(&name) {
+                return Err(PodRunError::Secret {
+                    path,
+                    why: "not a secret name (letters, digits and _; not starting with a digit)"
+                        .into(),
+                });
+            }
+            let value = read(&path)?;
+            out.push((name, value));
+        }
+    }
+    Ok(out)
 }

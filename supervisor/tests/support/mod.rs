@@ -733,3 +733,27 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// `cmd` started with its stderr read, and the address its ready line (starting with
+/// `ready`) names, the word after `ready`.
+pub fn started(mut cmd: std::process::Command, ready: &'static str) -> (KillOnDrop, String) {
+    use std::io::BufRead;
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(rest) = line.strip_prefix(ready) {
+                let _ = tx.send(rest.split(' ').next().unwrap_or_default().to_string());
+            }
+        }
+    });
+    let child = KillOnDrop(child);
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("no {ready:?} line within 30 s"));
+    (child, addr)
+}
