@@ -16,7 +16,7 @@ mod s3;
 mod llm;
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -94,15 +94,9 @@ impl Kubelet {
     }
 }
 
-/// A ConfigMap's data laid out as the kubelet mounts it (through `..data` symlinks).
+/// A rendered ConfigMap mounted at `dir`.
 fn mount_config_map(dir: &Path, cm: &serde_json::Value) {
-    let data = dir.join("..2026_12_05_12_00_00.000000001");
-    std::fs::create_dir_all(&data).unwrap();
-    for (k, v) in cm["data"].as_object().unwrap() {
-        std::fs::write(data.join(k), v.as_str().unwrap()).unwrap();
-        symlink(Path::new("..data").join(k), dir.join(k)).unwrap();
-    }
-    symlink(data.file_name().unwrap(), dir.join("..data")).unwrap();
+    support::kubelet_config_map(dir, cm["data"].as_object().unwrap());
 }
 
 /// A Secret's key mounted as the pod's group may read it (root's, mode 0440).
@@ -311,15 +305,7 @@ args = ["-c", '''{script}''']
         .unwrap();
     assert_eq!(r.status(), 200);
     // Billed to alpha, by the credential its shim holds.
-    let spend = || {
-        let out = Command::new(support::clawkeep())
-            .arg("--state-dir")
-            .arg(&state)
-            .args(["spend", "--by", "agent", "--json"])
-            .output()
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
-    };
+    let spend = || support::spend_by_agent(&state);
     support::wait_for(
         Duration::from_secs(10),
         "alpha's request in the ledger",

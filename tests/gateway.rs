@@ -444,15 +444,7 @@ command = "/bin/agent"
     assert!(done && !events.is_empty(), "{text}");
 
     // Each agent is billed for exactly its own requests (the ledger syncs every second).
-    let spend = || {
-        let out = std::process::Command::new(support::clawkeep())
-            .arg("--state-dir")
-            .arg(&state)
-            .args(["spend", "--by", "agent", "--json"])
-            .output()
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
-    };
+    let spend = || support::spend_by_agent(&state);
     support::wait_for(
         Duration::from_secs(10),
         "five requests in the ledger",

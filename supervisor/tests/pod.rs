@@ -23,13 +23,7 @@ fn mounted_config_map(dir: &Path) -> serde_json::Value {
         .find(|r| r.path == Path::new("clawkeep-research/configmap-agent-research-openclaw.yaml"))
         .expect("the research agent's ConfigMap");
     let cm: serde_json::Value = serde_norway::from_str(&cm.yaml).unwrap();
-    let data = dir.join("..2026_12_05_12_00_00.000000001");
-    std::fs::create_dir_all(&data).unwrap();
-    for (k, v) in cm["data"].as_object().unwrap() {
-        std::fs::write(data.join(k), v.as_str().unwrap()).unwrap();
-        symlink(Path::new("..data").join(k), dir.join(k)).unwrap();
-    }
-    symlink(data.file_name().unwrap(), dir.join("..data")).unwrap();
+    support::kubelet_config_map(dir, cm["data"].as_object().unwrap());
     serde_json::from_str(cm["data"]["openclaw.json"].as_str().unwrap()).unwrap()
 }
 

@@ -661,6 +661,20 @@ pub fn store_address(url: &str) -> Result<(IpAddr, u16), RenderError> {
     Ok((ip, u.port_or_known_default().ok_or_else(bad)?))
 }
 
+/// Out to one address and TCP port, as a block of that address alone.
+pub(super) fn to_address(ip: IpAddr, port: u16) -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            ip_block: Some(IPBlock {
+                cidr: host_cidr(ip),
+                except: None,
+            }),
+            ..Default::default()
+        }]),
+        ports: Some(vec![tcp(i32::from(port))]),
+    }
+}
+
 /// The block of one address.
 pub(super) fn host_cidr(ip: IpAddr) -> String {
     match ip {
@@ -684,16 +698,7 @@ pub fn network_policy(a: &Agent, sidecars: &Sidecars) -> Result<NetworkPolicy, R
     let mut egress = Vec::new();
     if let Some(url) = sidecars.store {
         let (ip, port) = store_address(url)?;
-        egress.push(NetworkPolicyEgressRule {
-            to: Some(vec![NetworkPolicyPeer {
-                ip_block: Some(IPBlock {
-                    cidr: host_cidr(ip),
-                    except: None,
-                }),
-                ..Default::default()
-            }]),
-            ports: Some(vec![tcp(i32::from(port))]),
-        });
+        egress.push(to_address(ip, port));
     }
     if let Some(ip) = sidecars.gateway {
         egress.push(NetworkPolicyEgressRule {
@@ -727,17 +732,10 @@ pub fn network_policy(a: &Agent, sidecars: &Sidecars) -> Result<NetworkPolicy, R
             entry: entry.clone(),
         };
         let d = crate::fleet::egress::entry(entry).map_err(|_| refused())?;
-        let cidr = match d.host {
-            Host::Ip(ip) => host_cidr(ip),
+        match d.host {
+            Host::Ip(ip) => egress.push(to_address(ip, d.port)),
             Host::Name(_) => return Err(refused()),
-        };
-        egress.push(NetworkPolicyEgressRule {
-            to: Some(vec![NetworkPolicyPeer {
-                ip_block: Some(IPBlock { cidr, except: None }),
-                ..Default::default()
-            }]),
-            ports: Some(vec![tcp(i32::from(d.port))]),
-        });
+        }
     }
     let ingress = a.gateway_port.map(|_| {
         vec![NetworkPolicyIngressRule {

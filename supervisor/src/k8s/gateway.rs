@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
     SecretVolumeSource, Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
-    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
@@ -22,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::agent::{
-    host_cidr, pod, resources, restricted, tcp, volume_claim, GATEWAY_NAME, MODEL_PORT,
+    pod, resources, restricted, tcp, to_address, volume_claim, GATEWAY_NAME, MODEL_PORT,
 };
 use super::meta::{namespace_named, AGENT_LABEL, OPERATOR_NAMESPACE, SYSTEM_NAMESPACE};
 use super::{Options, RenderError};
@@ -175,16 +175,7 @@ pub fn objects(
     };
     let egress: Vec<NetworkPolicyEgressRule> = upstreams(fleet)?
         .into_iter()
-        .map(|(ip, port)| NetworkPolicyEgressRule {
-            to: Some(vec![NetworkPolicyPeer {
-                ip_block: Some(IPBlock {
-                    cidr: host_cidr(ip),
-                    except: None,
-                }),
-                ..Default::default()
-            }]),
-            ports: Some(vec![tcp(i32::from(port))]),
-        })
+        .map(|(ip, port)| to_address(ip, port))
         .collect();
     let policy = NetworkPolicy {
         metadata: meta(GATEWAY_NAME),

@@ -757,3 +757,26 @@ pub fn started(mut cmd: std::process::Command, ready: &'static str) -> (KillOnDr
         .unwrap_or_else(|_| panic!("no {ready:?} line within 30 s"));
     (child, addr)
 }
+
+/// A ConfigMap's `data` laid out in `dir` as the kubelet mounts one: each key a link into
+/// `..data`, itself a link to a timestamped directory.
+pub fn kubelet_config_map(dir: &Path, data: &serde_json::Map<String, serde_json::Value>) {
+    let stamped = dir.join("..2026_12_05_12_00_00.000000001");
+    std::fs::create_dir_all(&stamped).unwrap();
+    for (k, v) in data {
+        std::fs::write(stamped.join(k), v.as_str().unwrap()).unwrap();
+        std::os::unix::fs::symlink(Path::new("..data").join(k), dir.join(k)).unwrap();
+    }
+    std::os::unix::fs::symlink(stamped.file_name().unwrap(), dir.join("..data")).unwrap();
+}
+
+/// `clawkeep spend --by agent --json` on the ledger under `state`; `None` until it answers.
+pub fn spend_by_agent(state: &Path) -> Option<serde_json::Value> {
+    let out = Command::new(clawkeep())
+        .arg("--state-dir")
+        .arg(state)
+        .args(["spend", "--by", "agent", "--json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
+}
