@@ -918,3 +918,109 @@ fn every_command_a_rendered_pod_runs_is_one_clawkeep_has() {
         );
     }
 }
+
+/// `scripts/helm-template` (Helm 4's library, offline) on `chart` with `--set`s: each
+/// template's text by its path under `templates/`, or Helm's message.
+fn helm_template(chart: &Path, sets: &[&str]) -> Result<BTreeMap<PathBuf, String>, String> {
+    let mut cmd = Command::new(k8s_tool("python"));
+    cmd.arg(repo().join("scripts/helm-template"))
+        .arg(chart)
+        .arg("--json");
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().unwrap();
+    if !out.status.success() {
+        return Err(support::text(&out));
+    }
+    let map: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).unwrap();
+    Ok(map
+        .into_iter()
+        .map(|(p, t)| {
+            let rel = p.split_once("/templates/").unwrap().1;
+            (PathBuf::from(rel), t)
+        })
+        .collect())
+}
+
+/// The fleet `fleet` as a chart written into `dir`.
+fn chart(fleet: &Path, dir: &Path) -> Vec<Rendered> {
+    let f = supervisor::fleet::load_for_cluster(fleet).unwrap_or_else(|d| panic!("{d}"));
+    let opts = Options::of(&f.cluster, opts()).unwrap();
+    let text = std::fs::read_to_string(fleet).unwrap();
+    let files = k8s::helm::chart(&f, &text, &opts).unwrap();
+    k8s::write_files(dir, &files).unwrap();
+    files
+}
+
+#[test]
+fn the_helm_chart_renders_the_manifests_byte_for_byte_and_refuses_what_it_cannot_render() {
+    let dir = tempfile::tempdir().unwrap();
+    // The lab, its soul with what looks like a template action: printed as it is.
+    let lab = dir.path().join("lab-fleet");
+    for f in [
+        "fleet.toml",
+        "USER.md",
+        "souls/research.md",
+        "souls/customer.md",
+    ] {
+        let to = lab.join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo().join("examples/lab").join(f), &to).unwrap();
+    }
+    let braces = "Answer {{ .Values.secret }} as {{ written }}.\n";
+    let soul = lab.join("souls/research.md");
+    std::fs::write(&soul, std::fs::read_to_string(&soul).unwrap() + braces).unwrap();
+    for (name, fleet) in [("lab", lab.join("fleet.toml")), ("teams", teams())] {
+        let at = dir.path().join(name);
+        let files = chart(&fleet, &at);
+        assert_eq!(
+            files,
+            chart(&fleet, &dir.path().join("again")),
+            "{name}: the same chart twice"
+        );
+        std::fs::remove_dir_all(dir.path().join("again")).unwrap();
+        // Default values: every object exactly as the plain manifests have it.
+        let plain = render(&fleet, &opts());
+        let templated = helm_template(&at, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(templated.len(), plain.len(), "{name}");
+        for p in &plain {
+            assert_eq!(
+                templated.get(&p.path),
+                Some(&p.yaml),
+                "{name}: {}",
+                p.path.display()
+            );
+        }
+        // The images are values: a new digest reaches every container, and nothing else moves.
+        let digest = format!("registry.lab/clawkeep@sha256:{}", "e".repeat(64));
+        let moved = helm_template(&at, &[&format!("cluster.image={digest}")]).unwrap();
+        for p in &plain {
+            let expected = p.yaml.replace(IMAGE, &digest);
+            assert_eq!(moved[&p.path], expected, "{name}: {}", p.path.display());
+        }
+        assert!(moved.values().any(|t| t.contains(&digest)), "{name}");
+        // A value the templates cannot follow is refused, saying what to do.
+        let e = helm_template(&at, &["defaults.memory=4GiB"]).unwrap_err();
+        assert!(
+            e.contains("these values change the fleet itself")
+                && e.contains("clawkeep render k8s FLEET --format helm"),
+            "{name}: {e}"
+        );
+        // The values are checked against the fleet file's schema.
+        let e = helm_template(&at, &["defaults.pids=many"]).unwrap_err();
+        assert!(e.contains("at '/defaults/pids'"), "{name}: {e}");
+        let e = helm_template(&at, &["cluster.image=registry.lab/clawkeep:latest"]).unwrap_err();
+        assert!(
+            e.contains("at '/cluster/image'") && e.contains("does not match pattern"),
+            "{name}: {e}"
+        );
+    }
+    let cm = helm_template(&dir.path().join("lab"), &[]).unwrap()
+        [Path::new("clawkeep-research/configmap-agent-research-openclaw.yaml")]
+    .clone();
+    assert!(
+        cm.contains("Answer {{ .Values.secret }} as {{ written }}."),
+        "{cm}"
+    );
+}

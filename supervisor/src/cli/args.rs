@@ -551,6 +551,15 @@ pub(crate) struct PodBrainArgs {
     pub volume: PathBuf,
 }
 
+/// What `clawkeep render k8s` writes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RenderFormat {
+    /// One YAML file per object and a kustomization.yaml (`kubectl apply -k DIR`).
+    Manifests,
+    /// A Helm chart (`helm install NAME DIR`).
+    Helm,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum RenderCmd {
     /// The fleet as Kubernetes manifests: per team a namespace at the restricted Pod Security
@@ -571,6 +580,14 @@ pub(crate) enum RenderCmd {
         /// Directory to write into (made if missing).
         #[arg(long)]
         out: PathBuf,
+        /// What to write: plain manifests with a kustomization.yaml, or a Helm chart whose
+        /// values.yaml is the fleet (with default values it renders the same bytes; only the
+        /// images may be changed through values).
+        #[arg(long, value_enum, default_value = "manifests")]
+        format: RenderFormat,
+        /// The Kubernetes version the objects are for (the API structs are 1.37's).
+        #[arg(long, default_value = "1.37", value_parser = ["1.37"])]
+        kube_version: String,
         /// The image every clawkeep container runs (clawkeep and the agents' root
         /// filesystem), by digest: REGISTRY/NAME@sha256:<64 hex digits>. Default: [cluster]
         /// image.

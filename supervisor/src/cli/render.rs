@@ -2,15 +2,17 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use super::args::RenderCmd;
+use super::args::{RenderCmd, RenderFormat};
 
 pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
     match command {
         RenderCmd::K8s {
             fleet,
             out,
+            format,
+            kube_version: _,
             image,
             runtime_image,
             store,
@@ -33,9 +35,15 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
                 runtime_class,
                 gateway_ip,
             };
-            let rendered = match supervisor::k8s::Options::of(&f.cluster, flags)
-                .and_then(|opts| Ok((supervisor::k8s::render(&f, &opts)?, opts)))
-            {
+            let text = std::fs::read_to_string(&fleet)
+                .with_context(|| format!("read {}", fleet.display()))?;
+            let rendered = match supervisor::k8s::Options::of(&f.cluster, flags).and_then(|opts| {
+                let files = match format {
+                    RenderFormat::Manifests => supervisor::k8s::render(&f, &opts)?,
+                    RenderFormat::Helm => supervisor::k8s::helm::chart(&f, &text, &opts)?,
+                };
+                Ok((files, opts))
+            }) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("{}: {e}", fleet.display());
@@ -43,17 +51,39 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
                 }
             };
             let (rendered, opts) = rendered;
-            supervisor::k8s::write(&out, &rendered)?;
+            match format {
+                RenderFormat::Manifests => supervisor::k8s::write(&out, &rendered)?,
+                RenderFormat::Helm => supervisor::k8s::write_files(&out, &rendered)?,
+            }
             for note in supervisor::k8s::notes(&f, &opts) {
                 eprintln!("{}: note: {note}", fleet.display());
             }
+            let (what, apply) = match format {
+                RenderFormat::Manifests => (
+                    format!("{} objects", rendered.len()),
+                    format!("kubectl apply -k {}", out.display()),
+                ),
+                RenderFormat::Helm => (
+                    format!(
+                        "a chart of {} objects",
+                        rendered
+                            .iter()
+                            .filter(|r| r.path.starts_with("templates"))
+                            .count()
+                            - 1
+                    ),
+                    format!(
+                        "helm install {} {}",
+                        supervisor::k8s::helm::CHART,
+                        out.display()
+                    ),
+                ),
+            };
             println!(
-                "{}: {} objects for {} agents in {} (kubectl apply -k {})",
+                "{}: {what} for {} agents in {} ({apply})",
                 fleet.display(),
-                rendered.len(),
                 f.agents.len(),
                 out.display(),
-                out.display()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -44,12 +44,12 @@ pub struct FleetFile {
 pub struct ClusterFile {
     /// The image every clawkeep container runs (clawkeep and the agents' root filesystem),
     /// by digest.
-    #[schemars(example = &"registry.lab/clawkeep@sha256:4f1c...")]
+    #[schemars(example = &"registry.lab/clawkeep@sha256:4f1c...", pattern(r"^[^\s@]+@sha256:[0-9a-fA-F]{64}$"))]
     pub image: Option<String>,
     /// The OpenClaw runtime as an image (the OCI layout `clawkeep image build` writes in
     /// `oci/`, pushed), by digest: mounted read-only at /opt/openclaw as an image volume.
     /// Without it the runtime must be in `image`.
-    #[schemars(example = &"registry.lab/openclaw@sha256:9b2e...")]
+    #[schemars(example = &"registry.lab/openclaw@sha256:9b2e...", pattern(r"^[^\s@]+@sha256:[0-9a-fA-F]{64}$"))]
     pub runtime_image: Option<String>,
     /// The model gateway's Service address, an unused one in the cluster's Service range
     /// (needed with `[models]`): agents' shims reach it without DNS.

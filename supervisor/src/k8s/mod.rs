@@ -8,6 +8,7 @@
 mod agent;
 mod gateway;
 pub mod gateway_fleet;
+pub mod helm;
 pub mod meta;
 mod team;
 pub mod units;
@@ -67,6 +68,15 @@ pub enum RenderError {
     },
     #[error("serialising {what}: {message}")]
     Serialize { what: String, message: String },
+}
+
+/// The `clawkeep.io/fleet-hash` the rendering carries (on every object), if any.
+pub fn fleet_hash(rendered: &[Rendered]) -> Option<String> {
+    let first = rendered.first()?;
+    let v: serde_json::Value = serde_norway::from_str(&first.yaml).ok()?;
+    v.pointer("/metadata/annotations/clawkeep.io~1fleet-hash")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// One rendered object: its file under the output directory and its YAML.
@@ -183,6 +193,16 @@ pub use crate::fleet::cluster::pinned;
 
 /// Every object of the fleet, sorted, each with the fleet-hash annotation.
 pub fn render(fleet: &Fleet, opts: &Options) -> Result<Vec<Rendered>, RenderError> {
+    render_hashed(fleet, opts, None)
+}
+
+/// [`render`], with the fleet-hash annotation `hash` when given (a Helm chart's templates
+/// carry the hash of the manifests they render to, not of their placeholders).
+fn render_hashed(
+    fleet: &Fleet,
+    opts: &Options,
+    hash: Option<&str>,
+) -> Result<Vec<Rendered>, RenderError> {
     for image in std::iter::once(&opts.image).chain(&opts.runtime_image) {
         if !pinned(image) {
             return Err(RenderError::Image {
@@ -281,12 +301,15 @@ pub fn render(fleet: &Fleet, opts: &Options) -> Result<Vec<Rendered>, RenderErro
     for v in &objects {
         yamls.push(to_yaml(v)?);
     }
-    let hash = {
-        let mut h = Sha256::new();
-        for y in &yamls {
-            h.update(y.as_bytes());
+    let hash = match hash {
+        Some(h) => h.to_string(),
+        None => {
+            let mut h = Sha256::new();
+            for y in &yamls {
+                h.update(y.as_bytes());
+            }
+            hex::encode(&h.finalize()[..8])
         }
-        hex::encode(&h.finalize()[..8])
     };
     let mut out = Vec::with_capacity(objects.len());
     for mut v in objects {
@@ -346,17 +369,28 @@ pub fn kustomization(rendered: &[Rendered]) -> Result<String, RenderError> {
 /// Write the rendering into `dir` (made if missing): the object files and
 /// `kustomization.yaml`. Files of an earlier rendering that this one does not have are left.
 pub fn write(dir: &Path, rendered: &[Rendered]) -> Result<(), RenderError> {
+    let k = Rendered {
+        path: "kustomization.yaml".into(),
+        yaml: kustomization(rendered)?,
+    };
+    write_files(dir, rendered.iter().chain([&k]))
+}
+
+/// Write each file under `dir`, making directories as needed.
+pub fn write_files<'a>(
+    dir: &Path,
+    files: impl IntoIterator<Item = &'a Rendered>,
+) -> Result<(), RenderError> {
     let io = |what: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| RenderError::Io { what, path, source }
     };
-    for r in rendered {
+    for r in files {
         let path = dir.join(&r.path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io("create", parent))?;
         }
         std::fs::write(&path, &r.yaml).map_err(io("write", &path))?;
     }
-    let k = dir.join("kustomization.yaml");
-    std::fs::write(&k, kustomization(rendered)?).map_err(io("write", &k))
+    Ok(())
 }
