@@ -132,19 +132,38 @@ fn the_same_fleet_renders_the_same_bytes_whatever_the_order_of_its_agents() {
     assert_ne!(hash(&once), hash(&render(&changed, &opts())));
 }
 
+/// The pod template of a workload (a StatefulSet, or agent-sandbox's Sandbox and
+/// SandboxTemplate), if it is one.
+fn pod_template(v: &serde_json::Value) -> Option<&serde_json::Value> {
+    match v["kind"].as_str()? {
+        "StatefulSet" => Some(&v["spec"]["template"]),
+        "Sandbox" | "SandboxTemplate" => Some(&v["spec"]["podTemplate"]),
+        _ => None,
+    }
+}
+
 /// The pod specs of every workload rendered.
 fn pods(rendered: &[Rendered]) -> Vec<(String, serde_json::Value)> {
     rendered
         .iter()
         .map(yaml)
-        .filter(|v| v["kind"] == "StatefulSet")
-        .map(|v| {
-            (
-                v["metadata"]["name"].as_str().unwrap().to_string(),
-                v["spec"]["template"]["spec"].clone(),
-            )
+        .filter_map(|v| {
+            let spec = pod_template(&v)?["spec"].clone();
+            Some((v["metadata"]["name"].as_str().unwrap().to_string(), spec))
         })
         .collect()
+}
+
+/// The lab rendered for agent-sandbox.
+fn sandboxed() -> Vec<Rendered> {
+    let lab = repo().join("examples/lab/fleet.toml");
+    render(
+        &lab,
+        &Options {
+            target: k8s::Target::AgentSandbox,
+            ..opts()
+        },
+    )
 }
 
 #[test]
@@ -155,6 +174,13 @@ fn every_pod_is_restricted_token_less_pinned_and_sized() {
         &opts(),
     )));
     assert_eq!(all.len(), 9, "7 agents and 2 gateways");
+    // And the lab's agents as agent-sandbox runs them: a Sandbox and a template each.
+    let boxed: Vec<_> = pods(&sandboxed())
+        .into_iter()
+        .filter(|(n, _)| n != "clawkeep-gateway")
+        .collect();
+    assert_eq!(boxed.len(), 4);
+    all.extend(boxed);
     for (name, pod) in &all {
         assert_eq!(pod["automountServiceAccountToken"], false, "{name}");
         assert_eq!(pod["enableServiceLinks"], false, "{name}");
@@ -459,15 +485,19 @@ fn k8s_tool(name: &str) -> PathBuf {
     p
 }
 
-/// Both fleets rendered and written, each into its own directory.
+/// Both fleets rendered and written, and the lab for agent-sandbox, each into its own
+/// directory.
 fn written() -> (tempfile::TempDir, Vec<(PathBuf, Vec<Rendered>)>) {
     let dir = tempfile::tempdir().unwrap();
     let mut out = Vec::new();
-    for (name, fleet) in [
-        ("lab", repo().join("examples/lab/fleet.toml")),
-        ("teams", teams()),
+    for (name, rendered) in [
+        (
+            "lab",
+            render(&repo().join("examples/lab/fleet.toml"), &opts()),
+        ),
+        ("teams", render(&teams(), &opts())),
+        ("lab-sandboxed", sandboxed()),
     ] {
-        let rendered = render(&fleet, &opts());
         let at = dir.path().join(name);
         k8s::write(&at, &rendered).unwrap();
         out.push((at, rendered));
@@ -491,19 +521,56 @@ fn validate(files: &[PathBuf]) -> (bool, String) {
     (clean, said)
 }
 
+/// Kinds of other projects' CRDs, which kubernetes-validate does not know: checked by
+/// `scripts/validate-crs` against those CRDs' schemas instead.
+const CRD_KINDS: [&str; 4] = ["PodMonitor", "PrometheusRule", "Sandbox", "SandboxTemplate"];
+
+fn crd_kind(r: &Rendered) -> bool {
+    CRD_KINDS.iter().any(|k| yaml(r)["kind"] == *k)
+}
+
+fn validate_crs(files: &[PathBuf]) -> (bool, String) {
+    let out = Command::new(k8s_tool("python"))
+        .arg(repo().join("scripts/validate-crs"))
+        .args(files)
+        .output()
+        .unwrap();
+    let said = support::text(&out);
+    (out.status.success() && !said.contains("ERROR"), said)
+}
+
 #[test]
 fn every_object_passes_kubernetes_validate_strict_for_1_37() {
     let (_dir, sets) = written();
+    let mut custom = 0;
     for (at, rendered) in &sets {
-        let files: Vec<PathBuf> = rendered.iter().map(|r| at.join(&r.path)).collect();
+        let (crs, builtin): (Vec<&Rendered>, Vec<&Rendered>) =
+            rendered.iter().partition(|r| crd_kind(r));
+        let files: Vec<PathBuf> = builtin.iter().map(|r| at.join(&r.path)).collect();
         let (clean, said) = validate(&files);
         assert!(clean, "{said}");
         assert_eq!(
             said.matches("passed for resource").count(),
-            rendered.len(),
+            builtin.len(),
             "{said}"
         );
+        let files: Vec<PathBuf> = crs.iter().map(|r| at.join(&r.path)).collect();
+        if !files.is_empty() {
+            let (clean, said) = validate_crs(&files);
+            assert!(clean, "{said}");
+            assert_eq!(
+                said.matches("\nOK ").count() + usize::from(said.starts_with("OK ")),
+                crs.len(),
+                "{said}"
+            );
+        }
+        custom += crs.len();
     }
+    assert_eq!(
+        custom,
+        2 + 2 + 4,
+        "the lab's PodMonitor and PrometheusRule, twice, and its sandboxed agents"
+    );
     // The validator is strict: a field the API does not have fails it.
     let (at, rendered) = &sets[1];
     let sts = rendered
@@ -519,6 +586,30 @@ fn every_object_passes_kubernetes_validate_strict_for_1_37() {
     .unwrap();
     let (clean, said) = validate(&[bad]);
     assert!(!clean, "an unknown field passed: {said}");
+    // So is the custom resources' validator, for each project's kinds.
+    let (at, rendered) = &sets[2];
+    for (kind, from, to) in [
+        (
+            "Sandbox",
+            "shutdownPolicy: Retain",
+            "shutdownPolicy: Retain\n  replicas: 1",
+        ),
+        ("Sandbox", "shutdownPolicy: Retain", "shutdownPolicy: Keep"),
+        (
+            "SandboxTemplate",
+            "      automountServiceAccountToken: false",
+            "      automountServiceAccountTokenz: false",
+        ),
+        ("PodMonitor", "interval: 30s", "intervall: 30s"),
+        ("PrometheusRule", "  - alert:", "  - alertz:"),
+    ] {
+        let r = rendered.iter().find(|r| yaml(r)["kind"] == kind).unwrap();
+        assert!(r.yaml.contains(from), "{kind}: {from}");
+        let bad = at.join("bad-cr.yaml");
+        std::fs::write(&bad, r.yaml.replacen(from, to, 1)).unwrap();
+        let (clean, said) = validate_crs(&[bad]);
+        assert!(!clean, "{kind}: {to:?} passed: {said}");
+    }
 }
 
 #[test]
@@ -628,9 +719,10 @@ fn world(rendered: &[Rendered]) -> Vec<netpol::Endpoint> {
         );
     }
     let mut out = Vec::new();
+    // The pods that run: a StatefulSet's, or a Sandbox's (a template runs nothing itself).
     for (i, o) in objects
         .iter()
-        .filter(|o| o["kind"] == "StatefulSet")
+        .filter(|o| o["kind"] == "StatefulSet" || o["kind"] == "Sandbox")
         .enumerate()
     {
         let ns = o["metadata"]["namespace"].as_str().unwrap();
@@ -638,7 +730,7 @@ fn world(rendered: &[Rendered]) -> Vec<netpol::Endpoint> {
             name: format!("{}-0", o["metadata"]["name"].as_str().unwrap()),
             namespace: ns.into(),
             namespace_labels: namespaces[ns].clone(),
-            labels: labels(&o["spec"]["template"]["metadata"]["labels"]),
+            labels: labels(&pod_template(o).unwrap()["metadata"]["labels"]),
             ip: format!("10.1.{i}.1").parse().unwrap(),
         });
     }
@@ -1023,4 +1115,211 @@ fn the_helm_chart_renders_the_manifests_byte_for_byte_and_refuses_what_it_cannot
         cm.contains("Answer {{ .Values.secret }} as {{ written }}."),
         "{cm}"
     );
+}
+
+/// Every `clawkeep_gateway_*` series name the gateway exports, from its own metrics after
+/// a request of each outcome.
+fn exported_series() -> std::collections::BTreeSet<String> {
+    use clawkeep_gateway::ledger::{Outcome, Record};
+    let m = clawkeep_gateway::metrics::Metrics::default();
+    for outcome in [Outcome::Ok, Outcome::UpstreamError] {
+        let r: Record = serde_json::from_value(serde_json::json!({
+            "ts_ms": 0, "agent": "a", "team": "t", "model": "m", "prompt_tokens": 1,
+            "completion_tokens": 1, "latency_ms": 1, "status": 200, "outcome": outcome,
+        }))
+        .unwrap();
+        m.record(&r);
+    }
+    m.upstream("u", true, 0);
+    m.encode()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_monitoring_objects_scrape_the_gateway_and_ask_only_for_series_it_exports() {
+    let rendered = render(&repo().join("examples/lab/fleet.toml"), &opts());
+    let find = |kind: &str| -> serde_json::Value {
+        rendered
+            .iter()
+            .map(yaml)
+            .find(|v| v["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}"))
+    };
+    let monitor = find("PodMonitor");
+    let gateway = rendered
+        .iter()
+        .map(yaml)
+        .find(|v| v["kind"] == "StatefulSet" && v["metadata"]["name"] == "clawkeep-gateway")
+        .unwrap();
+    let pod = &gateway["spec"]["template"];
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(
+            &pod["metadata"]["labels"][k], v,
+            "the PodMonitor selects the gateway"
+        );
+    }
+    let port = monitor["spec"]["podMetricsEndpoints"][0]["port"]
+        .as_str()
+        .unwrap();
+    assert!(
+        pod["spec"]["containers"][0]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == port),
+        "the gateway has a port named {port}"
+    );
+    // Prometheus's namespace may scrape the gateway's metrics port, and only that.
+    let policy = rendered
+        .iter()
+        .map(yaml)
+        .find(|v| v["kind"] == "NetworkPolicy" && v["metadata"]["name"] == "clawkeep-gateway")
+        .unwrap();
+    let metrics_from: Vec<String> = policy["spec"]["ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ports"][0]["port"] == 9090)
+        .flat_map(|r| r["from"].as_array().unwrap().clone())
+        .map(|p| {
+            p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(metrics_from, ["clawkeep-operators", "monitoring"]);
+
+    let rule = find("PrometheusRule");
+    let exprs: Vec<String> = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap().clone())
+        .map(|r| r["expr"].as_str().unwrap().to_string())
+        .collect();
+    // The research agent's budget (2 000 000 tokens a day) warns at 80 %.
+    assert!(
+        exprs
+            .iter()
+            .any(|e| e.contains("agent=\"research\"") && e.ends_with("> 1600000")),
+        "{exprs:#?}"
+    );
+    let dashboard = rendered
+        .iter()
+        .map(yaml)
+        .find(|v| v["kind"] == "ConfigMap" && v["metadata"]["name"] == "clawkeep-dashboard")
+        .unwrap();
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let board: serde_json::Value =
+        serde_json::from_str(dashboard["data"]["clawkeep.json"].as_str().unwrap()).unwrap();
+    let targets: Vec<String> = board["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().clone())
+        .map(|t| t["expr"].as_str().unwrap().to_string())
+        .collect();
+    assert!(targets.len() >= 4);
+    // Every query parses as PromQL (Grafana's $__rate_interval is a duration).
+    for e in exprs.iter().chain(&targets) {
+        let q = e.replace("$__rate_interval", "5m");
+        if let Err(why) = promql_parser::parser::parse(&q) {
+            panic!("{e}: {why}");
+        }
+    }
+    // Every series a rule or a panel asks for is one the gateway exports.
+    let exported = exported_series();
+    let mut asked = std::collections::BTreeSet::new();
+    for e in exprs.iter().chain(&targets) {
+        for (i, _) in e.match_indices("clawkeep_gateway_") {
+            let name: String = e[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            asked.insert(name);
+        }
+    }
+    assert!(asked.len() >= 5, "{asked:?}");
+    for name in &asked {
+        assert!(
+            exported.contains(name),
+            "{name} is not exported: {exported:?}"
+        );
+    }
+    // Without [cluster] monitoring, none of them (their kinds need the operator's CRDs).
+    let plain = render(&teams(), &opts());
+    assert!(!plain
+        .iter()
+        .any(|r| r.yaml.contains("monitoring.coreos.com") || r.yaml.contains("grafana_dashboard")));
+}
+
+#[test]
+fn the_agent_sandbox_target_runs_the_same_pods_under_the_same_policies() {
+    let plain = render(&repo().join("examples/lab/fleet.toml"), &opts());
+    let boxed = sandboxed();
+    let objects = |r: &[Rendered]| -> Vec<serde_json::Value> { r.iter().map(yaml).collect() };
+    let (plain, boxed) = (objects(&plain), objects(&boxed));
+    for agent in ["research", "customer"] {
+        let find = |set: &[serde_json::Value], kind: &str| -> serde_json::Value {
+            set.iter()
+                .find(|v| v["kind"] == kind && v["metadata"]["name"] == agent)
+                .unwrap_or_else(|| panic!("{agent}: no {kind}"))
+                .clone()
+        };
+        let sts = find(&plain, "StatefulSet");
+        assert!(!boxed
+            .iter()
+            .any(|v| v["kind"] == "StatefulSet" && v["metadata"]["name"] == agent));
+        for kind in ["Sandbox", "SandboxTemplate"] {
+            let o = find(&boxed, kind);
+            assert_eq!(
+                o["spec"]["podTemplate"], sts["spec"]["template"],
+                "{agent}: {kind} runs the same pod"
+            );
+            let mut claim = sts["spec"]["volumeClaimTemplates"][0].clone();
+            let c = claim.as_object_mut().unwrap();
+            c.remove("apiVersion");
+            c.remove("kind");
+            assert_eq!(
+                o["spec"]["volumeClaimTemplates"][0], claim,
+                "{agent}: {kind}'s home"
+            );
+        }
+        let sandbox = find(&boxed, "Sandbox");
+        assert_eq!(
+            sandbox["spec"]["shutdownPolicy"], "Retain",
+            "the home outlives the sandbox"
+        );
+        let template = find(&boxed, "SandboxTemplate");
+        // agent-sandbox's own policy would open egress to the internet: clawkeep's applies.
+        assert_eq!(template["spec"]["networkPolicyManagement"], "Unmanaged");
+        assert_eq!(template["spec"]["envVarsInjectionPolicy"], "Disallowed");
+    }
+    // The same connections, exactly, as the StatefulSets'.
+    let reach = |set: &[serde_json::Value], rendered: &[Rendered]| {
+        let policies: Vec<serde_json::Value> = set
+            .iter()
+            .filter(|o| o["kind"] == "NetworkPolicy")
+            .cloned()
+            .collect();
+        reachable(&policies, &world(rendered))
+    };
+    let lab = repo().join("examples/lab/fleet.toml");
+    let r_plain = reach(&plain, &render(&lab, &opts()));
+    let r_boxed = reach(&boxed, &sandboxed());
+    assert!(
+        r_plain
+            .iter()
+            .any(|l| l.starts_with("clawkeep-research/research-0 -> ")),
+        "{r_plain:#?}"
+    );
+    assert_eq!(r_boxed, r_plain);
 }

@@ -551,6 +551,15 @@ pub(crate) struct PodBrainArgs {
     pub volume: PathBuf,
 }
 
+/// What each agent runs as in the cluster.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RenderTarget {
+    /// A StatefulSet of one pod.
+    Statefulset,
+    /// agent-sandbox's Sandbox and SandboxTemplate.
+    AgentSandbox,
+}
+
 /// What `clawkeep render k8s` writes.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum RenderFormat {
@@ -585,6 +594,11 @@ pub(crate) enum RenderCmd {
         /// images may be changed through values).
         #[arg(long, value_enum, default_value = "manifests")]
         format: RenderFormat,
+        /// What each agent runs as: a StatefulSet, or kubernetes-sigs/agent-sandbox's Sandbox
+        /// with a SandboxTemplate (its controller and CRDs installed; clawkeep keeps managing
+        /// the network policies).
+        #[arg(long, value_enum, default_value = "statefulset")]
+        target: RenderTarget,
         /// The Kubernetes version the objects are for (the API structs are 1.37's).
         #[arg(long, default_value = "1.37", value_parser = ["1.37"])]
         kube_version: String,
@@ -609,6 +623,11 @@ pub(crate) enum RenderCmd {
         /// The pods' RuntimeClass (for example gVisor's or Kata's).
         #[arg(long, value_name = "NAME")]
         runtime_class: Option<String>,
+        /// The namespace Prometheus runs in: also render a PodMonitor and a PrometheusRule
+        /// (the Prometheus operator's CRDs must be installed) and the Grafana dashboard, and
+        /// let Prometheus scrape the gateway. Default: [cluster] monitoring.
+        #[arg(long, value_name = "NAMESPACE")]
+        monitoring: Option<String>,
         /// The model gateway's Service address, an unused one in the cluster's Service range
         /// (needed when the fleet has [models]): each agent's shim reaches it without DNS.
         /// Default: [cluster] gateway_ip.

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use super::args::{RenderCmd, RenderFormat};
+use super::args::{RenderCmd, RenderFormat, RenderTarget};
 
 pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
     match command {
@@ -12,12 +12,14 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
             fleet,
             out,
             format,
+            target,
             kube_version: _,
             image,
             runtime_image,
             store,
             user_namespaces,
             runtime_class,
+            monitoring,
             gateway_ip,
         } => {
             let f = match supervisor::fleet::load_for_cluster(&fleet) {
@@ -33,7 +35,12 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
                 store,
                 user_namespaces,
                 runtime_class,
+                monitoring,
                 gateway_ip,
+                target: match target {
+                    RenderTarget::Statefulset => supervisor::k8s::Target::StatefulSet,
+                    RenderTarget::AgentSandbox => supervisor::k8s::Target::AgentSandbox,
+                },
             };
             let text = std::fs::read_to_string(&fleet)
                 .with_context(|| format!("read {}", fleet.display()))?;

@@ -23,6 +23,8 @@ pub struct Cluster {
     pub user_namespaces: bool,
     /// The pods' RuntimeClass.
     pub runtime_class: Option<String>,
+    /// The namespace Prometheus runs in (monitoring objects rendered).
+    pub monitoring: Option<String>,
 }
 
 /// Whether `image` names its content by digest (`NAME@sha256:<64 hex digits>`).
@@ -109,6 +111,17 @@ impl Resolver<'_> {
                     &key_path!["cluster", "runtime_class"],
                     format!("[cluster]: runtime_class {rc:?} cannot name a RuntimeClass"),
                     "give the RuntimeClass's name, e.g. \"gvisor\"",
+                );
+            }
+        }
+        if let Some(ns) = &c.monitoring {
+            if super::is_dns_label(ns) {
+                out.monitoring = Some(ns.clone());
+            } else {
+                self.at_value(
+                    &key_path!["cluster", "monitoring"],
+                    format!("[cluster]: monitoring {ns:?} cannot name a namespace"),
+                    "give the namespace Prometheus runs in, e.g. \"monitoring\"",
                 );
             }
         }

@@ -64,6 +64,11 @@ pub struct ClusterFile {
     /// The pods' RuntimeClass (gVisor's, Kata's, ...).
     #[schemars(example = &"gvisor")]
     pub runtime_class: Option<String>,
+    /// The namespace Prometheus runs in: renders a PodMonitor and a PrometheusRule (the
+    /// Prometheus operator's kinds: its CRDs must be installed) and the Grafana dashboard
+    /// as a ConfigMap for Grafana's sidecar, and lets Prometheus scrape the gateway.
+    #[schemars(example = &"monitoring")]
+    pub monitoring: Option<String>,
 }
 
 /// `[node]`: where and how the supervisor keeps its state.

@@ -467,6 +467,33 @@ fn mount(name: &str, path: &str) -> VolumeMount {
 
 /// The agent's StatefulSet: one pod, its home on a volume kept when the set is deleted.
 pub fn stateful_set(a: &Agent, opts: &Options, sidecars: &Sidecars) -> StatefulSet {
+    let (template, claim) = pod_template(a, opts, sidecars);
+    StatefulSet {
+        metadata: object(&a.name, team_of(a), Some(&a.name), "agent"),
+        spec: StatefulSetSpec {
+            replicas: Some(1),
+            pod_management_policy: Some("Parallel".to_string()),
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some("Retain".to_string()),
+                    when_scaled: Some("Retain".to_string()),
+                },
+            ),
+            selector: agent_pods(&a.name),
+            template,
+            volume_claim_templates: Some(vec![claim]),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The agent's pod (what every target runs) and the claim of its home volume.
+pub fn pod_template(
+    a: &Agent,
+    opts: &Options,
+    sidecars: &Sidecars,
+) -> (PodTemplateSpec, PersistentVolumeClaim) {
     let team = team_of(a);
     let home = clawkeep_sandbox::bundle::AGENT_HOME;
     let token = gets_token(a, sidecars);
@@ -622,30 +649,14 @@ pub fn stateful_set(a: &Agent, opts: &Options, sidecars: &Sidecars) -> StatefulS
         ..pod(opts, account_name(a))
     };
     let claim = volume_claim("home", pod_labels.clone(), home_size(a));
-    StatefulSet {
-        metadata: object(&a.name, team, Some(&a.name), "agent"),
-        spec: StatefulSetSpec {
-            replicas: Some(1),
-            pod_management_policy: Some("Parallel".to_string()),
-            persistent_volume_claim_retention_policy: Some(
-                StatefulSetPersistentVolumeClaimRetentionPolicy {
-                    when_deleted: Some("Retain".to_string()),
-                    when_scaled: Some("Retain".to_string()),
-                },
-            ),
-            selector: agent_pods(&a.name),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(pod_labels),
-                    ..Default::default()
-                }),
-                spec: Some(spec),
-            },
-            volume_claim_templates: Some(vec![claim]),
+    let template = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(pod_labels),
             ..Default::default()
-        },
-        ..Default::default()
-    }
+        }),
+        spec: Some(spec),
+    };
+    (template, claim)
 }
 
 /// The address and port of a store endpoint `[cluster]` checked (`http(s)://ADDRESS:PORT`).

@@ -60,7 +60,7 @@ fn labels() -> BTreeMap<String, String> {
     ])
 }
 
-fn meta(name: &str) -> ObjectMeta {
+pub(super) fn meta(name: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_string()),
         namespace: Some(SYSTEM_NAMESPACE.to_string()),
@@ -69,7 +69,7 @@ fn meta(name: &str) -> ObjectMeta {
     }
 }
 
-fn pods() -> LabelSelector {
+pub(super) fn pods() -> LabelSelector {
     LabelSelector {
         match_labels: Some(BTreeMap::from([(
             "app.kubernetes.io/name".to_string(),
@@ -188,10 +188,16 @@ pub fn objects(
                     ports: Some(vec![tcp(MODEL_PORT)]),
                 },
                 NetworkPolicyIngressRule {
-                    from: Some(vec![NetworkPolicyPeer {
-                        namespace_selector: Some(namespace_named(OPERATOR_NAMESPACE)),
-                        ..Default::default()
-                    }]),
+                    // The operators, and Prometheus where it runs.
+                    from: Some(
+                        std::iter::once(OPERATOR_NAMESPACE)
+                            .chain(opts.monitoring.as_deref())
+                            .map(|ns| NetworkPolicyPeer {
+                                namespace_selector: Some(namespace_named(ns)),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    ),
                     ports: Some(vec![tcp(METRICS_PORT)]),
                 },
             ]),

@@ -71,6 +71,9 @@ fn values(text: &str, opts: &Options) -> Result<serde_json::Value, RenderError> 
     if let Some(rc) = &opts.runtime_class {
         cluster.insert("runtime_class".into(), rc.clone().into());
     }
+    if let Some(ns) = &opts.monitoring {
+        cluster.insert("monitoring".into(), ns.clone().into());
+    }
     if let Some(o) = v.as_object_mut() {
         o.insert("cluster".into(), cluster.into());
     }

@@ -10,6 +10,8 @@ mod gateway;
 pub mod gateway_fleet;
 pub mod helm;
 pub mod meta;
+mod monitoring;
+pub mod sandbox;
 mod team;
 pub mod units;
 
@@ -34,9 +36,25 @@ pub struct Options {
     pub user_namespaces: bool,
     /// The pods' `runtimeClassName` (gVisor, Kata, ...), if any.
     pub runtime_class: Option<String>,
+    /// What each agent runs as: a StatefulSet, or agent-sandbox's Sandbox.
+    pub target: Target,
+    /// The namespace Prometheus runs in: renders the monitoring objects (the Prometheus
+    /// operator's PodMonitor and PrometheusRule, the Grafana dashboard) and lets it scrape.
+    pub monitoring: Option<String>,
     /// The model gateway's Service address (an unused one in the cluster's Service range):
     /// agents' shims reach it without DNS. Needed when the fleet has `[models]`.
     pub gateway_ip: Option<std::net::IpAddr>,
+}
+
+/// What each agent runs as in the cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Target {
+    /// A StatefulSet of one pod (plain Kubernetes).
+    #[default]
+    StatefulSet,
+    /// kubernetes-sigs/agent-sandbox's Sandbox and SandboxTemplate (its controller and
+    /// CRDs installed).
+    AgentSandbox,
 }
 
 /// Why a fleet cannot be rendered for a cluster.
@@ -87,7 +105,7 @@ pub struct Rendered {
 }
 
 /// The order kinds are written in (what must exist first comes first).
-const KIND_ORDER: [&str; 10] = [
+const KIND_ORDER: [&str; 14] = [
     "Namespace",
     "ResourceQuota",
     "LimitRange",
@@ -97,6 +115,10 @@ const KIND_ORDER: [&str; 10] = [
     "NetworkPolicy",
     "Service",
     "StatefulSet",
+    "SandboxTemplate",
+    "Sandbox",
+    "PodMonitor",
+    "PrometheusRule",
     "",
 ];
 
@@ -128,6 +150,8 @@ impl Options {
             runtime_class: flags
                 .runtime_class
                 .or_else(|| cluster.runtime_class.clone()),
+            monitoring: flags.monitoring.or_else(|| cluster.monitoring.clone()),
+            target: flags.target,
             gateway_ip: flags.gateway_ip.or(cluster.gateway_ip),
         })
     }
@@ -266,9 +290,16 @@ fn render_hashed(
                     fleet, settings, a, endpoint,
                 )?))?;
             }
-            add(serde_json::to_value(agent::stateful_set(
-                a, opts, &sidecars,
-            )))?;
+            match opts.target {
+                Target::StatefulSet => add(serde_json::to_value(agent::stateful_set(
+                    a, opts, &sidecars,
+                )))?,
+                Target::AgentSandbox => {
+                    for o in sandbox::objects(a, opts, &sidecars)? {
+                        add(Ok(o))?;
+                    }
+                }
+            }
             add(serde_json::to_value(agent::network_policy(a, &sidecars)?))?;
         }
     }
@@ -280,6 +311,9 @@ fn render_hashed(
         })?;
         let file = gateway_fleet::gateway_fleet(&text)?;
         objects.extend(gateway::objects(fleet, opts, address, file)?);
+        if opts.monitoring.is_some() {
+            objects.extend(monitoring::objects(fleet)?);
+        }
     }
     let key = |v: &serde_json::Value| {
         let s = |p: &str| {
