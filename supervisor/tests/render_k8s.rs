@@ -85,7 +85,8 @@ fn three_teams_render_to_their_namespaces_quotas_and_policies() {
             "clawkeep-system"
         ]
     );
-    // The research team's quota is its two agents' pods: agent and model shim each.
+    // The research team's quota is its two agents' pods: agent, brain sync and model shim
+    // each (the brain's init step runs before them, within the same size).
     let quota = rendered
         .iter()
         .find(|r| r.path == Path::new("clawkeep-research/resourcequota-clawkeep-quota.yaml"))
@@ -93,12 +94,12 @@ fn three_teams_render_to_their_namespaces_quotas_and_policies() {
         .unwrap();
     let hard = &quota["spec"]["hard"];
     assert_eq!(
-        hard["limits.cpu"], "2200m",
-        "0.5 + 1.5 cores and two 0.1 shims"
+        hard["limits.cpu"], "2400m",
+        "0.5 + 1.5 cores and four 0.1 helpers"
     );
     assert_eq!(
-        hard["limits.memory"], "1792Mi",
-        "512Mi + 1Gi and two 128Mi shims"
+        hard["limits.memory"], "2Gi",
+        "512Mi + 1Gi and four 128Mi helpers"
     );
     assert_eq!(
         hard["requests.storage"], "5Gi",
@@ -313,18 +314,21 @@ fn each_agent_may_reach_only_the_gateway_and_its_listed_addresses() {
         .map(yaml)
         .unwrap();
     let egress = policy["spec"]["egress"].as_array().unwrap();
-    assert_eq!(egress.len(), 3, "{policy}");
+    assert_eq!(egress.len(), 4, "{policy}");
+    // The store, by its address and port.
+    assert_eq!(egress[0]["to"][0]["ipBlock"]["cidr"], "10.96.0.40/32");
+    assert_eq!(egress[0]["ports"][0]["port"], 3900);
     // The gateway by its pods and by its Service address (for networks that check a
     // connection before translating the Service address).
-    assert_eq!(egress[0]["to"][1]["ipBlock"]["cidr"], "10.96.0.20/32");
-    assert_eq!(egress[0]["ports"][0]["port"], 11434);
+    assert_eq!(egress[1]["to"][1]["ipBlock"]["cidr"], "10.96.0.20/32");
+    assert_eq!(egress[1]["ports"][0]["port"], 11434);
     assert_eq!(
-        egress[0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+        egress[1]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
         "clawkeep-gateway"
     );
-    assert_eq!(egress[1]["to"][0]["ipBlock"]["cidr"], "192.0.2.10/32");
-    assert_eq!(egress[1]["ports"][0]["port"], 443);
-    assert_eq!(egress[2]["to"][0]["ipBlock"]["cidr"], "2001:db8::7/128");
+    assert_eq!(egress[2]["to"][0]["ipBlock"]["cidr"], "192.0.2.10/32");
+    assert_eq!(egress[2]["ports"][0]["port"], 443);
+    assert_eq!(egress[3]["to"][0]["ipBlock"]["cidr"], "2001:db8::7/128");
     // No gateway port, no way in.
     assert!(policy["spec"]["ingress"].is_null(), "{policy}");
     let deny = rendered
@@ -358,14 +362,14 @@ fn what_a_cluster_cannot_take_is_refused_where_it_is_written() {
         "\"api.example.com:443\"",
     );
     assert!(
-        said.contains("named.toml:26:11: [[agent]] \"alpha\": egress \"api.example.com:443\" names a host: a Kubernetes NetworkPolicy allows addresses, not names"),
+        said.contains("named.toml:34:11: [[agent]] \"alpha\": egress \"api.example.com:443\" names a host: a Kubernetes NetworkPolicy allows addresses, not names"),
         "{said}"
     );
     // A team too long for its namespace.
     let long = "o".repeat(60);
     let said = refused("long.toml", "team = \"ops\"", &format!("team = \"{long}\""));
     assert!(
-        said.contains(&format!("long.toml:44:8: [[agent]] \"delta\": team \"{long}\" cannot name a Kubernetes namespace")),
+        said.contains(&format!("long.toml:52:8: [[agent]] \"delta\": team \"{long}\" cannot name a Kubernetes namespace")),
         "{said}"
     );
     // A team whose namespace is clawkeep's own: its agents would share the operators'
@@ -388,11 +392,16 @@ fn what_a_cluster_cannot_take_is_refused_where_it_is_written() {
     let e = k8s::render(&f, &loose).unwrap_err().to_string();
     assert!(e.contains("is not pinned by digest"), "{e}");
     // [cluster] is checked where it is written, on a node too (`clawkeep check`).
-    let n = text.lines().count();
+    // Its section starts on line n + 2; the values given here are on the next three.
+    let n = text.lines().position(|l| l == "[cluster]").unwrap() - 1;
     let path = dir.path().join("cluster.toml");
     std::fs::write(
         &path,
-        format!("{text}\n[cluster]\nimage = \"registry.lab/clawkeep:latest\"\ngateway_ip = \"gateway\"\nstore = \"http://garage.svc:3900\"\n"),
+        text.replacen(
+            "[cluster]\nstore = \"http://10.96.0.40:3900\"",
+            "[cluster]\nimage = \"registry.lab/clawkeep:latest\"\ngateway_ip = \"gateway\"\nstore = \"http://garage.svc:3900\"",
+            1,
+        ),
     )
     .unwrap();
     for load in [
@@ -665,7 +674,7 @@ fn the_command_writes_the_manifests_and_names_the_fleet_when_it_cannot() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(said.contains("42 objects for 5 agents"), "{said}");
+    assert!(said.contains("47 objects for 5 agents"), "{said}");
     assert!(out.join("kustomization.yaml").is_file());
     assert!(out
         .join("clawkeep-research/statefulset-alpha.yaml")
@@ -766,6 +775,7 @@ fn world(rendered: &[Rendered]) -> Vec<netpol::Endpoint> {
     for ip in [
         "10.96.0.20",
         "10.96.0.30",
+        "10.96.0.40",
         "8.8.8.8",
         "169.254.169.254",
         "192.0.2.10",
@@ -786,8 +796,9 @@ fn reachable(policies: &[serde_json::Value], world: &[netpol::Endpoint]) -> Vec<
             && !e.name().starts_with("clawkeep-system")
             && !e.name().starts_with("clawkeep-operators")
     };
-    let ports: [(u16, &str); 8] = [
+    let ports: [(u16, &str); 9] = [
         (11434, "TCP"),
+        (3900, "TCP"),
         (18789, "TCP"),
         (18790, "TCP"),
         (53, "UDP"),
@@ -835,6 +846,8 @@ fn network_policies_let_agents_reach_the_gateway_and_their_addresses_and_nothing
             format!("{a} -> clawkeep-system/clawkeep-gateway-0:11434/TCP"),
             // Its Service address, as a network that checks before translating sees it.
             format!("{a} -> 10.96.0.20:11434/TCP"),
+            // The store its brain syncs with (the sidecar's; pods share one network).
+            format!("{a} -> 10.96.0.40:3900/TCP"),
         ]
     })
     .collect();
