@@ -76,7 +76,8 @@ pub struct Launch {
 }
 
 impl BackendConfig {
-    fn port(&self) -> u16 {
+    /// Its port (0 when the fleet gave none, which `check` refuses).
+    pub fn port(&self) -> u16 {
         self.port.unwrap_or(0)
     }
 

@@ -137,7 +137,7 @@ fn the_same_fleet_renders_the_same_bytes_whatever_the_order_of_its_agents() {
 /// SandboxTemplate), if it is one.
 fn pod_template(v: &serde_json::Value) -> Option<&serde_json::Value> {
     match v["kind"].as_str()? {
-        "StatefulSet" => Some(&v["spec"]["template"]),
+        "StatefulSet" | "Deployment" => Some(&v["spec"]["template"]),
         "Sandbox" | "SandboxTemplate" => Some(&v["spec"]["podTemplate"]),
         _ => None,
     }
@@ -174,11 +174,11 @@ fn every_pod_is_restricted_token_less_pinned_and_sized() {
         &repo().join("examples/lab/fleet.toml"),
         &opts(),
     )));
-    assert_eq!(all.len(), 9, "7 agents and 2 gateways");
+    assert_eq!(all.len(), 11, "7 agents, 2 gateways and 2 model servers");
     // And the lab's agents as agent-sandbox runs them: a Sandbox and a template each.
     let boxed: Vec<_> = pods(&sandboxed())
         .into_iter()
-        .filter(|(n, _)| n != "clawkeep-gateway")
+        .filter(|(n, _)| n != "clawkeep-gateway" && !n.starts_with("model-"))
         .collect();
     assert_eq!(boxed.len(), 4);
     all.extend(boxed);
@@ -220,7 +220,12 @@ fn every_pod_is_restricted_token_less_pinned_and_sized() {
             .iter()
             .filter(|v| !v["secret"].is_null())
             .collect();
-        assert!(!secret_volumes.is_empty(), "{name}");
+        // A model server holds no secret.
+        assert_eq!(
+            secret_volumes.is_empty(),
+            name.starts_with("model-"),
+            "{name}"
+        );
         for v in &secret_volumes {
             let vname = v["name"].as_str().unwrap();
             let mounted: Vec<&str> = containers
@@ -347,6 +352,8 @@ fn each_agent_may_reach_only_the_gateway_and_its_listed_addresses() {
 fn what_a_cluster_cannot_take_is_refused_where_it_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(teams()).unwrap();
+    // The line a text starts on in the fixture.
+    let line = |of: &str| text.lines().position(|l| l.starts_with(of)).unwrap() + 1;
     let refused = |name: &str, from: &str, to: &str| -> String {
         let path = dir.path().join(name);
         std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
@@ -362,14 +369,14 @@ fn what_a_cluster_cannot_take_is_refused_where_it_is_written() {
         "\"api.example.com:443\"",
     );
     assert!(
-        said.contains("named.toml:34:11: [[agent]] \"alpha\": egress \"api.example.com:443\" names a host: a Kubernetes NetworkPolicy allows addresses, not names"),
+        said.contains(&format!("named.toml:{}:11: [[agent]] \"alpha\": egress \"api.example.com:443\" names a host: a Kubernetes NetworkPolicy allows addresses, not names", line("egress = [\"192.0.2.10"))),
         "{said}"
     );
     // A team too long for its namespace.
     let long = "o".repeat(60);
     let said = refused("long.toml", "team = \"ops\"", &format!("team = \"{long}\""));
     assert!(
-        said.contains(&format!("long.toml:52:8: [[agent]] \"delta\": team \"{long}\" cannot name a Kubernetes namespace")),
+        said.contains(&format!("long.toml:{}:8: [[agent]] \"delta\": team \"{long}\" cannot name a Kubernetes namespace", line("team = \"ops\""))),
         "{said}"
     );
     // A team whose namespace is clawkeep's own: its agents would share the operators'
@@ -674,7 +681,7 @@ fn the_command_writes_the_manifests_and_names_the_fleet_when_it_cannot() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(said.contains("47 objects for 5 agents"), "{said}");
+    assert!(said.contains("51 objects for 5 agents"), "{said}");
     assert!(out.join("kustomization.yaml").is_file());
     assert!(out
         .join("clawkeep-research/statefulset-alpha.yaml")
@@ -731,7 +738,7 @@ fn world(rendered: &[Rendered]) -> Vec<netpol::Endpoint> {
     // The pods that run: a StatefulSet's, or a Sandbox's (a template runs nothing itself).
     for (i, o) in objects
         .iter()
-        .filter(|o| o["kind"] == "StatefulSet" || o["kind"] == "Sandbox")
+        .filter(|o| ["StatefulSet", "Sandbox", "Deployment"].contains(&o["kind"].as_str().unwrap()))
         .enumerate()
     {
         let ns = o["metadata"]["namespace"].as_str().unwrap();
@@ -775,6 +782,7 @@ fn world(rendered: &[Rendered]) -> Vec<netpol::Endpoint> {
     for ip in [
         "10.96.0.20",
         "10.96.0.30",
+        "10.96.0.31",
         "10.96.0.40",
         "8.8.8.8",
         "169.254.169.254",
@@ -869,6 +877,22 @@ fn network_policies_let_agents_reach_the_gateway_and_their_addresses_and_nothing
         (at("clawkeep-operators/console-0"), gw, 9090, true),
         (at("clawkeep-operators/console-0"), gw, 11434, false),
         (gw, at("10.96.0.30"), 8000, true),
+        // The managed model server: the gateway alone reaches it; it reaches nothing.
+        (gw, at("clawkeep-system/model-qwen-0"), 8000, true),
+        (gw, at("10.96.0.31"), 8000, true),
+        (
+            at("clawkeep-research/alpha-0"),
+            at("clawkeep-system/model-qwen-0"),
+            8000,
+            false,
+        ),
+        (
+            at("clawkeep-system/model-qwen-0"),
+            at("8.8.8.8"),
+            443,
+            false,
+        ),
+        (at("clawkeep-system/model-qwen-0"), gw, 11434, false),
         (gw, at("8.8.8.8"), 443, false),
         (gw, at("169.254.169.254"), 80, false),
         (gw, at("kube-system/coredns-0"), 53, false),
@@ -1335,4 +1359,107 @@ fn the_agent_sandbox_target_runs_the_same_pods_under_the_same_policies() {
         "{r_plain:#?}"
     );
     assert_eq!(r_boxed, r_plain);
+}
+
+#[test]
+fn a_managed_backend_runs_as_a_deployment_with_its_gpus_and_the_gateway_names_it_by_address() {
+    let rendered = render(&teams(), &opts());
+    let find = |kind: &str, name: &str| -> serde_json::Value {
+        rendered
+            .iter()
+            .map(yaml)
+            .find(|v| v["kind"] == kind && v["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+    };
+    let d = find("Deployment", "model-qwen");
+    assert_eq!(d["metadata"]["namespace"], "clawkeep-system");
+    assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    // Its two /dev/nvidiaN devices are two GPUs (nvidiactl and nvidia-uvm are not GPUs).
+    for side in ["limits", "requests"] {
+        assert_eq!(c["resources"][side]["nvidia.com/gpu"], "2", "{side}");
+        assert_eq!(c["resources"][side]["cpu"], "8");
+        assert_eq!(c["resources"][side]["memory"], "32Gi");
+    }
+    let argv: Vec<&str> = c["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        argv.join(" "),
+        "/opt/vllm/bin/vllm serve /models/qwen --served-model-name qwen --host 0.0.0.0 --port 8000",
+        "the node's command line, listening on the pod's address"
+    );
+    let mounts = c["volumeMounts"].as_array().unwrap();
+    assert!(mounts
+        .iter()
+        .any(|m| m["mountPath"] == "/models/qwen" && m["readOnly"] == true));
+    let claim = d["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "model")
+        .unwrap();
+    assert_eq!(claim["persistentVolumeClaim"]["claimName"], "models");
+    assert_eq!(claim["persistentVolumeClaim"]["readOnly"], true);
+    let svc = find("Service", "model-qwen");
+    assert_eq!(svc["spec"]["clusterIP"], "10.96.0.31");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 8000);
+    // The gateway's fleet names it as an upstream at its Service address, and loads.
+    let cm = find("ConfigMap", "clawkeep-gateway-fleet");
+    let text = cm["data"]["fleet.toml"].as_str().unwrap();
+    assert!(
+        text.contains(r#"{ name = "qwen", url = "http://10.96.0.31:8000/v1", api = "openai", models = ["qwen"] }"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"local_addresses = ["10.96.0.30", "10.96.0.31"]"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("[[models.backend]]") && !text.contains("/dev/nvidia"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.toml"), text).unwrap();
+    let gw = supervisor::fleet::load_for_cluster_gateway(&dir.path().join("fleet.toml"))
+        .unwrap_or_else(|d| panic!("{d}"));
+    assert!(
+        gw.services.is_empty(),
+        "the gateway runs no model server itself"
+    );
+
+    // A managed backend the cluster section says nothing of: refused, with what to add.
+    let bare = dir.path().join("bare.toml");
+    let fixture = std::fs::read_to_string(teams()).unwrap();
+    let cut = fixture.find("[cluster.backends.qwen]").unwrap();
+    let end = fixture[cut..]
+        .find("\n\n")
+        .map_or(fixture.len(), |i| cut + i);
+    std::fs::write(&bare, format!("{}{}", &fixture[..cut], &fixture[end..])).unwrap();
+    let f = supervisor::fleet::load_for_cluster(&bare).unwrap_or_else(|d| panic!("{d}"));
+    let o = Options::of(&f.cluster, opts()).unwrap();
+    let e = k8s::render(&f, &o).unwrap_err().to_string();
+    assert!(
+        e.contains("[[models.backend]] \"qwen\"") && e.contains("[cluster.backends.qwen]"),
+        "{e}"
+    );
+    // A cluster entry for a backend the fleet does not have: named where it is written.
+    let stray = dir.path().join("stray.toml");
+    std::fs::write(
+        &stray,
+        fixture.replace("[cluster.backends.qwen]", "[cluster.backends.qwen2]"),
+    )
+    .unwrap();
+    let said = supervisor::fleet::load_for_cluster(&stray)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        said.contains(
+            "[cluster.backends.qwen2]: the fleet has no [[models.backend]] named \"qwen2\""
+        ),
+        "{said}"
+    );
 }

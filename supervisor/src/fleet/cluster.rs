@@ -9,7 +9,7 @@ use super::resolve::Resolver;
 use super::spans::key_path;
 
 /// `[cluster]`, checked.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Cluster {
     /// The image every clawkeep container runs, by digest.
     pub image: Option<String>,
@@ -25,7 +25,35 @@ pub struct Cluster {
     pub runtime_class: Option<String>,
     /// The namespace Prometheus runs in (monitoring objects rendered).
     pub monitoring: Option<String>,
+    /// Managed backends as the cluster runs them, by name.
+    pub backends: std::collections::BTreeMap<String, ClusterBackend>,
 }
+
+/// `[cluster.backends.NAME]`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterBackend {
+    /// Its image, by digest.
+    pub image: String,
+    /// Its executable in the image, if not the backend's `binary`.
+    pub binary: Option<String>,
+    /// Its Service address.
+    pub address: IpAddr,
+    /// The claim holding its model, if any.
+    pub models_claim: Option<String>,
+    /// CPU cores.
+    pub cpu: f64,
+    /// Memory, bytes.
+    pub memory: u64,
+    /// GPUs, when given (else counted from the backend's devices).
+    pub gpus: Option<u32>,
+}
+
+/// A backend's CPU when `[cluster.backends]` names none.
+pub const BACKEND_CPU: f64 = 1.0;
+/// A backend's memory when `[cluster.backends]` names none.
+pub const BACKEND_MEMORY: u64 = 4 << 30;
+
+impl Eq for Cluster {}
 
 /// Whether `image` names its content by digest (`NAME@sha256:<64 hex digits>`).
 pub fn pinned(image: &str) -> bool {
@@ -114,6 +142,19 @@ impl Resolver<'_> {
                 );
             }
         }
+        let managed: Vec<String> = file
+            .models
+            .as_ref()
+            .and_then(|m| m.backend.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b.name.clone())
+            .collect();
+        for (name, b) in c.backends.iter().flatten() {
+            if let Some(checked) = self.cluster_backend(name, b, &managed) {
+                out.backends.insert(name.clone(), checked);
+            }
+        }
         if let Some(ns) = &c.monitoring {
             if super::is_dns_label(ns) {
                 out.monitoring = Some(ns.clone());
@@ -126,5 +167,115 @@ impl Resolver<'_> {
             }
         }
         out
+    }
+
+    /// One `[cluster.backends.NAME]`, or `None` with its problems reported.
+    fn cluster_backend(
+        &mut self,
+        name: &str,
+        b: &super::file::ClusterBackendFile,
+        managed: &[String],
+    ) -> Option<ClusterBackend> {
+        let at = |k: &str| key_path!["cluster", "backends", name, k].to_vec();
+        let before = self.reported();
+        if !managed.iter().any(|m| m == name) {
+            self.at_key(
+                &key_path!["cluster", "backends", name],
+                format!(
+                    "[cluster.backends.{name}]: the fleet has no [[models.backend]] named {name:?}"
+                ),
+                format!(
+                    "name one of the fleet's managed backends ({})",
+                    if managed.is_empty() {
+                        "it has none".to_string()
+                    } else {
+                        managed.join(", ")
+                    }
+                ),
+            );
+        }
+        let image = match &b.image {
+            Some(i) if pinned(i) => i.clone(),
+            Some(i) => {
+                self.at_value(
+                    &at("image"),
+                    format!("[cluster.backends.{name}]: image {i:?} is not pinned by digest"),
+                    "give NAME@sha256:<64 hex digits>, the digest your registry gave",
+                );
+                String::new()
+            }
+            None => {
+                self.at_key(
+                    &key_path!["cluster", "backends", name],
+                    format!("[cluster.backends.{name}]: no image"),
+                    "give the model server's image by digest: image = \"REGISTRY/NAME@sha256:...\"",
+                );
+                String::new()
+            }
+        };
+        let address = match b.address.as_deref().map(str::parse::<IpAddr>) {
+            Some(Ok(a)) => Some(a),
+            Some(Err(_)) => {
+                self.at_value(
+                    &at("address"),
+                    format!(
+                        "[cluster.backends.{name}]: address {:?} is not an IP address",
+                        b.address.as_deref().unwrap_or_default()
+                    ),
+                    "give an unused address in the cluster's Service range, e.g. \"10.96.0.31\"",
+                );
+                None
+            }
+            None => {
+                self.at_key(&key_path!["cluster", "backends", name], format!("[cluster.backends.{name}]: no address"), "give its Service address, an unused one in the cluster's Service range: address = \"10.96.0.31\"");
+                None
+            }
+        };
+        if let Some(c) = &b.models_claim {
+            if !c.split('.').all(super::is_dns_label) {
+                self.at_value(&at("models_claim"), format!("[cluster.backends.{name}]: models_claim {c:?} cannot name a PersistentVolumeClaim"), "give the claim's name, e.g. \"models\"");
+            }
+        }
+        let cpu = b.cpu.unwrap_or(BACKEND_CPU);
+        if !(cpu > 0.0 && cpu.is_finite()) {
+            self.at_value(
+                &at("cpu"),
+                format!("[cluster.backends.{name}]: cpu {cpu} is not a positive number of cores"),
+                "give cores, e.g. 4.0",
+            );
+        }
+        let memory = match b.memory.as_deref().map(super::units::parse_size) {
+            None => BACKEND_MEMORY,
+            Some(Ok(m)) if m > 0 => m,
+            Some(_) => {
+                self.at_value(
+                    &at("memory"),
+                    format!(
+                        "[cluster.backends.{name}]: memory {:?} is not a size",
+                        b.memory.as_deref().unwrap_or_default()
+                    ),
+                    "give a size, e.g. \"16GiB\"",
+                );
+                0
+            }
+        };
+        if let Some(bin) = &b.binary {
+            if !bin.starts_with('/') {
+                self.at_value(
+                    &at("binary"),
+                    format!("[cluster.backends.{name}]: binary {bin:?} is not an absolute path"),
+                    "give the executable's path in the image, e.g. \"/app/llama-server\"",
+                );
+            }
+        }
+        (self.reported() == before).then(|| ClusterBackend {
+            image,
+            binary: b.binary.clone(),
+            address: address.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            models_claim: b.models_claim.clone(),
+            cpu,
+            memory,
+            gpus: b.gpus,
+        })
     }
 }

@@ -69,6 +69,38 @@ pub struct ClusterFile {
     /// as a ConfigMap for Grafana's sidecar, and lets Prometheus scrape the gateway.
     #[schemars(example = &"monitoring")]
     pub monitoring: Option<String>,
+    /// How each managed `[[models.backend]]` runs in the cluster, by its name: its image,
+    /// its Service address and where its model is. Every managed backend needs one.
+    pub backends: Option<BTreeMap<String, ClusterBackendFile>>,
+}
+
+/// `[cluster.backends.NAME]`: a managed model server as a Deployment in the cluster.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterBackendFile {
+    /// The model server's image, by digest.
+    #[schemars(example = &"ghcr.io/ggml-org/llama.cpp@sha256:5b7e...", pattern(r"^[^\s@]+@sha256:[0-9a-fA-F]{64}$"))]
+    pub image: Option<String>,
+    /// Its executable's path in the image (default: the backend's `binary`).
+    #[schemars(example = &"/app/llama-server")]
+    pub binary: Option<String>,
+    /// Its Service address, an unused one in the Service range: the gateway reaches it
+    /// without DNS.
+    #[schemars(example = &"10.96.0.31")]
+    pub address: Option<String>,
+    /// A PersistentVolumeClaim in clawkeep-system holding the model, mounted read-only at
+    /// the model's directory (a .gguf file's directory; vLLM's and Ollama's model directory).
+    #[schemars(example = &"models")]
+    pub models_claim: Option<String>,
+    /// CPU cores (default 1).
+    #[schemars(example = 4.0)]
+    pub cpu: Option<f64>,
+    /// Memory limit (default "4GiB").
+    #[schemars(example = &"16GiB")]
+    pub memory: Option<String>,
+    /// NVIDIA GPUs (`nvidia.com/gpu`); default: the backend's `/dev/nvidiaN` devices.
+    #[schemars(example = 1)]
+    pub gpus: Option<u32>,
 }
 
 /// `[node]`: where and how the supervisor keeps its state.

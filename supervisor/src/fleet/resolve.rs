@@ -158,6 +158,11 @@ impl<'a> Resolver<'a> {
         self.report(self.spans.value_pos(path), message, hint);
     }
 
+    /// How many problems have been reported so far.
+    pub(crate) fn reported(&self) -> usize {
+        self.diags.len()
+    }
+
     /// Report a problem with the key at `path`.
     pub(crate) fn at_key(&mut self, path: &[Seg], message: String, hint: impl Into<String>) {
         self.report(self.spans.key_pos(path), message, hint);

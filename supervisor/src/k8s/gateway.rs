@@ -120,6 +120,7 @@ pub fn objects(
     opts: &Options,
     address: IpAddr,
     fleet_file: String,
+    backends: &[super::backend::Planned],
 ) -> Result<Vec<serde_json::Value>, RenderError> {
     let mut ns_labels = labels();
     ns_labels.remove("app.kubernetes.io/name");
@@ -173,10 +174,23 @@ pub fn objects(
         }),
         ..Default::default()
     };
-    let egress: Vec<NetworkPolicyEgressRule> = upstreams(fleet)?
+    let mut egress: Vec<NetworkPolicyEgressRule> = upstreams(fleet)?
         .into_iter()
         .map(|(ip, port)| to_address(ip, port))
         .collect();
+    // Managed backends: by their pods, and by their Service addresses (for networks that
+    // check a connection before translating the Service address).
+    for p in backends {
+        let port = p.config.port();
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                pod_selector: Some(super::backend::selector(p)),
+                ..Default::default()
+            }]),
+            ports: Some(vec![tcp(i32::from(port))]),
+        });
+        egress.push(to_address(p.cluster.address, port));
+    }
     let policy = NetworkPolicy {
         metadata: meta(GATEWAY_NAME),
         spec: Some(NetworkPolicySpec {

@@ -6,6 +6,7 @@
 //! agents in the file changes nothing).
 
 mod agent;
+mod backend;
 mod gateway;
 pub mod gateway_fleet;
 pub mod helm;
@@ -76,6 +77,8 @@ pub enum RenderError {
         "store endpoint {url:?} is not http(s)://ADDRESS:PORT (pods reach the store without DNS)"
     )]
     Store { url: String },
+    #[error("[[models.backend]] {name:?} is run by clawkeep on a node: in a cluster it needs [cluster.backends.{name}] with its image (by digest) and its Service address (and models_claim, cpu, memory, gpus as it needs)")]
+    Backend { name: String },
     #[error("no image to run: set [cluster] image (or give --image), clawkeep's image by digest, REGISTRY/NAME@sha256:<64 hex digits>")]
     NoImage,
     #[error("{what} {path}: {source}")]
@@ -105,7 +108,7 @@ pub struct Rendered {
 }
 
 /// The order kinds are written in (what must exist first comes first).
-const KIND_ORDER: [&str; 14] = [
+const KIND_ORDER: [&str; 15] = [
     "Namespace",
     "ResourceQuota",
     "LimitRange",
@@ -114,6 +117,7 @@ const KIND_ORDER: [&str; 14] = [
     "ConfigMap",
     "NetworkPolicy",
     "Service",
+    "Deployment",
     "StatefulSet",
     "SandboxTemplate",
     "Sandbox",
@@ -157,9 +161,9 @@ impl Options {
     }
 }
 
-/// What the rendering leaves to the operator, one line each: the Secrets to make (the
-/// rendering never holds a secret value), the fleet's managed model backends and store,
-/// which run on a node, and shared collections, which are not rendered for a cluster yet.
+/// What the rendering leaves to the operator, one line each: the Secrets and model claims to
+/// make (the rendering never holds a secret value or a model), the fleet's managed store,
+/// which runs on a node, and shared collections, which are not rendered for a cluster yet.
 pub fn notes(fleet: &Fleet, opts: &Options) -> Vec<String> {
     let mut out = Vec::new();
     let sidecars = agent::Sidecars {
@@ -187,11 +191,13 @@ pub fn notes(fleet: &Fleet, opts: &Options) -> Vec<String> {
             meta::SYSTEM_NAMESPACE
         ));
     }
-    if let Some(m) = &fleet.models {
-        for b in m.config.backend.iter().flatten() {
+    for p in backend::planned(fleet).unwrap_or_default() {
+        if let Some(claim) = &p.cluster.models_claim {
             out.push(format!(
-                "[models.backend] {:?} is a managed backend, run on a node; it is not rendered for a cluster: run the model server as a Service and name it under [models] upstream by its address",
-                b.name.as_deref().unwrap_or("")
+                "make PersistentVolumeClaim {claim} in {} holding backend {:?}'s model ({}), readable by many (ReadOnlyMany)",
+                meta::SYSTEM_NAMESPACE,
+                p.config.name.as_deref().unwrap_or(""),
+                p.config.model.as_deref().unwrap_or("")
             ));
         }
     }
@@ -309,8 +315,21 @@ fn render_hashed(
             path: fleet.path.clone(),
             source,
         })?;
-        let file = gateway_fleet::gateway_fleet(&text)?;
-        objects.extend(gateway::objects(fleet, opts, address, file)?);
+        let backends = backend::planned(fleet)?;
+        let upstreams: Vec<(String, String)> = backends
+            .iter()
+            .map(|p| {
+                (
+                    p.config.name.clone().unwrap_or_default(),
+                    backend::upstream_url(p),
+                )
+            })
+            .collect();
+        let file = gateway_fleet::gateway_fleet(&text, &upstreams)?;
+        objects.extend(gateway::objects(fleet, opts, address, file, &backends)?);
+        for p in &backends {
+            objects.extend(backend::objects(p, opts)?);
+        }
         if opts.monitoring.is_some() {
             objects.extend(monitoring::objects(fleet)?);
         }
