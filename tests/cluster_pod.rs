@@ -53,6 +53,12 @@ impl Kubelet {
                 if let Some(rest) = arg.strip_prefix(&format!("{path}/")) {
                     return host.join(rest).display().to_string();
                 }
+                // The directory the runtime makes for mount points (`--knowledge`): laid out
+                // here as the host directories' parent.
+                let p = Path::new(path);
+                if p.parent() == Some(Path::new(arg)) && p.file_name() == host.file_name() {
+                    return host.parent().unwrap().display().to_string();
+                }
             }
             arg.to_string()
         };
@@ -79,9 +85,18 @@ impl Kubelet {
         (argv, env)
     }
 
-    /// Container `c` started as nobody, its stderr into `log`.
+    /// Container `c` started as nobody, its stderr into `log`. The agent container also
+    /// gets KNOWLEDGE: where its collection is on this host (no mount namespace puts it at
+    /// /knowledge here).
     fn start(&self, c: &serde_json::Value, log: &Path) -> Child {
-        let (argv, env) = self.command(c);
+        let (argv, mut env) = self.command(c);
+        env.push((
+            "KNOWLEDGE".into(),
+            self.volumes["knowledge-0"]
+                .join("files")
+                .display()
+                .to_string(),
+        ));
         let mut cmd = Command::new("setpriv");
         cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
         cmd.arg(support::clawkeep())
@@ -135,9 +150,13 @@ async fn a_rendered_pod_pulls_its_brain_is_billed_through_its_shim_and_pushes_la
     std::fs::set_permissions(&s.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let endpoint = garage.managed.endpoint();
     let fleet = s.dir.join("fleet.toml");
-    // The agent writes a note, and one more as it is stopped.
+    // The agent writes a note, and one more as it is stopped; it reads the shared
+    // collection and adds to it.
     let script = r#"test -s "$HOME/.openclaw/openclaw.json" || exit 3
+test "$(readlink "$HOME/knowledge")" = /knowledge || exit 4
 cp "$HOME/MEMORY.md" "$HOME/seen.md"
+cp "$KNOWLEDGE/guide.md" "$HOME/seen-guide.md"
+echo mine > "$KNOWLEDGE/from-alpha.md"
 echo one > "$HOME/notes.md"
 trap 'echo last > "$HOME/last.md"; exit 0' TERM
 while :; do sleep 0.1; done"#;
@@ -168,6 +187,7 @@ name = "alpha"
 team = "lab"
 command = "/bin/sh"
 args = ["-c", '''{script}''']
+knowledge = {{ docs = "rw" }}
 "#,
             llama.url(),
             "0".repeat(64)
@@ -200,6 +220,10 @@ args = ["-c", '''{script}''']
         .put("MEMORY.md", bytes::Bytes::from_static(b"from the store\n"))
         .await
         .unwrap();
+    let docs = garage.bucket("ck-shared-docs").await;
+    docs.put("guide.md", bytes::Bytes::from_static(b"shared\n"))
+        .await
+        .unwrap();
 
     // The kubelet's side: volumes and the Secrets the operator made.
     let kubelet = |pvc: &Path| {
@@ -211,6 +235,10 @@ args = ["-c", '''{script}''']
             v("brain-config"),
             v("credential"),
             v("store-key"),
+            (
+                "knowledge-0".to_string(),
+                nobodys(&pvc.with_extension("knowledge").join("docs")),
+            ),
         ]);
         Kubelet {
             volumes,
@@ -265,6 +293,12 @@ args = ["-c", '''{script}''']
         !pvc.join("home/sync-state.json").exists() && pvc.join("sync-state.json").exists(),
         "the sync state is beside the home, out of the agent's reach"
     );
+    assert_eq!(
+        std::fs::read_to_string(pvc.with_extension("knowledge").join("docs/files/guide.md"))
+            .unwrap(),
+        "shared\n",
+        "the shared collection came down into its volume"
+    );
 
     // 2. The sidecars: the brain's sync, the model shim (pointed at this gateway).
     let mut sidecar = k.start(sync, &logs.join("sync"));
@@ -295,6 +329,10 @@ args = ["-c", '''{script}''']
         std::fs::read_to_string(pvc.join("home/seen.md")).unwrap(),
         "from the store\n",
         "the agent started on the pulled brain"
+    );
+    assert_eq!(
+        std::fs::read_to_string(pvc.join("home/seen-guide.md")).unwrap(),
+        "shared\n"
     );
     let chat = r#"{"model":"tiny-random","messages":[{"role":"user","content":"hi"}],"stream":false,"options":{"num_predict":4}}"#;
     let r = reqwest::Client::new()
@@ -351,6 +389,14 @@ args = ["-c", '''{script}''']
         log("sync")
     );
     assert_eq!(pushed("last.md").await.as_deref(), Some(&b"last\n"[..]));
+    // What it added to the collection went up to the collection's bucket.
+    assert_eq!(
+        s3::newest(&docs)
+            .await
+            .get("from-alpha.md")
+            .map(|b| b.as_slice()),
+        Some(&b"mine\n"[..])
+    );
 
     // 5. A restart in place re-applies the enforced config over what the agent left.
     let enforced = object("configmap-agent-alpha-openclaw.yaml")["data"]["openclaw.json"]
@@ -380,6 +426,15 @@ args = ["-c", '''{script}''']
         "the brain pulled elsewhere",
     );
     assert!(st.success(), "{}", log("pull-elsewhere"));
+    assert_eq!(
+        std::fs::read_to_string(
+            elsewhere
+                .with_extension("knowledge")
+                .join("docs/files/from-alpha.md")
+        )
+        .unwrap(),
+        "mine\n"
+    );
     for (file, content) in [
         ("MEMORY.md", "from the store\n"),
         ("notes.md", "one\n"),

@@ -1463,3 +1463,79 @@ fn a_managed_backend_runs_as_a_deployment_with_its_gpus_and_the_gateway_names_it
         "{said}"
     );
 }
+
+#[test]
+fn shared_collections_come_with_the_brain_and_a_read_only_grant_is_a_read_only_mount() {
+    let rendered = render(&repo().join("examples/lab/fleet.toml"), &opts());
+    let find = |kind: &str, name: &str| -> serde_json::Value {
+        rendered
+            .iter()
+            .map(yaml)
+            .find(|v| v["kind"] == kind && v["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+    };
+    // research curates docs (rw); customer reads it (ro).
+    for (agent, read_only) in [("research", false), ("customer", true)] {
+        let pod = &find("StatefulSet", agent)["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        let mount = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mountPath"] == "/knowledge/docs")
+            .unwrap_or_else(|| panic!("{agent}: no /knowledge/docs"));
+        assert_eq!(mount["readOnly"], read_only, "{agent}");
+        assert_eq!(mount["subPath"], "files", "{agent}");
+        assert!(
+            c["command"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "--knowledge"),
+            "{agent}: ~/knowledge is linked"
+        );
+        // The brain's containers sync it, with the grant's direction in their settings.
+        for b in pod["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"].as_str().unwrap().starts_with("brain-"))
+        {
+            let args: Vec<&str> = b["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert!(
+                args.windows(2)
+                    .any(|w| w == ["--knowledge", "/var/lib/clawkeep/knowledge"]),
+                "{args:?}"
+            );
+            assert!(b["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["mountPath"] == "/var/lib/clawkeep/knowledge/docs"
+                    && m["readOnly"].is_null()));
+        }
+        let cm = find("ConfigMap", &format!("agent-{agent}-brain"));
+        let settings: serde_json::Value =
+            serde_json::from_str(cm["data"]["brain.json"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            settings["collections"],
+            serde_json::json!([{ "name": "docs", "bucket": "ck-shared-docs", "read_only": read_only }]),
+            "{agent}"
+        );
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        assert!(
+            volume["emptyDir"]["sizeLimit"].is_string(),
+            "{agent}: bounded"
+        );
+    }
+}

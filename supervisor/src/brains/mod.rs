@@ -42,7 +42,7 @@ pub fn collection_dir(state_dir: &Path, collection: &str) -> PathBuf {
 /// sandbox mounts the collections. What an older clawkeep left there (a directory of empty
 /// mount points) is removed; anything else is moved aside, never deleted, and its new name
 /// returned.
-fn link_knowledge(
+pub fn link_knowledge(
     within: &clawkeep_beneath::Beneath,
     owner: (u32, u32),
 ) -> std::io::Result<Option<String>> {

@@ -480,6 +480,10 @@ pub(crate) enum PodCmd {
         /// its name (`secrets_as = "env"`; otherwise the agent reads them at /run/secrets).
         #[arg(long, value_name = "DIR")]
         env_secrets: Option<PathBuf>,
+        /// The agent is granted shared collections, mounted at /knowledge/NAME: make
+        /// $HOME/knowledge lead there (what is in the way is moved aside, never deleted).
+        #[arg(long)]
+        knowledge: bool,
         /// The agent's command and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -549,6 +553,10 @@ pub(crate) struct PodBrainArgs {
     /// The home volume's mount: the brain is VOLUME/home, the sync state beside it.
     #[arg(long, value_name = "DIR")]
     pub volume: PathBuf,
+    /// Where the shared collections' volumes are mounted (DIR/NAME), when the agent is
+    /// granted any.
+    #[arg(long, value_name = "DIR")]
+    pub knowledge: Option<PathBuf>,
 }
 
 /// What each agent runs as in the cluster.

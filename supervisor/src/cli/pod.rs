@@ -27,20 +27,24 @@ fn pod_name() -> String {
         .unwrap_or_else(|| "pod".into())
 }
 
-/// The brain's settings and syncer, or the exit code after saying why not.
-fn brain(
-    who: &str,
-    args: &PodBrainArgs,
-) -> std::result::Result<
-    (
-        supervisor::pod::brain::BrainSettings,
-        clawkeep_store::Syncer,
-    ),
-    ExitCode,
-> {
+/// The brain's settings and syncers, or the exit code after saying why not.
+type Brain = (
+    supervisor::pod::brain::BrainSettings,
+    Vec<(String, clawkeep_store::Syncer)>,
+);
+
+fn brain(who: &str, args: &PodBrainArgs) -> std::result::Result<Brain, ExitCode> {
     use supervisor::pod::brain;
-    let made = brain::settings(&args.settings)
-        .and_then(|s| brain::syncer(&s, &args.key, &args.volume, &pod_name()).map(|y| (s, y)));
+    let made = brain::settings(&args.settings).and_then(|s| {
+        brain::syncers(
+            &s,
+            &args.key,
+            &args.volume,
+            args.knowledge.as_deref(),
+            &pod_name(),
+        )
+        .map(|y| (s, y))
+    });
     made.map_err(|e| {
         eprintln!("clawkeep pod {who}: {e}");
         ExitCode::from(2)
@@ -50,12 +54,13 @@ fn brain(
 pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
     match command {
         PodCmd::Init { brain: args } => {
-            let (s, syncer) = match brain("init", &args) {
+            let (s, syncers) = match brain("init", &args) {
                 Ok(b) => b,
                 Err(code) => return Ok(code),
             };
             let say = |line: String| eprintln!("clawkeep pod init: {line}");
-            let pulled = runtime()?.block_on(supervisor::pod::brain::pull(&syncer, &s.agent, &say));
+            let pulled =
+                runtime()?.block_on(supervisor::pod::brain::pull(&syncers, &s.agent, &say));
             match pulled {
                 Ok(r) => {
                     eprintln!(
@@ -71,7 +76,7 @@ pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
             }
         }
         PodCmd::Sync { brain: args } => {
-            let (s, syncer) = match brain("sync", &args) {
+            let (s, syncers) = match brain("sync", &args) {
                 Ok(b) => b,
                 Err(code) => return Ok(code),
             };
@@ -94,7 +99,7 @@ pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
                 };
                 let say: std::sync::Arc<dyn Fn(String) + Send + Sync> =
                     std::sync::Arc::new(|line| eprintln!("clawkeep pod sync: {line}"));
-                anyhow::Ok(supervisor::pod::brain::keep(syncer, &s, stop, say).await)
+                anyhow::Ok(supervisor::pod::brain::keep(syncers, &s, stop, say).await)
             })?;
             match kept {
                 Ok(r) => {
@@ -123,6 +128,7 @@ pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
             config,
             token,
             env_secrets,
+            knowledge,
             command,
         } => {
             use std::os::unix::process::CommandExt;
@@ -141,6 +147,16 @@ pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
                 Err(e) => {
                     eprintln!("clawkeep pod run: {e}");
                     return Ok(ExitCode::from(2));
+                }
+            }
+            if knowledge {
+                match supervisor::pod::run::link_knowledge(std::path::Path::new(&home)) {
+                    Ok(Some(aside)) => eprintln!("clawkeep pod run: ~/knowledge was in the way of the link to the shared collections: moved to ~/{aside}"),
+                    Ok(None) => {}
+                    Err(e) => {
+                        eprintln!("clawkeep pod run: {e}");
+                        return Ok(ExitCode::from(2));
+                    }
                 }
             }
             match supervisor::pod::run::prepare(std::path::Path::new(&home), &config) {

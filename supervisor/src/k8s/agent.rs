@@ -36,7 +36,9 @@ use super::{units, Options, RenderError};
 use crate::fleet::egress::Host;
 use crate::fleet::openclaw::GATEWAY_PORT;
 use crate::fleet::{Agent, Fleet};
-use crate::pod::brain::{BrainSettings, HOME_DIR, SETTINGS_FILE};
+use crate::pod::brain::{BrainSettings, COLLECTION_DIR, HOME_DIR, SETTINGS_FILE};
+use clawkeep_sandbox::special_files::KNOWLEDGE_ROOT;
+use clawkeep_store::grants::Access;
 
 /// CPU of each helper container (the model shim).
 pub const HELPER_CPU: f64 = 0.1;
@@ -214,6 +216,15 @@ const BRAIN_CONFIG_DIR: &str = "/etc/clawkeep/brain";
 const STORE_KEY_DIR: &str = "/run/clawkeep/store";
 /// Where an OpenClaw agent's token is mounted.
 const TOKEN_DIR: &str = "/run/clawkeep/token";
+/// Where the brain's containers mount the shared collections' volumes (one directory each).
+const KNOWLEDGE_VOLUMES: &str = "/var/lib/clawkeep/knowledge";
+
+/// The volume of an agent's `i`-th shared collection (an index: collection names need not
+/// be DNS labels).
+fn knowledge_volume(i: usize) -> String {
+    format!("knowledge-{i}")
+}
+
 /// Where secrets handed over as variables are mounted (`pod run` reads them).
 const ENV_SECRETS_DIR: &str = "/run/clawkeep/secrets";
 
@@ -229,7 +240,7 @@ pub fn brain_config_map(
     } else {
         &[]
     };
-    let settings = BrainSettings::new(&a.name, endpoint, store, push_only);
+    let settings = BrainSettings::new(&a.name, endpoint, store, push_only, &a.knowledge);
     let mut json = serde_json::to_string_pretty(&settings).map_err(|e| RenderError::Serialize {
         what: format!("the brain settings of {}", a.name),
         message: e.to_string(),
@@ -275,29 +286,40 @@ fn read_only(name: &str, path: &str) -> VolumeMount {
 
 /// The brain's container: `clawkeep pod init` (the init step) or `pod sync` (the sidecar,
 /// stopped after the agent, so its last push has everything).
-fn brain_container(opts: &Options, sidecar: bool) -> Container {
+fn brain_container(a: &Agent, opts: &Options, sidecar: bool) -> Container {
     let verb = if sidecar { "sync" } else { "init" };
+    let mut args: Vec<String> = vec![
+        "--settings".into(),
+        BRAIN_CONFIG_DIR.into(),
+        "--key".into(),
+        format!("{STORE_KEY_DIR}/key"),
+        "--volume".into(),
+        BRAIN_VOLUME.into(),
+    ];
+    if !a.knowledge.is_empty() {
+        args.extend(["--knowledge".into(), KNOWLEDGE_VOLUMES.into()]);
+    }
+    let mut mounts = vec![
+        mount("home", BRAIN_VOLUME),
+        read_only("brain-config", BRAIN_CONFIG_DIR),
+        // The pull stages a new home beside the old, on the volume: nothing else is
+        // written, so the agent's /tmp is not shared with it.
+        read_only("store-key", STORE_KEY_DIR),
+    ];
+    for (i, (c, _)) in a.knowledge.iter().enumerate() {
+        mounts.push(mount(
+            &knowledge_volume(i),
+            &format!("{KNOWLEDGE_VOLUMES}/{c}"),
+        ));
+    }
     Container {
         name: format!("brain-{}", if sidecar { "sync" } else { "pull" }),
         image: Some(opts.image.clone()),
         command: Some(vec!["clawkeep".into(), "pod".into(), verb.into()]),
-        args: Some(vec![
-            "--settings".into(),
-            BRAIN_CONFIG_DIR.into(),
-            "--key".into(),
-            format!("{STORE_KEY_DIR}/key"),
-            "--volume".into(),
-            BRAIN_VOLUME.into(),
-        ]),
+        args: Some(args),
         resources: Some(resources(HELPER_CPU, HELPER_MEMORY, HELPER_EPHEMERAL)),
         security_context: Some(restricted()),
-        volume_mounts: Some(vec![
-            mount("home", BRAIN_VOLUME),
-            read_only("brain-config", BRAIN_CONFIG_DIR),
-            // The pull stages a new home beside the old, on the volume: nothing else is
-            // written, so the agent's /tmp is not shared with it.
-            read_only("store-key", STORE_KEY_DIR),
-        ]),
+        volume_mounts: Some(mounts),
         restart_policy: sidecar.then(|| "Always".to_string()),
         ..Default::default()
     }
@@ -511,6 +533,15 @@ pub fn pod_template(
     if env_secrets {
         command.extend(["--env-secrets".to_string(), ENV_SECRETS_DIR.to_string()]);
     }
+    // Shared collections come with the brain's containers.
+    let knowledge: &[(String, Access)] = if sidecars.store.is_some() {
+        &a.knowledge
+    } else {
+        &[]
+    };
+    if !knowledge.is_empty() {
+        command.push("--knowledge".to_string());
+    }
     command.push("--".to_string());
     command.push(a.command.program.clone());
     command.extend(a.command.args.iter().cloned());
@@ -532,6 +563,16 @@ pub fn pod_template(
     env.sort_by(|x, y| x.name.cmp(&y.name));
     env.dedup_by(|x, y| x.name == y.name);
     let runtime_image = opts.runtime_image.as_ref().filter(|_| sidecars.openclaw);
+    // Each collection at /knowledge/NAME, read-only for a read-only grant: the kernel
+    // refuses the agent's writes, and the store refuses its key's.
+    let collections = knowledge
+        .iter()
+        .enumerate()
+        .map(|(i, (c, access))| VolumeMount {
+            read_only: Some(*access == Access::Ro),
+            sub_path: Some(COLLECTION_DIR.to_string()),
+            ..mount(&knowledge_volume(i), &format!("{KNOWLEDGE_ROOT}/{c}"))
+        });
     let mounts = [
         // The home is `home/` on the volume: the sync state beside it stays the sidecar's.
         Some(VolumeMount {
@@ -576,15 +617,15 @@ pub fn pod_template(
         // while its JSON says so.
         startup_probe: token.then(|| ready_probe(5, 120)),
         readiness_probe: token.then(|| ready_probe(10, 3)),
-        volume_mounts: Some(mounts.into_iter().flatten().collect()),
+        volume_mounts: Some(mounts.into_iter().flatten().chain(collections).collect()),
         working_dir: Some(home.to_string()),
         ..Default::default()
     };
     let pod_labels = labels(team, Some(&a.name), "agent");
     // Native sidecars start in this order before the agent and stop after it, in reverse.
     let init: Vec<Container> = [
-        sidecars.store.map(|_| brain_container(opts, false)),
-        sidecars.store.map(|_| brain_container(opts, true)),
+        sidecars.store.map(|_| brain_container(a, opts, false)),
+        sidecars.store.map(|_| brain_container(a, opts, true)),
         sidecars.gateway.map(|ip| shim(opts, ip)),
     ]
     .into_iter()
@@ -632,6 +673,19 @@ pub fn pod_template(
         token.then(|| secret_volume("token", token_secret(a), &["token".into()])),
         (!a.secrets.is_empty()).then(|| secret_volume("secrets", secrets_secret(a), &a.secrets)),
     ];
+    // The collections' copies, as large as the home may be (they come down again at the
+    // next start).
+    let volumes = volumes
+        .into_iter()
+        .flatten()
+        .chain((0..knowledge.len()).map(|i| Volume {
+            name: knowledge_volume(i),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(units::bytes(home_size(a))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }));
     // The agent's own grace, then the sidecar's last push.
     let grace = a.stop_grace
         + if sidecars.store.is_some() {
@@ -645,7 +699,7 @@ pub fn pod_template(
         ),
         init_containers: (!init.is_empty()).then_some(init),
         containers: vec![agent],
-        volumes: Some(volumes.into_iter().flatten().collect()),
+        volumes: Some(volumes.collect()),
         ..pod(opts, account_name(a))
     };
     let claim = volume_claim("home", pod_labels.clone(), home_size(a));

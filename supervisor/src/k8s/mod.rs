@@ -163,7 +163,7 @@ impl Options {
 
 /// What the rendering leaves to the operator, one line each: the Secrets and model claims to
 /// make (the rendering never holds a secret value or a model), the fleet's managed store,
-/// which runs on a node, and shared collections, which are not rendered for a cluster yet.
+/// which runs on a node, and the grants each agent's store key needs.
 pub fn notes(fleet: &Fleet, opts: &Options) -> Vec<String> {
     let mut out = Vec::new();
     let sidecars = agent::Sidecars {
@@ -211,9 +211,11 @@ pub fn notes(fleet: &Fleet, opts: &Options) -> Vec<String> {
         .iter()
         .flat_map(|a| a.knowledge.iter().map(|(c, _)| c.as_str()))
         .collect();
-    for c in shared {
+    if let Some(store) = fleet.store.as_ref().filter(|_| !shared.is_empty()) {
+        let buckets: Vec<String> = shared.iter().map(|c| store.shared_bucket(c)).collect();
         out.push(format!(
-            "shared collection {c:?} is not rendered for a cluster yet: its agents run without ~/knowledge/{c}"
+            "shared collections sync with the buckets {}: grant each agent's store key its collections (read-only or read-write as the fleet says) besides its own bucket",
+            buckets.join(", ")
         ));
     }
     out

@@ -70,6 +70,21 @@ pub fn prepare(home: &Path, config_dir: &Path) -> Result<Option<Provisioned>, Po
     Ok(Some(done?))
 }
 
+/// Make `home/knowledge` lead to the collections' mounts (/knowledge), as on a node: what is
+/// in the way is moved aside, never deleted, and its new name returned.
+pub fn link_knowledge(home: &Path) -> Result<Option<String>, PodRunError> {
+    let io = |source| PodRunError::Io {
+        path: home.join("knowledge"),
+        source,
+    };
+    let within = clawkeep_beneath::Beneath::open(home).map_err(io)?;
+    let me = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
+    crate::brains::link_knowledge(&within, me).map_err(io)
+}
+
 /// The environment an OpenClaw agent runs with in its pod (as on a node).
 pub fn openclaw_env() -> Vec<(String, String)> {
     provision::env()
