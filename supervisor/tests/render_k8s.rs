@@ -1539,3 +1539,81 @@ fn shared_collections_come_with_the_brain_and_a_read_only_grant_is_a_read_only_m
         );
     }
 }
+
+#[test]
+fn agents_can_run_under_clawkeeps_own_seccomp_filter_as_a_localhost_profile() {
+    let lab = repo().join("examples/lab/fleet.toml");
+    let o = Options {
+        seccomp_profile: Some("clawkeep/agent.json".into()),
+        ..opts()
+    };
+    let rendered = render(&lab, &o);
+    for (name, pod) in pods(&rendered) {
+        for c in pod["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(pod["initContainers"].as_array().into_iter().flatten())
+        {
+            let profile = &c["securityContext"]["seccompProfile"];
+            if c["name"] == "agent" {
+                assert_eq!(profile["type"], "Localhost", "{name}");
+                assert_eq!(profile["localhostProfile"], "clawkeep/agent.json", "{name}");
+            } else {
+                assert_eq!(profile["type"], "RuntimeDefault", "{name}/{}", c["name"]);
+            }
+        }
+    }
+    // Still valid at the restricted level (which allows Localhost profiles).
+    let dir = tempfile::tempdir().unwrap();
+    k8s::write(dir.path(), &rendered).unwrap();
+    let sts = dir
+        .path()
+        .join("clawkeep-research/statefulset-research.yaml");
+    let (clean, said) = validate(&[sts]);
+    assert!(clean, "{said}");
+    // The profile for the nodes is the very filter a node puts on every agent.
+    let f = supervisor::fleet::load_for_cluster(&lab).unwrap();
+    let files = k8s::node_files(&Options::of(&f.cluster, o).unwrap()).unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        files[0].path,
+        Path::new("nodes/seccomp/clawkeep/agent.json")
+    );
+    let written: serde_json::Value = serde_json::from_str(&files[0].yaml).unwrap();
+    let policy = serde_json::to_value(clawkeep_sandbox::seccomp::policy().unwrap()).unwrap();
+    assert_eq!(written, policy);
+    assert_eq!(written["defaultAction"], "SCMP_ACT_ERRNO", "{written}");
+    // And the command writes it beside the manifests, outside the kustomization.
+    let out = dir.path().join("cmd");
+    let ran = Command::new(support::clawkeep())
+        .args(["render", "k8s"])
+        .arg(&lab)
+        .arg("--out")
+        .arg(&out)
+        .args(["--seccomp-profile", "clawkeep/agent.json"])
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{}", support::text(&ran));
+    assert!(out.join("nodes/seccomp/clawkeep/agent.json").is_file());
+    assert!(support::text(&ran).contains("as /var/lib/kubelet/seccomp/clawkeep/agent.json"));
+    let k = std::fs::read_to_string(out.join("kustomization.yaml")).unwrap();
+    assert!(!k.contains("nodes/"), "{k}");
+    // A path that could leave the kubelet's directory is refused where it is written.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(teams()).unwrap().replace(
+            "[cluster]\n",
+            "[cluster]\nseccomp_profile = \"../../etc/x.json\"\n",
+        ),
+    )
+    .unwrap();
+    let said = supervisor::fleet::load_for_cluster(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        said.contains("seccomp_profile \"../../etc/x.json\" is not a relative path"),
+        "{said}"
+    );
+}

@@ -631,6 +631,11 @@ pub(crate) enum RenderCmd {
         /// The pods' RuntimeClass (for example gVisor's or Kata's).
         #[arg(long, value_name = "NAME")]
         runtime_class: Option<String>,
+        /// Run agent containers under clawkeep's own seccomp filter as a Localhost profile at
+        /// PATH under the kubelet's seccomp directory; the profile is written to
+        /// OUT/nodes/seccomp/PATH for the nodes. Default: [cluster] seccomp_profile.
+        #[arg(long, value_name = "PATH")]
+        seccomp_profile: Option<String>,
         /// The namespace Prometheus runs in: also render a PodMonitor and a PrometheusRule
         /// (the Prometheus operator's CRDs must be installed) and the Grafana dashboard, and
         /// let Prometheus scrape the gateway. Default: [cluster] monitoring.

@@ -20,6 +20,7 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
             user_namespaces,
             runtime_class,
             monitoring,
+            seccomp_profile,
             gateway_ip,
         } => {
             let f = match supervisor::fleet::load_for_cluster(&fleet) {
@@ -36,6 +37,7 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
                 user_namespaces,
                 runtime_class,
                 monitoring,
+                seccomp_profile,
                 gateway_ip,
                 target: match target {
                     RenderTarget::Statefulset => supervisor::k8s::Target::StatefulSet,
@@ -62,6 +64,9 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
                 RenderFormat::Manifests => supervisor::k8s::write(&out, &rendered)?,
                 RenderFormat::Helm => supervisor::k8s::write_files(&out, &rendered)?,
             }
+            let nodes = supervisor::k8s::node_files(&opts)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", fleet.display()))?;
+            supervisor::k8s::write_files(&out, &nodes)?;
             for note in supervisor::k8s::notes(&f, &opts) {
                 eprintln!("{}: note: {note}", fleet.display());
             }

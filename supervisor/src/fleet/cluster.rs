@@ -25,6 +25,8 @@ pub struct Cluster {
     pub runtime_class: Option<String>,
     /// The namespace Prometheus runs in (monitoring objects rendered).
     pub monitoring: Option<String>,
+    /// The agents' Localhost seccomp profile, relative to the kubelet's seccomp directory.
+    pub seccomp_profile: Option<String>,
     /// Managed backends as the cluster runs them, by name.
     pub backends: std::collections::BTreeMap<String, ClusterBackend>,
 }
@@ -153,6 +155,25 @@ impl Resolver<'_> {
         for (name, b) in c.backends.iter().flatten() {
             if let Some(checked) = self.cluster_backend(name, b, &managed) {
                 out.backends.insert(name.clone(), checked);
+            }
+        }
+        if let Some(path) = &c.seccomp_profile {
+            let fine = !path.is_empty()
+                && !path.starts_with('/')
+                && path
+                    .split('/')
+                    .all(|p| !p.is_empty() && p != "." && p != "..")
+                && path
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+            if fine {
+                out.seccomp_profile = Some(path.clone());
+            } else {
+                self.at_value(
+                    &key_path!["cluster", "seccomp_profile"],
+                    format!("[cluster]: seccomp_profile {path:?} is not a relative path under the kubelet's seccomp directory"),
+                    "give a relative path of letters, digits, '.', '_' and '-', e.g. \"clawkeep/agent.json\"",
+                );
             }
         }
         if let Some(ns) = &c.monitoring {

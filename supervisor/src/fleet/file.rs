@@ -69,6 +69,11 @@ pub struct ClusterFile {
     /// as a ConfigMap for Grafana's sidecar, and lets Prometheus scrape the gateway.
     #[schemars(example = &"monitoring")]
     pub monitoring: Option<String>,
+    /// Run each agent container under clawkeep's own seccomp filter (the one a node puts on
+    /// every agent) as a Localhost profile at this path under the kubelet's seccomp
+    /// directory; `render` writes the profile for the nodes. Default: the runtime's.
+    #[schemars(example = &"clawkeep/agent.json")]
+    pub seccomp_profile: Option<String>,
     /// How each managed `[[models.backend]]` runs in the cluster, by its name: its image,
     /// its Service address and where its model is. Every managed backend needs one.
     pub backends: Option<BTreeMap<String, ClusterBackendFile>>,

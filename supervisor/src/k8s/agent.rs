@@ -612,7 +612,18 @@ pub fn pod_template(
             a.resources.memory,
             a.resources.tmp_size,
         )),
-        security_context: Some(restricted()),
+        security_context: Some(SecurityContext {
+            // clawkeep's own filter, as on a node, where the nodes have it.
+            seccomp_profile: opts
+                .seccomp_profile
+                .as_ref()
+                .map(|p| SeccompProfile {
+                    type_: "Localhost".to_string(),
+                    localhost_profile: Some(p.clone()),
+                })
+                .or_else(|| restricted().seccomp_profile),
+            ..restricted()
+        }),
         // OpenClaw's gateway takes a while to start (up to 10 minutes here), then is ready
         // while its JSON says so.
         startup_probe: token.then(|| ready_probe(5, 120)),

@@ -74,6 +74,9 @@ fn values(text: &str, opts: &Options) -> Result<serde_json::Value, RenderError> 
     if let Some(ns) = &opts.monitoring {
         cluster.insert("monitoring".into(), ns.clone().into());
     }
+    if let Some(p) = &opts.seccomp_profile {
+        cluster.insert("seccomp_profile".into(), p.clone().into());
+    }
     if let Some(o) = v.as_object_mut() {
         o.insert("cluster".into(), cluster.into());
     }

@@ -39,6 +39,8 @@ pub struct Options {
     pub runtime_class: Option<String>,
     /// What each agent runs as: a StatefulSet, or agent-sandbox's Sandbox.
     pub target: Target,
+    /// Agent containers run under clawkeep's own seccomp filter as this Localhost profile.
+    pub seccomp_profile: Option<String>,
     /// The namespace Prometheus runs in: renders the monitoring objects (the Prometheus
     /// operator's PodMonitor and PrometheusRule, the Grafana dashboard) and lets it scrape.
     pub monitoring: Option<String>,
@@ -156,6 +158,9 @@ impl Options {
                 .or_else(|| cluster.runtime_class.clone()),
             monitoring: flags.monitoring.or_else(|| cluster.monitoring.clone()),
             target: flags.target,
+            seccomp_profile: flags
+                .seccomp_profile
+                .or_else(|| cluster.seccomp_profile.clone()),
             gateway_ip: flags.gateway_ip.or(cluster.gateway_ip),
         })
     }
@@ -200,6 +205,11 @@ pub fn notes(fleet: &Fleet, opts: &Options) -> Vec<String> {
                 p.config.model.as_deref().unwrap_or("")
             ));
         }
+    }
+    if let Some(path) = &opts.seccomp_profile {
+        out.push(format!(
+            "install {NODE_FILES}/seccomp/{path} on every node that runs agents, as /var/lib/kubelet/seccomp/{path}: their containers do not start without it"
+        ));
     }
     if fleet.store.as_ref().is_some_and(|s| s.managed.is_some()) {
         out.push(
@@ -407,6 +417,30 @@ fn to_yaml(v: &serde_json::Value) -> Result<String, RenderError> {
         message: e.to_string(),
     })
 }
+
+/// What the nodes need that is not a Kubernetes object, as files under the output
+/// directory's `nodes/`: clawkeep's seccomp profile, when the agents run under it (to be put
+/// under each node's kubelet seccomp directory, `/var/lib/kubelet/seccomp/`).
+pub fn node_files(opts: &Options) -> Result<Vec<Rendered>, RenderError> {
+    let Some(path) = &opts.seccomp_profile else {
+        return Ok(Vec::new());
+    };
+    let policy = clawkeep_sandbox::seccomp::policy().map_err(|e| RenderError::Serialize {
+        what: "clawkeep's seccomp profile".into(),
+        message: e.to_string(),
+    })?;
+    let text = serde_json::to_string_pretty(&policy).map_err(|e| RenderError::Serialize {
+        what: "clawkeep's seccomp profile".into(),
+        message: e.to_string(),
+    })?;
+    Ok(vec![Rendered {
+        path: PathBuf::from(NODE_FILES).join("seccomp").join(path),
+        yaml: text + "\n",
+    }])
+}
+
+/// Where [`node_files`] go under the output directory.
+pub const NODE_FILES: &str = "nodes";
 
 /// The `kustomization.yaml` listing every file, in order.
 pub fn kustomization(rendered: &[Rendered]) -> Result<String, RenderError> {
