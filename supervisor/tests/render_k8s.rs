@@ -56,6 +56,15 @@ fn yaml(r: &Rendered) -> serde_json::Value {
     serde_norway::from_str(&r.yaml).unwrap()
 }
 
+/// The rendered object of `kind` named `name` (the first of its kind when `name` is empty).
+fn object(rendered: &[Rendered], kind: &str, name: &str) -> serde_json::Value {
+    rendered
+        .iter()
+        .map(yaml)
+        .find(|v| v["kind"] == kind && (name.is_empty() || v["metadata"]["name"] == name))
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
 #[test]
 fn the_lab_example_renders_from_its_own_cluster_section_on_a_machine_that_has_none_of_its_node_files(
 ) {
@@ -1179,19 +1188,9 @@ fn exported_series() -> std::collections::BTreeSet<String> {
 #[test]
 fn the_monitoring_objects_scrape_the_gateway_and_ask_only_for_series_it_exports() {
     let rendered = render(&repo().join("examples/lab/fleet.toml"), &opts());
-    let find = |kind: &str| -> serde_json::Value {
-        rendered
-            .iter()
-            .map(yaml)
-            .find(|v| v["kind"] == kind)
-            .unwrap_or_else(|| panic!("no {kind}"))
-    };
+    let find = |kind: &str| object(&rendered, kind, "");
     let monitor = find("PodMonitor");
-    let gateway = rendered
-        .iter()
-        .map(yaml)
-        .find(|v| v["kind"] == "StatefulSet" && v["metadata"]["name"] == "clawkeep-gateway")
-        .unwrap();
+    let gateway = object(&rendered, "StatefulSet", "clawkeep-gateway");
     let pod = &gateway["spec"]["template"];
     for (k, v) in monitor["spec"]["selector"]["matchLabels"]
         .as_object()
@@ -1214,11 +1213,7 @@ fn the_monitoring_objects_scrape_the_gateway_and_ask_only_for_series_it_exports(
         "the gateway has a port named {port}"
     );
     // Prometheus's namespace may scrape the gateway's metrics port, and only that.
-    let policy = rendered
-        .iter()
-        .map(yaml)
-        .find(|v| v["kind"] == "NetworkPolicy" && v["metadata"]["name"] == "clawkeep-gateway")
-        .unwrap();
+    let policy = object(&rendered, "NetworkPolicy", "clawkeep-gateway");
     let metrics_from: Vec<String> = policy["spec"]["ingress"]
         .as_array()
         .unwrap()
@@ -1249,11 +1244,7 @@ fn the_monitoring_objects_scrape_the_gateway_and_ask_only_for_series_it_exports(
             .any(|e| e.contains("agent=\"research\"") && e.ends_with("> 1600000")),
         "{exprs:#?}"
     );
-    let dashboard = rendered
-        .iter()
-        .map(yaml)
-        .find(|v| v["kind"] == "ConfigMap" && v["metadata"]["name"] == "clawkeep-dashboard")
-        .unwrap();
+    let dashboard = object(&rendered, "ConfigMap", "clawkeep-dashboard");
     assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
     let board: serde_json::Value =
         serde_json::from_str(dashboard["data"]["clawkeep.json"].as_str().unwrap()).unwrap();
@@ -1364,13 +1355,7 @@ fn the_agent_sandbox_target_runs_the_same_pods_under_the_same_policies() {
 #[test]
 fn a_managed_backend_runs_as_a_deployment_with_its_gpus_and_the_gateway_names_it_by_address() {
     let rendered = render(&teams(), &opts());
-    let find = |kind: &str, name: &str| -> serde_json::Value {
-        rendered
-            .iter()
-            .map(yaml)
-            .find(|v| v["kind"] == kind && v["metadata"]["name"] == name)
-            .unwrap_or_else(|| panic!("no {kind} {name}"))
-    };
+    let find = |kind: &str, name: &str| object(&rendered, kind, name);
     let d = find("Deployment", "model-qwen");
     assert_eq!(d["metadata"]["namespace"], "clawkeep-system");
     assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
@@ -1467,13 +1452,7 @@ fn a_managed_backend_runs_as_a_deployment_with_its_gpus_and_the_gateway_names_it
 #[test]
 fn shared_collections_come_with_the_brain_and_a_read_only_grant_is_a_read_only_mount() {
     let rendered = render(&repo().join("examples/lab/fleet.toml"), &opts());
-    let find = |kind: &str, name: &str| -> serde_json::Value {
-        rendered
-            .iter()
-            .map(yaml)
-            .find(|v| v["kind"] == kind && v["metadata"]["name"] == name)
-            .unwrap_or_else(|| panic!("no {kind} {name}"))
-    };
+    let find = |kind: &str, name: &str| object(&rendered, kind, name);
     // research curates docs (rw); customer reads it (ro).
     for (agent, read_only) in [("research", false), ("customer", true)] {
         let pod = &find("StatefulSet", agent)["spec"]["template"]["spec"];
