@@ -1596,3 +1596,94 @@ fn agents_can_run_under_clawkeeps_own_seccomp_filter_as_a_localhost_profile() {
         "{said}"
     );
 }
+
+#[test]
+fn on_cilium_an_agent_may_ask_dns_for_its_listed_names_only_and_reach_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let named = dir.path().join("cilium.toml");
+    let fixture = std::fs::read_to_string(teams()).unwrap();
+    std::fs::write(
+        &named,
+        fixture
+            .replace(
+                "egress = [\"192.0.2.10:443\"",
+                "egress = [\"api.example.com:443\", \"api.example.com:8443\", \"Models.Example.org:443\", \"192.0.2.10:443\"",
+            )
+            .replace("[cluster]\n", "[cluster]\nnetwork = \"cilium\"\n"),
+    )
+    .unwrap();
+    // Without it, a name is refused, saying what would take it.
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(
+        &plain,
+        fixture.replace(
+            "egress = [\"192.0.2.10:443\"",
+            "egress = [\"api.example.com:443\"",
+        ),
+    )
+    .unwrap();
+    let said = supervisor::fleet::load_for_cluster(&plain)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        said.contains("set [cluster] network = \"cilium\""),
+        "{said}"
+    );
+
+    let rendered = render(&named, &opts());
+    let cnp = object(&rendered, "CiliumNetworkPolicy", "agent-alpha-names");
+    assert_eq!(cnp["metadata"]["namespace"], "clawkeep-research");
+    assert_eq!(
+        cnp["spec"]["endpointSelector"]["matchLabels"]["clawkeep.io/agent"],
+        "alpha"
+    );
+    let egress = cnp["spec"]["egress"].as_array().unwrap();
+    // DNS: the cluster's DNS pods, for exactly its names.
+    assert_eq!(
+        egress[0]["toPorts"][0]["rules"]["dns"],
+        serde_json::json!([{ "matchName": "api.example.com" }, { "matchName": "models.example.org" }])
+    );
+    assert_eq!(
+        egress[0]["toEndpoints"][0]["matchLabels"]["k8s:k8s-app"],
+        "kube-dns"
+    );
+    assert_eq!(
+        egress[1],
+        serde_json::json!({
+            "toFQDNs": [{ "matchName": "api.example.com" }],
+            "toPorts": [{ "ports": [{ "port": "443", "protocol": "TCP" }, { "port": "8443", "protocol": "TCP" }] }],
+        })
+    );
+    assert_eq!(egress.len(), 3);
+    // The NetworkPolicy keeps the addresses; names are the Cilium policy's alone.
+    let np = object(&rendered, "NetworkPolicy", "agent-alpha");
+    let text = np.to_string();
+    assert!(
+        text.contains("192.0.2.10/32") && !text.contains("example"),
+        "{text}"
+    );
+    // Agents without names get none.
+    assert_eq!(
+        rendered
+            .iter()
+            .filter(|r| yaml(r)["kind"] == "CiliumNetworkPolicy")
+            .count(),
+        1
+    );
+    // Checked against Cilium's policy schema, strictly.
+    let at = dir.path().join("out");
+    k8s::write(&at, &rendered).unwrap();
+    let file = at.join("clawkeep-research/ciliumnetworkpolicy-agent-alpha-names.yaml");
+    let (clean, said) = validate_crs(std::slice::from_ref(&file));
+    assert!(clean, "{said}");
+    let bad = at.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("toFQDNs", "toFQDN"),
+    )
+    .unwrap();
+    let (clean, said) = validate_crs(&[bad]);
+    assert!(!clean, "{said}");
+}

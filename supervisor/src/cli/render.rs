@@ -39,6 +39,8 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
                 monitoring,
                 seccomp_profile,
                 gateway_ip,
+                // The fleet's: it decides which egress entries load at all.
+                network: Default::default(),
                 target: match target {
                     RenderTarget::Statefulset => supervisor::k8s::Target::StatefulSet,
                     RenderTarget::AgentSandbox => supervisor::k8s::Target::AgentSandbox,

@@ -25,6 +25,8 @@ pub struct Cluster {
     pub runtime_class: Option<String>,
     /// The namespace Prometheus runs in (monitoring objects rendered).
     pub monitoring: Option<String>,
+    /// How the cluster enforces network policy.
+    pub network: super::NetworkFlavour,
     /// The agents' Localhost seccomp profile, relative to the kubelet's seccomp directory.
     pub seccomp_profile: Option<String>,
     /// Managed backends as the cluster runs them, by name.
@@ -96,6 +98,7 @@ impl Resolver<'_> {
         };
         let mut out = Cluster {
             user_namespaces: c.user_namespaces.unwrap_or(false),
+            network: c.network.unwrap_or_default(),
             ..Cluster::default()
         };
         for (key, value, slot) in [

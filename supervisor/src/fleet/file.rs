@@ -69,6 +69,12 @@ pub struct ClusterFile {
     /// as a ConfigMap for Grafana's sidecar, and lets Prometheus scrape the gateway.
     #[schemars(example = &"monitoring")]
     pub monitoring: Option<String>,
+    /// The cluster's network policy flavour: "kubernetes" (the default: NetworkPolicies,
+    /// egress by address only) or "cilium" (also CiliumNetworkPolicies, so `egress` may
+    /// name hosts: each agent may ask the cluster's DNS for its listed names only, and reach
+    /// what they resolve to on the listed ports).
+    #[schemars(example = &"cilium")]
+    pub network: Option<NetworkFlavour>,
     /// Run each agent container under clawkeep's own seccomp filter (the one a node puts on
     /// every agent) as a Localhost profile at this path under the kubelet's seccomp
     /// directory; `render` writes the profile for the nodes. Default: the runtime's.
@@ -77,6 +83,17 @@ pub struct ClusterFile {
     /// How each managed `[[models.backend]]` runs in the cluster, by its name: its image,
     /// its Service address and where its model is. Every managed backend needs one.
     pub backends: Option<BTreeMap<String, ClusterBackendFile>>,
+}
+
+/// How a cluster enforces network policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkFlavour {
+    /// Kubernetes NetworkPolicies: addresses only.
+    #[default]
+    Kubernetes,
+    /// Cilium: NetworkPolicies, and CiliumNetworkPolicies for egress to names.
+    Cilium,
 }
 
 /// `[cluster.backends.NAME]`: a managed model server as a Deployment in the cluster.

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use diag::{Diagnostic, Diagnostics};
-pub use file::{FleetFile, RestartMode};
+pub use file::{FleetFile, NetworkFlavour, RestartMode};
 pub use names::is_dns_label;
 pub use store::{garage as garage_of, minio_of, STORE_SERVICE};
 pub use validate::{

@@ -67,6 +67,8 @@ pub(crate) struct Resolver<'a> {
     /// Whether the agents' own files (souls, workspace files) are read: not by the cluster's
     /// gateway, which has only the fleet file.
     agent_files: bool,
+    /// The cluster's network allows egress to names (`[cluster] network = "cilium"`).
+    fqdn_egress: bool,
 }
 
 impl<'a> Resolver<'a> {
@@ -83,6 +85,7 @@ impl<'a> Resolver<'a> {
             root: None,
             elsewhere: false,
             cluster: false,
+            fqdn_egress: false,
             agent_files: true,
         }
     }
@@ -222,6 +225,8 @@ impl<'a> Resolver<'a> {
             .as_ref()
             .and_then(|m| m.backend.as_ref())
             .map_or(0, Vec::len);
+        self.fqdn_egress =
+            file.cluster.as_ref().and_then(|c| c.network) == Some(super::NetworkFlavour::Cilium);
         let node = self.node(&file.node, file.agent.len(), backends);
         let rootfs = self.rootfs(file);
         let openclaw = self.openclaw_runtime(file);
@@ -866,12 +871,16 @@ impl<'a> Resolver<'a> {
             let mut path = sub(at, &["egress"]);
             path.push(Seg::from(i));
             let problem = match super::egress::entry(e) {
-                Ok(d) if self.cluster && matches!(d.host, super::egress::Host::Name(_)) => {
+                Ok(d)
+                    if self.cluster
+                        && !self.fqdn_egress
+                        && matches!(d.host, super::egress::Host::Name(_)) =>
+                {
                     let what = self.what(&path);
                     self.at_value(
                         &path,
                         format!("{what} {e:?} names a host: a Kubernetes NetworkPolicy allows addresses, not names"),
-                        "give the address and port (\"192.0.2.10:443\"), or leave the agent without egress in the cluster",
+                        "give the address and port (\"192.0.2.10:443\"), set [cluster] network = \"cilium\" on a Cilium cluster, or leave the agent without egress in the cluster",
                     );
                     continue;
                 }

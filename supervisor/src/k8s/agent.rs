@@ -82,6 +82,8 @@ pub struct Sidecars<'a> {
     pub store: Option<&'a str>,
     /// The fleet runs OpenClaw: a ConfigMap with its config.
     pub openclaw: bool,
+    /// Egress to names goes to a Cilium policy beside the agent's NetworkPolicy.
+    pub names_allowed: bool,
 }
 
 impl Sidecars<'_> {
@@ -810,6 +812,8 @@ pub fn network_policy(a: &Agent, sidecars: &Sidecars) -> Result<NetworkPolicy, R
         let d = crate::fleet::egress::entry(entry).map_err(|_| refused())?;
         match d.host {
             Host::Ip(ip) => egress.push(to_address(ip, d.port)),
+            // Names are a Cilium policy's (`[cluster] network = "cilium"`, checked at load).
+            Host::Name(_) if sidecars.names_allowed => {}
             Host::Name(_) => return Err(refused()),
         }
     }

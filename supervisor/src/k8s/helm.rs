@@ -74,6 +74,12 @@ fn values(text: &str, opts: &Options) -> Result<serde_json::Value, RenderError> 
     if let Some(ns) = &opts.monitoring {
         cluster.insert("monitoring".into(), ns.clone().into());
     }
+    if opts.network != crate::fleet::NetworkFlavour::Kubernetes {
+        cluster.insert(
+            "network".into(),
+            serde_json::to_value(opts.network).unwrap_or_default(),
+        );
+    }
     if let Some(p) = &opts.seccomp_profile {
         cluster.insert("seccomp_profile".into(), p.clone().into());
     }

@@ -7,6 +7,7 @@
 
 mod agent;
 mod backend;
+mod cilium;
 mod gateway;
 pub mod gateway_fleet;
 pub mod helm;
@@ -41,6 +42,8 @@ pub struct Options {
     pub target: Target,
     /// Agent containers run under clawkeep's own seccomp filter as this Localhost profile.
     pub seccomp_profile: Option<String>,
+    /// How the cluster enforces network policy (Cilium: egress to names too).
+    pub network: crate::fleet::NetworkFlavour,
     /// The namespace Prometheus runs in: renders the monitoring objects (the Prometheus
     /// operator's PodMonitor and PrometheusRule, the Grafana dashboard) and lets it scrape.
     pub monitoring: Option<String>,
@@ -110,7 +113,7 @@ pub struct Rendered {
 }
 
 /// The order kinds are written in (what must exist first comes first).
-const KIND_ORDER: [&str; 15] = [
+const KIND_ORDER: [&str; 16] = [
     "Namespace",
     "ResourceQuota",
     "LimitRange",
@@ -118,6 +121,7 @@ const KIND_ORDER: [&str; 15] = [
     "ServiceAccount",
     "ConfigMap",
     "NetworkPolicy",
+    "CiliumNetworkPolicy",
     "Service",
     "Deployment",
     "StatefulSet",
@@ -158,6 +162,7 @@ impl Options {
                 .or_else(|| cluster.runtime_class.clone()),
             monitoring: flags.monitoring.or_else(|| cluster.monitoring.clone()),
             target: flags.target,
+            network: cluster.network,
             seccomp_profile: flags
                 .seccomp_profile
                 .or_else(|| cluster.seccomp_profile.clone()),
@@ -175,6 +180,7 @@ pub fn notes(fleet: &Fleet, opts: &Options) -> Vec<String> {
         gateway: fleet.models.as_ref().and(opts.gateway_ip),
         store: fleet.store.as_ref().and(opts.store.as_deref()),
         openclaw: fleet.openclaw.is_some(),
+        names_allowed: opts.network == crate::fleet::NetworkFlavour::Cilium,
     };
     for a in &fleet.agents {
         let ns = meta::namespace(meta::team_of(a));
@@ -291,6 +297,7 @@ fn render_hashed(
         gateway,
         store,
         openclaw: fleet.openclaw.is_some(),
+        names_allowed: opts.network == crate::fleet::NetworkFlavour::Cilium,
     };
     for (team, agents) in &teams {
         add(serde_json::to_value(team::namespace_object(team)))?;
@@ -319,6 +326,11 @@ fn render_hashed(
                 }
             }
             add(serde_json::to_value(agent::network_policy(a, &sidecars)?))?;
+            if opts.network == crate::fleet::NetworkFlavour::Cilium {
+                if let Some(p) = cilium::policy(a)? {
+                    add(Ok(p))?;
+                }
+            }
         }
     }
     if let Some(address) = gateway {
