@@ -190,8 +190,8 @@ pub enum RestartMode {
 pub enum SizeFile {
     /// Bytes.
     Bytes(u64),
-    /// A number with a unit, any case: B, KiB, MiB, GiB, TiB (or K, M, G, T), powers of 1024;
-    /// KB, MB, GB, TB, powers of 1000.
+    /// A number with a unit, any case: B, KiB, MiB, GiB, TiB (or Ki, Mi, Gi, Ti, or K, M, G,
+    /// T), powers of 1024; KB, MB, GB, TB, powers of 1000.
     Text(String),
 }
 

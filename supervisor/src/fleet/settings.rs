@@ -487,7 +487,7 @@ impl Resolver<'_> {
             ),
             Err(e @ UnitError::UnknownUnit(_)) => (
                 format!("{what} {written} {e}"),
-                "use B, KiB, MiB, GiB or TiB for powers of 1024, or KB, MB, GB or TB for powers of 1000"
+                "use B, KiB, MiB, GiB or TiB (or Ki, Mi, Gi, Ti) for powers of 1024, or KB, MB, GB or TB for powers of 1000"
                     .to_string(),
             ),
             Err(e @ UnitError::TooLarge) => (

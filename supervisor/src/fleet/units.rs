@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Examples shown when a size cannot be read.
-pub(crate) const SIZE_EXAMPLES: &str = r#"write a number with a unit, e.g. "512MiB", "2GiB", "1.5GiB", "2GB", "64KiB", or a number of bytes without quotes"#;
+pub(crate) const SIZE_EXAMPLES: &str = r#"write a number with a unit, e.g. "512MiB", "2GiB" (or "2Gi"), "1.5GiB", "2GB", "64KiB", or a number of bytes without quotes"#;
 
 /// Examples shown when a duration cannot be read.
 pub(crate) const DURATION_EXAMPLES: &str =
@@ -34,15 +34,16 @@ pub(crate) enum UnitError {
     NotADuration(String),
 }
 
-/// Bytes in one `unit` (case-insensitive): B, K/KiB, M/MiB, G/GiB, T/TiB are powers of 1024,
-/// KB, MB, GB, TB powers of 1000.
+/// Bytes in one `unit` (case-insensitive): B, K/Ki/KiB, M/Mi/MiB, G/Gi/GiB, T/Ti/TiB are
+/// powers of 1024 (Ki, Mi, Gi and Ti as Kubernetes writes them), KB, MB, GB, TB powers of
+/// 1000.
 fn unit_bytes(unit: &str) -> Option<u64> {
     Some(match unit.to_ascii_lowercase().as_str() {
         "b" => 1,
-        "k" | "kib" => KIB,
-        "m" | "mib" => MIB,
-        "g" | "gib" => GIB,
-        "t" | "tib" => TIB,
+        "k" | "ki" | "kib" => KIB,
+        "m" | "mi" | "mib" => MIB,
+        "g" | "gi" | "gib" => GIB,
+        "t" | "ti" | "tib" => TIB,
         "kb" => 1_000,
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
@@ -118,6 +119,11 @@ mod tests {
         assert_eq!(parse_size("1.5GiB"), Ok(3 * GIB / 2));
         assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
         assert_eq!(parse_size("64KiB"), Ok(64 * KIB));
+        // As Kubernetes writes them (and `render k8s` does).
+        assert_eq!(parse_size("2Gi"), Ok(2 * GIB));
+        assert_eq!(parse_size("512Mi"), Ok(512 * MIB));
+        assert_eq!(parse_size("64Ki"), Ok(64 * KIB));
+        assert_eq!(parse_size("1Ti"), Ok(TIB));
         assert_eq!(parse_size("100B"), Ok(100));
         assert_eq!(parse_size("1TiB"), Ok(TIB));
         assert_eq!(parse_size("3TB"), Ok(3_000_000_000_000));
@@ -155,7 +161,7 @@ mod tests {
             parse_size("2 gigs"),
             Err(UnitError::UnknownUnit("gigs".into()))
         );
-        assert_eq!(parse_size("2Gi"), Err(UnitError::UnknownUnit("Gi".into())));
+        assert_eq!(parse_size("2Gb2"), Err(UnitError::UnknownUnit("Gb2".into())));
         assert_eq!(parse_size("16777216TiB"), Err(UnitError::TooLarge));
         assert_eq!(
             parse_size("99999999999999999999999999999999999999999B"),
