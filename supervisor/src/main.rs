@@ -94,6 +94,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Runtime { command } => cli::runtime::run(command),
         Cmd::Image { command } => cli::image::run(&ctx, command),
         Cmd::Render { command } => cli::render::run(command),
+        Cmd::Completions { shell } => cli::about::completions(shell),
+        Cmd::Man { dir } => cli::about::man(dir.as_deref()),
         Cmd::Pod { command } => cli::pod::run(command),
         Cmd::Gateway {
             fleet,

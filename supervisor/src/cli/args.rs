@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Start with: clawkeep check fleet.toml && clawkeep up fleet.toml
 #[derive(Parser)]
-#[command(name = "clawkeep", version, propagate_version = true)]
+#[command(name = "clawkeep", version = crate::cli::about::VERSION, long_version = crate::cli::about::LONG_VERSION, propagate_version = true)]
 pub(crate) struct Cli {
     /// State dir of the supervisor to talk to (for `up`: overrides [node] state_dir).
     #[arg(long, global = true, env = "CLAWKEEP_STATE_DIR", value_name = "DIR")]
@@ -141,6 +141,23 @@ pub(crate) enum Cmd {
     Pod {
         #[command(subcommand)]
         command: PodCmd,
+    },
+    /// Print the shell completion script for bash, zsh or fish.
+    ///
+    /// Example (bash): source <(clawkeep completions bash)
+    ///   or for every shell: clawkeep completions bash > /etc/bash_completion.d/clawkeep
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (clawkeep(1) and one per command, from this --help) into DIR,
+    /// or print clawkeep(1) when no DIR is given.
+    ///
+    /// Example: clawkeep man /usr/local/share/man/man1 && man clawkeep-render-k8s
+    Man {
+        /// Directory to write clawkeep.1 and clawkeep-COMMAND.1 into.
+        dir: Option<PathBuf>,
     },
     /// Render the fleet for somewhere other than this node: Kubernetes.
     ///

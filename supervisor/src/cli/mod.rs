@@ -2,6 +2,7 @@
 //! command gets, a module per group of commands, and how answers are shown. `main.rs`
 //! parses and dispatches.
 
+pub(crate) mod about;
 pub(crate) mod args;
 pub(crate) mod context;
 pub(crate) mod tables;

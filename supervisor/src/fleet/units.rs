@@ -161,7 +161,10 @@ mod tests {
             parse_size("2 gigs"),
             Err(UnitError::UnknownUnit("gigs".into()))
         );
-        assert_eq!(parse_size("2Gb2"), Err(UnitError::UnknownUnit("Gb2".into())));
+        assert_eq!(
+            parse_size("2Gb2"),
+            Err(UnitError::UnknownUnit("Gb2".into()))
+        );
         assert_eq!(parse_size("16777216TiB"), Err(UnitError::TooLarge));
         assert_eq!(
             parse_size("99999999999999999999999999999999999999999B"),

@@ -1,0 +1,62 @@
+//! `clawkeep --version`, `clawkeep completions` and `clawkeep man`: what this binary is, and
+//! its command line for shells and `man`, generated from the same clap definitions as
+//! `--help`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+
+use super::args::Cli;
+
+/// `--version`: the release and the commit it was built from.
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CLAWKEEP_COMMIT"),
+    ")"
+);
+
+/// `--version` in full: with the compiler and target it was built with.
+pub(crate) const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("CLAWKEEP_COMMIT"),
+    "\nrustc: ",
+    env!("CLAWKEEP_RUSTC"),
+    "\ntarget: ",
+    env!("CLAWKEEP_TARGET"),
+    "\nprofile: ",
+    env!("CLAWKEEP_PROFILE"),
+);
+
+/// Print the completion script for `shell`.
+pub(crate) fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "clawkeep", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write clawkeep(1) and a page per command into `dir`, or print clawkeep(1).
+pub(crate) fn man(dir: Option<&Path>) -> Result<ExitCode> {
+    let cmd = Cli::command();
+    let Some(dir) = dir else {
+        clap_mangen::Man::new(cmd)
+            .render(&mut std::io::stdout())
+            .context("write the manual page")?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    clap_mangen::generate_to(cmd, dir)
+        .with_context(|| format!("write the manual pages into {}", dir.display()))?;
+    let pages = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).count())
+        .unwrap_or(0);
+    println!(
+        "{}: {pages} manual pages (man -l {}/clawkeep.1)",
+        dir.display(),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
