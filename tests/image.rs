@@ -338,7 +338,7 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
         .args(["image", "verify"])
         .arg(&out1));
     let said = text(&bad);
-    assert_eq!(bad.status.code(), Some(1), "{said}");
+    assert_eq!(bad.status.code(), Some(3), "{said}");
     assert!(
         said.contains(&format!(
             "node.raw: expected sha256 {}, actual sha256 ",

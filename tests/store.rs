@@ -307,7 +307,7 @@ knowledge = { docs = "ro" }
     let key = sup.state.join("brains/keys/writer.json");
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let out = sup.cli(&["audit", "--json"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "findings");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ids: Vec<&str> = report["findings"]
         .as_array()
@@ -601,9 +601,9 @@ args = ["-c", '''mkdir -p $HOME/ticks; i=0; while sleep 1; do i=$((i+1)); echo "
     assert!(row["lag_seconds"].as_f64().unwrap() > 30.0, "{st}");
     assert!(row["last_error"].is_string(), "{st}");
 
-    // doctor says what is wrong, and exits 1.
+    // doctor says what is wrong, and exits 3 (findings).
     let out = sup.cli(&["doctor", "--json"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ids: Vec<&str> = report["findings"]
         .as_array()
@@ -794,7 +794,7 @@ args = ["-c", '''echo hello > $HOME/hello.md; while sleep 1; do :; done''']
     );
     let out = sup.cli(&["audit"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("CK-STORE-001"), "{text}");
     let st = String::from_utf8(sup.cli(&["sync", "status"]).stdout).unwrap();
     assert!(st.contains("grants NOT enforced"), "{st}");

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("clawkeep: {e:#}");
-            ExitCode::FAILURE
+            cli::exit::of_error(&e)
         }
     };
     if std::process::id() == 1 {

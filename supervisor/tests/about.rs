@@ -1,6 +1,6 @@
 //! What the binary says of itself and how shells and `man` learn its command line:
 //! `--version` names the commit, `completions` loads in bash (and writes zsh and fish), and
-//! `man` writes a page per command that `man` renders.
+//! `man` writes a page per command that `man` renders; the exit codes scripts rely on.
 
 mod support;
 
@@ -108,4 +108,49 @@ fn man_writes_a_page_per_command_that_man_renders() {
     // Without a directory: clawkeep(1) on stdout.
     let (ok, one) = run(&["man"]);
     assert!(ok && one.contains(".TH clawkeep 1"), "{one}");
+}
+
+#[test]
+fn exit_codes_tell_invalid_input_and_no_supervisor_apart_and_help_lists_them() {
+    let (_, help) = run(&["--help"]);
+    assert!(
+        help.contains("Exit codes: 0 done; 1 failed") && help.contains("4 no"),
+        "{help}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let state = dir.path().display().to_string();
+    let code = |cmd: &mut Command| {
+        let out = cmd.output().unwrap();
+        (out.status.code(), support::text(&out))
+    };
+    // Nothing listens: 4, saying how to start one.
+    let (c, said) = code(Command::new(support::clawkeep()).args(["--state-dir", &state, "ps"]));
+    assert_eq!(c, Some(4), "{said}");
+    assert!(said.contains("no clawkeep supervisor is running"), "{said}");
+    // A supervisor's socket this user may not use: 4, and "permission denied", not "not
+    // running".
+    let socket = dir.path().join(supervisor::api::SOCKET);
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (c, said) = code(
+        Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(support::clawkeep())
+            .args(["--state-dir", &state, "ps"]),
+    );
+    assert_eq!(c, Some(4), "{said}");
+    assert!(
+        said.contains("permission denied") && !said.contains("no clawkeep supervisor"),
+        "{said}"
+    );
+    // A fleet file that is wrong: 2.
+    let bad = dir.path().join("fleet.toml");
+    std::fs::write(&bad, "[[agent]]\nname = 3\n").unwrap();
+    let (c, said) = code(Command::new(support::clawkeep()).arg("check").arg(&bad));
+    assert_eq!(c, Some(2), "{said}");
 }

@@ -12,6 +12,10 @@ use clap::{Args, Parser, Subcommand};
 /// to the running supervisor through the Unix socket in its state dir.
 ///
 /// Start with: clawkeep check fleet.toml && clawkeep up fleet.toml
+///
+/// Exit codes: 0 done; 1 failed (the message says why); 2 invalid input (the fleet file, an
+/// argument); 3 findings (doctor, audit, sync status, image verify found problems); 4 no
+/// supervisor to talk to (none runs with this state dir, or this user may not connect).
 #[derive(Parser)]
 #[command(name = "clawkeep", version = crate::cli::about::VERSION, long_version = crate::cli::about::LONG_VERSION, propagate_version = true)]
 pub(crate) struct Cli {

@@ -1,4 +1,4 @@
-//! `clawkeep doctor|audit`: the node's checks, a line per finding; exit 1 on any.
+//! `clawkeep doctor|audit`: the node's checks, a line per finding; exit 3 on any.
 
 use std::process::ExitCode;
 
@@ -15,11 +15,7 @@ pub(crate) fn run(ctx: &Context, command: ChecksCmd) -> Result<ExitCode> {
         ChecksCmd::Audit { json: _ } => api.block_on(api.audit())?,
     };
     ctx.show(&report, || findings(&report))?;
-    Ok(if report.findings.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(super::exit::findings(!report.findings.is_empty()))
 }
 
 fn findings(report: &AuditReport) -> String {

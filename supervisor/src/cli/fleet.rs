@@ -63,7 +63,7 @@ pub(crate) fn run(ctx: &Context, command: FleetCmd) -> Result<ExitCode> {
 pub(crate) fn load(path: &Path) -> std::result::Result<Fleet, ExitCode> {
     supervisor::fleet::load(path).map_err(|d| {
         eprint!("{d}");
-        ExitCode::from(2)
+        ExitCode::from(super::exit::INVALID)
     })
 }
 

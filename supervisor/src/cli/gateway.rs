@@ -18,7 +18,7 @@ pub(crate) fn run(
         Ok(f) => f,
         Err(d) => {
             eprint!("{d}");
-            return Ok(ExitCode::from(2));
+            return Ok(ExitCode::from(super::exit::INVALID));
         }
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -41,7 +41,7 @@ pub(crate) fn run(
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("clawkeep gateway: {}: {e}", fleet.display());
-            Ok(ExitCode::from(2))
+            Ok(ExitCode::from(super::exit::INVALID))
         }
     }
 }

@@ -82,14 +82,14 @@ pub(crate) fn run(ctx: &Context, command: ImageCmd) -> Result<ExitCode> {
             // fleet names are the node's.
             if let Err(d) = supervisor::fleet::load_for_image(&fleet) {
                 eprint!("{d}");
-                return Ok(ExitCode::from(2));
+                return Ok(ExitCode::from(super::exit::INVALID));
             }
             let fleet_path = std::path::absolute(&fleet).context("locate the fleet file")?;
             let (f, base) = match supervisor::fleet::load_file(&fleet) {
                 Ok(f) => f,
                 Err(d) => {
                     eprint!("{d}");
-                    return Ok(ExitCode::from(2));
+                    return Ok(ExitCode::from(super::exit::INVALID));
                 }
             };
             let start = std::time::Instant::now();
@@ -144,7 +144,7 @@ pub(crate) fn run(ctx: &Context, command: ImageCmd) -> Result<ExitCode> {
                 }
                 Err(e) => {
                     eprintln!("clawkeep: {e}");
-                    ExitCode::FAILURE
+                    ExitCode::from(super::exit::FINDINGS)
                 }
             });
         }

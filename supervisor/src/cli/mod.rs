@@ -5,6 +5,7 @@
 pub(crate) mod about;
 pub(crate) mod args;
 pub(crate) mod context;
+pub(crate) mod exit;
 pub(crate) mod tables;
 
 pub(crate) mod brain;

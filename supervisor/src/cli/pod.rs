@@ -47,7 +47,7 @@ fn brain(who: &str, args: &PodBrainArgs) -> std::result::Result<Brain, ExitCode>
     });
     made.map_err(|e| {
         eprintln!("clawkeep pod {who}: {e}");
-        ExitCode::from(2)
+        ExitCode::from(super::exit::INVALID)
     })
 }
 
@@ -136,7 +136,7 @@ pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
                 eprintln!(
                     "clawkeep pod run: HOME is not set (the manifests set it to the home volume)"
                 );
-                return Ok(ExitCode::from(2));
+                return Ok(ExitCode::from(super::exit::INVALID));
             };
             let mut cmd = std::process::Command::new(&command[0]);
             cmd.args(&command[1..]);
@@ -146,7 +146,7 @@ pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
                 }
                 Err(e) => {
                     eprintln!("clawkeep pod run: {e}");
-                    return Ok(ExitCode::from(2));
+                    return Ok(ExitCode::from(super::exit::INVALID));
                 }
             }
             if knowledge {
@@ -155,7 +155,7 @@ pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
                     Ok(None) => {}
                     Err(e) => {
                         eprintln!("clawkeep pod run: {e}");
-                        return Ok(ExitCode::from(2));
+                        return Ok(ExitCode::from(super::exit::INVALID));
                     }
                 }
             }
@@ -169,7 +169,7 @@ pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
                 Ok(None) => {}
                 Err(e) => {
                     eprintln!("clawkeep pod run: {e}");
-                    return Ok(ExitCode::from(2));
+                    return Ok(ExitCode::from(super::exit::INVALID));
                 }
             }
             let e = cmd.exec();
@@ -193,7 +193,7 @@ pub(crate) fn run(command: PodCmd) -> Result<ExitCode> {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
                     eprintln!("clawkeep pod shim: {e}");
-                    Ok(ExitCode::from(2))
+                    Ok(ExitCode::from(super::exit::INVALID))
                 }
             }
         }

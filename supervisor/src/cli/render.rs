@@ -27,7 +27,7 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
                 Ok(f) => f,
                 Err(d) => {
                     eprint!("{d}");
-                    return Ok(ExitCode::from(2));
+                    return Ok(ExitCode::from(super::exit::INVALID));
                 }
             };
             let flags = supervisor::k8s::Options {
@@ -58,7 +58,7 @@ pub(crate) fn run(command: RenderCmd) -> Result<ExitCode> {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("{}: {e}", fleet.display());
-                    return Ok(ExitCode::from(2));
+                    return Ok(ExitCode::from(super::exit::INVALID));
                 }
             };
             let (rendered, opts) = rendered;

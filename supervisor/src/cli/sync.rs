@@ -18,11 +18,7 @@ pub(crate) fn run(ctx: &Context, command: SyncCmd) -> Result<ExitCode> {
                 .rows
                 .iter()
                 .any(|r| r.last_error.is_some() || r.held.is_some());
-            Ok(if st.healthy && !behind {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(super::exit::findings(!st.healthy || behind))
         }
         SyncCmd::Push { name, .. } | SyncCmd::Pull { name } if name.is_empty() => {
             anyhow::bail!("name an agent or shared:COLLECTION")
