@@ -70,20 +70,38 @@ pub async fn recent(remote: &Remote, last: usize) -> Result<Vec<Entry>, StoreErr
     Ok(out)
 }
 
-/// Parse a user's time: RFC 3339 with or without seconds and zone (UTC assumed).
+/// Parse a user's time: RFC 3339 with or without seconds, with a zone (`Z`, `+02:00`) or
+/// without one (UTC), a date alone (its midnight, UTC), or a time ago (`2h ago`, `90m ago`).
 pub fn parse_time(s: &str) -> Result<SystemTime, String> {
-    let mut t = s.trim().replace(' ', "T");
-    if t.len() == 10 {
-        t.push_str("T00:00");
+    parse_time_at(s, SystemTime::now())
+}
+
+/// [`parse_time`], with `now` for times ago.
+pub fn parse_time_at(s: &str, now: SystemTime) -> Result<SystemTime, String> {
+    use std::str::FromStr;
+    let hint = "write it like 2026-11-20T10:00 (UTC), 2026-11-20T12:00+02:00 or 2h ago";
+    let text = s.trim();
+    if let Some(ago) = text.strip_suffix("ago") {
+        let d = humantime::parse_duration(ago.trim())
+            .map_err(|e| format!("{s:?} is not a time ago ({e}); {hint}"))?;
+        return now
+            .checked_sub(d)
+            .ok_or_else(|| format!("{s:?} is before the clock's beginning"));
     }
-    if t.len() == 16 {
-        t.push_str(":00");
+    // A space between date and time, as people write it.
+    let t = text.replacen(' ', "T", 1);
+    let utc =
+        |dt: jiff::civil::DateTime| dt.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp());
+    let parsed = jiff::Timestamp::from_str(&t)
+        .or_else(|_| jiff::civil::DateTime::from_str(&t).and_then(utc))
+        .or_else(|_| {
+            jiff::civil::Date::from_str(&t)
+                .and_then(|d| utc(d.to_datetime(jiff::civil::Time::midnight())))
+        });
+    match parsed {
+        Ok(ts) => Ok(SystemTime::from(ts)),
+        Err(e) => Err(format!("{s:?} is not a time ({e}); {hint}")),
     }
-    if !t.ends_with('Z') && !t.contains('+') {
-        t.push('Z');
-    }
-    humantime::parse_rfc3339_weak(&t)
-        .map_err(|e| format!("{s:?} is not a time ({e}); write it like 2026-11-20T10:00 (UTC)"))
 }
 
 /// What a restore changes locally.
@@ -216,6 +234,43 @@ pub async fn prune(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_carry_their_zone_or_count_back_from_now() {
+        let rfc = |t: SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+        assert_eq!(
+            rfc(parse_time("2026-11-20T12:00+02:00").unwrap()),
+            "2026-11-20T10:00:00Z"
+        );
+        assert_eq!(
+            rfc(parse_time("2026-11-20T05:30:00-04:30").unwrap()),
+            "2026-11-20T10:00:00Z"
+        );
+        assert_eq!(
+            rfc(parse_time("2026-11-20 10:00:00.5Z").unwrap()),
+            "2026-11-20T10:00:00Z"
+        );
+        assert_eq!(
+            rfc(parse_time("2026-11-20").unwrap()),
+            "2026-11-20T00:00:00Z"
+        );
+        let now = humantime::parse_rfc3339("2026-12-05T12:00:00Z").unwrap();
+        assert_eq!(
+            rfc(parse_time_at("2h ago", now).unwrap()),
+            "2026-12-05T10:00:00Z"
+        );
+        assert_eq!(
+            rfc(parse_time_at("1day 30min ago", now).unwrap()),
+            "2026-12-04T11:30:00Z"
+        );
+        let e = parse_time_at("soon ago", now).unwrap_err();
+        assert!(
+            e.contains("is not a time ago") && e.contains("2h ago"),
+            "{e}"
+        );
+        let e = parse_time("2026-13-40T10:00").unwrap_err();
+        assert!(e.contains("2026-11-20T12:00+02:00"), "{e}");
+    }
 
     #[test]
     fn times_without_seconds_or_zone_are_utc() {

@@ -365,9 +365,11 @@ pub(crate) enum BrainCmd {
     /// have then removed. The agent is stopped meanwhile and started again.
     ///
     /// The current brain is pushed first, so a restore can itself be undone with another
-    /// restore. Times are UTC unless they carry a zone.
+    /// restore. Times are RFC 3339, UTC unless they carry a zone (2026-11-20T12:00+02:00), or
+    /// a time ago (2h ago).
     ///
     /// Example: clawkeep restore research --at 2026-11-20T10:00 --dry-run
+    ///          clawkeep restore research --at "2h ago"
     Restore {
         /// Agent name.
         agent: String,
