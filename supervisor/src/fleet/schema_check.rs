@@ -10,8 +10,9 @@ use super::diag::Diagnostic;
 use super::names::did_you_mean;
 use super::spans::{Kind, Node, Pos, Seg, Spans};
 
-/// Every schema violation in the document indexed by `spans`.
-pub(crate) fn check(spans: &Spans<'_>, schema: &Json) -> Vec<Diagnostic> {
+/// Every schema violation in the document indexed by `spans`, each with the path of the key
+/// it is about (so the rest of the file can still be checked without it).
+pub(crate) fn check(spans: &Spans<'_>, schema: &Json) -> Vec<(Diagnostic, Vec<Seg>)> {
     let mut checker = Checker {
         spans,
         root: schema,
@@ -61,13 +62,15 @@ static ANYTHING: Json = Json::Bool(true);
 struct Checker<'a> {
     spans: &'a Spans<'a>,
     root: &'a Json,
-    diags: Vec<Diagnostic>,
+    diags: Vec<(Diagnostic, Vec<Seg>)>,
 }
 
 impl<'a> Checker<'a> {
-    fn report(&mut self, at: Pos, message: String, hint: Option<String>) {
-        self.diags
-            .push(Diagnostic::new(at.line, at.col, message, hint));
+    fn report(&mut self, at: Pos, path: &[Seg], message: String, hint: Option<String>) {
+        self.diags.push((
+            Diagnostic::new(at.line, at.col, message, hint),
+            path.to_vec(),
+        ));
     }
 
     /// Follow `$ref`s into `$defs` (an unresolvable reference accepts anything).
@@ -227,7 +230,7 @@ impl<'a> Checker<'a> {
             },
             (None, _) => format!("write {}", or_list(&expected)),
         };
-        self.report(self.spans.value_pos(path), message, Some(fix));
+        self.report(self.spans.value_pos(path), path, message, Some(fix));
     }
 
     fn unknown_key(&mut self, key: &str, properties: Option<&Map<String, Json>>, path: &[Seg]) {
@@ -247,7 +250,7 @@ impl<'a> Checker<'a> {
             None if allowed.is_empty() => "remove it".to_string(),
             None => format!("allowed keys: {}", allowed.join(", ")),
         };
-        self.report(self.spans.key_pos(path), message, Some(hint));
+        self.report(self.spans.key_pos(path), path, message, Some(hint));
     }
 
     fn check_enum(&mut self, kind: &Kind<'_>, allowed: &[&str], path: &[Seg]) {
@@ -268,7 +271,7 @@ impl<'a> Checker<'a> {
                 one_of,
             ),
         };
-        self.report(self.spans.value_pos(path), message, Some(hint));
+        self.report(self.spans.value_pos(path), path, message, Some(hint));
     }
 
     fn check_range(&mut self, n: i64, schema: &Json, path: &[Seg]) {
@@ -282,7 +285,7 @@ impl<'a> Checker<'a> {
                 (None, None) => String::new(),
             };
             let message = format!("{} {n} is out of range", self.spans.what(path));
-            self.report(self.spans.value_pos(path), message, Some(range));
+            self.report(self.spans.value_pos(path), path, message, Some(range));
         }
     }
 }
@@ -422,7 +425,10 @@ mod tests {
     fn check_text(text: &str) -> Vec<String> {
         let doc = toml_edit::Document::parse(text).unwrap();
         let spans = Spans::new(text, doc.as_table());
-        let mut diags = check(&spans, &crate::fleet::json_schema());
+        let mut diags: Vec<Diagnostic> = check(&spans, &crate::fleet::json_schema())
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
         diags.sort_by_key(|d| (d.line, d.col));
         diags
             .into_iter()

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::diag::Diagnostic;
 use super::file::FleetFile;
 use super::resolve::Resolver;
-use super::spans::Spans;
+use super::spans::{Seg, Spans};
 use super::{schema_check, Diagnostics, Fleet};
 
 /// Parse and validate fleet text. `file` is the fleet file as the user named it (used in
@@ -85,7 +85,7 @@ fn parse_in(
     root: Option<&Path>,
     mode: Mode,
 ) -> Result<Fleet, Diagnostics> {
-    let (doc, fleet_file) = parse_file(file, text)?;
+    let (doc, fleet_file, schema_problems) = parse_file(file, text)?;
     let spans = Spans::new(text, doc.as_table());
     let shown_dir = Path::new(file).parent().unwrap_or(Path::new(""));
     let fleet_path = base_dir.join(Path::new(file).file_name().unwrap_or_default());
@@ -96,19 +96,105 @@ fn parse_in(
         Mode::Cluster => resolver.for_cluster(),
         Mode::ClusterGateway => resolver.for_cluster_gateway(),
     };
-    match root {
+    let resolved = match root {
         Some(root) => resolver.in_root(root),
         None => resolver,
     }
-    .resolve(&fleet_file, fleet_path)
-    .map_err(|items| Diagnostics::new(file, items))
+    .resolve(&fleet_file, fleet_path);
+    if schema_problems.is_empty() {
+        return resolved.map_err(|items| Diagnostics::new(file, items));
+    }
+    // Both kinds at once. What the meaning check says of a key the schema check refused
+    // (and took out) is not said again: a message on that key's line, or on its table's,
+    // that names the key.
+    let taken_out: Vec<(Vec<usize>, String)> = schema_problems
+        .iter()
+        .filter_map(|(d, path)| {
+            let Some(Seg::Key(key)) = path.last() else {
+                return None;
+            };
+            let parent = &path[..path.len() - 1];
+            let lines = vec![
+                d.line,
+                spans.value_pos(parent).line,
+                spans.key_pos(parent).line,
+            ];
+            Some((lines, key.clone()))
+        })
+        .collect();
+    let said_already = |d: &Diagnostic| {
+        taken_out.iter().any(|(lines, key)| {
+            lines.contains(&d.line)
+                && d.message
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|w| w == key)
+        })
+    };
+    let mut items: Vec<Diagnostic> = schema_problems.into_iter().map(|(d, _)| d).collect();
+    if let Err(meaning) = resolved {
+        items.extend(meaning.into_iter().filter(|d| !said_already(d)));
+    }
+    Err(Diagnostics::new(file, items))
 }
 
-/// Syntax, schema and serde: the file as written, before its meaning is checked.
+/// Remove the key at `path` under `table` (an element of an array goes with its whole
+/// array: removing it would move the ones after it), if it is there.
+fn remove_path(table: &mut dyn toml_edit::TableLike, path: &[Seg]) {
+    use toml_edit::{Item, Value};
+    let (Some(Seg::Key(k)), rest) = (path.first(), path.get(1..).unwrap_or_default()) else {
+        return;
+    };
+    match rest {
+        [] | [Seg::Index(_)] => {
+            table.remove(k);
+        }
+        [Seg::Index(i), inner @ ..] => match table.get_mut(k) {
+            Some(Item::ArrayOfTables(a)) => {
+                if let Some(t) = a.get_mut(*i) {
+                    remove_path(t, inner);
+                }
+            }
+            Some(Item::Value(Value::Array(a))) => {
+                if let Some(t) = a.get_mut(*i).and_then(Value::as_inline_table_mut) {
+                    remove_path(t, inner);
+                }
+            }
+            _ => {}
+        },
+        inner => {
+            if let Some(t) = table.get_mut(k).and_then(Item::as_table_like_mut) {
+                remove_path(t, inner);
+            }
+        }
+    }
+}
+
+/// `text` without the keys at `paths`: what is left of a file once the keys the schema
+/// check refused are taken out.
+fn without(text: &str, paths: &[Vec<Seg>]) -> Option<String> {
+    let mut doc: toml_edit::DocumentMut = text.parse().ok()?;
+    for path in paths {
+        remove_path(doc.as_table_mut(), path);
+    }
+    Some(doc.to_string())
+}
+
+/// Syntax, schema and serde: the file as written, before its meaning is checked. Schema
+/// problems do not stop there: the keys they are about are taken out and the rest is read,
+/// so that its meaning is checked too (every problem in one pass); they come back third,
+/// each with the path of its key.
+#[allow(clippy::type_complexity)] // The document, what it says, and what it says wrong.
 fn parse_file<'t>(
     file: &str,
     text: &'t str,
-) -> Result<(toml_edit::Document<&'t str>, FleetFile), Diagnostics> {
+) -> Result<
+    (
+        toml_edit::Document<&'t str>,
+        FleetFile,
+        Vec<(Diagnostic, Vec<Seg>)>,
+    ),
+    Diagnostics,
+> {
     let fail = |items: Vec<Diagnostic>| Diagnostics::new(file, items);
     let doc = toml_edit::Document::parse(text).map_err(|e| {
         let empty = toml_edit::Table::new();
@@ -137,7 +223,12 @@ fn parse_file<'t>(
 
     let problems = schema_check::check(&spans, &super::json_schema());
     if !problems.is_empty() {
-        return Err(fail(problems));
+        let paths: Vec<Vec<Seg>> = problems.iter().map(|(_, p)| p.clone()).collect();
+        let rest = without(text, &paths).and_then(|t| toml::from_str::<FleetFile>(&t).ok());
+        return match rest {
+            Some(fleet_file) => Ok((doc, fleet_file, problems)),
+            None => Err(fail(problems.into_iter().map(|(d, _)| d).collect())),
+        };
     }
 
     let fleet_file: FleetFile = toml::from_str(text).map_err(|e| {
@@ -149,7 +240,7 @@ fn parse_file<'t>(
             Some("see `clawkeep schema` for what the fleet file may hold".to_string()),
         )])
     })?;
-    Ok((doc, fleet_file))
+    Ok((doc, fleet_file, Vec::new()))
 }
 
 /// Read, parse and validate a fleet file; relative paths in it start at its directory.
@@ -163,7 +254,14 @@ pub fn load(path: &Path) -> Result<Fleet, Diagnostics> {
 /// the rest inside the image ([`load_in_root`]). Also returns the file's directory.
 pub fn load_file(path: &Path) -> Result<(FleetFile, std::path::PathBuf), Diagnostics> {
     let (file, text, base_dir) = read(path)?;
-    Ok((parse_file(&file, &text)?.1, base_dir))
+    let (_, fleet_file, problems) = parse_file(&file, &text)?;
+    if !problems.is_empty() {
+        return Err(Diagnostics::new(
+            file,
+            problems.into_iter().map(|(d, _)| d).collect(),
+        ));
+    }
+    Ok((fleet_file, base_dir))
 }
 
 /// The fleet file's name as given, its text and its absolute directory.
@@ -261,11 +359,43 @@ mod tests {
     }
 
     #[test]
-    fn schema_problems_stop_before_meaning() {
-        // uid_base 1 would be a semantic error; the unknown key is reported alone.
+    fn schema_and_meaning_are_reported_in_one_pass() {
+        // An unknown key no longer hides the rest: uid_base 1 is reported with it.
         let found = problems("[node]\nuid_base = 1\nnmae = \"x\"\n");
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].message, "[node]: unknown key \"nmae\"");
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].message, "[node]: uid_base 1 is below 65536");
+        assert_eq!(found[1].message, "[node]: unknown key \"nmae\"");
+        // Nor duplicate names and bad values elsewhere; a wrongly typed key is taken out
+        // and not reported twice.
+        let found = problems(
+            "[defaults]\ncpu = \"lots\"\nmemory = \"lots\"\n[[agent]]\nname = \"a\"\ncommand = \"/bin/sh\"\ncolour = 1\n[[agent]]\nname = \"a\"\ncommand = \"/bin/sh\"\n",
+        );
+        let messages: Vec<&str> = found.iter().map(|d| d.message.as_str()).collect();
+        assert!(messages.iter().any(|m| m.contains("cpu")), "{messages:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("memory \"lots\" is not a size")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("unknown key \"colour\"")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("\"a\"") && m.contains("more than once")
+                    || m.contains("already")),
+            "{messages:?}"
+        );
+        assert_eq!(
+            found.iter().filter(|d| d.line == 2).count(),
+            1,
+            "{messages:?}"
+        );
     }
 
     #[test]
