@@ -18,9 +18,9 @@ const LAYERS: &[&[&str]] = &[
     &["secrets", "spend", "node_image"],
     // What goes into an agent before it starts: OpenClaw's state, its brain.
     &["openclaw", "brains"],
-    // The fleet on a Kubernetes cluster: what runs in its pods, then the rendering (which
-    // names the pods' commands and files) and the cluster's gateway.
-    &["pod"],
+    // Where else clawkeep runs: in a Kubernetes pod, under systemd; then the rendering for a
+    // cluster (which names the pods' commands and files) and the cluster's gateway.
+    &["pod", "systemd"],
     &["k8s", "cluster_gateway"],
     // Supervision.
     &["engine"],

@@ -22,6 +22,7 @@ pub mod power_button;
 pub mod sandbox_audit;
 pub mod secrets;
 pub mod spend;
+pub mod systemd;
 pub mod tcp_peer;
 pub mod text;
 pub mod up;

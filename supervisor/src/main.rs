@@ -95,6 +95,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Image { command } => cli::image::run(&ctx, command),
         Cmd::Render { command } => cli::render::run(command),
         Cmd::Completions { shell } => cli::about::completions(shell),
+        Cmd::Unit { fleet, binary } => cli::about::unit(&fleet, binary),
         Cmd::Man { dir } => cli::about::man(dir.as_deref()),
         Cmd::Pod { command } => cli::pod::run(command),
         Cmd::Gateway {

@@ -146,12 +146,16 @@ async fn announce_ready(shared: std::sync::Arc<crate::engine::Shared>, node: Str
         if up {
             let plural =
                 |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-            tracing::info!(
-                "clawkeep ready: {} and {} running on {node} ({:.1} s after start)",
+            let running = format!(
+                "{} and {} running on {node}",
                 plural(agents, "agent"),
                 plural(services, "service"),
+            );
+            tracing::info!(
+                "clawkeep ready: {running} ({:.1} s after start)",
                 started.elapsed().as_secs_f64()
             );
+            crate::systemd::ready(&running);
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -240,6 +244,8 @@ async fn supervise(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
     let mut pwr =
         signal(SignalKind::from_raw(libc::SIGPWR)).map_err(io("watch SIGPWR for", &state_dir))?;
     let ready = tokio::spawn(announce_ready(engine.shared.clone(), node));
+    let watchdog =
+        crate::systemd::watchdog().map(|p| tokio::spawn(crate::systemd::keep_watchdog(p)));
     let power_button = async {
         if std::process::id() == 1 {
             crate::power_button::pressed("/dev/input".into()).await
@@ -255,8 +261,12 @@ async fn supervise(fleet: Fleet, state_dir: PathBuf) -> Result<(), UpError> {
         name = power_button => format!("power button {name}"),
     };
     ready.abort();
+    crate::systemd::stopping();
     tracing::info!("{why}: stopping agents, then services");
     engine.shutdown().await;
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     api.abort();
     let _ = std::fs::remove_file(&socket);
     tracing::info!("all stopped");

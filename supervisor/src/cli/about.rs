@@ -31,6 +31,25 @@ pub(crate) const LONG_VERSION: &str = concat!(
     env!("CLAWKEEP_PROFILE"),
 );
 
+/// Print the systemd unit for `fleet` (checked first: a unit for a fleet that cannot start
+/// would only fail later).
+pub(crate) fn unit(fleet: &Path, binary: Option<std::path::PathBuf>) -> Result<ExitCode> {
+    let f = match supervisor::fleet::load(fleet) {
+        Ok(f) => f,
+        Err(d) => {
+            eprint!("{d}");
+            return Ok(ExitCode::from(super::exit::INVALID));
+        }
+    };
+    let binary = match binary {
+        Some(b) => b,
+        None => std::env::current_exe().context("locate this clawkeep binary")?,
+    };
+    let binary = std::path::absolute(&binary).context("make the binary's path absolute")?;
+    print!("{}", supervisor::systemd::unit(&f, &binary, &f.path));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Print the completion script for `shell`.
 pub(crate) fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
     let mut cmd = Cli::command();

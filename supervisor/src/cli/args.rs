@@ -146,6 +146,17 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         command: PodCmd,
     },
+    /// Print a systemd unit that runs `clawkeep up FLEET` (Type=notify: ready once every
+    /// agent runs; a watchdog; Delegate=yes; stop timeout from the fleet's stop graces).
+    ///
+    /// Example: clawkeep unit /etc/clawkeep/fleet.toml > /etc/systemd/system/clawkeep.service
+    Unit {
+        /// The fleet file (its absolute path goes into the unit).
+        fleet: PathBuf,
+        /// The clawkeep binary the unit runs (default: this one).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+    },
     /// Print the shell completion script for bash, zsh or fish.
     ///
     /// Example (bash): source <(clawkeep completions bash)

@@ -350,13 +350,22 @@ impl Supervisor {
     /// [`Supervisor::start_in`] with `hosts` as the supervisor's /etc/hosts (its resolver's
     /// view of names; the test's and the node's stay as they are).
     pub fn start_with_hosts(dir: FleetDir, hosts: Option<&str>) -> Self {
+        Self::start_with(dir, hosts, &[])
+    }
+
+    /// [`Supervisor::start_in`] with more environment variables for `clawkeep up`.
+    pub fn start_in_with_env(dir: FleetDir, env: &[(&str, &str)]) -> Self {
+        Self::start_with(dir, None, env)
+    }
+
+    fn start_with(dir: FleetDir, hosts: Option<&str>, env: &[(&str, &str)]) -> Self {
         let stderr = dir.scratch.dir.join("supervisor.log");
         let hosts = hosts.map(|text| {
             let file = dir.scratch.dir.join("hosts");
             std::fs::write(&file, text).unwrap();
             file
         });
-        let child = Self::spawn(&dir, &stderr, &[], hosts.as_deref());
+        let child = Self::spawn(&dir, &stderr, env, hosts.as_deref());
         let (state, cgroup) = (dir.state.clone(), dir.cgroup.clone());
         let mut s = Supervisor {
             child,
