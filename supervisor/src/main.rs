@@ -52,15 +52,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(boot_args());
     // No logging setup for `run` either: it is measured against runc.
     if !matches!(cli.command, Cmd::Sandbox(SandboxCmd::Run { .. })) {
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_env("CLAWKEEP_LOG")
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,notify=warn")),
-            )
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_target(false)
-            .init();
+        init_logging(cli.log_format);
     }
     let code = match dispatch(cli) {
         Ok(code) => code,
@@ -75,6 +67,26 @@ fn main() -> ExitCode {
         supervisor::pid1::power_off();
     }
     code
+}
+
+/// Log lines on stderr, as `format` says; colours only on a terminal and without NO_COLOR.
+fn init_logging(format: cli::args::LogFormat) {
+    use cli::args::LogFormat;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLAWKEEP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,notify=warn"));
+    let colour = format == LogFormat::Text
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let base = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .with_target(false);
+    match format {
+        LogFormat::Text => base.init(),
+        LogFormat::Json => base.json().flatten_event(true).init(),
+        LogFormat::Journal => base.without_time().init(),
+    }
 }
 
 /// Each group of commands runs in its own module, with the context built here.

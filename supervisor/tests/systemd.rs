@@ -1,7 +1,7 @@
 //! clawkeep under systemd: the unit `clawkeep unit` writes passes `systemd-analyze verify`,
 //! and `clawkeep up` tells the service manager what systemd's `Type=notify` and watchdog
 //! expect, through a NOTIFY_SOCKET the test listens on: watchdog pings while it runs, ready
-//! only once every agent runs, stopping at `down`.
+//! only once every agent runs, stopping at `down`; its log lines as JSON or for journald.
 
 mod support;
 
@@ -142,4 +142,40 @@ fn up_tells_systemd_it_is_ready_once_every_agent_runs_and_pings_the_watchdog() {
         }
     }
     assert!(stopping, "no STOPPING=1 at down");
+}
+
+#[test]
+fn log_lines_come_as_json_or_for_the_journal() {
+    for (format, check) in [("json", "json"), ("journal", "journal")] {
+        let dir = FleetDir::new(&format!("log-{format}"), AGENT);
+        let mut sup = Supervisor::start_in_with_env(dir, &[("CLAWKEEP_LOG_FORMAT", format)]);
+        support::wait_for(Duration::from_secs(20), "the ready line", || {
+            sup.log().contains("clawkeep ready").then_some(())
+        });
+        sup.down();
+        let log = sup.log();
+        let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(lines.len() >= 3, "{log}");
+        for line in &lines {
+            match check {
+                "json" => {
+                    let v: serde_json::Value = serde_json::from_str(line)
+                        .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                    assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+                }
+                _ => {
+                    // No time stamp of its own: journald adds one.
+                    assert!(
+                        line.starts_with(" INFO ")
+                            || line.starts_with(" WARN ")
+                            || line.starts_with("ERROR ")
+                            || line.starts_with("DEBUG ")
+                            || line.starts_with("INFO ")
+                            || line.starts_with("WARN "),
+                        "{line}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -22,8 +22,30 @@ pub(crate) struct Cli {
     /// State dir of the supervisor to talk to (for `up`: overrides [node] state_dir).
     #[arg(long, global = true, env = "CLAWKEEP_STATE_DIR", value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
+    /// How log lines are written: text (colours on a terminal unless NO_COLOR is set), json
+    /// (one object a line), or journal (text without time stamps or colours: journald adds
+    /// its own).
+    #[arg(
+        long,
+        global = true,
+        env = "CLAWKEEP_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub(crate) log_format: LogFormat,
     #[command(subcommand)]
     pub(crate) command: Cmd,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object a line.
+    Json,
+    /// For journald: no time stamps, no colours.
+    Journal,
 }
 
 #[derive(Subcommand)]
