@@ -256,3 +256,22 @@ fn in_image_check_follows_symlinks_inside_the_image() {
     // The same file on this machine, where /bin/sh is real, passes.
     assert!(supervisor::fleet::load_file(&fleet).is_ok());
 }
+
+#[test]
+fn check_json_lists_every_problem_with_its_place_and_fix() {
+    let out = clawkeep(&["check", "--json", "schema.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let problems = v["problems"].as_array().unwrap();
+    // The same problems the text shows, one object each.
+    let text = check_fails("schema.toml");
+    assert_eq!(problems.len(), text.lines().count() - 1, "{text}");
+    let first = &problems[0];
+    assert_eq!(
+        (first["line"].as_u64(), first["col"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(first["message"], "[node]: unknown key \"nmae\"");
+    assert_eq!(first["hint"], "did you mean \"name\"?");
+}

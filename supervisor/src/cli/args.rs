@@ -215,7 +215,9 @@ impl Cmd {
     /// Whether the command was asked for JSON: `--json`, where the command takes it.
     pub(crate) fn json(&self) -> bool {
         match self {
-            Cmd::Fleet(FleetCmd::Ps { json } | FleetCmd::Logs { json, .. })
+            Cmd::Fleet(
+                FleetCmd::Ps { json } | FleetCmd::Logs { json, .. } | FleetCmd::Check { json, .. },
+            )
             | Cmd::Spend(SpendArgs { json, .. })
             | Cmd::Sync {
                 command: SyncCmd::Status { json } | SyncCmd::History { json, .. },
@@ -259,6 +261,10 @@ pub(crate) enum FleetCmd {
     Check {
         /// The fleet file.
         fleet: PathBuf,
+        /// One JSON object: {"file", "ok", "agents", "services", "problems": [{"line",
+        /// "col", "message", "hint"}]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the JSON Schema of the fleet file, for editors.
     ///

@@ -13,7 +13,32 @@ use super::tables::{log_line_json, ps_table};
 
 pub(crate) fn run(ctx: &Context, command: FleetCmd) -> Result<ExitCode> {
     match command {
-        FleetCmd::Check { fleet } => Ok(match load(&fleet) {
+        FleetCmd::Check { fleet, json: true } => {
+            let loaded = supervisor::fleet::load(&fleet);
+            let (agents, services) = loaded
+                .as_ref()
+                .map(|f| (f.agents.len(), f.services.len()))
+                .unwrap_or_default();
+            let problems = loaded
+                .as_ref()
+                .err()
+                .map(|d| d.items.clone())
+                .unwrap_or_default();
+            let report = serde_json::json!({
+                "file": fleet.display().to_string(),
+                "ok": loaded.is_ok(),
+                "agents": agents,
+                "services": services,
+                "problems": problems,
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(if loaded.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(super::exit::INVALID)
+            })
+        }
+        FleetCmd::Check { fleet, json: false } => Ok(match load(&fleet) {
             Ok(f) => {
                 println!(
                     "{}: ok ({} agents, {} services)",

@@ -1,7 +1,7 @@
 //! Diagnostics: `file:line:col: what is wrong (hint)`.
 
 /// One problem found in a fleet file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
     /// 1-based line, 0 when the problem has no position.
     pub line: usize,
