@@ -1,7 +1,8 @@
 //! clawkeep under systemd: the unit `clawkeep unit` writes passes `systemd-analyze verify`,
 //! and `clawkeep up` tells the service manager what systemd's `Type=notify` and watchdog
 //! expect, through a NOTIFY_SOCKET the test listens on: watchdog pings while it runs, ready
-//! only once every agent runs, stopping at `down`; its log lines as JSON or for journald.
+//! only once every agent runs, stopping at `down`; its log lines as JSON or for journald;
+//! and the client finding it by the state dir its fleet names, as `systemctl` users expect.
 
 mod support;
 
@@ -178,4 +179,39 @@ fn log_lines_come_as_json_or_for_the_journal() {
             }
         }
     }
+}
+
+#[test]
+fn client_commands_find_the_supervisor_by_the_state_dir_its_fleet_names() {
+    let dir = FleetDir::new("by-fleet", AGENT);
+    let fleet = dir.fleet.clone();
+    let sup = Supervisor::start_in(dir);
+    let ps = |args: &[&str]| {
+        Command::new(support::clawkeep())
+            .args(args)
+            .env_remove("CLAWKEEP_STATE_DIR")
+            .env_remove("CLAWKEEP_FLEET")
+            .output()
+            .unwrap()
+    };
+    let fleet = fleet.display().to_string();
+    for args in [
+        vec!["--fleet", fleet.as_str(), "ps"],
+        vec!["ps", "--fleet", fleet.as_str()],
+    ] {
+        let out = ps(&args);
+        assert!(out.status.success(), "{args:?}: {}", support::text(&out));
+        assert!(support::text(&out).contains("worker"), "{args:?}");
+    }
+    let out = Command::new(support::clawkeep())
+        .arg("ps")
+        .env_remove("CLAWKEEP_STATE_DIR")
+        .env("CLAWKEEP_FLEET", &fleet)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", support::text(&out));
+    // An explicit state dir wins over the fleet's.
+    let out = ps(&["--fleet", &fleet, "--state-dir", "/nonexistent", "ps"]);
+    assert_eq!(out.status.code(), Some(4), "{}", support::text(&out));
+    drop(sup);
 }

@@ -20,8 +20,13 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "clawkeep", version = crate::cli::about::VERSION, long_version = crate::cli::about::LONG_VERSION, propagate_version = true)]
 pub(crate) struct Cli {
     /// State dir of the supervisor to talk to (for `up`: overrides [node] state_dir).
+    /// Default: the [node] state_dir of --fleet, else of /etc/clawkeep/fleet.toml (a node
+    /// image's), else /var/lib/clawkeep.
     #[arg(long, global = true, env = "CLAWKEEP_STATE_DIR", value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
+    /// The fleet file whose supervisor to talk to: its [node] state_dir says where.
+    #[arg(long, global = true, env = "CLAWKEEP_FLEET", value_name = "FLEET")]
+    pub(crate) fleet: Option<PathBuf>,
     /// How log lines are written: text (colours on a terminal unless NO_COLOR is set), json
     /// (one object a line), or journal (text without time stamps or colours: journald adds
     /// its own).

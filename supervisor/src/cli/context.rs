@@ -12,6 +12,18 @@ use super::args::Cli;
 /// Default state dir when neither the fleet file, --state-dir nor CLAWKEEP_STATE_DIR says.
 const DEFAULT_STATE_DIR: &str = "/var/lib/clawkeep";
 
+/// The fleet file of a node image: its state dir is the one to talk to by default.
+const NODE_FLEET: &str = "/etc/clawkeep/fleet.toml";
+
+/// The `[node] state_dir` a fleet file names (relative to the file's directory), read
+/// without checking the rest of the file: a client only needs to know where to call.
+fn state_dir_named_by(fleet: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(fleet).ok()?;
+    let doc: toml::Table = toml::from_str(&text).ok()?;
+    let dir = doc.get("node")?.get("state_dir")?.as_str()?;
+    Some(fleet.parent().unwrap_or(Path::new("/")).join(dir))
+}
+
 /// How a command prints its answer.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {
@@ -25,6 +37,8 @@ pub(crate) enum Format {
 pub(crate) struct Context {
     /// --state-dir or CLAWKEEP_STATE_DIR.
     state_dir: Option<PathBuf>,
+    /// The state dir a fleet file names (--fleet, CLAWKEEP_FLEET, a node image's).
+    named: Option<PathBuf>,
     pub(crate) format: Format,
     api: OnceCell<Api>,
 }
@@ -52,8 +66,19 @@ impl std::ops::Deref for Api {
 
 impl Context {
     pub(crate) fn new(cli: &Cli) -> Self {
+        let named = || {
+            cli.fleet
+                .clone()
+                .or_else(|| Path::new(NODE_FLEET).is_file().then(|| NODE_FLEET.into()))
+                .and_then(|f| state_dir_named_by(&f))
+        };
         Self {
             state_dir: cli.state_dir.clone(),
+            named: if cli.state_dir.is_some() {
+                None
+            } else {
+                named()
+            },
             format: if cli.command.json() {
                 Format::Json
             } else {
@@ -63,11 +88,12 @@ impl Context {
         }
     }
 
-    /// The state dir of the supervisor to talk to: --state-dir, CLAWKEEP_STATE_DIR, else
-    /// /var/lib/clawkeep.
+    /// The state dir of the supervisor to talk to: --state-dir, CLAWKEEP_STATE_DIR, the
+    /// fleet's (--fleet, CLAWKEEP_FLEET, a node image's), else /var/lib/clawkeep.
     pub(crate) fn state_dir(&self) -> &Path {
         self.state_dir
             .as_deref()
+            .or(self.named.as_deref())
             .unwrap_or(Path::new(DEFAULT_STATE_DIR))
     }
 
