@@ -215,12 +215,14 @@ knowledge = { docs = "ro" }
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = sup.cli(&["sync", "pull", "shared:docs"]);
+    let out = sup.cli(&["sync", "pull", "shared:docs", "--json"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["downloaded"].is_u64() && report["failed"].is_array(), "{report}");
     let out = sup.cli(&["sync", "push", "nobody"]);
     assert!(!out.status.success());
     assert!(
@@ -239,6 +241,14 @@ knowledge = { docs = "ro" }
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("would remove  from-host.md"), "{text}");
+    // The same plan as JSON, the time given with a zone of its own.
+    let zoned = humantime::format_rfc3339_millis(mid)
+        .to_string()
+        .replace('Z', "+00:00");
+    let out = sup.cli(&["restore", "writer", "--at", &zoned, "--dry-run", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(plan["delete"], serde_json::json!(["from-host.md"]), "{plan}");
     assert!(
         home.join("from-host.md").exists(),
         "a dry run changes nothing"

@@ -225,8 +225,13 @@ impl Cmd {
             )
             | Cmd::Spend(SpendArgs { json, .. })
             | Cmd::Sync {
-                command: SyncCmd::Status { json } | SyncCmd::History { json, .. },
+                command:
+                    SyncCmd::Status { json }
+                    | SyncCmd::History { json, .. }
+                    | SyncCmd::Push { json, .. }
+                    | SyncCmd::Pull { json, .. },
             }
+            | Cmd::Brain(BrainCmd::Restore { json, .. })
             | Cmd::Upgrade(UpgradeCmd::Upgrade { json, .. } | UpgradeCmd::Rollback { json })
             | Cmd::Checks(ChecksCmd::Doctor { json } | ChecksCmd::Audit { json })
             | Cmd::Secrets {
@@ -423,6 +428,9 @@ pub(crate) enum BrainCmd {
         /// Only list what would change.
         #[arg(long)]
         dry_run: bool,
+        /// Print the plan (written, removed, unchanged) as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -927,6 +935,9 @@ pub(crate) enum SyncCmd {
         /// the brain (the files stay in the store's history either way).
         #[arg(long)]
         allow_deletes: bool,
+        /// Print the pass's report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Pull now, including files put in the bucket by other tools.
     ///
@@ -934,6 +945,9 @@ pub(crate) enum SyncCmd {
     Pull {
         /// Agent name, or shared:COLLECTION.
         name: String,
+        /// Print the pass's report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// The newest pushes of a brain or shared:COLLECTION, with the time `restore --at` takes
     /// for each (the history's own timeline, which never goes back even when a clock did).

@@ -14,20 +14,31 @@ pub(crate) fn run(ctx: &Context, command: BrainCmd) -> Result<ExitCode> {
             let reply = api.block_on(api.clone_brain(&from, &to))?;
             println!("{}", reply["message"].as_str().unwrap_or_default());
         }
-        BrainCmd::Restore { agent, at, dry_run } => {
+        BrainCmd::Restore {
+            agent,
+            at,
+            dry_run,
+            json: _,
+        } => {
             let plan = api.block_on(api.restore(&agent, &at, dry_run))?;
             let verb = if dry_run { "would" } else { "did" };
-            println!(
-                "{agent}: back to the push of {} (snapshot {})",
-                plan.time, plan.snapshot
-            );
-            for p in &plan.write {
-                println!("  {verb} write   {p}");
-            }
-            for p in &plan.delete {
-                println!("  {verb} remove  {p}");
-            }
-            println!("  {} files already as they were", plan.unchanged);
+            ctx.show(&plan, || {
+                let mut out = format!(
+                    "{agent}: back to the push of {} (snapshot {})\n",
+                    plan.time, plan.snapshot
+                );
+                for p in &plan.write {
+                    out.push_str(&format!("  {verb} write   {p}\n"));
+                }
+                for p in &plan.delete {
+                    out.push_str(&format!("  {verb} remove  {p}\n"));
+                }
+                out.push_str(&format!(
+                    "  {} files already as they were\n",
+                    plan.unchanged
+                ));
+                out
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)

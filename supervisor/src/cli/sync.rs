@@ -20,14 +20,15 @@ pub(crate) fn run(ctx: &Context, command: SyncCmd) -> Result<ExitCode> {
                 .any(|r| r.last_error.is_some() || r.held.is_some());
             Ok(super::exit::findings(!st.healthy || behind))
         }
-        SyncCmd::Push { name, .. } | SyncCmd::Pull { name } if name.is_empty() => {
+        SyncCmd::Push { name, .. } | SyncCmd::Pull { name, .. } if name.is_empty() => {
             anyhow::bail!("name an agent or shared:COLLECTION")
         }
         SyncCmd::Push {
             name,
             allow_deletes,
-        } => pass(api, &name, "push", allow_deletes),
-        SyncCmd::Pull { name } => pass(api, &name, "pull", false),
+            json: _,
+        } => pass(ctx, api, &name, "push", allow_deletes),
+        SyncCmd::Pull { name, json: _ } => pass(ctx, api, &name, "pull", false),
         SyncCmd::History {
             name,
             last,
@@ -45,10 +46,30 @@ pub(crate) fn run(ctx: &Context, command: SyncCmd) -> Result<ExitCode> {
     }
 }
 
-/// `sync push|pull NAME`: one pass, and its report; exit 1 unless it did all it should.
-fn pass(api: &Api, name: &str, action: &str, allow_deletes: bool) -> Result<ExitCode> {
+/// `sync push|pull NAME`: one pass, and its report (`--json`: the report itself); exit 1
+/// unless it did all it should.
+fn pass(
+    ctx: &Context,
+    api: &Api,
+    name: &str,
+    action: &str,
+    allow_deletes: bool,
+) -> Result<ExitCode> {
     let r = api.block_on(api.sync_pass(name, action, allow_deletes))?;
-    println!(
+    ctx.show(&r, || pass_text(name, &r))?;
+    Ok(if r.complete() && r.held.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A pass's report for people.
+fn pass_text(name: &str, r: &clawkeep_store::SyncReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{name}: {} uploaded ({} bytes), {} downloaded, {} deleted in the store, {} deleted here{}",
         r.uploaded,
         r.uploaded_bytes,
@@ -61,45 +82,48 @@ fn pass(api: &Api, name: &str, action: &str, allow_deletes: bool) -> Result<Exit
             .unwrap_or_default()
     );
     for c in &r.conflicts {
-        println!("  conflict, both kept: {c}");
+        let _ = writeln!(out, "  conflict, both kept: {c}");
     }
     for x in &r.refused {
-        println!("  refused key: {x}");
+        let _ = writeln!(out, "  refused key: {x}");
     }
     for x in &r.skipped {
-        println!("  not synced: {x}");
+        let _ = writeln!(out, "  not synced: {x}");
     }
     for t in &r.too_big {
         let (side, not) = match t.in_store {
             true => (" in the store", "not downloaded"),
             false => ("", "not uploaded"),
         };
-        println!(
+        let _ = writeln!(
+            out,
             "  larger than [store] max_file_size, {not} (nothing deleted): {} ({}{side})",
             t.path,
             clawkeep_store::report::size(t.size)
         );
     }
     if r.too_big_count > r.too_big.len() {
-        println!(
+        let _ = writeln!(
+            out,
             "  and {} more larger than [store] max_file_size",
             r.too_big_count - r.too_big.len()
         );
     }
     for x in &r.retry {
-        println!("  changed meanwhile, goes up next pass: {x}");
+        let _ = writeln!(out, "  changed meanwhile, goes up next pass: {x}");
     }
     for x in &r.failed {
-        println!("  retried later: {x}");
+        let _ = writeln!(out, "  retried later: {x}");
     }
     if r.deferred_deletes > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "  {} deletions wait for the next pass (per-pass cap)",
             r.deferred_deletes
         );
     }
     if let Some(why) = &r.rebased {
-        println!("  merged without deleting anything: {why}");
+        let _ = writeln!(out, "  merged without deleting anything: {why}");
     }
     let kind = if name.starts_with("shared:") {
         "shared"
@@ -116,11 +140,7 @@ fn pass(api: &Api, name: &str, action: &str, allow_deletes: bool) -> Result<Exit
     for note in
         supervisor::brains::status_notes(kind, bare, r.held.as_ref(), deleted.as_ref(), None, None)
     {
-        println!("  {note}");
+        let _ = writeln!(out, "  {note}");
     }
-    Ok(if r.complete() && r.held.is_none() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    out
 }
