@@ -203,7 +203,7 @@ pub(crate) enum Cmd {
     },
     /// Render the fleet for somewhere other than this node: Kubernetes.
     ///
-    /// Example: clawkeep render k8s fleet.toml --out k8s/ --image registry.lab/clawkeep@sha256:…
+    /// Example: clawkeep render k8s examples/lab/fleet.toml --out k8s/
     Render {
         #[command(subcommand)]
         command: RenderCmd,
@@ -656,16 +656,23 @@ pub(crate) enum RenderFormat {
 pub(crate) enum RenderCmd {
     /// The fleet as Kubernetes manifests: per team a namespace at the restricted Pod Security
     /// level with a quota, a limit range, a default-deny network policy and a read-only
-    /// operator role; per agent a token-less service account, a StatefulSet of one pod and a
-    /// network policy that lets it reach only the model gateway and its egress addresses.
+    /// operator role; per agent a token-less service account, a StatefulSet of one pod (or
+    /// agent-sandbox's Sandbox) with its brain's init step and sync sidecar, its model shim
+    /// and its OpenClaw config, and a network policy that lets it reach only the model
+    /// gateway, the store and its egress addresses; the model gateway and managed model
+    /// servers in clawkeep-system; with [cluster] monitoring, a PodMonitor, alerts and the
+    /// Grafana dashboard.
     ///
-    /// The fleet must pass `clawkeep check` except for what only a node has (its rootfs,
+    /// What the cluster is comes from the fleet's [cluster] section, the flags over it. The
+    /// fleet must pass `clawkeep check` except for what only a node has (its rootfs,
     /// installed runtime, programs, models and state dir: a cluster gets those from images
-    /// and volumes). Egress entries must be IP addresses (a NetworkPolicy cannot name hosts).
-    /// Writes one YAML file per object under OUT/<namespace>/ and OUT/kustomization.yaml;
-    /// the same fleet gives the same bytes (`kubectl apply -k OUT`).
+    /// and volumes). Egress entries must be IP addresses (a NetworkPolicy cannot name hosts)
+    /// unless [cluster] network = "cilium". Writes one YAML file per object under
+    /// OUT/<namespace>/ and OUT/kustomization.yaml (or a Helm chart), and prints the Secrets
+    /// to make; the same fleet gives the same bytes (`kubectl apply -k OUT`).
     ///
-    /// Example: clawkeep render k8s fleet.toml --out k8s/ --image registry.lab/clawkeep@sha256:…
+    /// Example: clawkeep render k8s examples/lab/fleet.toml --out k8s/
+    ///          clawkeep render k8s fleet.toml --out chart/ --format helm --image registry.lab/clawkeep@sha256:…
     K8s {
         /// The fleet file.
         fleet: PathBuf,
