@@ -222,7 +222,10 @@ knowledge = { docs = "ro" }
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(report["downloaded"].is_u64() && report["failed"].is_array(), "{report}");
+    assert!(
+        report["downloaded"].is_u64() && report["failed"].is_array(),
+        "{report}"
+    );
     let out = sup.cli(&["sync", "push", "nobody"]);
     assert!(!out.status.success());
     assert!(
@@ -248,7 +251,11 @@ knowledge = { docs = "ro" }
     let out = sup.cli(&["restore", "writer", "--at", &zoned, "--dry-run", "--json"]);
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(plan["delete"], serde_json::json!(["from-host.md"]), "{plan}");
+    assert_eq!(
+        plan["delete"],
+        serde_json::json!(["from-host.md"]),
+        "{plan}"
+    );
     assert!(
         home.join("from-host.md").exists(),
         "a dry run changes nothing"
