@@ -49,6 +49,12 @@ fn main() -> ExitCode {
         let _ = nix::sys::prctl::set_name(c"clawkeep-init");
         return ExitCode::from(clawkeep_sandbox::init::run(&bundle, fds) as u8);
     }
+    // `clawkeep exec`'s helper: single-threaded too, since it enters namespaces (setns of a
+    // user namespace refuses a threaded process).
+    if let Some(request) = exec_helper_request() {
+        let _ = nix::sys::prctl::set_name(c"clawkeep-exec");
+        return ExitCode::from(clawkeep_sandbox::exec::run(&request) as u8);
+    }
     let cli = Cli::parse_from(boot_args());
     // No logging setup for `run` either: it is measured against runc.
     if !matches!(cli.command, Cmd::Sandbox(SandboxCmd::Run { .. })) {
@@ -67,6 +73,21 @@ fn main() -> ExitCode {
         supervisor::pid1::power_off();
     }
     code
+}
+
+/// The request of `clawkeep __sandbox-exec ...`, when that is the command line.
+fn exec_helper_request() -> Option<clawkeep_sandbox::exec::Request> {
+    let mut args = std::env::args();
+    if args.nth(1).as_deref() != Some(clawkeep_sandbox::exec::EXEC_SUBCOMMAND) {
+        return None;
+    }
+    match clawkeep_sandbox::exec::Request::parse(args) {
+        Some(r) => Some(r),
+        None => {
+            eprintln!("clawkeep: {} takes BUNDLE PID START_TIME FLAGS -- COMMAND (it is run by `clawkeep exec`)", clawkeep_sandbox::exec::EXEC_SUBCOMMAND);
+            std::process::exit(2);
+        }
+    }
 }
 
 /// Log lines on stderr, as `format` says; colours only on a terminal and without NO_COLOR.

@@ -230,6 +230,13 @@ impl ProcCgroup {
             .collect()
     }
 
+    /// Move process `pid` into this (existing) cgroup, in every hierarchy.
+    pub fn enter(&self, pid: Pid) -> Result<(), SandboxError> {
+        self.cgroup
+            .add_task_by_tgid(cgroups_rs::CgroupPid::from(pid.as_raw() as u64))
+            .map_err(|e| cg_err(&self.path, &format!("move pid {pid} in"), e))
+    }
+
     fn freeze(&self, frozen: bool) -> bool {
         let Some(f) = self.cgroup.controller_of::<FreezerController>() else {
             return false;

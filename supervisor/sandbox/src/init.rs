@@ -94,7 +94,7 @@ fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
 }
 
-fn sys_err(what: &str, e: impl std::fmt::Display) -> SandboxError {
+pub(crate) fn sys_err(what: &str, e: impl std::fmt::Display) -> SandboxError {
     SandboxError::Init(format!("{what}: {e}"))
 }
 
@@ -236,7 +236,9 @@ fn place_secret_files(
     .map_err(|e| sys_err(&format!("remount {} read-only", dir.display()), e))
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> Result<nix::sys::resource::Resource, SandboxError> {
+pub(crate) fn rlimit_resource(
+    t: PosixRlimitType,
+) -> Result<nix::sys::resource::Resource, SandboxError> {
     use nix::sys::resource::Resource as R;
     Ok(match t {
         PosixRlimitType::RlimitCpu => R::RLIMIT_CPU,
@@ -317,13 +319,49 @@ fn resolve_program(prog: &str, env: &[String]) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(prog))
 }
 
+/// Why [`exec_process`] did not exec: the error, and the errno of execve when that was the
+/// step that failed (ENOENT and EACCES mean "no such program" and "cannot run it").
+pub(crate) struct ExecFailed {
+    pub error: SandboxError,
+    pub exec_errno: Option<nix::errno::Errno>,
+}
+
+/// How [`exec_process`] runs the program: the spec's own arguments or others (`clawkeep
+/// exec`), and whether it becomes a session leader with a controlling terminal.
+pub(crate) struct ExecAs<'a> {
+    /// argv; `None`: the spec's process.args.
+    pub args: Option<&'a [String]>,
+    /// Added to the spec's environment (secrets delivered as variables).
+    pub extra_env: &'a [String],
+    /// A terminal to make the controlling one and stdin, stdout and stderr.
+    pub tty: Option<OwnedFd>,
+}
+
 /// In the forked child: become the spec's user, drop privileges, exec. Returns only on error.
-fn exec_child(spec: &Spec, filter: &[libc::sock_filter], secret_env: &[String]) -> SandboxError {
-    let Some(process) = spec.process() else {
-        return SandboxError::Spec("config.json has no process".into());
+pub(crate) fn exec_process(
+    spec: &Spec,
+    filter: &[libc::sock_filter],
+    how: ExecAs<'_>,
+) -> ExecFailed {
+    let plain = |error| ExecFailed {
+        error,
+        exec_errno: None,
     };
+    let Some(process) = spec.process() else {
+        return plain(SandboxError::Spec("config.json has no process".into()));
+    };
+    let mut exec_errno = None;
     let run = || -> Result<std::convert::Infallible, SandboxError> {
         nix::unistd::setsid().map_err(|e| sys_err("setsid", e))?;
+        if let Some(tty) = how.tty.as_ref() {
+            rustix::process::ioctl_tiocsctty(tty)
+                .map_err(|e| sys_err("make the terminal the controlling one", e))?;
+            nix::unistd::dup2_stdin(tty)
+                .and_then(|()| nix::unistd::dup2_stdout(tty))
+                .and_then(|()| nix::unistd::dup2_stderr(tty))
+                .map_err(|e| sys_err("make the terminal stdin, stdout and stderr", e))?;
+        }
+        drop(how.tty);
         let user = process.user();
         let gids: Vec<nix::unistd::Gid> = user
             .additional_gids()
@@ -346,8 +384,9 @@ fn exec_child(spec: &Spec, filter: &[libc::sock_filter], secret_env: &[String]) 
         nix::unistd::chdir(process.cwd())
             .map_err(|e| sys_err(&format!("chdir {}", process.cwd().display()), e))?;
         let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-        env.extend(secret_env.iter().cloned());
-        let args: Vec<String> = process.args().clone().unwrap_or_default();
+        env.extend(how.extra_env.iter().cloned());
+        let spec_args = process.args().as_deref().unwrap_or_default();
+        let args: &[String] = how.args.unwrap_or(spec_args);
         let first = args
             .first()
             .ok_or_else(|| SandboxError::Spec("process.args is empty".into()))?;
@@ -364,12 +403,16 @@ fn exec_child(spec: &Spec, filter: &[libc::sock_filter], secret_env: &[String]) 
             .map_err(|e| sys_err("restore signal mask", e))?;
         // Last: from here on the filter also applies to us.
         seccomp::apply(filter)?;
-        nix::unistd::execve(&cprog, &cargs, &cenv)
-            .map_err(|e| sys_err(&format!("exec {}", prog.display()), e))
+        let e = match nix::unistd::execve(&cprog, &cargs, &cenv) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        exec_errno = Some(e);
+        Err(sys_err(&format!("exec {}", prog.display()), e))
     };
     match run() {
         Ok(never) => match never {},
-        Err(e) => e,
+        Err(error) => ExecFailed { error, exec_errno },
     }
 }
 
@@ -416,9 +459,17 @@ fn supervise(
     let child = match fork()? {
         ForkResult::Child => {
             drop(exec_r);
-            let err = exec_child(spec, filter, &prepared.secret_env);
+            let failed = exec_process(
+                spec,
+                filter,
+                ExecAs {
+                    args: None,
+                    extra_env: &prepared.secret_env,
+                    tty: None,
+                },
+            );
             let mut w = std::fs::File::from(exec_w);
-            let _ = w.write_all(err.to_string().as_bytes());
+            let _ = w.write_all(failed.error.to_string().as_bytes());
             std::process::exit(127);
         }
         ForkResult::Parent { child } => child,
@@ -462,7 +513,7 @@ fn supervise(
     }
 }
 
-fn drop_own_privileges(
+pub(crate) fn drop_own_privileges(
     keep: &[caps::Capability],
     filter: &[libc::sock_filter],
 ) -> Result<(), SandboxError> {
@@ -501,7 +552,7 @@ fn reap(main: Pid, report: &mut dyn FnMut(&str)) -> Option<i32> {
     }
 }
 
-fn fork() -> Result<ForkResult, SandboxError> {
+pub(crate) fn fork() -> Result<ForkResult, SandboxError> {
     crate::sys::fork_single_threaded().map_err(|e| sys_err("fork", e))
 }
 

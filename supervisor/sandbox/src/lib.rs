@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod cgroup;
+pub mod exec;
 pub mod init;
 pub mod launch;
 pub mod mounts;

@@ -427,6 +427,23 @@ pub fn fork_single_threaded() -> Result<nix::unistd::ForkResult, Errno> {
     unsafe { nix::unistd::fork() }
 }
 
+/// Mark every fd above stderr close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC), so
+/// nothing the caller left open reaches a program exec'd from here (`clawkeep exec`'s
+/// command gets only its stdin, stdout and stderr).
+pub fn cloexec_above_stdio() -> Result<(), Errno> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing: it only sets a flag on
+    // fds, so no fd this process owns becomes invalid under it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
 /// Install a compiled seccomp filter on the calling thread: seccomp(2) with
 /// SECCOMP_SET_MODE_FILTER (the caller has set no_new_privs or holds CAP_SYS_ADMIN).
 pub fn install_seccomp(program: &[libc::sock_filter]) -> Result<(), Errno> {

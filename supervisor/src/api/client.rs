@@ -283,6 +283,17 @@ impl Client {
         self.json(self.http.post(url)).await
     }
 
+    /// `POST /v1/agents/NAME/exec`: where to enter the running agent's sandbox; the
+    /// supervisor writes the request to the agent's log first.
+    pub async fn exec_target(
+        &self,
+        agent: &str,
+        ask: &super::exec::ExecAsk,
+    ) -> Result<super::exec::ExecTarget, ClientError> {
+        let url = Self::url(&format!("/v1/agents/{agent}/exec"));
+        self.json(self.http.post(url).json(ask)).await
+    }
+
     /// Whether a supervisor still answers.
     pub async fn alive(&self) -> bool {
         !matches!(self.ps().await, Err(ClientError::NotRunning { .. }))

@@ -2,6 +2,7 @@
 //! client of it.
 
 pub mod client;
+pub mod exec;
 pub mod server;
 pub mod store;
 pub mod token;

@@ -59,6 +59,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/upgrade", post(super::upgrade::upgrade))
         .route("/v1/rollback", post(super::upgrade::rollback))
         .route("/v1/agents/{name}/token", get(super::token::show))
+        .route("/v1/agents/{name}/exec", post(super::exec::target))
         .route("/v1/agents/{name}/token/rotate", post(super::token::rotate))
         .with_state(state)
 }

@@ -345,6 +345,32 @@ pub(crate) enum FleetCmd {
         /// Agent or service name.
         name: String,
     },
+    /// Run a command inside a running agent's sandbox, as `docker exec` does.
+    ///
+    /// The command runs in the agent's namespaces and cgroup, as its user with its groups,
+    /// working directory and environment (from its config.json: secrets delivered as
+    /// variables are left out; those delivered as files are in /run/secrets), with no
+    /// capabilities, no_new_privs and its seccomp filter. The request is written to the
+    /// agent's log first (`clawkeep logs NAME --events`). Needs root on the node.
+    ///
+    /// Exits with the command's code; 125 when the sandbox could not be entered, 126 when
+    /// the program cannot be run, 127 when there is no such program; 1 when the supervisor
+    /// refuses (the agent is stopped) and 4 when no supervisor answers.
+    ///
+    /// Example: clawkeep exec research -- ls -la      clawkeep exec -it research -- sh
+    Exec {
+        /// Pass this terminal's input to the command (otherwise it reads nothing).
+        #[arg(short, long)]
+        interactive: bool,
+        /// Give the command a terminal (a shell: use -it together).
+        #[arg(short, long)]
+        tty: bool,
+        /// Agent name.
+        agent: String,
+        /// The command and its arguments, after `--` (PATH is the agent's).
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// Shut the running supervisor down in order (agents, then services) and wait for it.
     ///
     /// Example: clawkeep down

@@ -81,6 +81,12 @@ pub(crate) fn run(ctx: &Context, command: FleetCmd) -> Result<ExitCode> {
         FleetCmd::Start { name } => action(ctx, &name, "start"),
         FleetCmd::Restart { name } => action(ctx, &name, "restart"),
         FleetCmd::Down { timeout } => down(ctx, timeout),
+        FleetCmd::Exec {
+            interactive,
+            tty,
+            agent,
+            command,
+        } => super::exec::run(ctx, &agent, command, interactive, tty),
     }
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod tables;
 
 pub(crate) mod brain;
 pub(crate) mod checks;
+pub(crate) mod exec;
 pub(crate) mod fleet;
 pub(crate) mod gateway;
 pub(crate) mod image;
