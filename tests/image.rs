@@ -133,11 +133,11 @@ impl Fixture {
             .arg(out))
     }
 
-    /// The build without network: in a new network namespace (only `lo`, down).
+    /// The build without network: in a new network namespace (only `lo`, down); `--json`.
     fn build_offline(&self, out: &Path) -> Output {
         let mut cmd = Command::new("unshare");
         cmd.arg("--net").arg(clawkeep());
-        self.build_with(cmd, out, &[])
+        self.build_with(cmd, out, &["--json"])
     }
 
     fn build_with(&self, mut cmd: Command, out: &Path, extra: &[&str]) -> Output {
@@ -198,6 +198,18 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
     let t = Instant::now();
     let built = fx.build_offline(&out2);
     assert!(built.status.success(), "{}", text(&built));
+    // --json: one object on stdout, the progress still on stderr.
+    let v: serde_json::Value =
+        serde_json::from_slice(&built.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&built)));
+    assert_eq!(v["lock_file"], out2.join("clawkeep.lock").to_str().unwrap());
+    assert_eq!(v["info"]["agents"].as_array().map(Vec::len), Some(2), "{v}");
+    assert!(
+        v["stage_seconds"]
+            .as_object()
+            .is_some_and(|s| !s.is_empty()),
+        "{v}"
+    );
+    assert!(String::from_utf8_lossy(&built.stderr).contains("built: openclaw"));
     eprintln!("second build, without network, in {:?}", t.elapsed());
 
     for name in [
@@ -333,12 +345,34 @@ fn two_builds_are_identical_and_verify_names_a_flipped_byte() {
         .args(["image", "verify"])
         .arg(&out1));
     assert!(ok.status.success(), "{}", text(&ok));
+    let ok = run(Command::new(clawkeep())
+        .args(["image", "verify", "--json"])
+        .arg(&out1));
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(
+        (v["ok"].as_bool(), v["problem"].is_null()),
+        (Some(true), true),
+        "{v}"
+    );
     flip_byte(&out1.join("node.raw"), (1 << 20) + 1024 + 40);
     let bad = run(Command::new(clawkeep())
         .args(["image", "verify"])
         .arg(&out1));
     let said = text(&bad);
     assert_eq!(bad.status.code(), Some(3), "{said}");
+    let bad_json = run(Command::new(clawkeep())
+        .args(["image", "verify", "--json"])
+        .arg(&out1));
+    assert_eq!(bad_json.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&bad_json.stdout).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(
+        v["problem"]
+            .as_str()
+            .unwrap()
+            .contains("node.raw: expected sha256"),
+        "{v}"
+    );
     assert!(
         said.contains(&format!(
             "node.raw: expected sha256 {}, actual sha256 ",

@@ -739,7 +739,7 @@ knowledge = { docs = "rw" }
         std::fs::read(pulled.join("MEMORY.md")).unwrap(),
         b"remember this\n"
     );
-    // Running it again copies only what changed.
+    // Running it again copies only what changed (--json: the same, for scripts).
     let out = sup.cli(&[
         "store",
         "migrate",
@@ -747,11 +747,21 @@ knowledge = { docs = "rw" }
         &to,
         "--credentials",
         &key.to_string_lossy(),
+        "--json",
     ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let solo = v["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["to"] == "moved-agent-solo")
+        .cloned()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(solo["from"], "ck-agent-solo");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("already there"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        solo["skipped"].as_u64().unwrap() > 0,
+        "nothing copied twice: {v}"
     );
     let out = sup.cli(&[
         "store",

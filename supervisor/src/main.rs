@@ -124,7 +124,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Token { command } => cli::token::run(&ctx, command),
         Cmd::Store { command } => cli::store::run(&ctx, command),
         Cmd::Sandbox(command) => cli::sandbox::run(&ctx, command),
-        Cmd::Runtime { command } => cli::runtime::run(command),
+        Cmd::Runtime { command } => cli::runtime::run(&ctx, command),
         Cmd::Image { command } => cli::image::run(&ctx, command),
         Cmd::Render { command } => cli::render::run(command),
         Cmd::Completions { shell } => cli::about::completions(shell),

@@ -159,6 +159,17 @@ fn installs_without_network_read_only_and_twice_is_a_no_op() {
         (after.ino(), after.mtime_nsec())
     );
     assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 2);
+    // --json says the same in one object for scripts.
+    let mut json = Command::new(install.get_program());
+    json.args(install.get_args()).arg("--json");
+    let out = no_network(&json).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "install --json failed: {stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["path"], runtime.to_str().unwrap());
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["already_installed"], true);
+    assert_eq!(v["openclaw"], OPENCLAW);
 
     // Let the temp dir go.
     let mut chmod = Command::new("chmod");

@@ -238,7 +238,16 @@ impl Cmd {
                 command: SecretsCmd::List { json, .. },
             }
             | Cmd::Image {
-                command: ImageCmd::Inspect { json, .. },
+                command:
+                    ImageCmd::Inspect { json, .. }
+                    | ImageCmd::Build { json, .. }
+                    | ImageCmd::Verify { json, .. },
+            }
+            | Cmd::Runtime {
+                command: RuntimeCmd::Prepare { json, .. } | RuntimeCmd::Install { json, .. },
+            }
+            | Cmd::Store {
+                command: StoreCmd::Migrate { json, .. },
             } => *json,
             _ => false,
         }
@@ -539,6 +548,9 @@ pub(crate) enum RuntimeCmd {
         /// Directory to write the bundle into (new or empty).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Print one JSON object on stdout instead of text (progress stays on stderr).
+        #[arg(long)]
+        json: bool,
     },
     /// Install a bundle without network into a read-only, content-addressed runtime.
     ///
@@ -558,6 +570,9 @@ pub(crate) enum RuntimeCmd {
         /// The id `prepare` printed (sha256 of bundle.json): refuse any other bundle.
         #[arg(long, value_name = "SHA256")]
         expect_id: Option<String>,
+        /// Print one JSON object on stdout instead of text (progress stays on stderr).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -844,6 +859,9 @@ pub(crate) enum ImageCmd {
         /// depmod (default: /usr/sbin/depmod).
         #[arg(long, value_name = "PATH", env = "CLAWKEEP_DEPMOD")]
         depmod: Option<PathBuf>,
+        /// Print one JSON object on stdout instead of text (progress stays on stderr).
+        #[arg(long)]
+        json: bool,
     },
     /// Re-hash every output of a build against its clawkeep.lock.
     ///
@@ -854,6 +872,9 @@ pub(crate) enum ImageCmd {
     Verify {
         /// The build's output directory.
         out: PathBuf,
+        /// Print {"out", "ok", "outputs", "problem"} instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// What an image holds: versions (clawkeep, OpenClaw, Node, kernel), the fleet's agents,
     /// every input and output digest, and the size of each output.
@@ -909,6 +930,9 @@ pub(crate) enum StoreCmd {
         /// The target's region.
         #[arg(long, default_value = "us-east-1")]
         region: String,
+        /// Print {"buckets": [{"from", "to", "objects", "bytes", "skipped"}]} instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 

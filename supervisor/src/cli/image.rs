@@ -76,6 +76,7 @@ pub(crate) fn run(ctx: &Context, command: ImageCmd) -> Result<ExitCode> {
             mke2fs,
             qemu_img,
             depmod,
+            json: _,
         } => {
             // `clawkeep check` here (a fleet with errors builds nothing; this machine's state
             // dir is not the node's), and again inside the staged image, where the paths the
@@ -129,17 +130,43 @@ pub(crate) fn run(ctx: &Context, command: ImageCmd) -> Result<ExitCode> {
                 human_bytes(size(build::RAW)),
                 human_bytes(size(build::QCOW2)),
             ));
-            println!("{}", report.out.join(clawkeep_image::lock::LOCK).display());
+            let lock_path = report.out.join(clawkeep_image::lock::LOCK);
+            let stages: serde_json::Map<String, serde_json::Value> = report
+                .stages
+                .iter()
+                .map(|s| (s.name.to_string(), s.took.as_secs_f64().into()))
+                .collect();
+            let answer = serde_json::json!({
+                "out": report.out,
+                "lock_file": lock_path,
+                "info": report.info,
+                "lock": report.lock,
+                "stage_seconds": stages,
+            });
+            ctx.show(&answer, || format!("{}\n", lock_path.display()))?;
         }
-        ImageCmd::Verify { out } => {
-            return Ok(match build::verify(&out) {
+        ImageCmd::Verify { out, json } => {
+            let verified = build::verify(&out);
+            if json {
+                let (ok, outputs, problem) = match &verified {
+                    Ok(lock) => (true, lock.outputs.len(), None),
+                    Err(e) => (false, 0, Some(e.to_string())),
+                };
+                let answer = serde_json::json!({
+                    "out": out, "ok": ok, "outputs": outputs, "problem": problem,
+                });
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            }
+            return Ok(match verified {
                 Ok(lock) => {
-                    println!(
-                        "{}: ok ({} outputs match {})",
-                        out.display(),
-                        lock.outputs.len(),
-                        clawkeep_image::lock::LOCK
-                    );
+                    if !json {
+                        println!(
+                            "{}: ok ({} outputs match {})",
+                            out.display(),
+                            lock.outputs.len(),
+                            clawkeep_image::lock::LOCK
+                        );
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

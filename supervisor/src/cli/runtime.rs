@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::args::RuntimeCmd;
+use super::context::Context;
 
-pub(crate) fn run(command: RuntimeCmd) -> Result<ExitCode> {
+pub(crate) fn run(ctx: &Context, command: RuntimeCmd) -> Result<ExitCode> {
     use clawkeep_image::runtime;
     let start = std::time::Instant::now();
     let mut progress = |line: &str| {
@@ -18,6 +19,7 @@ pub(crate) fn run(command: RuntimeCmd) -> Result<ExitCode> {
             openclaw,
             node,
             out,
+            json: _,
         } => {
             let opts = runtime::PrepareOptions {
                 openclaw,
@@ -32,12 +34,21 @@ pub(crate) fn run(command: RuntimeCmd) -> Result<ExitCode> {
                 p.manifest.files.len(),
                 p.bytes / 1_000_000
             ));
-            println!("{}", p.id);
+            let answer = serde_json::json!({
+                "id": p.id,
+                "openclaw": p.manifest.openclaw,
+                "node": p.manifest.node,
+                "files": p.manifest.files.len(),
+                "bytes": p.bytes,
+                "out": out,
+            });
+            ctx.show(&answer, || format!("{}\n", p.id))?;
         }
         RuntimeCmd::Install {
             bundle,
             dest,
             expect_id,
+            json: _,
         } => {
             let opts = runtime::InstallOptions {
                 bundle,
@@ -53,7 +64,14 @@ pub(crate) fn run(command: RuntimeCmd) -> Result<ExitCode> {
                     r.manifest.openclaw, r.manifest.node
                 ));
             }
-            println!("{}", r.path.display());
+            let answer = serde_json::json!({
+                "id": r.id,
+                "path": r.path,
+                "already_installed": r.already,
+                "openclaw": r.manifest.openclaw,
+                "node": r.manifest.node,
+            });
+            ctx.show(&answer, || format!("{}\n", r.path.display()))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -12,20 +12,26 @@ pub(crate) fn run(ctx: &Context, command: StoreCmd) -> Result<ExitCode> {
         to,
         credentials,
         region,
+        json: _,
     } = command;
     let credentials =
         std::path::absolute(&credentials).with_context(|| format!("{}", credentials.display()))?;
     let api = ctx.api()?;
     eprintln!("clawkeep: pushing every brain, then copying each bucket to {to} ...");
     let copied = api.block_on(api.migrate(&to, &credentials.to_string_lossy(), &region))?;
-    for c in &copied {
-        println!(
-            "{} -> {}: {} objects, {} bytes ({} already there)",
-            c.from, c.to, c.objects, c.bytes, c.skipped
+    let text = || {
+        let mut out = String::new();
+        for c in &copied {
+            out.push_str(&format!(
+                "{} -> {}: {} objects, {} bytes ({} already there)\n",
+                c.from, c.to, c.objects, c.bytes, c.skipped
+            ));
+        }
+        out.push_str(
+            "done: now set [store] endpoint and credentials to the new store and restart the fleet\n",
         );
-    }
-    println!(
-        "done: now set [store] endpoint and credentials to the new store and restart the fleet"
-    );
+        out
+    };
+    ctx.show(&serde_json::json!({ "to": to, "buckets": copied }), text)?;
     Ok(ExitCode::SUCCESS)
 }
