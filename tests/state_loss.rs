@@ -323,6 +323,7 @@ fn a_sync_state_put_back_from_an_older_copy_deletes_nothing_the_store_gained_sin
         let yes = clawkeep_store::PassOptions {
             full: false,
             allow_deletes: true,
+            progress: None,
         };
         other.pass(yes).await.unwrap();
     });

@@ -344,6 +344,88 @@ knowledge = { docs = "ro" }
     rt.block_on(root.bucket("ck-agent-reader").delete("credentials/token"))
         .unwrap();
 
+    // Progress: 300 files put into the brain's bucket by a tool come down with a pull by
+    // hand, which says on stderr (not a terminal here: plain lines) what it is doing, how far
+    // it is, at what rate, and how long is left; then the average.
+    let bucket = root.bucket("ck-agent-writer");
+    rt.block_on(async {
+        let puts = (0..300).map(|i| {
+            let b = &bucket;
+            async move {
+                b.put(
+                    &format!("dropped/{i:03}.md"),
+                    bytes::Bytes::from(vec![b'x'; 8192]),
+                )
+                .await
+                .unwrap()
+            }
+        });
+        futures_util::future::join_all(puts).await
+    });
+    let out = std::process::Command::new(support::clawkeep())
+        .args(["sync", "pull", "writer"])
+        .env("CLAWKEEP_STATE_DIR", &sup.state)
+        .env("CLAWKEEP_PROGRESS_EVERY", "1ms")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("300 downloaded"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(said.contains("clawkeep: pull writer: planning\n"), "{said}");
+    let moving = said
+        .lines()
+        .find(|l| l.starts_with("clawkeep: pull writer: downloading, ") && l.ends_with(" left"))
+        .unwrap_or_else(|| panic!("no line with a rate and the time left:\n{said}"));
+    assert!(
+        moving.contains(" files, ") && moving.contains("/s, about "),
+        "{moving}"
+    );
+    assert!(
+        said.lines().last().is_some_and(
+            |l| l.starts_with("clawkeep: pull writer: done, 300 files and 2.3 MiB in ")
+        ),
+        "{said}"
+    );
+    assert!(home.join("dropped/299.md").exists());
+    // On a terminal: a bar with the rate and the time left, drawn over itself.
+    rt.block_on(async {
+        let puts = (0..300).map(|i| {
+            let b = &bucket;
+            async move {
+                b.put(
+                    &format!("dropped/again-{i:03}.md"),
+                    bytes::Bytes::from(vec![b'y'; 8192]),
+                )
+                .await
+                .unwrap()
+            }
+        });
+        futures_util::future::join_all(puts).await
+    });
+    let typescript = scratch.dir.join("typescript");
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} sync pull writer", support::clawkeep().display()),
+        ])
+        .arg(&typescript)
+        .env("CLAWKEEP_STATE_DIR", &sup.state)
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    let drawn = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert!(out.status.success(), "{drawn}");
+    assert!(
+        drawn.contains("clawkeep: pull writer: downloading ["),
+        "{drawn}"
+    );
+    assert!(drawn.contains("/s, ") && drawn.contains(" left"), "{drawn}");
+    assert!(drawn.contains("300 downloaded"), "{drawn}");
+
     // A change just before `down` is in the store after it.
     std::fs::write(home.join("last-words.md"), "pushed at shutdown").unwrap();
     sup.down();

@@ -128,7 +128,10 @@ pub async fn follow(
             }
             _ = tokio::time::sleep_until(due_at) => {
                 let full = due.is_none();
-                let opts = PassOptions { full, allow_deletes: false };
+                let opts = PassOptions {
+                    full,
+                    ..PassOptions::default()
+                };
                 let ok = pass(&syncer, opts, &status, &tell).await.is_ok();
                 if full && watcher.is_some() && too_many_dirs(&syncer).await {
                     // Directories made since the watch began: stop watching before the

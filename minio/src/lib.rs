@@ -23,6 +23,7 @@ pub mod managed_minio;
 pub mod manifest;
 pub mod mark;
 pub mod migrate;
+pub mod progress;
 pub mod remote;
 pub mod report;
 pub mod scan;
@@ -32,5 +33,6 @@ pub mod watch;
 
 pub use config::StoreConfig;
 pub use error::StoreError;
+pub use progress::{PassProgress, ProgressSnapshot};
 pub use remote::{Credential, Remote};
 pub use sync::{PassOptions, SyncLimits, SyncReport, Syncer};

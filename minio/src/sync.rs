@@ -26,6 +26,7 @@ use crate::keys::{blob_key, META_PREFIX};
 use crate::lease::LeaseKeeper;
 use crate::manifest::{id_time, FileMap, FileRef, LocalState, Snapshot};
 use crate::mark::{self, Mark};
+use crate::progress::{PassProgress, Stage};
 use crate::remote::Remote;
 use crate::report::LISTED;
 pub use crate::report::{Deletions, Held, SyncReport, TooBig};
@@ -64,13 +65,15 @@ impl Default for SyncLimits {
 }
 
 /// How one pass runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct PassOptions {
     /// Also list the bucket's plain objects, so files put there by people or tools come down
     /// and planted unsafe keys are reported.
     pub full: bool,
     /// Make the deletions a hold would keep back (someone confirmed them).
     pub allow_deletes: bool,
+    /// Counters to keep up to date while the pass runs, for whoever shows its progress.
+    pub progress: Option<std::sync::Arc<crate::progress::PassProgress>>,
 }
 
 /// Keeps one local directory and one bucket in step.
@@ -338,7 +341,7 @@ impl Syncer {
     pub async fn sync(&self, full: bool) -> Result<SyncReport, StoreError> {
         self.pass(PassOptions {
             full,
-            allow_deletes: false,
+            ..PassOptions::default()
         })
         .await
     }
@@ -459,7 +462,7 @@ impl Syncer {
                 remote: &remote_map,
             },
             &remote_time,
-            opts,
+            &opts,
             &mut report,
             &mut left_out,
         );
@@ -472,9 +475,11 @@ impl Syncer {
             .collect();
         report.too_big_new_count = first_time.len();
         report.too_big_new = first_time.into_iter().take(LISTED).cloned().collect();
+        let progress = opts.progress.clone().unwrap_or_default();
         let result = self
-            .apply(acts, &scan, &remote_map, &foreign, &mut report)
+            .apply(acts, &scan, &remote_map, &foreign, &mut report, &progress)
             .await?;
+        progress.stage(Stage::Finishing);
 
         let snapshot_id = if result != remote_map {
             let snap = Snapshot::new(
@@ -586,7 +591,7 @@ impl Syncer {
         &self,
         sides: Sides<'_>,
         remote_id: &str,
-        opts: PassOptions,
+        opts: &PassOptions,
         report: &mut SyncReport,
         left_out: &mut Vec<TooBig>,
     ) -> Vec<Act> {
@@ -708,6 +713,7 @@ impl Syncer {
         remote_map: &FileMap,
         foreign: &[(String, u64)],
         report: &mut SyncReport,
+        progress: &PassProgress,
     ) -> Result<FileMap, StoreError> {
         let mut result = remote_map.clone();
         let n = self.limits.concurrency.max(1);
@@ -746,6 +752,16 @@ impl Syncer {
             .into_iter()
             .filter(|(h, _)| !known.contains(h))
             .collect();
+        // What the pass will do, counted once: the blobs, every plain copy (the uploads'
+        // and the conflicts'), the deletions here and there, the downloads.
+        let copies = plains.len() + uploads.len();
+        let files = todo.len() + copies + rdeletes.len() + ldeletes.len() + downloads.len();
+        let files = files + foreign.len();
+        let bytes = todo.iter().map(|(_, (_, size))| *size).sum::<u64>()
+            + downloads.iter().map(|(_, f)| f.size).sum::<u64>()
+            + foreign.iter().map(|(_, size)| *size).sum::<u64>();
+        progress.plan(files as u64, bytes);
+        progress.stage(Stage::Uploading);
         let results: Vec<(String, String, Result<u64, StoreError>)> = stream::iter(todo)
             .map(|(h, (p, size))| {
                 let within = &within;
@@ -761,6 +777,7 @@ impl Syncer {
                             Err(e) => Err(StoreError::io("open", self.root.join(&p), e)),
                         }
                     };
+                    progress.done(size);
                     (h, p, r)
                 }
             })
@@ -808,6 +825,7 @@ impl Syncer {
                 .into_iter()
                 .filter(|(_, f)| !failed_hashes.contains(&f.sha256)),
         );
+        progress.stage(Stage::Copying);
         let bucket = self.remote.name().to_string();
         let results: Vec<(String, FileRef, Result<(), StoreError>)> = stream::iter(plains)
             .map(|(p, f)| {
@@ -817,6 +835,7 @@ impl Syncer {
                         .remote
                         .copy_from(&bucket, &blob_key(&f.sha256), &p)
                         .await;
+                    progress.done(0);
                     (p, f, r)
                 }
             })
@@ -829,9 +848,11 @@ impl Syncer {
         }
 
         // 3. Deletions of plain objects (history keeps their content).
+        progress.stage(Stage::Deleting);
         let results: Vec<(String, Result<(), StoreError>)> = stream::iter(rdeletes)
             .map(|p| async move {
                 let r = self.remote.delete(&p).await;
+                progress.done(0);
                 (p, r)
             })
             .buffer_unordered(n)
@@ -847,19 +868,25 @@ impl Syncer {
         report.deleted.truncate(LISTED);
 
         // 4. The store's changes come down: staged, verified, renamed into place.
+        progress.stage(Stage::Downloading);
         let staging = self.staging()?;
-        let mut gets: Vec<(String, Option<FileRef>, String)> = downloads
+        let mut gets: Vec<(String, Option<FileRef>, String, u64)> = downloads
             .into_iter()
-            .map(|(p, f)| (blob_key(&f.sha256), Some(f), p))
+            .map(|(p, f)| (blob_key(&f.sha256), Some(f.clone()), p, f.size))
             .collect();
-        gets.extend(foreign.iter().map(|(k, _)| (k.clone(), None, k.clone())));
+        gets.extend(
+            foreign
+                .iter()
+                .map(|(k, size)| (k.clone(), None, k.clone(), *size)),
+        );
         let results: Vec<(String, Result<Option<String>, StoreError>)> = stream::iter(gets)
-            .map(|(key, f, p)| {
+            .map(|(key, f, p, size)| {
                 let (staging, within) = (&staging, &within);
                 async move {
                     let r = self
                         .fetch(&key, f.as_ref(), &p, staging, within, scan)
                         .await;
+                    progress.done(size);
                     (p, r)
                 }
             })
@@ -886,6 +913,7 @@ impl Syncer {
 
         // 5. Files the store deleted go here too, unless they changed since the scan.
         for p in ldeletes {
+            progress.done(0);
             let now = within.stat(Path::new(&p));
             match scan.files.get(&p) {
                 Some(f) if now == Some((f.size, f.mtime_ns)) => {

@@ -303,6 +303,7 @@ async fn an_emptied_directory_deletes_nothing_one_made_anew_is_refilled_and_big_
     let yes = clawkeep_store::PassOptions {
         full: false,
         allow_deletes: true,
+        progress: None,
     };
     let mut passes = 0;
     loop {

@@ -188,6 +188,51 @@ impl Client {
         .await
     }
 
+    /// [`Client::sync_pass`] with its progress: `on` gets each snapshot the supervisor
+    /// streams while the pass runs (`?progress=true`).
+    pub async fn sync_pass_watched(
+        &self,
+        name: &str,
+        action: &str,
+        allow_deletes: bool,
+        mut on: impl FnMut(&clawkeep_store::ProgressSnapshot),
+    ) -> Result<clawkeep_store::SyncReport, ClientError> {
+        use super::store::PassLine;
+        let url = Self::url(&format!(
+            "/v1/sync/{name}/{action}?progress=true&allow_deletes={allow_deletes}"
+        ));
+        let resp = self
+            .http
+            .post(url)
+            .send()
+            .await
+            .map_err(|e| self.map_send(e))?;
+        let mut resp = Self::check(resp).await?;
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let chunk = resp
+                .chunk()
+                .await
+                .map_err(|e| ClientError::Http(e.to_string()))?;
+            let Some(chunk) = chunk else {
+                return Err(ClientError::Http(
+                    "the supervisor ended the pass's progress stream without its report".into(),
+                ));
+            };
+            buf.extend_from_slice(&chunk);
+            while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=end).collect();
+                let parsed: PassLine = serde_json::from_slice(&line)
+                    .map_err(|e| ClientError::Http(format!("a progress line: {e}")))?;
+                match parsed {
+                    PassLine::Progress(p) => on(&p),
+                    PassLine::Report(r) => return Ok(*r),
+                    PassLine::Error(e) => return Err(ClientError::Api(e)),
+                }
+            }
+        }
+    }
+
     /// `GET /v1/sync/NAME/history`: the newest `last` pushes, oldest first.
     pub async fn sync_history(
         &self,

@@ -35,6 +35,70 @@ pub struct PassQuery {
     /// Make the deletions a pass would hold back (`--allow-deletes`).
     #[serde(default)]
     pub allow_deletes: bool,
+    /// Answer with a stream of [`PassLine`]s (NDJSON): the pass's progress every
+    /// [`PROGRESS_EVERY`] while it runs, then its report.
+    #[serde(default)]
+    pub progress: bool,
+}
+
+/// How often a progress stream says where the pass is.
+pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// One line of a pass's progress stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassLine {
+    /// Where the pass is.
+    Progress(clawkeep_store::ProgressSnapshot),
+    /// The pass ended: what it did.
+    Report(Box<clawkeep_store::SyncReport>),
+    /// The pass could not run.
+    Error(String),
+}
+
+impl PassLine {
+    fn bytes(&self) -> Result<bytes::Bytes, std::io::Error> {
+        let mut line = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        Ok(line.into())
+    }
+}
+
+/// Run the pass in its own task and stream its progress, then its report. A client that
+/// goes away stops the stream, not the pass (the follower finishes it).
+fn streamed_pass(st: &ApiState, name: String, mut opts: clawkeep_store::PassOptions) -> Response {
+    let Some(brains) = st.shared.brains.clone() else {
+        return error(StatusCode::NOT_FOUND, "this fleet has no [store]");
+    };
+    let progress = std::sync::Arc::new(clawkeep_store::PassProgress::new());
+    opts.progress = Some(progress.clone());
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let pass = brains.pass(&name, opts);
+        tokio::pin!(pass);
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        let end = loop {
+            tokio::select! {
+                r = &mut pass => break r,
+                _ = tick.tick() => {
+                    let _ = tx.send(PassLine::Progress(progress.snapshot()).bytes()).await;
+                }
+            }
+        };
+        let last = match end {
+            Ok(r) => PassLine::Report(Box::new(r)),
+            Err(e) => PassLine::Error(e),
+        };
+        let _ = tx
+            .send(PassLine::Progress(progress.snapshot()).bytes())
+            .await;
+        let _ = tx.send(last.bytes()).await;
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+        .into_response()
 }
 
 /// `POST /v1/sync/{name}/{push|pull|takeover}`.
@@ -61,7 +125,11 @@ pub async fn pass(
     let opts = clawkeep_store::PassOptions {
         full,
         allow_deletes: q.allow_deletes,
+        progress: None,
     };
+    if q.progress {
+        return streamed_pass(&st, name, opts);
+    }
     match b.pass(&name, opts).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => error(StatusCode::CONFLICT, e),

@@ -526,7 +526,7 @@ impl Brains {
                     &tx,
                     PassOptions {
                         full: true,
-                        allow_deletes: false,
+                        ..PassOptions::default()
                     },
                 )
                 .await;

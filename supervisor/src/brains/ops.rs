@@ -89,6 +89,7 @@ impl Brains {
             let opts = PassOptions {
                 full: false,
                 allow_deletes: true,
+                progress: None,
             };
             Self::ask(&tx, opts).await.map_err(|e| {
                 format!("restored locally, but the push failed (it is retried): {e}")

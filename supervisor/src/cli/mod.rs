@@ -15,6 +15,7 @@ pub(crate) mod fleet;
 pub(crate) mod gateway;
 pub(crate) mod image;
 pub(crate) mod pod;
+pub(crate) mod progress;
 pub(crate) mod render;
 pub(crate) mod runtime;
 pub(crate) mod sandbox;

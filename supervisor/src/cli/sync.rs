@@ -55,7 +55,10 @@ fn pass(
     action: &str,
     allow_deletes: bool,
 ) -> Result<ExitCode> {
-    let r = api.block_on(api.sync_pass(name, action, allow_deletes))?;
+    let mut meter = super::progress::Meter::new(format!("{action} {name}"));
+    let r = api.block_on(api.sync_pass_watched(name, action, allow_deletes, |p| meter.update(p)));
+    meter.finish();
+    let r = r?;
     ctx.show(&r, || pass_text(name, &r))?;
     Ok(if r.complete() && r.held.is_none() {
         ExitCode::SUCCESS
