@@ -307,7 +307,7 @@ async fn an_emptied_directory_deletes_nothing_one_made_anew_is_refilled_and_big_
     };
     let mut passes = 0;
     loop {
-        let r = capped.pass(yes).await.unwrap();
+        let r = capped.pass(yes.clone()).await.unwrap();
         passes += 1;
         assert!(r.deleted_remote <= 10, "{r:?}");
         assert_eq!(r.deleted.len(), r.deleted_remote);

@@ -124,7 +124,7 @@ fn rate(done: u64, took: Duration) -> f64 {
 
 /// "uploading, 120 of 10001 files, 12.0 MiB of 1.0 GiB at 4.1 MiB/s, about 4m 2s left".
 fn plain_line(p: &ProgressSnapshot, took: Duration) -> String {
-    let mut line = format!("{}", p.stage.as_str());
+    let mut line = p.stage.as_str().to_string();
     if p.files_total == 0 {
         return line;
     }
