@@ -208,6 +208,20 @@ fn exec_into_a_stopped_agent_is_refused_with_how_to_start_it() {
         "{err}"
     );
     assert!(err.contains("clawkeep start worker"), "{err}");
+    // Not root: refused before anything is asked, saying why.
+    let out = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(support::clawkeep())
+        .args(["exec", "worker", "--", "id"])
+        .env("CLAWKEEP_STATE_DIR", &sup.state)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("permission denied") && err.contains("needs root"),
+        "{err}"
+    );
     let unknown = exec(&sup, &["nobody", "--", "id"]);
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("no agent named \"nobody\""),

@@ -16,6 +16,11 @@ pub(crate) fn run(
     interactive: bool,
     tty: bool,
 ) -> Result<ExitCode> {
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!(
+            "permission denied: exec enters the agent's namespaces and cgroup, which needs root on the node (hint: sudo clawkeep exec {agent} -- ...)"
+        );
+    }
     let api = ctx.api()?;
     let ask = ExecAsk {
         command: command.clone(),
