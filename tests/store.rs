@@ -797,6 +797,18 @@ knowledge = { docs = "rw" }
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("ck-agent-solo -> moved-agent-solo"), "{text}");
+    // Its progress on stderr (not a terminal: plain lines): planning while every brain is
+    // pushed, copying with counts, then the average.
+    let said = String::from_utf8_lossy(&out.stderr);
+    let head = format!("clawkeep: migrate to {to}: ");
+    assert!(said.contains(&format!("{head}planning\n")), "{said}");
+    assert!(said.contains(&format!("{head}copying, ")), "{said}");
+    assert!(
+        said.lines()
+            .last()
+            .is_some_and(|l| l.starts_with(&format!("{head}done, "))),
+        "{said}"
+    );
     let t = target.root();
     assert_eq!(
         get(&rt, &t, "moved-agent-solo", "MEMORY.md").as_deref(),

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::error::StoreError;
 use crate::keys::BLOB_PREFIX;
+use crate::progress::PassProgress;
 use crate::remote::Remote;
 
 /// What a bucket copy did.
@@ -24,8 +25,14 @@ pub struct Copied {
 
 /// Copy every object of `src` into `dst` (which must exist), staging each in `tmp`. Blobs
 /// and snapshots never change once written, so those the target has are skipped and a
-/// copy that was interrupted can simply be run again.
-pub async fn copy_bucket(src: &Remote, dst: &Remote, tmp: &Path) -> Result<Copied, StoreError> {
+/// copy that was interrupted can simply be run again. `progress` counts the bucket's
+/// objects in once listed, and each as it is copied (or found there already).
+pub async fn copy_bucket(
+    src: &Remote,
+    dst: &Remote,
+    tmp: &Path,
+    progress: &PassProgress,
+) -> Result<Copied, StoreError> {
     let mut out = Copied {
         from: src.name().into(),
         to: dst.name().into(),
@@ -38,9 +45,12 @@ pub async fn copy_bucket(src: &Remote, dst: &Remote, tmp: &Path) -> Result<Copie
         .map(|o| o.key)
         .collect();
     std::fs::create_dir_all(tmp).map_err(|e| StoreError::io("create", tmp, e))?;
-    for o in src.list("").await? {
+    let objects = src.list("").await?;
+    progress.plan_more(objects.len() as u64, objects.iter().map(|o| o.size).sum());
+    for o in objects {
         if o.key.starts_with(crate::keys::META_PREFIX) && have.contains(&o.key) {
             out.skipped += 1;
+            progress.done(o.size);
             continue;
         }
         let staged = tmp.join(format!("{:016x}", rand::random::<u64>()));
@@ -48,7 +58,9 @@ pub async fn copy_bucket(src: &Remote, dst: &Remote, tmp: &Path) -> Result<Copie
         src.get_to_file(&o.key, &staged, want, None).await?;
         let r = dst.put_file(&o.key, &staged).await;
         let _ = std::fs::remove_file(&staged);
-        out.bytes += r?;
+        let bytes = r?;
+        progress.done(bytes);
+        out.bytes += bytes;
         out.objects += 1;
     }
     Ok(out)

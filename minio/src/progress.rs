@@ -1,6 +1,6 @@
-//! How far a sync pass has got (files and bytes done of those it planned), readable by
-//! another task while the pass runs: `clawkeep sync push|pull` shows it with a rate and an
-//! estimate of the time left.
+//! How far a sync pass (or a migration) has got, in files and bytes done of those planned,
+//! readable by another task while it runs: `clawkeep sync push|pull` and `clawkeep store
+//! migrate` show it with a rate and an estimate of the time left.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
@@ -91,17 +91,26 @@ impl PassProgress {
         }
     }
 
-    pub(crate) fn stage(&self, stage: Stage) {
+    /// Say what the work is doing now.
+    pub fn stage(&self, stage: Stage) {
         let i = Stage::ALL.iter().position(|s| *s == stage).unwrap_or(0);
         self.stage.store(i as u8, Ordering::Relaxed);
     }
 
-    pub(crate) fn plan(&self, files: u64, bytes: u64) {
+    /// The work planned: `files` files of `bytes` bytes in all.
+    pub fn plan(&self, files: u64, bytes: u64) {
         self.files_total.store(files, Ordering::Relaxed);
         self.bytes_total.store(bytes, Ordering::Relaxed);
     }
 
-    pub(crate) fn done(&self, bytes: u64) {
+    /// More work found (the next bucket of a migration, listed).
+    pub fn plan_more(&self, files: u64, bytes: u64) {
+        self.files_total.fetch_add(files, Ordering::Relaxed);
+        self.bytes_total.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// One file done, of `bytes` bytes.
+    pub fn done(&self, bytes: u64) {
         self.files_done.fetch_add(1, Ordering::Relaxed);
         self.bytes_done.fetch_add(bytes, Ordering::Relaxed);
     }

@@ -195,18 +195,24 @@ impl Client {
         name: &str,
         action: &str,
         allow_deletes: bool,
-        mut on: impl FnMut(&clawkeep_store::ProgressSnapshot),
+        on: impl FnMut(&clawkeep_store::ProgressSnapshot),
     ) -> Result<clawkeep_store::SyncReport, ClientError> {
-        use super::store::PassLine;
         let url = Self::url(&format!(
             "/v1/sync/{name}/{action}?progress=true&allow_deletes={allow_deletes}"
         ));
-        let resp = self
-            .http
-            .post(url)
-            .send()
-            .await
-            .map_err(|e| self.map_send(e))?;
+        let report: Box<clawkeep_store::SyncReport> = self.watched(self.http.post(url), on).await?;
+        Ok(*report)
+    }
+
+    /// Send a request answered with a progress stream ([`super::store::StreamLine`]s): `on`
+    /// gets each snapshot, the answer is the last line's.
+    async fn watched<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        mut on: impl FnMut(&clawkeep_store::ProgressSnapshot),
+    ) -> Result<T, ClientError> {
+        use super::store::StreamLine;
+        let resp = req.send().await.map_err(|e| self.map_send(e))?;
         let mut resp = Self::check(resp).await?;
         let mut buf: Vec<u8> = Vec::new();
         loop {
@@ -216,18 +222,18 @@ impl Client {
                 .map_err(|e| ClientError::Http(e.to_string()))?;
             let Some(chunk) = chunk else {
                 return Err(ClientError::Http(
-                    "the supervisor ended the pass's progress stream without its report".into(),
+                    "the supervisor ended the progress stream without an answer".into(),
                 ));
             };
             buf.extend_from_slice(&chunk);
             while let Some(end) = buf.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = buf.drain(..=end).collect();
-                let parsed: PassLine = serde_json::from_slice(&line)
+                let parsed: StreamLine<T> = serde_json::from_slice(&line)
                     .map_err(|e| ClientError::Http(format!("a progress line: {e}")))?;
                 match parsed {
-                    PassLine::Progress(p) => on(&p),
-                    PassLine::Report(r) => return Ok(*r),
-                    PassLine::Error(e) => return Err(ClientError::Api(e)),
+                    StreamLine::Progress(p) => on(&p),
+                    StreamLine::Report(r) => return Ok(r),
+                    StreamLine::Error(e) => return Err(ClientError::Api(e)),
                 }
             }
         }
@@ -314,6 +320,23 @@ impl Client {
         };
         self.json(self.http.post(Self::url("/v1/store/migrate")).json(&body))
             .await
+    }
+
+    /// [`Client::migrate`] with its progress streamed to `on`.
+    pub async fn migrate_watched(
+        &self,
+        to: &str,
+        credentials: &str,
+        region: &str,
+        on: impl FnMut(&clawkeep_store::ProgressSnapshot),
+    ) -> Result<Vec<clawkeep_store::migrate::Copied>, ClientError> {
+        let body = super::store::MigrateRequest {
+            to: to.into(),
+            credentials: credentials.into(),
+            region: region.into(),
+        };
+        let url = Self::url("/v1/store/migrate?progress=true");
+        self.watched(self.http.post(url).json(&body), on).await
     }
 
     /// `GET /v1/agents/NAME/token`: an OpenClaw agent's gateway token.

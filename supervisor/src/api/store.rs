@@ -41,22 +41,33 @@ pub struct PassQuery {
     pub progress: bool,
 }
 
+/// Query of `POST /v1/store/migrate`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct MigrateQuery {
+    /// Answer with a stream of [`StreamLine`]s: the copy's progress, then what was copied.
+    #[serde(default)]
+    pub progress: bool,
+}
+
 /// How often a progress stream says where the pass is.
 pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// One line of a pass's progress stream.
+/// One line of a progress stream (NDJSON): where the work is, then its answer or error.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PassLine {
-    /// Where the pass is.
+pub enum StreamLine<T> {
+    /// Where the work is.
     Progress(clawkeep_store::ProgressSnapshot),
-    /// The pass ended: what it did.
-    Report(Box<clawkeep_store::SyncReport>),
-    /// The pass could not run.
+    /// The work ended: what it did.
+    Report(T),
+    /// The work could not be done.
     Error(String),
 }
 
-impl PassLine {
+/// A sync pass's progress stream.
+pub type PassLine = StreamLine<Box<clawkeep_store::SyncReport>>;
+
+impl<T: Serialize> StreamLine<T> {
     fn bytes(&self) -> Result<bytes::Bytes, std::io::Error> {
         let mut line = serde_json::to_vec(self).map_err(std::io::Error::other)?;
         line.push(b'\n');
@@ -64,33 +75,32 @@ impl PassLine {
     }
 }
 
-/// Run the pass in its own task and stream its progress, then its report. A client that
-/// goes away stops the stream, not the pass (the follower finishes it).
-fn streamed_pass(st: &ApiState, name: String, mut opts: clawkeep_store::PassOptions) -> Response {
-    let Some(brains) = st.shared.brains.clone() else {
-        return error(StatusCode::NOT_FOUND, "this fleet has no [store]");
-    };
-    let progress = std::sync::Arc::new(clawkeep_store::PassProgress::new());
-    opts.progress = Some(progress.clone());
+/// Run `work` in its own task and stream `progress` every [`PROGRESS_EVERY`], then its
+/// answer. A client that goes away stops the stream, not the work.
+fn streamed<T, F>(progress: std::sync::Arc<clawkeep_store::PassProgress>, work: F) -> Response
+where
+    T: Serialize + Send + 'static,
+    F: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
-        let pass = brains.pass(&name, opts);
-        tokio::pin!(pass);
+        tokio::pin!(work);
         let mut tick = tokio::time::interval(PROGRESS_EVERY);
         let end = loop {
             tokio::select! {
-                r = &mut pass => break r,
+                r = &mut work => break r,
                 _ = tick.tick() => {
-                    let _ = tx.send(PassLine::Progress(progress.snapshot()).bytes()).await;
+                    let line = StreamLine::<T>::Progress(progress.snapshot());
+                    let _ = tx.send(line.bytes()).await;
                 }
             }
         };
         let last = match end {
-            Ok(r) => PassLine::Report(Box::new(r)),
-            Err(e) => PassLine::Error(e),
+            Ok(r) => StreamLine::Report(r),
+            Err(e) => StreamLine::Error(e),
         };
         let _ = tx
-            .send(PassLine::Progress(progress.snapshot()).bytes())
+            .send(StreamLine::<T>::Progress(progress.snapshot()).bytes())
             .await;
         let _ = tx.send(last.bytes()).await;
     });
@@ -99,6 +109,18 @@ fn streamed_pass(st: &ApiState, name: String, mut opts: clawkeep_store::PassOpti
         axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
     )
         .into_response()
+}
+
+/// A sync pass with its progress streamed (the follower finishes it if the client goes).
+fn streamed_pass(st: &ApiState, name: String, mut opts: clawkeep_store::PassOptions) -> Response {
+    let Some(brains) = st.shared.brains.clone() else {
+        return error(StatusCode::NOT_FOUND, "this fleet has no [store]");
+    };
+    let progress = std::sync::Arc::new(clawkeep_store::PassProgress::new());
+    opts.progress = Some(progress.clone());
+    streamed(progress, async move {
+        brains.pass(&name, opts).await.map(Box::new)
+    })
 }
 
 /// `POST /v1/sync/{name}/{push|pull|takeover}`.
@@ -287,13 +309,33 @@ pub struct MigrateRequest {
 }
 
 /// `POST /v1/store/migrate`.
-pub async fn migrate(State(st): State<ApiState>, Json(req): Json<MigrateRequest>) -> Response {
+pub async fn migrate(
+    State(st): State<ApiState>,
+    Query(q): Query<MigrateQuery>,
+    Json(req): Json<MigrateRequest>,
+) -> Response {
     let b = match brains(&st) {
         Ok(b) => b,
         Err(r) => return *r,
     };
+    let progress = std::sync::Arc::new(clawkeep_store::PassProgress::new());
+    if q.progress {
+        let Some(brains) = st.shared.brains.clone() else {
+            return error(StatusCode::NOT_FOUND, "this fleet has no [store]");
+        };
+        let p = progress.clone();
+        return streamed(progress, async move {
+            let credentials = std::path::PathBuf::from(&req.credentials);
+            brains.migrate(&req.to, &credentials, &req.region, &p).await
+        });
+    }
     match b
-        .migrate(&req.to, std::path::Path::new(&req.credentials), &req.region)
+        .migrate(
+            &req.to,
+            std::path::Path::new(&req.credentials),
+            &req.region,
+            &progress,
+        )
         .await
     {
         Ok(copied) => Json(copied).into_response(),

@@ -177,11 +177,13 @@ impl Brains {
     /// `clawkeep store migrate --to URL`: push every brain and collection, then copy every
     /// bucket (contents, history, plain files) to the store at `to` (its path, if any, is
     /// the new bucket prefix). The fleet keeps using this store until its file says otherwise.
+    /// `progress` follows it: planning while the brains are pushed, then copying.
     pub async fn migrate(
         &self,
         to: &str,
         credentials: &Path,
         region: &str,
+        progress: &clawkeep_store::PassProgress,
     ) -> Result<Vec<clawkeep_store::migrate::Copied>, String> {
         let (endpoint, prefix) = split_store_url(to)?;
         let prefix = prefix.unwrap_or_else(|| self.settings.bucket_prefix.clone());
@@ -216,12 +218,14 @@ impl Brains {
         let source = self.root_store();
         let tmp = self.state_dir.join("brains").join("migrate.tmp");
         let mut out = Vec::new();
+        progress.stage(clawkeep_store::progress::Stage::Copying);
         for (from, to) in buckets {
             target.ensure_bucket(&to).await.map_err(|e| e.to_string())?;
             let c = clawkeep_store::migrate::copy_bucket(
                 &source.bucket(&from),
                 &target.bucket(&to),
                 &tmp,
+                progress,
             )
             .await
             .map_err(|e| format!("{from} -> {to}: {e} (run the migration again to resume)"))?;

@@ -18,7 +18,15 @@ pub(crate) fn run(ctx: &Context, command: StoreCmd) -> Result<ExitCode> {
         std::path::absolute(&credentials).with_context(|| format!("{}", credentials.display()))?;
     let api = ctx.api()?;
     eprintln!("clawkeep: pushing every brain, then copying each bucket to {to} ...");
-    let copied = api.block_on(api.migrate(&to, &credentials.to_string_lossy(), &region))?;
+    let mut meter = super::progress::Meter::new(format!("migrate to {to}"));
+    let copied = api.block_on(api.migrate_watched(
+        &to,
+        &credentials.to_string_lossy(),
+        &region,
+        |p| meter.update(p),
+    ));
+    meter.finish();
+    let copied = copied?;
     let text = || {
         let mut out = String::new();
         for c in &copied {
