@@ -62,6 +62,24 @@ fn get(rt: &tokio::runtime::Runtime, store: &Store, bucket: &str, key: &str) -> 
         .map(|b| b.to_vec())
 }
 
+/// Put `n` files of 8 KiB, `PREFIX000.md` and on, straight into `bucket` (as a tool would).
+fn drop_files(
+    rt: &tokio::runtime::Runtime,
+    bucket: &clawkeep_store::Remote,
+    prefix: &str,
+    n: usize,
+) {
+    rt.block_on(futures_util::future::join_all((0..n).map(|i| async move {
+        bucket
+            .put(
+                &format!("{prefix}{i:03}.md"),
+                bytes::Bytes::from(vec![b'x'; 8192]),
+            )
+            .await
+            .unwrap()
+    })));
+}
+
 /// The managed store's data served again after `down`, to check what reached it.
 struct StoreAgain(std::process::Child);
 
@@ -348,20 +366,7 @@ knowledge = { docs = "ro" }
     // hand, which says on stderr (not a terminal here: plain lines) what it is doing, how far
     // it is, at what rate, and how long is left; then the average.
     let bucket = root.bucket("ck-agent-writer");
-    rt.block_on(async {
-        let puts = (0..300).map(|i| {
-            let b = &bucket;
-            async move {
-                b.put(
-                    &format!("dropped/{i:03}.md"),
-                    bytes::Bytes::from(vec![b'x'; 8192]),
-                )
-                .await
-                .unwrap()
-            }
-        });
-        futures_util::future::join_all(puts).await
-    });
+    drop_files(&rt, &bucket, "dropped/", 300);
     let out = std::process::Command::new(support::clawkeep())
         .args(["sync", "pull", "writer"])
         .env("CLAWKEEP_STATE_DIR", &sup.state)
@@ -392,20 +397,7 @@ knowledge = { docs = "ro" }
     );
     assert!(home.join("dropped/299.md").exists());
     // On a terminal: a bar with the rate and the time left, drawn over itself.
-    rt.block_on(async {
-        let puts = (0..300).map(|i| {
-            let b = &bucket;
-            async move {
-                b.put(
-                    &format!("dropped/again-{i:03}.md"),
-                    bytes::Bytes::from(vec![b'y'; 8192]),
-                )
-                .await
-                .unwrap()
-            }
-        });
-        futures_util::future::join_all(puts).await
-    });
+    drop_files(&rt, &bucket, "dropped/again-", 300);
     let typescript = scratch.dir.join("typescript");
     let out = std::process::Command::new("script")
         .args([
