@@ -1,6 +1,7 @@
 //! The fleet file: parsing with positions, validation that reports every problem at once,
 //! and the resolved model the supervisor runs.
 
+pub mod changes;
 pub mod cluster;
 mod cycles;
 mod diag;
