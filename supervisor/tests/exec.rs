@@ -147,6 +147,48 @@ fn exec_runs_inside_the_agents_sandbox_with_its_view_and_none_of_its_privileges(
     cat.stdin.take().unwrap().write_all(b"typed in\n").unwrap();
     let out = cat.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "typed in\n");
+    // A MiB each way through `cat`: the relay keeps reading while the command's input pipe
+    // is full, so neither side waits on the other.
+    let mut cat = Command::new(support::clawkeep())
+        .args(["exec", "-i", "worker", "--", "cat"])
+        .env("CLAWKEEP_STATE_DIR", &sup.state)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = cat.stdin.take().unwrap();
+    let sent: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    let writer = {
+        let sent = sent.clone();
+        std::thread::spawn(move || input.write_all(&sent).unwrap())
+    };
+    let out = cat.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout.len(), sent.len());
+    assert!(out.stdout == sent, "the bytes came back changed");
+    // Without -t the command's stdin, stdout and stderr are clawkeep's pipes, even when the
+    // caller's are a terminal: a process in the sandbox holding the caller's terminal could
+    // push keystrokes into the caller's (root) shell with TIOCSTI.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let term = |fd: &OwnedFd| Stdio::from(fd.try_clone().unwrap());
+    let mut on_tty = Command::new(support::clawkeep())
+        .args(["exec", "-i", "worker", "--", "sh", "-c"])
+        .arg("for f in 0 1 2; do readlink /proc/self/fd/$f; done; [ -t 1 ] && echo on-a-tty || echo no-tty")
+        .env("CLAWKEEP_STATE_DIR", &sup.state)
+        .stdin(term(&pty.slave))
+        .stdout(term(&pty.slave))
+        .stderr(term(&pty.slave))
+        .spawn()
+        .unwrap();
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, "tty");
+    assert!(on_tty.wait().unwrap().success());
+    assert!(seen.contains("no-tty"), "{seen}");
+    assert_eq!(seen.matches("pipe:[").count(), 3, "{seen}");
+    assert!(!seen.contains("/dev/pts"), "{seen}");
     let mut closed = Command::new(support::clawkeep())
         .args(["exec", "worker", "--", "cat"])
         .env("CLAWKEEP_STATE_DIR", &sup.state)

@@ -2,8 +2,10 @@
 //!
 //! The helper (`clawkeep __sandbox-exec`, single-threaded, run as root on the host) makes
 //! three processes:
-//! - **relay** (this process, on the host): it keeps the caller's terminal, forwards signals
-//!   and, with a terminal, copies bytes between it and a pseudo-terminal. It never enters the
+//! - **relay** (this process, on the host): it keeps the caller's fds, forwards signals, and
+//!   copies bytes between the caller and the command: through a pseudo-terminal with `-t`,
+//!   through pipes without. No fd of the caller's ever reaches the sandbox (a terminal would
+//!   let a process there inject keystrokes into the caller's shell). It never enters the
 //!   sandbox.
 //! - **enter**: joins the sandbox's cgroup, then its namespaces (user first, then mount, pid,
 //!   network, IPC, UTS and cgroup, opened from the sandbox init's /proc entry once its start
@@ -220,7 +222,8 @@ impl Drop for RawTerminal {
     }
 }
 
-/// The signals the relay forwards to the command (and SIGCHLD, which ends it).
+/// The signals the relay takes: those it forwards to the command, and SIGCHLD, SIGWINCH
+/// and SIGPIPE, which it handles itself.
 fn relayed_signals() -> SigSet {
     let mut set = SigSet::empty();
     for s in [
@@ -232,6 +235,8 @@ fn relayed_signals() -> SigSet {
         Signal::SIGUSR2,
         Signal::SIGWINCH,
         Signal::SIGCHLD,
+        // Blocked (never forwarded): a write to a closed pipe or terminal is EPIPE, not death.
+        Signal::SIGPIPE,
     ] {
         set.add(s);
     }
@@ -279,16 +284,36 @@ fn relay(req: &Request) -> Result<i32, SandboxError> {
         Some(p) => (Some(p.master), Some(p.slave)),
         None => (None, None),
     };
-    let stdin = if req.stdin {
-        None
+    // Without a terminal the command's stdin, stdout and stderr are pipes this process
+    // copies, never the caller's own fds: a terminal among them would let a process in the
+    // sandbox push keystrokes into the caller's shell (TIOCSTI) or change its settings.
+    let (theirs, ours) = if req.tty {
+        (None, None)
     } else {
-        Some(
-            nix::fcntl::open(
+        let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| sys_err("pipe", e));
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (in_r, in_w) = if req.stdin {
+            let (r, w) = pipe()?;
+            nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+                .map_err(|e| sys_err("make the input pipe non-blocking", e))?;
+            (r, Some(w))
+        } else {
+            let null = nix::fcntl::open(
                 "/dev/null",
                 OFlag::O_RDONLY | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )
-            .map_err(|e| sys_err("open /dev/null", e))?,
+            .map_err(|e| sys_err("open /dev/null", e))?;
+            (null, None)
+        };
+        (
+            Some([in_r, out_w, err_w]),
+            Some(Relayed {
+                stdout: out_r,
+                stderr: err_r,
+                stdin: in_w,
+            }),
         )
     };
     // The helper is single-threaded (no runtime is started on this path), so forking is sound.
@@ -296,13 +321,15 @@ fn relay(req: &Request) -> Result<i32, SandboxError> {
         ForkResult::Child => {
             drop(report_r);
             drop(master);
-            let code = enter(req, target, slave, stdin, report_w);
+            drop(ours);
+            let code = enter(req, target, slave, theirs, report_w);
             std::process::exit(code);
         }
         ForkResult::Parent { child } => child,
     };
     drop(report_w);
     drop(slave);
+    drop(theirs);
     drop(target);
     let mut first = String::new();
     let _ = std::io::BufReader::new(std::fs::File::from(report_r)).read_line(&mut first);
@@ -314,27 +341,147 @@ fn relay(req: &Request) -> Result<i32, SandboxError> {
         }
         _ => None,
     };
-    let code = match master {
-        Some(master) => relay_terminal(&master, req.stdin, command, enter, &signals)?,
-        None => forward_signals(command, enter, &signals)?,
-    };
-    Ok(code)
+    match (master, ours) {
+        (Some(master), _) => relay_terminal(&master, req.stdin, command, enter, &signals),
+        (None, Some(ours)) => relay_pipes(ours, command, enter, &signals),
+        (None, None) => Err(SandboxError::Init("no terminal and no pipes".into())),
+    }
 }
 
-/// Without a terminal: forward signals to the command's process group until the enter
-/// process (which waits for the command) exits; its exit code is the command's.
-fn forward_signals(
+/// The relay's ends of the command's pipes (no terminal).
+struct Relayed {
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    /// Where the caller's input goes (non-blocking); None without -i.
+    stdin: Option<OwnedFd>,
+}
+
+/// Without a terminal: copy the command's stdout and stderr to ours and (with -i) our
+/// stdin to it, forward signals to its process group, until both outputs are closed; the
+/// enter process's exit code (the command's) is the answer.
+fn relay_pipes(
+    ours: Relayed,
     command: Option<Pid>,
     enter: Pid,
     signals: &SigSet,
 ) -> Result<i32, SandboxError> {
-    loop {
-        if let Some(code) = exited(enter)? {
-            return Ok(code);
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    let sigfd =
+        SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC).map_err(|e| sys_err("signalfd", e))?;
+    let Relayed {
+        stdout,
+        stderr,
+        mut stdin,
+    } = ours;
+    let (mut out_open, mut err_open) = (true, true);
+    let caller_in = std::io::stdin();
+    let mut stdin_open = stdin.is_some();
+    // Input read but not yet taken by the command (its pipe was full).
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 8192];
+    while out_open || err_open {
+        // Slots: 0 stdout, 1 stderr, 2 signals, 3 the caller's stdin or the input pipe.
+        let mut fds = vec![
+            PollFd::new(
+                stdout.as_fd(),
+                if out_open {
+                    PollFlags::POLLIN
+                } else {
+                    PollFlags::empty()
+                },
+            ),
+            PollFd::new(
+                stderr.as_fd(),
+                if err_open {
+                    PollFlags::POLLIN
+                } else {
+                    PollFlags::empty()
+                },
+            ),
+            PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match (&stdin, pending.is_empty()) {
+            (Some(w), false) => fds.push(PollFd::new(w.as_fd(), PollFlags::POLLOUT)),
+            (Some(_), true) if stdin_open => {
+                fds.push(PollFd::new(caller_in.as_fd(), PollFlags::POLLIN))
+            }
+            _ => {}
         }
-        let sig = signals.wait().map_err(|e| sys_err("sigwait", e))?;
-        if sig != Signal::SIGCHLD && sig != Signal::SIGWINCH {
-            forward(command, sig);
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(sys_err("poll", e)),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        for (i, (fd, open)) in [(&stdout, &mut out_open), (&stderr, &mut err_open)]
+            .into_iter()
+            .enumerate()
+        {
+            if !*open || !ready[i] {
+                continue;
+            }
+            match nix::unistd::read(fd, &mut buf) {
+                Ok(0) => *open = false,
+                Ok(n) => {
+                    // The caller's side gone (e.g. `| head`): keep draining, drop the rest.
+                    let _ = if i == 0 {
+                        let mut o = std::io::stdout();
+                        o.write_all(&buf[..n]).and_then(|()| o.flush())
+                    } else {
+                        std::io::stderr().write_all(&buf[..n])
+                    };
+                }
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                Err(_) => *open = false,
+            }
+        }
+        if ready[2] {
+            if let Ok(Some(info)) = sigfd.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD | Signal::SIGWINCH | Signal::SIGPIPE) | Err(_) => {}
+                    Ok(other) => forward(command, other),
+                }
+            }
+        }
+        if ready.get(3).copied().unwrap_or(false) {
+            if pending.is_empty() {
+                match nix::unistd::read(&caller_in, &mut buf) {
+                    Ok(0) | Err(_) => {
+                        // End of input: the command sees it.
+                        stdin_open = false;
+                        stdin = None;
+                    }
+                    Ok(n) => pending.extend_from_slice(&buf[..n]),
+                }
+            }
+            if let Some(w) = &stdin {
+                match nix::unistd::write(w, &pending) {
+                    Ok(n) => {
+                        pending.drain(..n);
+                    }
+                    Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
+                    // The command closed its stdin: the rest of ours goes nowhere.
+                    Err(_) => {
+                        pending.clear();
+                        stdin_open = false;
+                        stdin = None;
+                    }
+                }
+            }
+        }
+    }
+    drop(stdin);
+    loop {
+        match waitpid(enter, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(sys_err("waitpid", e)),
         }
     }
 }
@@ -344,17 +491,6 @@ fn forward(command: Option<Pid>, sig: Signal) {
         if kill(Pid::from_raw(-pid.as_raw()), sig).is_err() {
             let _ = kill(pid, sig);
         }
-    }
-}
-
-/// The exit code of `pid` if it has exited (reaped here), else None.
-fn exited(pid: Pid) -> Result<Option<i32>, SandboxError> {
-    match waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
-        Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(128 + sig as i32)),
-        Ok(_) => Ok(None),
-        Err(nix::errno::Errno::EINTR) => Ok(None),
-        Err(e) => Err(sys_err("waitpid", e)),
     }
 }
 
@@ -418,7 +554,7 @@ fn relay_terminal(
                             let _ = rustix::termios::tcsetwinsize(master, w);
                         }
                     }
-                    Ok(Signal::SIGCHLD) => {}
+                    Ok(Signal::SIGCHLD | Signal::SIGPIPE) => {}
                     Ok(other) => forward(command, other),
                     Err(_) => {}
                 }
@@ -460,11 +596,11 @@ fn enter(
     req: &Request,
     target: Target,
     tty: Option<OwnedFd>,
-    stdin: Option<OwnedFd>,
+    stdio: Option<[OwnedFd; 3]>,
     report: OwnedFd,
 ) -> i32 {
     let mut report = std::fs::File::from(report);
-    match join_and_fork(req, &target, tty, stdin) {
+    match join_and_fork(req, &target, tty, stdio) {
         Ok(command) => {
             let _ = report.write_all(format!("pid {command}\n").as_bytes());
             drop(report);
@@ -491,7 +627,7 @@ fn join_and_fork(
     req: &Request,
     target: &Target,
     tty: Option<OwnedFd>,
-    stdin: Option<OwnedFd>,
+    stdio: Option<[OwnedFd; 3]>,
 ) -> Result<Pid, SandboxError> {
     // The cgroup first, while still root on the host: its limits then count the command.
     target.cgroup.enter(nix::unistd::getpid())?;
@@ -515,9 +651,15 @@ fn join_and_fork(
     nix::sys::prctl::set_dumpable(false).map_err(|e| sys_err("prctl(PR_SET_DUMPABLE)", e))?;
     match init::fork()? {
         ForkResult::Child => {
-            if let Some(fd) = stdin {
-                let _ = nix::unistd::dup2_stdin(&fd);
+            if let Some([stdin, stdout, stderr]) = &stdio {
+                let moved = nix::unistd::dup2_stdin(stdin)
+                    .and_then(|()| nix::unistd::dup2_stdout(stdout))
+                    .and_then(|()| nix::unistd::dup2_stderr(stderr));
+                if moved.is_err() {
+                    std::process::exit(ENTER_FAILED);
+                }
             }
+            drop(stdio);
             let filter = target.filter.as_deref().map_or(&[][..], Vec::as_slice);
             let failed = init::exec_process(
                 spec,
