@@ -272,6 +272,29 @@ fn exec_into_a_stopped_agent_is_refused_with_how_to_start_it() {
     sup.down();
 }
 
+/// Whether a `sleep 600` runs as the foreground process group of its terminal (its stat's
+/// pgrp equals the terminal's foreground group, tpgid).
+fn foreground_sleep() -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let dir = e.path();
+            let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+            if cmdline != b"sleep\x00600\x00" {
+                return false;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                return false;
+            };
+            // After the name: state, ppid, pgrp, session, tty_nr, tpgid.
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.len() > 5 && fields[2] == fields[5]
+        })
+}
+
 /// Read from the terminal's master side until `want` shows up (or fail after 20 s).
 fn read_until(master: &mut std::fs::File, seen: &mut String, want: &str) {
     let end = Instant::now() + Duration::from_secs(20);
@@ -333,8 +356,13 @@ fn exec_with_a_terminal_runs_an_interactive_shell_where_ctrl_c_stops_only_the_co
         "the window size is the caller's: {seen}"
     );
     // Ctrl-C interrupts the sleep (the foreground job), not the shell, which prompts again
-    // and says the sleep died of SIGINT.
-    std::thread::sleep(Duration::from_millis(300));
+    // and says the sleep died of SIGINT. Sent once the shell has made the sleep the
+    // terminal's foreground group (before that, Ctrl-C would reach the shell instead).
+    support::wait_for(
+        Duration::from_secs(20),
+        "sleep 600 in the foreground",
+        || foreground_sleep().then_some(()),
+    );
     master.write_all(b"\x03").unwrap();
     read_until(&mut master, &mut seen, "^C");
     master.write_all(b"echo af''ter $?\n").unwrap();
