@@ -476,8 +476,13 @@ fn relay_pipes(
         }
     }
     drop(stdin);
+    exit_code(enter)
+}
+
+/// Wait for `pid` to end: its exit code, or 128 + the signal that killed it.
+fn exit_code(pid: Pid) -> Result<i32, SandboxError> {
     loop {
-        match waitpid(enter, None) {
+        match waitpid(pid, None) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(code),
             Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
@@ -570,14 +575,7 @@ fn relay_terminal(
         }
     }
     drop(raw);
-    loop {
-        match waitpid(enter, None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(sys_err("waitpid", e)),
-        }
-    }
+    exit_code(enter)
 }
 
 fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), SandboxError> {
@@ -607,14 +605,7 @@ fn enter(
             // Nothing here needs a privilege from now on: the enter process only waits.
             let filter = target.filter.as_deref().map_or(&[][..], Vec::as_slice);
             let _ = init::drop_own_privileges(&[], filter);
-            loop {
-                match waitpid(command, None) {
-                    Ok(WaitStatus::Exited(_, code)) => return code,
-                    Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
-                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                    Err(_) => return ENTER_FAILED,
-                }
-            }
+            exit_code(command).unwrap_or(ENTER_FAILED)
         }
         Err(e) => {
             let _ = report.write_all(format!("error {e}\n").as_bytes());
